@@ -1,0 +1,118 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Strict concurrency is the Swift 6 language mode; these upcoming features keep
+// existentials explicit and imports honest.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "halld",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "halld", targets: ["halld"]),
+        .executable(name: "hallctl", targets: ["hallctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", exact: "0.6.0"),
+        .package(url: "https://github.com/pointfreeco/swift-clocks.git", from: "1.1.1"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        // The device-abstraction layer: status model, capability protocols,
+        // health checks, completion codes and the registry. No I/O.
+        .target(
+            name: "DeviceKit",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        // In-process simulated devices with fault injection.
+        .target(
+            name: "Simulators",
+            dependencies: ["DeviceKit", "CZlib"],
+            swiftSettings: swiftSettings
+        ),
+        // SQLite through GRDB: migrations, event log, device counters.
+        .target(
+            name: "HallStore",
+            dependencies: [
+                "DeviceKit",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Codable request/response/event types shared by halld and hallctl.
+        .target(
+            name: "HallAPIModels",
+            dependencies: ["DeviceKit"],
+            swiftSettings: swiftSettings
+        ),
+        // HTTP/1.1 over a Unix socket, for hallctl and the tests.
+        .target(
+            name: "HallClient",
+            dependencies: ["HallAPIModels"],
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP routes, roles from peer credentials, jobs, the event stream.
+        .target(
+            name: "HallAPI",
+            dependencies: [
+                "DeviceKit", "HallAPIModels", "HallStore", "Simulators",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Configuration, wiring, the service group.
+        .target(
+            name: "HallDaemon",
+            dependencies: [
+                "DeviceKit", "HallStore", "HallAPI", "Simulators",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "halld",
+            dependencies: [
+                "HallDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "hallctl",
+            dependencies: [
+                "HallClient", "HallAPIModels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HallTests",
+            dependencies: [
+                "DeviceKit", "Simulators", "HallStore", "HallAPIModels", "HallClient",
+                "HallAPI", "HallDaemon",
+                .product(name: "Clocks", package: "swift-clocks"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,70 @@
+import Foundation
+
+/// An event before the log gave it a sequence number.
+public struct NewEvent: Sendable {
+    public var type: String
+    public var device: DeviceID?
+    public var data: JSONValue
+
+    public init(type: String, device: DeviceID? = nil, data: JSONValue = [:]) {
+        self.type = type
+        self.device = device
+        self.data = data
+    }
+}
+
+/// An event as clients read it: its sequence number grows by one and survives restarts.
+public struct HallEvent: Sendable, Codable, Equatable {
+    public var seq: Int64
+    public var type: String
+    /// ISO 8601 with milliseconds, UTC.
+    public var time: String
+    public var device: DeviceID?
+    public var data: JSONValue
+
+    public init(seq: Int64, type: String, time: String, device: DeviceID?, data: JSONValue) {
+        self.seq = seq
+        self.type = type
+        self.time = time
+        self.device = device
+        self.data = data
+    }
+}
+
+/// Event type names: one vocabulary for the daemon, the API and hallctl.
+public enum EventType {
+    public static let deviceAdded = "device.added"
+    public static let deviceRemoved = "device.removed"
+    public static let deviceStatus = "device.status"
+    public static let keypadKey = "keypad.key"
+    public static let keypadRating = "keypad.rating"
+    public static let scanPage = "scan.page"
+    public static let scanFinished = "scan.finished"
+    public static let printJob = "print.job"
+    public static let displayContent = "display.content"
+    public static let ratingJob = "rating.job"
+    public static let accessDenied = "access.denied"
+    public static let daemonStarted = "daemon.started"
+    public static let daemonStopping = "daemon.stopping"
+    /// Sent on the stream only (never stored): the subscriber fell behind.
+    public static let lagged = "lagged"
+}
+
+/// Where events go: the store's event log in the daemon, a recorder in tests.
+public protocol EventPublisher: Sendable {
+    @discardableResult
+    func publish(_ event: NewEvent) async throws -> HallEvent
+}
+
+/// Where device counters persist.
+public protocol CounterStore: Sendable {
+    func loadCounters() async throws -> [DeviceID: DeviceCounters]
+    func addCounter(_ device: DeviceID, _ name: CounterName, _ delta: Int64) async throws
+}
+
+/// UTC timestamps as the API writes them.
+public enum Timestamp {
+    public static func string(_ date: Date = Date()) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+}

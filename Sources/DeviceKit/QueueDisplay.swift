@@ -1,0 +1,40 @@
+public enum DisplayEffect: String, Sendable, Codable, CaseIterable { case `static`, scroll, flash }
+
+/// What a display shows: lines of text, an effect, and for how long (nil: until replaced).
+public struct DisplayContent: Sendable, Codable, Equatable {
+    public var lines: [String]
+    public var effect: DisplayEffect
+    public var seconds: Int?
+
+    public init(lines: [String], effect: DisplayEffect = .static, seconds: Int? = nil) {
+        self.lines = lines
+        self.effect = effect
+        self.seconds = seconds
+    }
+}
+
+/// Display width of text with CJK (and other East Asian wide) characters counted as
+/// two columns, as LED modules and thermal printers lay them out.
+public func displayColumns(_ text: String) -> Int {
+    text.unicodeScalars.reduce(0) { $0 + (isWide($1) ? 2 : 1) }
+}
+
+private func isWide(_ s: Unicode.Scalar) -> Bool {
+    switch s.value {
+    case 0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF,
+        0xA000...0xA4CF, 0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60,
+        0xFFE0...0xFFE6, 0x20000...0x3FFFD:
+        true
+    default:
+        false
+    }
+}
+
+/// A queue-number display (window display or the hall's main display).
+public protocol QueueDisplay: Device {
+    /// Shows `content`, replacing what was shown. Throws `invalidData` naming the
+    /// line that does not fit.
+    func show(_ content: DisplayContent) async throws
+    /// What is shown now.
+    func content() async -> DisplayContent?
+}

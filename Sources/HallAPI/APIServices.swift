@@ -1,0 +1,45 @@
+import DeviceKit
+import Foundation
+import HallAPIModels
+import HallStore
+
+/// What the routes work with. One value, built by the daemon (or a test) and
+/// handed to `buildRouter`.
+public struct APIServices: Sendable {
+    public struct DaemonInfo: Sendable {
+        public var version: String
+        public var socket: String
+        public var stateDir: String
+        public var startedAt: Date
+
+        public init(version: String, socket: String, stateDir: String, startedAt: Date = Date()) {
+            self.version = version
+            self.socket = socket
+            self.stateDir = stateDir
+            self.startedAt = startedAt
+        }
+    }
+
+    public var registry: DeviceRegistry
+    public var events: EventLog
+    public var jobs: JobBoard
+    public var roles: RoleMap
+    public var info: DaemonInfo
+    /// Undelivered events a subscriber may have before it gets `lagged`.
+    public var subscriberBuffer: Int
+    /// Who the caller is. The daemon reads `SO_PEERCRED`; tests may craft an identity.
+    public var identify: @Sendable (HallRequestContext) async -> PeerIdentity?
+
+    public init(
+        registry: DeviceRegistry, events: EventLog, jobs: JobBoard, roles: RoleMap, info: DaemonInfo, subscriberBuffer: Int = 256,
+        identify: @escaping @Sendable (HallRequestContext) async -> PeerIdentity? = { await PeerIdentity.of($0.channel) }
+    ) {
+        self.registry = registry
+        self.events = events
+        self.jobs = jobs
+        self.roles = roles
+        self.info = info
+        self.subscriberBuffer = subscriberBuffer
+        self.identify = identify
+    }
+}

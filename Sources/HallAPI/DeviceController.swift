@@ -1,0 +1,80 @@
+import DeviceKit
+import HallAPIModels
+import Hummingbird
+
+/// `/v1/devices`: list, detail, health checks, reset, fault injection.
+struct DeviceController {
+    let services: APIServices
+
+    func register(_ router: Router<HallRequestContext>) {
+        router.get("/v1/devices") { request, _ in
+            var kind: DeviceKind?
+            if let raw = request.uri.queryParameters.get("kind") {
+                guard let k = DeviceKind(rawValue: raw) else {
+                    throw APIError.invalidData("kind '\(raw)' is not one of \(DeviceKind.allCases.map(\.rawValue).joined(separator: ", "))", field: "kind")
+                }
+                kind = k
+            }
+            return await services.registry.snapshots(kind: kind).map(DeviceSummary.init)
+        }
+        router.get("/v1/devices/{id}") { _, context in
+            DeviceDetail(try await snapshot(context))
+        }
+        router.post("/v1/devices/{id}/health") { request, context in
+            let device = try await device(context)
+            let body = try await request.decodeStrict(HealthCheckRequest.self, fields: ["level"], emptyAllowed: true, default: HealthCheckRequest(level: .internal))
+            if body.level != .internal { try context.require(.technician, to: "an \(body.level.rawValue) health check") }
+            return try await device.healthCheck(body.level)
+        }
+        router.post("/v1/devices/{id}/reset") { _, context in
+            try context.require(.technician, to: "resetting a device")
+            let id = try context.parameters.deviceID()
+            guard await services.registry.device(id) != nil else { throw APIError.notFound("no device '\(id)'") }
+            return DeviceDetail(try await services.registry.reset(id))
+        }
+        router.post("/v1/devices/{id}/faults") { request, context in
+            try context.require(.technician, to: "injecting a fault")
+            let device = try await device(context)
+            let body = try await request.decodeStrict(FaultRequest.self, fields: ["fault"])
+            guard let simulated = device as? any FaultInjectable else {
+                throw APIError(.badRequest, .unsupportedCommand, "\(device.id) is driven by '\(device.driver)': faults are injected into simulated devices only", device: device.id)
+            }
+            try await simulated.inject(body.fault)
+            // Answer with the state the registry shows once it applied what the device signalled.
+            await services.registry.settle(device.id)
+            return DeviceDetail(try await snapshot(context))
+        }
+    }
+
+    private func device(_ context: HallRequestContext) async throws -> any Device {
+        let id = try context.parameters.deviceID()
+        guard let device = await services.registry.device(id) else { throw APIError.notFound("no device '\(id)'") }
+        return device
+    }
+
+    private func snapshot(_ context: HallRequestContext) async throws -> DeviceSnapshot {
+        let id = try context.parameters.deviceID()
+        guard let s = await services.registry.snapshot(id) else { throw APIError.notFound("no device '\(id)'") }
+        return s
+    }
+}
+
+extension Request {
+    func decodeStrict<T: Decodable>(_ type: T.Type, fields: Set<String>, emptyAllowed: Bool, default value: T) async throws -> T {
+        let buffer = try? await body.collect(upTo: 64 * 1024)
+        if let buffer, buffer.readableBytes > 0 {
+            var copy = self
+            copy.body = .init(buffer: buffer)
+            return try await copy.decodeStrict(type, fields: fields)
+        }
+        return value
+    }
+}
+
+extension HealthReport: ResponseEncodable {}
+extension DeviceDetail: ResponseEncodable {}
+extension DeviceSummary: ResponseEncodable {}
+extension InfoResponse: ResponseEncodable {}
+extension Job: ResponseEncodable {}
+extension DisplayContent: ResponseEncodable {}
+extension PressResponse: ResponseEncodable {}

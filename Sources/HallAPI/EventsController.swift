@@ -1,0 +1,94 @@
+import DeviceKit
+import Foundation
+import HallAPIModels
+import HallStore
+import Hummingbird
+import ServiceLifecycle
+
+/// `GET /v1/events`: Server-Sent Events, resumable with `Last-Event-ID` or `?since=`.
+///
+/// The live subscription is registered before the backlog is read from the store,
+/// and events the backlog already gave are skipped, so nothing falls between the
+/// two. A subscriber more than `subscriberBuffer` events behind gets a `lagged`
+/// event naming where to resume, and the stream ends.
+struct EventsController {
+    let services: APIServices
+
+    func register(_ router: Router<HallRequestContext>) {
+        router.get("/v1/events") { request, context in
+            let since = try Self.since(request)
+            let types = try Self.types(request)
+            let subscription = services.events.subscribe(types: types, capacity: services.subscriberBuffer)
+            let events = services.events
+            let start: Int64
+            if let since { start = since } else { start = try await events.lastSequence() }
+            let logger = context.logger
+            let body = ResponseBody { writer in
+                defer { subscription.cancel() }
+                var last = start
+                // A daemon shutting down ends the stream; the client resumes from its last id.
+                await withGracefulShutdownHandler {
+                do {
+                    // The backlog, page by page.
+                    while true {
+                        let page = try await events.events(after: last, limit: 500, types: types)
+                        for event in page {
+                            try await writer.write(Self.frame(event))
+                            last = event.seq
+                        }
+                        if page.count < 500 { break }
+                    }
+                    for await event in subscription.events {
+                        if event.seq == 0 {
+                            try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                            continue
+                        }
+                        guard event.seq > last else { continue }
+                        try await writer.write(Self.frame(event))
+                        last = event.seq
+                    }
+                    if subscription.isLagged {
+                        logger.notice("event subscriber lagged at \(last)")
+                        let lagged = LaggedEvent(resumeFrom: last, message: "too far behind: reconnect with ?since=\(last)")
+                        let data = String(decoding: try jsonEncoder.encode(lagged), as: UTF8.self)
+                        try await writer.write(ByteBuffer(string: "event: \(EventType.lagged)\ndata: \(data)\n\n"))
+                    }
+                } catch {
+                    logger.debug("event stream ended: \(error)")
+                }
+                } onGracefulShutdown: {
+                    subscription.cancel()
+                }
+                try? await writer.finish(nil)
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/event-stream; charset=utf-8"
+            headers[.cacheControl] = "no-cache"
+            return Response(status: .ok, headers: headers, body: body)
+        }
+    }
+
+    static func frame(_ event: HallEvent) -> ByteBuffer {
+        let data = (try? jsonEncoder.encode(event)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return ByteBuffer(string: "id: \(event.seq)\nevent: \(event.type)\ndata: \(data)\n\n")
+    }
+
+    static func since(_ request: Request) throws -> Int64? {
+        let header = request.headers[.init("Last-Event-ID")!]
+        let query = request.uri.queryParameters.get("since")
+        guard let raw = query ?? header else { return nil }
+        guard let seq = Int64(raw), seq >= 0 else {
+            throw APIError.invalidData("since must be a sequence number (0 or more), not '\(raw)'", field: query != nil ? "since" : "Last-Event-ID")
+        }
+        return seq
+    }
+
+    static func types(_ request: Request) throws -> Set<String>? {
+        guard let raw = request.uri.queryParameters.get("types") else { return nil }
+        let types = Set(raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        for t in types where !t.allSatisfy({ $0.isLetter || $0 == "." || $0 == "-" }) {
+            throw APIError.invalidData("type '\(t)' is not an event type", field: "types")
+        }
+        return types.isEmpty ? nil : types
+    }
+}

@@ -1,0 +1,28 @@
+import HallAPIModels
+import Hummingbird
+import NIOCore
+
+/// The request context: who is calling (from the socket's peer credentials) and
+/// with which role.
+public struct HallRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The connection's channel: where the peer credentials come from.
+    public let channel: any Channel
+    public var peer: PeerIdentity?
+    public var role: Role = .none
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.channel = source.channel
+    }
+
+    /// Print bodies can be documents; JSON bodies are read with a smaller limit.
+    public var maxUploadSize: Int { 16 * 1024 * 1024 }
+
+    /// Throws `403 notAuthorized` unless the caller's role is at least `minimum`.
+    public func require(_ minimum: Role, to action: String) throws {
+        guard role >= minimum else {
+            throw APIError.notAuthorized("\(action) needs the \(minimum.rawValue) role; this connection is \(role.rawValue)\(peer.map { " (uid \($0.uid))" } ?? "")")
+        }
+    }
+}

@@ -1,0 +1,180 @@
+import DeviceKit
+import Foundation
+import HallAPIModels
+import HallStore
+import Logging
+
+/// Runs scan, print and rating jobs, keeps their records, and publishes their
+/// progress as events. Jobs run as children of `run()`, so shutting the daemon
+/// down cancels them; `DELETE` cancels one.
+public actor JobBoard {
+    struct Work: Sendable {
+        let id: String
+        let cancel: OneShot<Void>
+        let body: @Sendable () async -> Void
+    }
+
+    private var jobs: [String: Job] = [:]
+    private var order: [String] = []
+    private var cancels: [String: OneShot<Void>] = [:]
+    private let queue: AsyncStream<Work>
+    private let feed: AsyncStream<Work>.Continuation
+    let events: any EventPublisher
+    let registry: DeviceRegistry
+    let spool: ScanSpool
+    let logger: Logger
+    /// Finished jobs kept for reading; older ones (and their pages) are dropped.
+    let retained: Int
+
+    public init(registry: DeviceRegistry, events: any EventPublisher, spool: ScanSpool, logger: Logger, retained: Int = 500) {
+        self.registry = registry
+        self.events = events
+        self.spool = spool
+        self.logger = logger
+        self.retained = retained
+        (queue, feed) = AsyncStream.makeStream(of: Work.self)
+    }
+
+    /// Runs submitted jobs until cancelled; cancelling ends every running job.
+    public func run() async {
+        spool.removeAll()
+        await withDiscardingTaskGroup { group in
+            for await work in queue {
+                group.addTask {
+                    // DELETE fails the job's OneShot: that child throws, which cancels the body.
+                    try? await withThrowingDiscardingTaskGroup { race in
+                        race.addTask { try await work.cancel.wait() }
+                        race.addTask {
+                            await work.body()
+                            work.cancel.fulfill(())
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public func job(_ id: String) -> Job? { jobs[id] }
+
+    /// Cancels a job that has not finished; returns the job as it is.
+    public func cancel(_ id: String) -> Job? {
+        guard let job = jobs[id] else { return nil }
+        if !job.state.isFinal { cancels[id]?.fail(CancellationError()) }
+        return job
+    }
+
+    // MARK: submitting
+
+    func submit(_ job: Job, body: @escaping @Sendable (String) async throws -> Void) -> Job {
+        jobs[job.id] = job
+        order.append(job.id)
+        let cancel = OneShot<Void>()
+        cancels[job.id] = cancel
+        let id = job.id
+        feed.yield(
+            Work(id: id, cancel: cancel) { [self] in
+                await self.update(id) { $0.state = .processing }
+                do {
+                    try await body(id)
+                    await self.update(id) { $0.state = .completed }
+                } catch {
+                    await self.fail(id, error)
+                }
+            })
+        evict()
+        return job
+    }
+
+    public func submitScan(_ scanner: any DocumentScanner, settings: ScanSettings) async -> Job {
+        var job = Job(id: Self.newID(), kind: .scan, device: scanner.id, state: .pending, createdAt: Timestamp.string())
+        job.settings = settings
+        job.pages = []
+        return submit(job) { [self] id in
+            _ = try await scanner.scan(settings) { page in
+                try self.spool.write(page.data, job: id, page: page.number, format: settings.format)
+                let info = ScanPageInfo(n: page.number, width: page.width, height: page.height, bytes: page.data.count, mediaType: page.mediaType)
+                await self.addPage(id, info)
+            }
+        }
+    }
+
+    public func submitPrint(_ printer: any Printer, document: PrintDocument) async -> Job {
+        var job = Job(id: Self.newID(), kind: .print, device: printer.id, state: .pending, createdAt: Timestamp.string())
+        job.format = document.format
+        return submit(job) { [self] id in
+            let outcome = try await printer.print(document)
+            await self.update(id, publish: false) { $0.print = outcome }
+        }
+    }
+
+    public func submitRating(_ keypad: any EvaluationKeypad, ticket: String?, timeout: Duration) async -> Job {
+        var job = Job(id: Self.newID(), kind: .rating, device: keypad.id, state: .pending, createdAt: Timestamp.string())
+        job.ticket = ticket
+        return submit(job) { [self] id in
+            let level = try await keypad.requestRating(ticket: ticket, timeout: timeout)
+            await self.update(id, publish: false) { $0.rating = RatingResult(level) }
+        }
+    }
+
+    static func newID() -> String { UUID().uuidString.lowercased() }
+
+    // MARK: progress
+
+    private func addPage(_ id: String, _ page: ScanPageInfo) async {
+        guard var job = jobs[id] else { return }
+        job.pages?.append(page)
+        job.updatedAt = Timestamp.string()
+        jobs[id] = job
+        await publish(EventType.scanPage, job, extra: ["job": .string(id), "page": (try? JSONValue(encoding: page)) ?? .null])
+    }
+
+    private func update(_ id: String, publish: Bool = true, _ change: (inout Job) -> Void) async {
+        guard var job = jobs[id], !job.state.isFinal else { return }
+        change(&job)
+        job.updatedAt = Timestamp.string()
+        jobs[id] = job
+        if job.state.isFinal { cancels[id] = nil }
+        if publish { await self.publish(Self.eventType(job), job) }
+    }
+
+    private func fail(_ id: String, _ error: any Error) async {
+        let deviceError: DeviceError =
+            switch error {
+            case let e as DeviceError: e
+            case is CancellationError: DeviceError(.canceled, "canceled")
+            default: DeviceError(.hardwareError, "\(error)")
+            }
+        guard let device = jobs[id]?.device else { return }
+        if deviceError.code != .canceled { await registry.recordError(device, deviceError) }
+        logger.warning("job \(id) on \(device) ended: \(deviceError)", metadata: ["device.id": "\(device)"])
+        await update(id) { job in
+            job.state = deviceError.code == .canceled ? .canceled : .failed
+            job.error = ErrorResponse.Body(code: deviceError.code, message: deviceError.message, device: device, reasons: deviceError.reasons.isEmpty ? nil : deviceError.reasons)
+        }
+    }
+
+    static func eventType(_ job: Job) -> String {
+        switch job.kind {
+        case .scan: job.state.isFinal ? EventType.scanFinished : "scan.job"
+        case .print: EventType.printJob
+        case .rating: EventType.ratingJob
+        }
+    }
+
+    private func publish(_ type: String, _ job: Job, extra: [String: JSONValue]? = nil) async {
+        do {
+            let data: JSONValue
+            if let extra { data = .object(extra) } else { data = try JSONValue(encoding: job) }
+            try await events.publish(NewEvent(type: type, device: job.device, data: data))
+        } catch {
+            logger.error("event \(type) for job \(job.id) not stored: \(error)")
+        }
+    }
+
+    private func evict() {
+        while order.count > retained, let oldest = order.first(where: { jobs[$0]?.state.isFinal ?? true }) {
+            order.removeAll { $0 == oldest }
+            if jobs.removeValue(forKey: oldest)?.kind == .scan { spool.remove(job: oldest) }
+        }
+    }
+}

@@ -1,0 +1,144 @@
+import DeviceKit
+import Foundation
+import HallAPIModels
+import Hummingbird
+
+/// Scan, print and rating jobs: submit (`202` + `Location`), read, cancel, pages.
+struct JobController {
+    let services: APIServices
+
+    func register(_ router: Router<HallRequestContext>) {
+        router.post("/v1/scanners/{id}/jobs") { request, context in
+            try context.require(.kiosk, to: "scanning")
+            let scanner: any DocumentScanner = try await device(context, as: (any DocumentScanner).self, kind: .scanner)
+            let body = try await request.decodeStrict(ScanJobRequest.self, fields: ["source", "mode", "resolution", "format", "maxPages"], emptyAllowed: true)
+            let settings = try await validate(body, for: scanner.id)
+            return accepted(await services.jobs.submitScan(scanner, settings: settings), path: "scan-jobs")
+        }
+        router.post("/v1/printers/{id}/jobs") { request, context in
+            try context.require(.kiosk, to: "printing")
+            let printer: any Printer = try await device(context, as: (any Printer).self, kind: .printer)
+            let document = try await printDocument(request, printer: printer)
+            return accepted(await services.jobs.submitPrint(printer, document: document), path: "print-jobs")
+        }
+        router.post("/v1/keypads/{id}/ratings") { request, context in
+            try context.require(.clerk, to: "asking for a rating")
+            let keypad: any EvaluationKeypad = try await device(context, as: (any EvaluationKeypad).self, kind: .keypad)
+            let body = try await request.decodeStrict(RatingJobRequest.self, fields: ["ticket", "timeoutSeconds"], emptyAllowed: true)
+            let timeout = body.timeoutSeconds ?? 30
+            guard (1...600).contains(timeout) else { throw APIError.invalidData("timeoutSeconds must be 1 to 600, not \(timeout)", field: "timeoutSeconds") }
+            if let ticket = body.ticket, ticket.isEmpty || ticket.count > 32 {
+                throw APIError.invalidData("ticket must be 1 to 32 characters", field: "ticket")
+            }
+            try await ensureReady(keypad.id)
+            return accepted(await services.jobs.submitRating(keypad, ticket: body.ticket, timeout: .seconds(timeout)), path: "rating-jobs")
+        }
+        for (path, kind) in [("scan-jobs", JobKind.scan), ("print-jobs", .print), ("rating-jobs", .rating)] {
+            router.get("/v1/\(path)/{job}") { _, context in try await job(context, kind) }
+            router.delete("/v1/\(path)/{job}") { _, context in
+                try context.require(kind == .rating ? .clerk : .kiosk, to: "canceling a job")
+                let id = try await job(context, kind).id
+                guard let job = await services.jobs.cancel(id) else { throw APIError.notFound("no \(kind.rawValue) job \(id)") }
+                return job
+            }
+        }
+        router.get("/v1/scan-jobs/{job}/pages/{n}") { _, context in
+            let job = try await job(context, .scan)
+            let raw = context.parameters.get("n") ?? ""
+            guard let n = Int(raw), let page = job.pages?.first(where: { $0.n == n }), let format = job.settings?.format else {
+                throw APIError.notFound("scan job \(job.id) has no page '\(raw)' (pages: \(job.pages?.count ?? 0))")
+            }
+            let data = try services.jobs.spool.read(job: job.id, page: n, format: format)
+            return Response(status: .ok, headers: [.contentType: page.mediaType], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        }
+    }
+
+    private func accepted(_ job: Job, path: String) -> Response {
+        jsonResponse(job, status: .accepted, headers: [.location: "/v1/\(path)/\(job.id)"])
+    }
+
+    private func job(_ context: HallRequestContext, _ kind: JobKind) async throws -> Job {
+        let id = context.parameters.get("job") ?? ""
+        guard let job = await services.jobs.job(id), job.kind == kind else { throw APIError.notFound("no \(kind.rawValue) job '\(id)'") }
+        return job
+    }
+
+    private func device<T>(_ context: HallRequestContext, as: T.Type, kind: DeviceKind) async throws -> T {
+        let id = try context.parameters.deviceID()
+        guard let device = await services.registry.device(id) else { throw APIError.notFound("no device '\(id)'") }
+        guard let typed = device as? T else {
+            throw APIError(.badRequest, .unsupportedCommand, "\(id) is a \(device.kind.rawValue), not a \(kind.rawValue)", device: id)
+        }
+        return typed
+    }
+
+    /// Refuses work for a device that cannot take it now, with its state and reasons.
+    private func ensureReady(_ id: DeviceID) async throws {
+        guard let s = await services.registry.snapshot(id) else { throw APIError.notFound("no device '\(id)'") }
+        if !s.isOpen || !s.status.state.acceptsWork { throw APIError(DeviceError.notReady(id, s.status)) }
+    }
+
+    private func validate(_ body: ScanJobRequest, for id: DeviceID) async throws -> ScanSettings {
+        try await ensureReady(id)
+        let caps = await services.registry.snapshot(id)?.capabilities ?? DeviceCapabilities()
+        var s = ScanSettings()
+        if let source = body.source {
+            guard caps.sources?.contains(source) ?? true else { throw APIError.invalidData("source '\(source.rawValue)' is not offered by \(id)", field: "source") }
+            s.source = source
+        }
+        if let mode = body.mode {
+            guard caps.modes?.contains(mode) ?? true else { throw APIError.invalidData("mode '\(mode.rawValue)' is not offered by \(id)", field: "mode") }
+            s.mode = mode
+        }
+        if let resolution = body.resolution {
+            guard caps.resolutions?.contains(resolution) ?? (resolution > 0) else {
+                throw APIError.invalidData("resolution \(resolution) is not one of \(caps.resolutions?.map(String.init).joined(separator: ", ") ?? "the scanner's")", field: "resolution")
+            }
+            s.resolution = resolution
+        }
+        if let format = body.format {
+            guard caps.formats?.contains(format) ?? false else {
+                throw APIError.invalidData("format '\(format)' is not one of \(caps.formats?.joined(separator: ", ") ?? "-")", field: "format")
+            }
+            s.format = format
+        } else if let first = caps.formats?.first {
+            s.format = first
+        }
+        if let maxPages = body.maxPages {
+            guard maxPages >= 1 && maxPages <= 10_000 else { throw APIError.invalidData("maxPages must be 1 to 10000, not \(maxPages)", field: "maxPages") }
+            s.maxPages = maxPages
+        }
+        return s
+    }
+
+    private func printDocument(_ request: Request, printer: any Printer) async throws -> PrintDocument {
+        let contentType = request.headers[.contentType] ?? ""
+        let parts = contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let mediaType = parts.first ?? ""
+        guard let format = PrintDocument.mediaTypes[mediaType] else {
+            throw APIError(
+                .unsupportedMediaType, .invalidData,
+                "Content-Type '\(contentType)' is not a print format; send \(PrintDocument.mediaTypes.keys.sorted().joined(separator: ", "))",
+                field: "Content-Type")
+        }
+        if format == "text", let charset = parts.dropFirst().first(where: { $0.hasPrefix("charset=") }), charset != "charset=utf-8" {
+            throw APIError(.unsupportedMediaType, .invalidData, "text must be UTF-8, not \(charset.dropFirst(8))", field: "Content-Type")
+        }
+        try await ensureReady(printer.id)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: 16 * 1024 * 1024)
+        } catch {
+            throw APIError(.contentTooLarge, .invalidData, "document larger than 16 MiB")
+        }
+        guard buffer.readableBytes > 0 else { throw APIError.invalidData("the document is empty") }
+        let data = Data(buffer: buffer)
+        if format == "text", String(data: data, encoding: .utf8) == nil {
+            throw APIError.invalidData("the text is not valid UTF-8")
+        }
+        if format == "pdf", !data.starts(with: Data("%PDF-".utf8)) {
+            throw APIError.invalidData("the document does not start with %PDF-: not a PDF")
+        }
+        return PrintDocument(format: format, data: data, title: request.headers[.init("X-Document-Title")!] ?? "halld job")
+    }
+}

@@ -1,0 +1,52 @@
+import DeviceKit
+import HallAPIModels
+import Hummingbird
+import Simulators
+
+/// Display content, and key presses on simulated keypads.
+struct PanelController {
+    let services: APIServices
+
+    func register(_ router: Router<HallRequestContext>) {
+        router.put("/v1/displays/{id}/content") { request, context in
+            try context.require(.clerk, to: "changing a display")
+            let display = try await display(context)
+            let content = try await request.decodeStrict(DisplayContent.self, fields: ["lines", "effect", "seconds"])
+            if let seconds = content.seconds, !(1...86_400).contains(seconds) {
+                throw APIError.invalidData("seconds must be 1 to 86400, not \(seconds)", field: "seconds")
+            }
+            if content.lines.isEmpty { throw APIError.invalidData("lines must hold at least one line", field: "lines") }
+            try await display.show(content)
+            return content
+        }
+        router.get("/v1/displays/{id}/content") { _, context in
+            let display = try await display(context)
+            return await display.content() ?? DisplayContent(lines: [])
+        }
+        router.post("/v1/keypads/{id}/press") { request, context in
+            try context.require(.technician, to: "pressing a simulated key")
+            let id = try context.parameters.deviceID()
+            guard let device = await services.registry.device(id) else { throw APIError.notFound("no device '\(id)'") }
+            guard let keypad = device as? SimulatedKeypad else {
+                throw APIError(.badRequest, .unsupportedCommand, "\(id) is not a simulated keypad: a person presses its keys", device: id)
+            }
+            let body = try await request.decodeStrict(PressRequest.self, fields: ["level"])
+            guard let level = RatingLevel(parsing: body.level) else {
+                throw APIError.invalidData(
+                    "level '\(body.level)' is not one of \(RatingLevel.allCases.map(\.rawValue).joined(separator: ", ")), their labels, or 1-5", field: "level")
+            }
+            let rated = try await keypad.press(level)
+            await services.registry.settle(id)
+            return PressResponse(level: level, rated: rated)
+        }
+    }
+
+    private func display(_ context: HallRequestContext) async throws -> any QueueDisplay {
+        let id = try context.parameters.deviceID()
+        guard let device = await services.registry.device(id) else { throw APIError.notFound("no device '\(id)'") }
+        guard let display = device as? any QueueDisplay else {
+            throw APIError(.badRequest, .unsupportedCommand, "\(id) is a \(device.kind.rawValue), not a display", device: id)
+        }
+        return display
+    }
+}

@@ -1,0 +1,62 @@
+/// `GET /v1/info`.
+public struct InfoResponse: Codable, Sendable, Equatable {
+    public var name: String
+    public var version: String
+    public var uptimeSeconds: Double
+    public var socket: String
+    public var stateDir: String
+    public var role: Role
+    public var uid: UInt32?
+    public var pid: Int32?
+    public var lastEventSeq: Int64
+
+    public init(name: String, version: String, uptimeSeconds: Double, socket: String, stateDir: String, role: Role, uid: UInt32?, pid: Int32?, lastEventSeq: Int64) {
+        self.name = name
+        self.version = version
+        self.uptimeSeconds = uptimeSeconds
+        self.socket = socket
+        self.stateDir = stateDir
+        self.role = role
+        self.uid = uid
+        self.pid = pid
+        self.lastEventSeq = lastEventSeq
+    }
+}
+
+/// `GET /v1/health`: `ready` with 200, `starting` with 503. Device problems are
+/// listed as reasons (`scanner-1: media-jam-error`) without making the daemon unready.
+public struct HealthResponse: Codable, Sendable, Equatable {
+    public var status: String
+    public var devices: [String: Int]
+    public var reasons: [String]
+
+    public init(status: String, devices: [String: Int], reasons: [String]) {
+        self.status = status
+        self.devices = devices
+        self.reasons = reasons
+    }
+}
+
+/// The body of every error answer: `{"error": {...}}`.
+public struct ErrorResponse: Codable, Sendable, Equatable {
+    public struct Body: Codable, Sendable, Equatable {
+        public var code: CompletionCode
+        public var message: String
+        public var device: DeviceID?
+        public var reasons: [String]?
+        /// The request field or query parameter at fault.
+        public var field: String?
+
+        public init(code: CompletionCode, message: String, device: DeviceID? = nil, reasons: [String]? = nil, field: String? = nil) {
+            self.code = code
+            self.message = message
+            self.device = device
+            self.reasons = reasons
+            self.field = field
+        }
+    }
+
+    public var error: Body
+
+    public init(_ error: Body) { self.error = error }
+}

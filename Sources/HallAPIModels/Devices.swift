@@ -1,0 +1,74 @@
+/// One row of `GET /v1/devices`.
+public struct DeviceSummary: Codable, Sendable, Equatable {
+    public var id: DeviceID
+    public var kind: DeviceKind
+    public var driver: String
+    public var name: String
+    public var state: DeviceState
+    public var reasons: [String]
+
+    public init(_ s: DeviceSnapshot) {
+        id = s.id
+        kind = s.kind
+        driver = s.driver
+        name = s.name
+        state = s.status.state
+        reasons = s.status.reasons
+    }
+}
+
+/// `GET /v1/devices/{id}`.
+public struct DeviceDetail: Codable, Sendable, Equatable {
+    public var id: DeviceID
+    public var kind: DeviceKind
+    public var driver: String
+    public var name: String
+    public var state: DeviceState
+    public var reasons: [String]
+    public var identity: DeviceIdentity
+    public var capabilities: DeviceCapabilities
+    public var counters: DeviceCounters
+    public var lastError: LastError?
+
+    public init(_ s: DeviceSnapshot) {
+        id = s.id
+        kind = s.kind
+        driver = s.driver
+        name = s.name
+        state = s.status.state
+        reasons = s.status.reasons
+        identity = s.identity
+        capabilities = s.capabilities
+        counters = s.counters
+        lastError = s.lastError
+    }
+}
+
+/// `POST /v1/devices/{id}/health`.
+public struct HealthCheckRequest: Codable, Sendable, Equatable {
+    public var level: HealthLevel
+    public init(level: HealthLevel) { self.level = level }
+}
+
+/// `POST /v1/devices/{id}/faults` (simulated devices, technician).
+public struct FaultRequest: Codable, Sendable, Equatable {
+    public var fault: SimulatedFault
+    public init(fault: SimulatedFault) { self.fault = fault }
+}
+
+/// `POST /v1/keypads/{id}/press` (simulated keypads, technician): a citizen's key.
+public struct PressRequest: Codable, Sendable, Equatable {
+    /// `verySatisfied` … `veryDissatisfied`, the Chinese label, or 1…5 stars.
+    public var level: String
+    public init(level: String) { self.level = level }
+}
+
+/// The answer to a press: whether it rated a waiting request.
+public struct PressResponse: Codable, Sendable, Equatable {
+    public var level: RatingLevel
+    public var rated: Bool
+    public init(level: RatingLevel, rated: Bool) {
+        self.level = level
+        self.rated = rated
+    }
+}

@@ -1,0 +1,14 @@
+/// What a connecting program may do, from its peer credentials.
+public enum Role: String, Sendable, Codable, CaseIterable, Comparable {
+    /// Connected, but in none of the configured groups: may read info and health only.
+    case none
+    /// Self-service kiosk: tickets, the queue, its own scans and prints.
+    case kiosk
+    /// Window clerk: window operations, scans, prints, ratings, displays.
+    case clerk
+    /// Technician: everything, including resets, faults, external checks and counters.
+    case technician
+
+    private var rank: Int { Role.allCases.firstIndex(of: self)! }
+    public static func < (a: Role, b: Role) -> Bool { a.rank < b.rank }
+}

@@ -1,0 +1,115 @@
+import DeviceKit
+import Foundation
+import HallAPI
+import HallStore
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// The running daemon: database, event log, devices, jobs and the API on the
+/// Unix socket, as one service group that stops in reverse order on SIGTERM or SIGINT.
+public struct Daemon: Sendable {
+    public static let version = "0.1.0"
+
+    public let config: HallConfig
+    public let logger: Logger
+
+    public init(config: HallConfig, logger: Logger) {
+        self.config = config
+        self.logger = logger
+    }
+
+    /// Runs until SIGTERM/SIGINT (or `shutdown` is triggered by a test), then removes
+    /// the socket file and closes the database.
+    public func run(onReady: @escaping @Sendable () -> Void = {}) async throws {
+        let database = try HallDatabase.open(directory: config.stateDir)
+        defer {
+            do { try database.close() } catch { logger.error("database did not close cleanly: \(error)") }
+        }
+        let events = EventLog(database: database)
+        let trimmed = try await events.trim(olderThan: .seconds(config.eventRetentionDays * 86_400))
+        if trimmed > 0 { logger.info("trimmed \(trimmed) events older than \(config.eventRetentionDays) days") }
+
+        let devices = config.devices.map(DeviceFactory.make)
+        let registry = DeviceRegistry(devices: devices, events: events, counters: database, retry: config.retry, logger: logger)
+        let spool = ScanSpool(directory: (config.stateDir as NSString).appendingPathComponent("spool"))
+        let jobs = JobBoard(registry: registry, events: events, spool: spool, logger: logger)
+        let roles = makeRoleMap()
+
+        let services = APIServices(
+            registry: registry, events: events, jobs: jobs, roles: roles,
+            info: .init(version: Self.version, socket: config.socket, stateDir: config.stateDir),
+            subscriberBuffer: config.subscriberBuffer)
+        try SocketFile.prepare(config.socket)
+        defer { SocketFile.remove(config.socket) }
+
+        let (socket, group, logger) = (config.socket, config.socketGroup, logger)
+        let app = Application(
+            router: buildRouter(services),
+            configuration: .init(address: .unixDomainSocket(path: socket), serverName: "halld/\(Self.version)"),
+            onServerRunning: { _ in
+                let permissions = SocketFile.restrict(socket, group: group)
+                await registry.waitUntilAllAttempted()
+                logger.notice("halld \(Self.version) listening on \(socket) (\(permissions)), \(registry.ids.count) devices")
+                _ = try? await events.publish(NewEvent(type: EventType.daemonStarted, data: ["version": .string(Self.version), "pid": .number(Double(getpid()))]))
+                onReady()
+            },
+            logger: logger)
+
+        let serviceGroup = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: RegistryService(registry: registry)),
+                    .init(service: JobService(jobs: jobs)),
+                    .init(service: app),
+                    .init(service: HeartbeatService(events: events, interval: .milliseconds(Int(config.heartbeatSeconds * 1000)))),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await serviceGroup.run()
+        _ = try? await events.publish(NewEvent(type: EventType.daemonStopping, data: ["pid": .number(Double(getpid()))]))
+        logger.notice("halld stopped")
+    }
+
+    private func makeRoleMap() -> RoleMap {
+        func resolve(_ names: [String], _ role: String) -> Set<UInt32> {
+            let (ids, unknown) = RoleMap.resolve(names)
+            for name in unknown { logger.warning("roles.\(role): group '\(name)' does not exist on this system") }
+            return ids
+        }
+        return RoleMap(
+            technicianGroups: resolve(config.roles.technician, "technician"), clerkGroups: resolve(config.roles.clerk, "clerk"),
+            kioskGroups: resolve(config.roles.kiosk, "kiosk"))
+    }
+}
+
+/// Supervises the devices until graceful shutdown, then closes them.
+struct RegistryService: Service {
+    let registry: DeviceRegistry
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await registry.run() }
+    }
+}
+
+/// Runs jobs until graceful shutdown; jobs still running are canceled.
+struct JobService: Service {
+    let jobs: JobBoard
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await jobs.run() }
+    }
+}
+
+/// Sends event-stream keep-alives; at shutdown ends every stream so the server can stop.
+struct HeartbeatService: Service {
+    let events: EventLog
+    let interval: Duration
+    func run() async throws {
+        defer { events.closeAllSubscriptions() }
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: interval)
+                events.heartbeat()
+            }
+        }
+    }
+}

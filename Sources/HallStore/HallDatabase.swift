@@ -1,0 +1,113 @@
+import DeviceKit
+import Foundation
+import GRDB
+
+/// The daemon's SQLite database. It owns the migrator and every write, so the
+/// data stays consistent: the event log, device counters, and (with the hall)
+/// tickets and ratings.
+///
+/// On disk it is a WAL `DatabasePool` with `synchronous=FULL`: a write that
+/// returned is on disk, which is what lets the API acknowledge a ticket or a rating.
+public final class HallDatabase: Sendable {
+    public let writer: any DatabaseWriter
+    /// Where the database lives, or nil in memory.
+    public let path: String?
+
+    public init(writer: any DatabaseWriter, path: String?) throws {
+        self.writer = writer
+        self.path = path
+        try Self.migrator.migrate(writer)
+    }
+
+    /// Opens (creating if needed) `halld.sqlite` in `directory`.
+    public static func open(directory: String) throws -> HallDatabase {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = (directory as NSString).appendingPathComponent("halld.sqlite")
+        return try HallDatabase(writer: DatabasePool(path: path, configuration: configuration()), path: path)
+    }
+
+    /// An empty database in memory, for tests.
+    public static func inMemory() throws -> HallDatabase {
+        try HallDatabase(writer: DatabaseQueue(configuration: configuration()), path: nil)
+    }
+
+    static func configuration() -> Configuration {
+        var config = Configuration()
+        config.busyMode = .timeout(5)
+        config.prepareDatabase { db in
+            // Durable before acknowledged: every commit reaches the disk.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        return config
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-event-log") { db in
+            // AUTOINCREMENT: a sequence number is never reused, even after old events are trimmed.
+            try db.execute(
+                sql: """
+                    CREATE TABLE event (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        type TEXT NOT NULL,
+                        device TEXT,
+                        time TEXT NOT NULL,
+                        data TEXT NOT NULL
+                    );
+                    CREATE INDEX event_time ON event(time);
+                    """)
+        }
+        migrator.registerMigration("v1-device-counters") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE device_counter (
+                        device TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        value INTEGER NOT NULL,
+                        PRIMARY KEY (device, name)
+                    ) WITHOUT ROWID;
+                    """)
+        }
+        return migrator
+    }
+
+    /// The database's own consistency check (`PRAGMA integrity_check`): "ok" when sound.
+    public func integrityCheck() async throws -> String {
+        try await writer.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "" }
+    }
+
+    /// Names of the migrations applied, in order.
+    public func appliedMigrations() async throws -> [String] {
+        try await writer.read { db in try Self.migrator.appliedIdentifiers(db).sorted() }
+    }
+
+    /// Closes the database (checkpointing the WAL). Later use throws.
+    public func close() throws {
+        if let pool = writer as? DatabasePool { try pool.close() }
+        if let queue = writer as? DatabaseQueue { try queue.close() }
+    }
+}
+
+extension HallDatabase: CounterStore {
+    public func loadCounters() async throws -> [DeviceID: DeviceCounters] {
+        try await writer.read { db in
+            var result: [DeviceID: DeviceCounters] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT device, name, value FROM device_counter") {
+                guard let id = DeviceID(row["device"]) else { continue }
+                result[id, default: DeviceCounters()].values[row["name"]] = row["value"]
+            }
+            return result
+        }
+    }
+
+    public func addCounter(_ device: DeviceID, _ name: CounterName, _ delta: Int64) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO device_counter (device, name, value) VALUES (?, ?, ?)
+                    ON CONFLICT (device, name) DO UPDATE SET value = value + excluded.value
+                    """,
+                arguments: [device.rawValue, name.rawValue, delta])
+        }
+    }
+}
