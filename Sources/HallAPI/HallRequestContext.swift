@@ -16,6 +16,9 @@ public struct HallRequestContext: RequestContext {
         self.channel = source.channel
     }
 
+    /// Sorted keys, unescaped slashes: answers read the same every time.
+    public var responseEncoder: JSONEncoder { jsonEncoder }
+
     /// Print bodies can be documents; JSON bodies are read with a smaller limit.
     public var maxUploadSize: Int { 16 * 1024 * 1024 }
 

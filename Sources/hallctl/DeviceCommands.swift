@@ -1,0 +1,129 @@
+import ArgumentParser
+import Foundation
+import HallAPIModels
+import HallClient
+
+struct Info: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show halld's version, socket, state folder and your role.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let info: InfoResponse = try await global.client.call("GET", "/v1/info")
+            try global.show(info) { i in
+                Output.table(
+                    ["", ""],
+                    [
+                        ["version", i.version], ["uptime", "\(Int(i.uptimeSeconds)) s"], ["socket", i.socket], ["state", i.stateDir],
+                        ["role", i.role.rawValue], ["last event", "\(i.lastEventSeq)"],
+                    ])
+            }
+        }
+    }
+}
+
+struct Devices: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List devices with their state and reasons.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Only this kind: scanner, printer, keypad, display.") var kind: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let devices: [DeviceSummary] = try await global.client.call("GET", "/v1/devices" + (kind.map { "?kind=\($0)" } ?? ""))
+            try global.show(devices) { list in
+                Output.table(
+                    ["ID", "KIND", "DRIVER", "STATE", "REASONS", "NAME"],
+                    list.map { [$0.id.rawValue, $0.kind.rawValue, $0.driver, $0.state.rawValue, $0.reasons.isEmpty ? "-" : $0.reasons.joined(separator: ","), $0.name] })
+            }
+        }
+    }
+}
+
+struct DeviceShow: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "device", abstract: "Show one device: identity, capabilities, counters, last error.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Device id.") var id: String
+
+    func run() async throws {
+        try await reportingErrors {
+            let d: DeviceDetail = try await global.client.call("GET", "/v1/devices/\(id)")
+            try global.show(d) { d in
+                var rows: [[String]] = [
+                    ["id", d.id.rawValue], ["name", d.name], ["kind", d.kind.rawValue], ["driver", d.driver], ["state", d.state.rawValue],
+                    ["reasons", d.reasons.isEmpty ? "-" : d.reasons.joined(separator: ", ")],
+                    ["vendor", d.identity.vendor ?? "-"], ["model", d.identity.model ?? "-"], ["serial", d.identity.serialNumber ?? "-"],
+                    ["firmware", d.identity.firmware ?? "-"], ["connection", d.identity.connection ?? "-"],
+                ]
+                let caps = (try? JSONEncoder().encode(d.capabilities)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+                rows.append(["capabilities", caps])
+                for (name, value) in d.counters.values.sorted(by: { $0.key < $1.key }) { rows.append(["counter \(name)", "\(value)"]) }
+                if let e = d.lastError { rows.append(["last error", "\(e.at) \(e.code.rawValue): \(e.message)"]) }
+                return Output.table(["", ""], rows)
+            }
+        }
+    }
+}
+
+struct Health: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run a health check: internal (no motion), external (test pattern; technician), interactive (a person; technician).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Device id.") var id: String
+    @Option(help: "internal, external or interactive.") var level: HealthLevel = .internal
+
+    func run() async throws {
+        try await reportingErrors {
+            let report: HealthReport = try await global.client.call("POST", "/v1/devices/\(id)/health", json: HealthCheckRequest(level: level))
+            try global.show(report) { $0.text }
+            if !report.passed { throw ExitCode(3) }
+        }
+    }
+}
+
+extension HealthLevel: ExpressibleByArgument {}
+extension SimulatedFault: ExpressibleByArgument {}
+extension DisplayEffect: ExpressibleByArgument {}
+extension ScanSource: ExpressibleByArgument {}
+extension ScanMode: ExpressibleByArgument {}
+
+struct Reset: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Close and reopen a device (technician).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Device id.") var id: String
+
+    func run() async throws {
+        try await reportingErrors {
+            let d: DeviceDetail = try await global.client.call("POST", "/v1/devices/\(id)/reset")
+            try global.show(d) { "\($0.id): \($0.state.rawValue)\($0.reasons.isEmpty ? "" : " (" + $0.reasons.joined(separator: ", ") + ")")" }
+        }
+    }
+}
+
+struct Fault: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Inject a fault into a simulated device (technician).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Device id.") var id: String
+    @Argument(help: "jam, coverOpen, paperOut, timeout, garbled, unplug, replug, clear.") var fault: SimulatedFault
+
+    func run() async throws {
+        try await reportingErrors {
+            let d: DeviceDetail = try await global.client.call("POST", "/v1/devices/\(id)/faults", json: FaultRequest(fault: fault))
+            try global.show(d) { "\($0.id): \($0.state.rawValue)\($0.reasons.isEmpty ? "" : " (" + $0.reasons.joined(separator: ", ") + ")")" }
+        }
+    }
+}
+
+struct Display: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show lines of text on a display (one argument a line).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Display id.") var id: String
+    @Argument(help: "The lines, e.g. 'A012 请到3号窗口'.") var lines: [String]
+    @Option(help: "static, scroll or flash.") var effect: DisplayEffect = .static
+    @Option(help: "Seconds to show (default: until replaced).") var seconds: Int?
+
+    func run() async throws {
+        try await reportingErrors {
+            let shown: DisplayContent = try await global.client.call("PUT", "/v1/displays/\(id)/content", json: DisplayContent(lines: lines, effect: effect, seconds: seconds))
+            try global.show(shown) { "\(id) shows (\($0.effect.rawValue)): " + $0.lines.joined(separator: " / ") }
+        }
+    }
+}

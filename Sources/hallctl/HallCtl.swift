@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import HallAPIModels
+import HallClient
+
+/// hallctl: halld's command-line client, for technicians and scripts.
+@main
+struct HallCtl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hallctl",
+        abstract: "Talk to halld: devices, health checks, displays, ratings, jobs and events.",
+        discussion: "Tables for people, --json for scripts. Exit status is non-zero with the error's message on failure.",
+        subcommands: [
+            Info.self, Devices.self, DeviceShow.self, Health.self, Reset.self, Fault.self, Display.self, Rate.self, Press.self,
+            Print.self, Scan.self, Events.self,
+        ])
+}
+
+struct GlobalOptions: ParsableArguments {
+    @Option(help: "halld's socket (default: $HALLD_SOCKET or /run/halld/halld.sock).")
+    var socket: String?
+
+    @Flag(help: "Print JSON instead of tables.")
+    var json = false
+
+    var client: HallClient { HallClient(socketPath: socket ?? HallClient.defaultSocket()) }
+
+    /// Prints `value` as JSON (for --json) or as the table `human` gives.
+    func show<T: Encodable>(_ value: T, human: (T) -> String) throws {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            Output.line(String(decoding: try encoder.encode(value), as: UTF8.self))
+        } else {
+            Output.line(human(value))
+        }
+    }
+}
+
+enum Output {
+    static func line(_ s: String) {
+        FileHandle.standardOutput.write(Data((s.hasSuffix("\n") ? s : s + "\n").utf8))
+    }
+
+    /// Columns padded to the widest cell, CJK counted two wide; no header line when `header` is empty.
+    static func table(_ header: [String], _ rows: [[String]]) -> String {
+        let all = (header.allSatisfy(\.isEmpty) ? [] : [header]) + rows
+        guard let first = all.first else { return "" }
+        let header = first
+        let widths = header.indices.map { i in all.map { displayColumns($0[i]) }.max() ?? 0 }
+        return all.map { row in
+            row.enumerated().map { i, cell in
+                i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - displayColumns(cell))
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}
+
+/// Errors reach the user as `hallctl: message` with exit status 1.
+func reportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let e as HallClientError {
+        FileHandle.standardError.write(Data("hallctl: \(e.message)\n".utf8))
+        throw ExitCode(e.status == 404 ? 2 : 1)
+    }
+}

@@ -1,0 +1,189 @@
+import ArgumentParser
+import Foundation
+import HallAPIModels
+import HallClient
+
+/// Waits for a job to finish by following its events, reading the job again at the end.
+func follow(_ client: HallClient, job: Job, since: Int64, path: String, progress: (Job) -> Void = { _ in }) async throws -> Job {
+    var current = job
+    let events = client.events("/v1/events?since=\(since)&types=\(JobKindEvents.types(job.kind))")
+    for try await message in events {
+        guard let data = message.data.data(using: .utf8), let event = try? JSONDecoder().decode(HallEvent.self, from: data),
+            event.data["id"]?.stringValue == job.id || event.data["job"]?.stringValue == job.id
+        else { continue }
+        current = try await client.call("GET", "/v1/\(path)/\(job.id)")
+        progress(current)
+        if current.state.isFinal { break }
+    }
+    return current
+}
+
+enum JobKindEvents {
+    static func types(_ kind: JobKind) -> String {
+        switch kind {
+        case .scan: "scan"
+        case .print: EventType.printJob
+        case .rating: EventType.ratingJob
+        }
+    }
+}
+
+func finish(_ job: Job) throws {
+    if job.state != .completed {
+        let reason = job.error.map { "\($0.code.rawValue): \($0.message)" + (($0.reasons ?? []).isEmpty ? "" : " [\($0.reasons!.joined(separator: ", "))]") } ?? job.state.rawValue
+        FileHandle.standardError.write(Data("hallctl: job \(job.id) \(job.state.rawValue): \(reason)\n".utf8))
+        throw ExitCode(job.error?.code == .timeOut ? 4 : 1)
+    }
+}
+
+struct Rate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Ask the citizen to rate on a keypad and wait for the answer (好差评).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Keypad id.") var keypad: String
+    @Option(help: "The ticket being rated, e.g. A012.") var ticket: String?
+    @Option(help: "Seconds to wait for a key.") var timeout = 30
+
+    func run() async throws {
+        try await reportingErrors {
+            let client = global.client
+            let start: InfoResponse = try await client.call("GET", "/v1/info")
+            let job: Job = try await client.call("POST", "/v1/keypads/\(keypad)/ratings", json: RatingJobRequest(ticket: ticket, timeoutSeconds: timeout))
+            if !global.json { Output.line("waiting for a key on \(keypad)…") }
+            let done = try await follow(client, job: job, since: start.lastEventSeq, path: "rating-jobs")
+            try global.show(done) { j in j.rating.map { "\(keypad): \($0.label) (\($0.level.rawValue), \($0.stars) stars)" } ?? "\(keypad): \(j.state.rawValue)" }
+            try finish(done)
+        }
+    }
+}
+
+struct Press: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Press a key on a simulated keypad (technician): a level, its label, or 1-5 stars.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Keypad id.") var keypad: String
+    @Argument(help: "verySatisfied … veryDissatisfied, 非常满意 … 非常不满意, or 5 … 1.") var level: String
+
+    func run() async throws {
+        try await reportingErrors {
+            let r: PressResponse = try await global.client.call("POST", "/v1/keypads/\(keypad)/press", json: PressRequest(level: level))
+            try global.show(r) { "\(keypad): pressed \($0.level.label)\($0.rated ? ", rated" : " (no rating request waiting)")" }
+        }
+    }
+}
+
+struct Print: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a file: PDF, UTF-8 text, or raw ESC/POS (by extension or --type).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Printer id.") var printer: String
+    @Argument(help: "File to print.") var file: String
+    @Option(help: "pdf, text or escpos (default: from the file's extension).") var type: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch { throw HallClientError("cannot read \(file): \(error.localizedDescription)") }
+            let ext = (file as NSString).pathExtension.lowercased()
+            let format = type ?? (ext == "pdf" ? "pdf" : ext == "bin" || ext == "escpos" ? "escpos" : "text")
+            guard let mediaType = PrintDocument.mediaTypes.first(where: { $0.value == format })?.key else {
+                throw ValidationError("--type must be pdf, text or escpos")
+            }
+            let client = global.client
+            let start: InfoResponse = try await client.call("GET", "/v1/info")
+            let reply = try await client.send(
+                "POST", "/v1/printers/\(printer)/jobs", body: data, contentType: mediaType + (format == "text" ? "; charset=utf-8" : ""),
+                headers: ["X-Document-Title": (file as NSString).lastPathComponent.filter { $0.isASCII && !$0.isNewline }])
+            let job: Job = try HallClient.decode(reply)
+            let done = job.state.isFinal ? job : try await follow(client, job: job, since: start.lastEventSeq, path: "print-jobs")
+            try global.show(done) { j in "\(printer): job \(j.id) \(j.state.rawValue)" + (j.print.map { ", \($0.bytes) bytes, \($0.pages) pages" } ?? "") }
+            try finish(done)
+        }
+    }
+}
+
+struct Scan: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Scan into a folder, showing progress page by page.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Scanner id.") var scanner: String
+    @Option(help: "Folder for the pages (created if missing).") var out: String
+    @Option(help: "flatbed, adf or adfDuplex.") var source: ScanSource?
+    @Option(help: "color, gray or lineart.") var mode: ScanMode?
+    @Option(help: "Dots per inch.") var resolution: Int?
+    @Option(help: "Image format the scanner offers (see hallctl device).") var format: String?
+    @Option(help: "Stop after this many pages.") var maxPages: Int?
+
+    func run() async throws {
+        try await reportingErrors {
+            let client = global.client
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            let start: InfoResponse = try await client.call("GET", "/v1/info")
+            let request = ScanJobRequest(source: source, mode: mode, resolution: resolution, format: format, maxPages: maxPages)
+            let job: Job = try await client.call("POST", "/v1/scanners/\(scanner)/jobs", json: request)
+            var saved = Set<Int>()
+            func save(_ j: Job) async throws {
+                for page in j.pages ?? [] where !saved.contains(page.n) {
+                    let reply = try await client.send("GET", "/v1/scan-jobs/\(j.id)/pages/\(page.n)")
+                    guard reply.status == 200 else { _ = try HallClient.decode(reply, as: JSONValue.self); continue }
+                    let path = (out as NSString).appendingPathComponent("page-\(page.n).\(j.settings?.format ?? "img")")
+                    try reply.body.write(to: URL(fileURLWithPath: path))
+                    saved.insert(page.n)
+                    if !global.json { Output.line("page \(page.n): \(page.width)x\(page.height), \(page.bytes) bytes -> \(path)") }
+                }
+            }
+            var done = job
+            let events = client.events("/v1/events?since=\(start.lastEventSeq)&types=scan")
+            for try await message in events {
+                guard let data = message.data.data(using: .utf8), let event = try? JSONDecoder().decode(HallEvent.self, from: data),
+                    event.data["id"]?.stringValue == job.id || event.data["job"]?.stringValue == job.id
+                else { continue }
+                done = try await client.call("GET", "/v1/scan-jobs/\(job.id)")
+                try await save(done)
+                if done.state.isFinal { break }
+            }
+            try global.show(done) { j in "\(scanner): job \(j.id) \(j.state.rawValue), \(j.pages?.count ?? 0) pages in \(out)" }
+            try finish(done)
+        }
+    }
+}
+
+struct Events: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Follow halld's events; resumes where it left off when the stream drops.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Start after this sequence number (0: everything kept).") var since: Int64?
+    @Option(help: "Comma-separated types or families, e.g. keypad,device.status.") var types: String?
+    @Option(help: "Stop after this many events.") var count: Int?
+
+    func run() async throws {
+        try await reportingErrors {
+            var last = since
+            var seen = 0
+            while true {
+                var query: [String] = []
+                if let last { query.append("since=\(last)") }
+                if let types { query.append("types=\(types)") }
+                let path = "/v1/events" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+                for try await message in global.client.events(path) {
+                    if message.event == EventType.lagged {
+                        if let data = message.data.data(using: .utf8), let lag = try? JSONDecoder().decode(LaggedEvent.self, from: data) {
+                            FileHandle.standardError.write(Data("hallctl: fell behind, resuming from \(lag.resumeFrom)\n".utf8))
+                            last = lag.resumeFrom
+                        }
+                        continue
+                    }
+                    if let id = message.id.flatMap(Int64.init) { last = id }
+                    if global.json {
+                        Output.line(message.data)
+                    } else if let data = message.data.data(using: .utf8), let e = try? JSONDecoder().decode(HallEvent.self, from: data) {
+                        let encoder = JSONEncoder()
+                        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                        let payload = (try? encoder.encode(e.data)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+                        Output.line("\(e.seq)  \(e.time)  \(e.type)  \(e.device?.rawValue ?? "-")  \(payload)")
+                    }
+                    seen += 1
+                    if let count, seen >= count { return }
+                }
+                // The stream ended (lagged, or halld restarting): resume from the last id.
+                try await Task.sleep(for: .seconds(1))
+                if last == nil { last = 0 }
+            }
+        }
+    }
+}
