@@ -1,3 +1,4 @@
+import Foundation
 import HallAPIModels
 import Hummingbird
 import NIOCore
