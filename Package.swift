@@ -108,7 +108,8 @@ let package = Package(
             name: "HallTests",
             dependencies: [
                 "DeviceKit", "Simulators", "HallStore", "HallAPIModels", "HallClient",
-                "HallAPI", "HallDaemon",
+                "HallAPI", "HallDaemon", "CZlib",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

@@ -1,0 +1,72 @@
+import DeviceKit
+import Foundation
+import Testing
+
+@testable import HallDaemon
+
+@Suite("Configuration")
+struct ConfigTests {
+    @Test("the shipped configurations are valid", arguments: ["simulated.toml", "halld.toml"])
+    func shipped(_ name: String) throws {
+        let config = try HallConfig.load(file: repositoryRoot + "/Config/" + name)
+        #expect(config.devices.count >= 4)
+        #expect(Set(config.devices.map(\.kind)) == Set(DeviceKind.allCases))
+    }
+
+    func error(_ toml: String) -> ConfigError? {
+        do {
+            _ = try HallConfig.parse(toml, file: "test.toml")
+            return nil
+        } catch let e as ConfigError {
+            return e
+        } catch {
+            return ConfigError(file: "?", key: nil, message: "\(error)")
+        }
+    }
+
+    @Test("unknown keys name their path")
+    func unknownKey() {
+        let e = error("[api]\nsocket = \"/tmp/x.sock\"\nsokcet_group = \"x\"\n")
+        #expect(e?.key == "api.sokcet_group")
+        #expect(e?.description.hasPrefix("test.toml: api.sokcet_group: unknown key") == true)
+        #expect(error("[[device]]\nid=\"a\"\nkind=\"keypad\"\ndriver=\"simulated\"\ncolour=1\n")?.key == "device[0].colour")
+        #expect(error("[hal]\n")?.key == "hal")
+    }
+
+    @Test("wrong types and values say what was expected")
+    func wrongTypes() {
+        let t = error("[events]\nretention_days = \"30\"\n")
+        #expect(t?.key == "events.retention_days")
+        #expect(t?.message == "expected an integer, found a string \"30\"")
+        let kind = error("[[device]]\nid=\"cam\"\nkind=\"camera\"\ndriver=\"simulated\"\n")
+        #expect(kind?.key == "device[0].kind")
+        #expect(kind?.message == "expected one of scanner, printer, keypad, display, found \"camera\"")
+        #expect(error("[[device]]\nid=\"Bad_ID\"\nkind=\"keypad\"\ndriver=\"simulated\"\n")?.key == "device[0].id")
+        #expect(error("[[device]]\nid=\"s\"\nkind=\"scanner\"\ndriver=\"simulated\"\nsheets=0\n")?.message == "expected 1 to 1000, found 0")
+        #expect(error("[api]\nsocket = \"relative.sock\"\n")?.key == "api.socket")
+        #expect(error("[roles]\nclerk = [\"a\", 2]\n")?.key == "roles.clerk[1]")
+    }
+
+    @Test("duplicate ids, missing keys and drivers not in this build are refused")
+    func devices() {
+        let dup = error("[[device]]\nid=\"k\"\nkind=\"keypad\"\ndriver=\"simulated\"\n[[device]]\nid=\"k\"\nkind=\"display\"\ndriver=\"simulated\"\n")
+        #expect(dup?.key == "device[1].id")
+        #expect(error("[[device]]\nkind=\"keypad\"\ndriver=\"simulated\"\n")?.key == "device[0].id")
+        let cups = error("[[device]]\nid=\"p\"\nkind=\"printer\"\ndriver=\"cups\"\n")
+        #expect(cups?.key == "device[0].driver")
+        #expect(cups?.message.contains("not part of this build") == true)
+        #expect(error("[[device]]\nid=\"p\"\nkind=\"printer\"\ndriver=\"epson\"\n")?.message.hasPrefix("expected one of sane, cups") == true)
+    }
+
+    @Test("TOML syntax errors carry line and column")
+    func syntax() {
+        let e = error("[api]\nsocket = \"/tmp/x.sock\n")
+        #expect(e?.key == nil)
+        #expect(e?.message.hasPrefix("line 2, column") == true)
+    }
+
+    @Test("a missing file is reported, not a crash")
+    func missing() {
+        #expect(throws: ConfigError.self) { try HallConfig.load(file: "/nonexistent/halld.toml") }
+    }
+}

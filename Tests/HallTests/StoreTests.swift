@@ -1,0 +1,87 @@
+import DeviceKit
+import Foundation
+import HallStore
+import Testing
+
+@Suite("HallStore")
+struct StoreTests {
+    @Test("migrations are named and applied once; the database is sound")
+    func migrations() async throws {
+        let db = try HallDatabase.inMemory()
+        #expect(try await db.appliedMigrations() == ["v1-device-counters", "v1-event-log"])
+        #expect(try await db.integrityCheck() == "ok")
+    }
+
+    @Test("sequence numbers grow by one and go on after reopening and trimming")
+    func sequence() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var db = try HallDatabase.open(directory: dir)
+        var log = EventLog(database: db)
+        for i in 1...3 {
+            let e = try await log.publish(NewEvent(type: "test.event", data: ["i": .number(Double(i))]))
+            #expect(e.seq == Int64(i))
+        }
+        try db.close()
+        db = try HallDatabase.open(directory: dir)
+        log = EventLog(database: db)
+        #expect(try await log.lastSequence() == 3)
+        #expect(try await log.trim(olderThan: .seconds(0), now: Date().addingTimeInterval(10)) == 3)
+        let next = try await log.publish(NewEvent(type: "test.event"))
+        #expect(next.seq == 4, "a trimmed sequence number is never given again")
+        let stored = try await log.events(after: 0)
+        #expect(stored.map(\.seq) == [4])
+        let mode = try await db.writer.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
+        #expect(mode == "wal")
+        try db.close()
+    }
+
+    @Test("live subscribers get events in order, filtered by type or family")
+    func subscribe() async throws {
+        let log = EventLog(database: try HallDatabase.inMemory())
+        let all = log.subscribe()
+        let keypad = log.subscribe(types: ["keypad"])
+        try await log.publish(NewEvent(type: "device.status"))
+        try await log.publish(NewEvent(type: "keypad.rating", data: ["level": "satisfied"]))
+        try await log.publish(NewEvent(type: "keypad.key"))
+        all.cancel()
+        keypad.cancel()
+        var seen: [String] = []
+        for await e in all.events { seen.append(e.type) }
+        #expect(seen == ["device.status", "keypad.rating", "keypad.key"])
+        var keys: [Int64] = []
+        for await e in keypad.events { keys.append(e.seq) }
+        #expect(keys == [2, 3])
+        #expect(log.subscriberCount == 0)
+    }
+
+    @Test("a subscriber that does not read is cut off as lagged; others go on")
+    func lagged() async throws {
+        let log = EventLog(database: try HallDatabase.inMemory())
+        let slow = log.subscribe(capacity: 16)
+        let fast = log.subscribe(capacity: 1000)
+        for _ in 1...40 { try await log.publish(NewEvent(type: "test.event")) }
+        #expect(slow.isLagged)
+        var slowSeen = 0
+        for await _ in slow.events { slowSeen += 1 }
+        #expect(slowSeen == 16, "the slow subscriber keeps only its buffer")
+        #expect(!fast.isLagged)
+        #expect(log.subscriberCount == 1)
+        fast.cancel()
+        var fastSeen = 0
+        for await _ in fast.events { fastSeen += 1 }
+        #expect(fastSeen == 40)
+    }
+
+    @Test("device counters add up and persist")
+    func counters() async throws {
+        let db = try HallDatabase.inMemory()
+        let id = DeviceID("printer-1")!
+        try await db.addCounter(id, .pagesPrinted, 3)
+        try await db.addCounter(id, .pagesPrinted, 2)
+        try await db.addCounter(id, .resets, 1)
+        let loaded = try await db.loadCounters()
+        #expect(loaded[id]?[.pagesPrinted] == 5)
+        #expect(loaded[id]?[.resets] == 1)
+    }
+}

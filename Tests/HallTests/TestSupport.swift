@@ -1,0 +1,135 @@
+import DeviceKit
+import Foundation
+import Logging
+import Synchronization
+
+@testable import HallAPI
+@testable import HallDaemon
+@testable import HallStore
+
+/// Keeps every published event and lets a test await the next one of a type.
+final class EventRecorder: EventPublisher, Sendable {
+    private let state = Mutex<(events: [HallEvent], waiters: [(String, (HallEvent) -> Bool, CheckedContinuation<HallEvent, Never>)], consumed: Int)>(([], [], 0))
+
+    func publish(_ event: NewEvent) async throws -> HallEvent {
+        let resumed: [(CheckedContinuation<HallEvent, Never>, HallEvent)] = state.withLock { s in
+            let e = HallEvent(seq: Int64(s.events.count + 1), type: event.type, time: Timestamp.string(), device: event.device, data: event.data)
+            s.events.append(e)
+            var ready: [(CheckedContinuation<HallEvent, Never>, HallEvent)] = []
+            s.waiters.removeAll { w in
+                if w.0 == e.type && w.1(e) {
+                    ready.append((w.2, e))
+                    return true
+                }
+                return false
+            }
+            return ready
+        }
+        resumed.forEach { $0.0.resume(returning: $0.1) }
+        return state.withLock { $0.events.last! }
+    }
+
+    var all: [HallEvent] { state.withLock { $0.events } }
+
+    /// The next event of `type` (from any device, or from `device`) published after
+    /// the last one this call returned for that pattern, waiting if none yet.
+    func next(_ type: String, device: String? = nil, where match: @escaping @Sendable (HallEvent) -> Bool = { _ in true }) async -> HallEvent {
+        let predicate: (HallEvent) -> Bool = { e in (device == nil || e.device?.rawValue == device) && match(e) }
+        return await withCheckedContinuation { c in
+            let hit: HallEvent? = state.withLock { s in
+                if let i = s.events.indices.dropFirst(s.consumed).first(where: { s.events[$0].type == type && predicate(s.events[$0]) }) {
+                    s.consumed = i + 1
+                    return s.events[i]
+                }
+                s.waiters.append((type, predicate, c))
+                return nil
+            }
+            if let hit { c.resume(returning: hit) }
+        }
+    }
+
+    /// Waits for the `device.status` event that puts `device` into `state`.
+    func status(_ device: String, _ state: DeviceState) async -> HallEvent {
+        await next(EventType.deviceStatus, device: device) { $0.data["state"]?.stringValue == state.rawValue }
+    }
+}
+
+/// A device that fails to open while `failing` is set, and counts its attempts.
+actor FlakyDevice: Device {
+    nonisolated let id: DeviceID
+    nonisolated let kind = DeviceKind.display
+    nonisolated let driver = "test"
+    nonisolated let name = "flaky"
+    var failing: Bool
+    private(set) var attempts = 0
+    private var context: DeviceContext?
+    let attemptsStream: AsyncStream<Int>
+    private let attemptsFeed: AsyncStream<Int>.Continuation
+
+    init(id: String, failing: Bool) {
+        self.id = DeviceID(id)!
+        self.failing = failing
+        (attemptsStream, attemptsFeed) = AsyncStream.makeStream(of: Int.self)
+    }
+
+    func open(context: DeviceContext) async throws -> DeviceOpenInfo {
+        attempts += 1
+        attemptsFeed.yield(attempts)
+        if failing { throw DeviceError(.deviceNotReady, "port gone", device: id, reasons: [Reason.deviceAbsent], state: .noDevice) }
+        self.context = context
+        return DeviceOpenInfo(identity: DeviceIdentity(connection: "test"), capabilities: DeviceCapabilities())
+    }
+
+    func setFailing(_ f: Bool) { failing = f }
+    func drop() { context?.report(.lost(DeviceStatus(.noDevice, reasons: [Reason.deviceAbsent]))) }
+    func close() async {}
+    func healthCheck(_ level: HealthLevel) async throws -> HealthReport { HealthReport(device: id, level: level, checks: []) }
+}
+
+let testLogger: Logger = {
+    var l = Logger(label: "halld-test")
+    l.logLevel = .critical
+    return l
+}()
+
+/// A fresh folder under /tmp with a short path (Unix socket paths are at most 107 bytes).
+func temporaryDirectory() throws -> String {
+    let path = "/tmp/halld-test-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// The repository root, to read Config/ and openapi.yaml.
+let repositoryRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { url.deleteLastPathComponent() }
+    return url.path
+}()
+
+/// The four simulated devices of Config/simulated.toml, in a config for a test daemon.
+func simulatedConfig(dir: String) throws -> HallConfig {
+    var config = try HallConfig.load(file: repositoryRoot + "/Config/simulated.toml")
+    config.socket = dir + "/halld.sock"
+    config.stateDir = dir + "/state"
+    config.heartbeatSeconds = 1
+    config.logLevel = "critical"
+    return config
+}
+
+/// Runs a real daemon on a Unix socket for the duration of `body`, then stops it
+/// as SIGTERM would (cancellation of its service group).
+func withDaemon<T: Sendable>(_ config: HallConfig, _ body: @Sendable (String) async throws -> T) async throws -> T {
+    let daemon = Daemon(config: config, logger: testLogger)
+    let (ready, readyFeed) = AsyncStream.makeStream(of: Void.self)
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask {
+            try await daemon.run(onReady: { readyFeed.yield() })
+            return nil
+        }
+        for await _ in ready { break }
+        let result = try await body(config.socket)
+        group.cancelAll()
+        while let r = try await group.next() { if r != nil { return r! } }
+        return result
+    }
+}
