@@ -11,6 +11,16 @@ public struct DisplayContent: Sendable, Codable, Equatable {
         self.effect = effect
         self.seconds = seconds
     }
+
+    enum CodingKeys: String, CodingKey { case lines, effect, seconds }
+
+    /// `effect` may be left out: static.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        lines = try c.decode([String].self, forKey: .lines)
+        effect = try c.decodeIfPresent(DisplayEffect.self, forKey: .effect) ?? .static
+        seconds = try c.decodeIfPresent(Int.self, forKey: .seconds)
+    }
 }
 
 /// Display width of text with CJK (and other East Asian wide) characters counted as

@@ -15,6 +15,10 @@ struct AccessMiddleware: RouterMiddleware {
         context.peer = await services.identify(context)
         context.role = services.roles.role(for: context.peer)
         do {
+            // A process outside every configured group may only see whether halld is there.
+            if context.role == .none, !["/v1/info", "/v1/health"].contains(request.uri.path) {
+                throw APIError.notAuthorized("this connection has no role (uid \(context.peer.map { String($0.uid) } ?? "?")): add its user to a group in [roles]")
+            }
             return try await next(request, context)
         } catch let error as APIError {
             if error.body.code == .notAuthorized { await audit(request, context, error) }
