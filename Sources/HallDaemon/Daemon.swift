@@ -5,6 +5,7 @@ import HallStore
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// The running daemon: database, event log, devices, jobs and the API on the
 /// Unix socket, as one service group that stops in reverse order on SIGTERM or SIGINT.
@@ -19,9 +20,18 @@ public struct Daemon: Sendable {
         self.logger = logger
     }
 
-    /// Runs until SIGTERM/SIGINT (or `shutdown` is triggered by a test), then removes
-    /// the socket file and closes the database.
-    public func run(onReady: @escaping @Sendable () -> Void = {}) async throws {
+    /// Stops a running daemon as SIGTERM does: given to `onReady`.
+    public final class Handle: Sendable {
+        private let group = Mutex<ServiceGroup?>(nil)
+        func attach(_ g: ServiceGroup) { group.withLock { $0 = g } }
+        public func shutdown() async { await group.withLock { $0 }?.triggerGracefulShutdown() }
+    }
+
+    /// Runs until SIGTERM/SIGINT (or `Handle.shutdown()`), then removes the socket
+    /// file and closes the database. `onReady` runs once the socket answers and every
+    /// device has been tried once.
+    public func run(onReady: @escaping @Sendable (Handle) -> Void = { _ in }) async throws {
+        let handle = Handle()
         let database = try HallDatabase.open(directory: config.stateDir)
         defer {
             do { try database.close() } catch { logger.error("database did not close cleanly: \(error)") }
@@ -52,7 +62,7 @@ public struct Daemon: Sendable {
                 await registry.waitUntilAllAttempted()
                 logger.notice("halld \(Self.version) listening on \(socket) (\(permissions)), \(registry.ids.count) devices")
                 _ = try? await events.publish(NewEvent(type: EventType.daemonStarted, data: ["version": .string(Self.version), "pid": .number(Double(getpid()))]))
-                onReady()
+                onReady(handle)
             },
             logger: logger)
 
@@ -66,8 +76,8 @@ public struct Daemon: Sendable {
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
+        handle.attach(serviceGroup)
         try await serviceGroup.run()
-        _ = try? await events.publish(NewEvent(type: EventType.daemonStopping, data: ["pid": .number(Double(getpid()))]))
         logger.notice("halld stopped")
     }
 
@@ -99,17 +109,20 @@ struct JobService: Service {
     }
 }
 
-/// Sends event-stream keep-alives; at shutdown ends every stream so the server can stop.
+/// Sends event-stream keep-alives. It is the first service stopped: it announces
+/// `daemon.stopping` and ends every stream (after its buffered events) so the
+/// server can stop.
 struct HeartbeatService: Service {
     let events: EventLog
     let interval: Duration
     func run() async throws {
-        defer { events.closeAllSubscriptions() }
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try await Task.sleep(for: interval)
                 events.heartbeat()
             }
         }
+        _ = try? await events.publish(NewEvent(type: EventType.daemonStopping, data: ["pid": .number(Double(getpid()))]))
+        events.closeAllSubscriptions()
     }
 }

@@ -117,19 +117,26 @@ func simulatedConfig(dir: String) throws -> HallConfig {
 }
 
 /// Runs a real daemon on a Unix socket for the duration of `body`, then stops it
-/// as SIGTERM would (cancellation of its service group).
+/// as SIGTERM does (graceful shutdown of its service group) and waits for it to end.
 func withDaemon<T: Sendable>(_ config: HallConfig, _ body: @Sendable (String) async throws -> T) async throws -> T {
     let daemon = Daemon(config: config, logger: testLogger)
-    let (ready, readyFeed) = AsyncStream.makeStream(of: Void.self)
-    return try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask {
-            try await daemon.run(onReady: { readyFeed.yield() })
-            return nil
+    let (ready, readyFeed) = AsyncStream.makeStream(of: Daemon.Handle.self)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await daemon.run(onReady: { readyFeed.yield($0) }) }
+        var handle: Daemon.Handle?
+        for await h in ready {
+            handle = h
+            break
         }
-        for await _ in ready { break }
-        let result = try await body(config.socket)
-        group.cancelAll()
-        while let r = try await group.next() { if r != nil { return r! } }
-        return result
+        do {
+            let result = try await body(config.socket)
+            await handle?.shutdown()
+            try await group.waitForAll()
+            return result
+        } catch {
+            await handle?.shutdown()
+            try? await group.waitForAll()
+            throw error
+        }
     }
 }

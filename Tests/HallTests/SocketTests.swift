@@ -1,0 +1,149 @@
+import DeviceKit
+import Foundation
+import HallAPIModels
+import HallClient
+import Testing
+
+@testable import HallDaemon
+
+/// The real daemon on a real Unix socket, driven through HallClient (hallctl's client).
+@Suite("Daemon on its Unix socket")
+struct SocketTests {
+    @Test("every route family answers through the socket; a rating reaches the event stream")
+    func routeFamilies() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try simulatedConfig(dir: dir)
+        try await withDaemon(config) { socket in
+            let client = HallClient(socketPath: socket)
+            let info: InfoResponse = try await client.call("GET", "/v1/info")
+            #expect(info.role == .technician, "this test runs as root or as the daemon's own user")
+            #expect(info.uid == getuid() && info.pid == getpid(), "identity comes from SO_PEERCRED")
+            let health = try await client.send("GET", "/v1/health")
+            #expect(health.status == 200)
+
+            let devices: [DeviceSummary] = try await client.call("GET", "/v1/devices")
+            #expect(devices.map(\.id.rawValue) == ["scanner-1", "ticket-printer", "keypad-1", "display-1"])
+            #expect(devices.allSatisfy { $0.state == .online })
+            let detail: DeviceDetail = try await client.call("GET", "/v1/devices/scanner-1")
+            #expect(detail.capabilities.sources == [.flatbed, .adf, .adfDuplex])
+            let report: HealthReport = try await client.call("POST", "/v1/devices/display-1/health", json: HealthCheckRequest(level: .external))
+            #expect(report.passed)
+
+            // Display content.
+            let shown: DisplayContent = try await client.call("PUT", "/v1/displays/display-1/content", json: DisplayContent(lines: ["A012 请到3号窗口"], effect: .flash))
+            #expect(shown.lines == ["A012 请到3号窗口"])
+            let now: DisplayContent = try await client.call("GET", "/v1/displays/display-1/content")
+            #expect(now == shown)
+
+            // A rating: request, press, and the event stream carries it.
+            let start = info.lastEventSeq
+            let job: Job = try await client.call("POST", "/v1/keypads/keypad-1/ratings", json: RatingJobRequest(ticket: "A012", timeoutSeconds: 30))
+            var stream = client.events("/v1/events?since=\(start)&types=keypad,rating.job").makeAsyncIterator()
+            // The job is processing once its first event is out; then the key comes.
+            let first = try #require(try await stream.next())
+            #expect(first.event == EventType.ratingJob)
+            let press: PressResponse = try await client.call("POST", "/v1/keypads/keypad-1/press", json: PressRequest(level: "非常满意"))
+            #expect(press.rated)
+            var seen: Set<String> = []
+            while let m = try await stream.next() {
+                seen.insert(m.event)
+                if m.event == EventType.keypadRating {
+                    let event = try JSONDecoder().decode(HallEvent.self, from: Data(m.data.utf8))
+                    #expect(event.data["level"]?.stringValue == "verySatisfied")
+                    #expect(event.data["ticket"]?.stringValue == "A012")
+                }
+                if m.event == EventType.ratingJob, m.data.contains("\"completed\"") { seen.insert("completed") }
+                if seen.isSuperset(of: [EventType.keypadKey, EventType.keypadRating, "completed"]) { break }
+            }
+            let done: Job = try await client.call("GET", "/v1/rating-jobs/\(job.id)")
+            #expect(done.rating?.level == .verySatisfied)
+
+            // A scan: pages can be fetched while and after the job runs.
+            let scan: Job = try await client.call("POST", "/v1/scanners/scanner-1/jobs", json: ScanJobRequest(source: .adf, mode: .gray, resolution: 75))
+            var scanned = scan
+            while !scanned.state.isFinal { scanned = try await client.call("GET", "/v1/scan-jobs/\(scan.id)") }
+            #expect(scanned.state == .completed)
+            #expect(scanned.pages?.count == 5, "the simulated ADF holds 5 sheets")
+            let page = try await client.send("GET", "/v1/scan-jobs/\(scan.id)/pages/5")
+            #expect(page.status == 200 && page.headers["content-type"] == "image/png")
+            #expect(page.body.count == scanned.pages?.last?.bytes)
+            #expect(FileManager.default.fileExists(atPath: "\(dir)/state/spool/\(scan.id)/page-5.png"))
+
+            // A print: the bytes reach the printer as sent.
+            let ticket = Data([0x1B, 0x40, 0x1C, 0x26]) + Data("A012".utf8) + Data([0x1D, 0x56, 0x42, 0x00])
+            let printReply = try await client.send("POST", "/v1/printers/ticket-printer/jobs", body: ticket, contentType: "application/vnd.escpos")
+            #expect(printReply.status == 202)
+            #expect(printReply.headers["location"]?.hasPrefix("/v1/print-jobs/") == true)
+            var printed: Job = try HallClient.decode(printReply)
+            while !printed.state.isFinal { printed = try await client.call("GET", printReply.headers["location"]!) }
+            #expect(printed.print?.bytes == ticket.count)
+
+            // Faults through the socket, visible in state and reasons.
+            let jammed: DeviceDetail = try await client.call("POST", "/v1/devices/ticket-printer/faults", json: FaultRequest(fault: .jam))
+            #expect(jammed.state == .userError && jammed.reasons == ["media-jam-error"])
+            let rejected = try await client.send("POST", "/v1/printers/ticket-printer/jobs", body: ticket, contentType: "application/vnd.escpos")
+            #expect(rejected.status == 503 && rejected.apiError?.reasons == ["media-jam-error"])
+            let cleared: DeviceDetail = try await client.call("POST", "/v1/devices/ticket-printer/faults", json: FaultRequest(fault: .clear))
+            #expect(cleared.state == .online)
+            let bad = try await client.send("POST", "/v1/devices/keypad-1/faults", body: Data("{\"fault\":".utf8), contentType: "application/json")
+            #expect(bad.status == 400 && bad.apiError?.code == .invalidData)
+        }
+        #expect(!FileManager.default.fileExists(atPath: config.socket), "the socket file is removed at shutdown")
+    }
+
+    @Test("an event-stream client resumes across a daemon restart and loses nothing")
+    func resumeAcrossRestart() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try simulatedConfig(dir: dir)
+        // First life: a few events, the client reads some of them and remembers the last id.
+        let (lastRead, lastStored) = try await withDaemon(config) { socket in
+            let client = HallClient(socketPath: socket)
+            var it = client.events("/v1/events?since=0").makeAsyncIterator()
+            var last: Int64 = 0
+            for _ in 0..<3 { last = Int64(try #require(try await it.next()?.id).flatMap { Int64($0) } ?? 0) }
+            for level in ["1", "2", "3"] {
+                let _: PressResponse = try await client.call("POST", "/v1/keypads/keypad-1/press", json: PressRequest(level: level))
+            }
+            let info: InfoResponse = try await client.call("GET", "/v1/info")
+            return (last, info.lastEventSeq)
+        }
+        #expect(lastRead == 3)
+        // Second life: the client resumes with Last-Event-ID and gets every later event once, in order.
+        try await withDaemon(config) { socket in
+            let client = HallClient(socketPath: socket)
+            let _: PressResponse = try await client.call("POST", "/v1/keypads/keypad-1/press", json: PressRequest(level: "5"))
+            let info: InfoResponse = try await client.call("GET", "/v1/info")
+            #expect(info.lastEventSeq > lastStored)
+            var ids: [Int64] = []
+            var types: [String] = []
+            for try await m in client.events("/v1/events", headers: ["Last-Event-ID": "\(lastRead)"]) {
+                ids.append(Int64(m.id ?? "") ?? -1)
+                types.append(m.event)
+                if ids.last == info.lastEventSeq { break }
+            }
+            #expect(ids == Array((lastRead + 1)...info.lastEventSeq), "no gap, no repeat")
+            #expect(types.contains(EventType.daemonStopping) && types.contains(EventType.daemonStarted))
+            #expect(types.filter { $0 == EventType.keypadKey }.count == 4)
+        }
+    }
+
+    @Test("a second daemon on the same socket is refused; a stale socket file is replaced")
+    func socketFile() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try simulatedConfig(dir: dir)
+        try await withDaemon(config) { socket in
+            #expect(throws: SocketFile.InUse.self) { try SocketFile.prepare(socket) }
+            let attrs = try FileManager.default.attributesOfItem(atPath: socket)
+            #expect((attrs[.posixPermissions] as? Int) == 0o660)
+        }
+        // A file left behind (as after a crash) does not stop the next start.
+        #expect(FileManager.default.createFile(atPath: config.socket, contents: Data()))
+        try await withDaemon(config) { socket in
+            let reply = try await HallClient(socketPath: socket).send("GET", "/v1/health")
+            #expect(reply.status == 200)
+        }
+    }
+}
