@@ -1,0 +1,46 @@
+# halld: `make run` starts the daemon with simulated devices, `make test` runs
+# every test. Both install the system packages they need first.
+
+SWIFT ?= swift
+CONFIG ?= Config/simulated.toml
+RUN_DIR ?= $(CURDIR)/.run
+SOCKET ?= $(RUN_DIR)/halld.sock
+STATE_DIR ?= $(RUN_DIR)/state
+
+# Build: SQLite for GRDB, zlib for the simulated scanner's PNG pages.
+BUILD_PACKAGES = libsqlite3-dev zlib1g-dev pkg-config
+# Tests also check openapi.yaml with openapi-spec-validator from PyPI.
+TEST_PACKAGES = $(BUILD_PACKAGES)
+
+.PHONY: all build run test deps test-deps check-openapi clean
+
+all: build
+
+deps:
+	@command -v $(SWIFT) >/dev/null || { echo "swift is not on PATH (Swift 6.1 or later is needed)"; exit 1; }
+	@scripts/ensure-packages.sh $(BUILD_PACKAGES)
+
+test-deps: deps
+	@scripts/ensure-packages.sh $(TEST_PACKAGES)
+	@python3 -c 'import openapi_spec_validator' 2>/dev/null || python3 -m pip install -q openapi-spec-validator
+
+build: deps
+	$(SWIFT) build
+
+run: build
+	@mkdir -p $(RUN_DIR)
+	@echo "halld with $(CONFIG)"
+	@echo "  socket: $(SOCKET)"
+	@echo "  try:    HALLD_SOCKET=$(SOCKET) $$($(SWIFT) build --show-bin-path)/hallctl devices"
+	@echo "     or:  curl --unix-socket $(SOCKET) http://localhost/v1/devices"
+	$$($(SWIFT) build --show-bin-path)/halld --config $(CONFIG) --socket $(SOCKET) --state-dir $(STATE_DIR)
+
+check-openapi: test-deps
+	python3 -m openapi_spec_validator openapi.yaml
+
+test: test-deps check-openapi
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+clean:
+	rm -rf .build $(RUN_DIR)
