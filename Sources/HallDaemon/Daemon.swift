@@ -72,7 +72,10 @@ public struct Daemon: Sendable {
                     .init(service: RegistryService(registry: registry)),
                     .init(service: JobService(jobs: jobs)),
                     .init(service: app),
-                    .init(service: HeartbeatService(events: events, interval: .milliseconds(Int(config.heartbeatSeconds * 1000)))),
+                    .init(
+                        service: HeartbeatService(
+                            events: events, interval: .milliseconds(Int(config.heartbeatSeconds * 1000)),
+                            retention: .seconds(config.eventRetentionDays * 86_400), logger: logger)),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
@@ -109,17 +112,25 @@ struct JobService: Service {
     }
 }
 
-/// Sends event-stream keep-alives. It is the first service stopped: it announces
-/// `daemon.stopping` and ends every stream (after its buffered events) so the
-/// server can stop.
+/// Sends event-stream keep-alives and trims old events once an hour. It is the
+/// first service stopped: it announces `daemon.stopping` and ends every stream
+/// (after its buffered events) so the server can stop.
 struct HeartbeatService: Service {
     let events: EventLog
     let interval: Duration
+    let retention: Duration
+    let logger: Logger
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
+            var sinceTrim = Duration.zero
             while !Task.isCancelled {
                 try await Task.sleep(for: interval)
                 events.heartbeat()
+                sinceTrim += interval
+                if sinceTrim >= .seconds(3600) {
+                    sinceTrim = .zero
+                    do { try await events.trim(olderThan: retention) } catch { logger.error("trimming events failed: \(error)") }
+                }
             }
         }
         _ = try? await events.publish(NewEvent(type: EventType.daemonStopping, data: ["pid": .number(Double(getpid()))]))

@@ -17,23 +17,7 @@ public final class EventLog: EventPublisher, Sendable {
 
     @discardableResult
     public func publish(_ event: NewEvent) async throws -> HallEvent {
-        let data = String(decoding: try JSONEncoder().encode(event.data), as: UTF8.self)
-        let time = Timestamp.string()
-        // Storing and fan-out run together on the database's serial writer, so live
-        // subscribers receive events in sequence order, and only events that were committed.
-        return try await database.writer.writeWithoutTransaction { db in
-            var seq: Int64 = 0
-            try db.inTransaction {
-                try db.execute(
-                    sql: "INSERT INTO event (type, device, time, data) VALUES (?, ?, ?, ?)",
-                    arguments: [event.type, event.device?.rawValue, time, data])
-                seq = db.lastInsertedRowID
-                return .commit
-            }
-            let stored = HallEvent(seq: seq, type: event.type, time: time, device: event.device, data: event.data)
-            self.fanOut(stored)
-            return stored
-        }
+        try await database.appendEvent(event, time: Timestamp.string()) { [self] in fanOut($0) }
     }
 
     private func fanOut(_ event: HallEvent) {
@@ -100,10 +84,7 @@ public final class EventLog: EventPublisher, Sendable {
     @discardableResult
     public func trim(olderThan age: Duration, now: Date = Date()) async throws -> Int {
         let cutoff = Timestamp.string(now.addingTimeInterval(-Double(age.components.seconds)))
-        return try await database.writer.write { db in
-            try db.execute(sql: "DELETE FROM event WHERE time < ?", arguments: [cutoff])
-            return db.changesCount
-        }
+        return try await database.deleteEvents(before: cutoff)
     }
 }
 

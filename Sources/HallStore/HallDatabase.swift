@@ -88,6 +88,36 @@ public final class HallDatabase: Sendable {
     }
 }
 
+extension HallDatabase {
+    /// Appends an event and gives it the next sequence number. `committed` runs after
+    /// the commit, still on the serial writer, so whatever it does (hand the event to
+    /// live subscribers) happens in sequence order and only for stored events.
+    func appendEvent(_ event: NewEvent, time: String, committed: @escaping @Sendable (HallEvent) -> Void) async throws -> HallEvent {
+        let data = String(decoding: try JSONEncoder().encode(event.data), as: UTF8.self)
+        return try await writer.writeWithoutTransaction { db in
+            var seq: Int64 = 0
+            try db.inTransaction {
+                try db.execute(
+                    sql: "INSERT INTO event (type, device, time, data) VALUES (?, ?, ?, ?)",
+                    arguments: [event.type, event.device?.rawValue, time, data])
+                seq = db.lastInsertedRowID
+                return .commit
+            }
+            let stored = HallEvent(seq: seq, type: event.type, time: time, device: event.device, data: event.data)
+            committed(stored)
+            return stored
+        }
+    }
+
+    /// Deletes events stamped before `cutoff` (ISO 8601, UTC); returns how many.
+    func deleteEvents(before cutoff: String) async throws -> Int {
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM event WHERE time < ?", arguments: [cutoff])
+            return db.changesCount
+        }
+    }
+}
+
 extension HallDatabase: CounterStore {
     public func loadCounters() async throws -> [DeviceID: DeviceCounters] {
         try await writer.read { db in

@@ -155,12 +155,15 @@ struct Events: AsyncParsableCommand {
         try await reportingErrors {
             var last = since
             var seen = 0
+            var connected = false
             while true {
                 var query: [String] = []
                 if let last { query.append("since=\(last)") }
                 if let types { query.append("types=\(types)") }
                 let path = "/v1/events" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+                do {
                 for try await message in global.client.events(path) {
+                    connected = true
                     if message.event == EventType.lagged {
                         if let data = message.data.data(using: .utf8), let lag = try? JSONDecoder().decode(LaggedEvent.self, from: data) {
                             FileHandle.standardError.write(Data("hallctl: fell behind, resuming from \(lag.resumeFrom)\n".utf8))
@@ -179,6 +182,10 @@ struct Events: AsyncParsableCommand {
                     }
                     seen += 1
                     if let count, seen >= count { return }
+                }
+                } catch let e as HallClientError where connected && e.status == nil {
+                    // halld went away after we were following it (a restart): keep trying.
+                    FileHandle.standardError.write(Data("hallctl: \(e.message); retrying\n".utf8))
                 }
                 // The stream ended (lagged, or halld restarting): resume from the last id.
                 try await Task.sleep(for: .seconds(1))
