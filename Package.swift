@@ -41,6 +41,7 @@ let package = Package(
         .target(
             name: "Simulators",
             dependencies: ["DeviceKit", "CZlib"],
+            exclude: ["README.md"],
             swiftSettings: swiftSettings
         ),
         // SQLite through GRDB: migrations, event log, device counters.

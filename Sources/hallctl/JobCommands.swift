@@ -4,7 +4,7 @@ import HallAPIModels
 import HallClient
 
 /// Waits for a job to finish by following its events, reading the job again at the end.
-func follow(_ client: HallClient, job: Job, since: Int64, path: String, progress: (Job) -> Void = { _ in }) async throws -> Job {
+func follow(_ client: HallClient, job: Job, since: Int64, path: String, progress: (Job) async throws -> Void = { _ in }) async throws -> Job {
     var current = job
     let events = client.events("/v1/events?since=\(since)&types=\(JobKindEvents.types(job.kind))")
     for try await message in events {
@@ -12,7 +12,7 @@ func follow(_ client: HallClient, job: Job, since: Int64, path: String, progress
             event.data["id"]?.stringValue == job.id || event.data["job"]?.stringValue == job.id
         else { continue }
         current = try await client.call("GET", "/v1/\(path)/\(job.id)")
-        progress(current)
+        try await progress(current)
         if current.state.isFinal { break }
     }
     return current
@@ -128,16 +128,7 @@ struct Scan: AsyncParsableCommand {
                     if !global.json { Output.line("page \(page.n): \(page.width)x\(page.height), \(page.bytes) bytes -> \(path)") }
                 }
             }
-            var done = job
-            let events = client.events("/v1/events?since=\(start.lastEventSeq)&types=scan")
-            for try await message in events {
-                guard let data = message.data.data(using: .utf8), let event = try? JSONDecoder().decode(HallEvent.self, from: data),
-                    event.data["id"]?.stringValue == job.id || event.data["job"]?.stringValue == job.id
-                else { continue }
-                done = try await client.call("GET", "/v1/scan-jobs/\(job.id)")
-                try await save(done)
-                if done.state.isFinal { break }
-            }
+            let done = try await follow(client, job: job, since: start.lastEventSeq, path: "scan-jobs", progress: save)
             try global.show(done) { j in "\(scanner): job \(j.id) \(j.state.rawValue), \(j.pages?.count ?? 0) pages in \(out)" }
             try finish(done)
         }
