@@ -37,6 +37,12 @@ let package = Package(
             dependencies: [.product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
+        // Pure byte codecs: frame profiles (hall-bus built in), Modbus RTU,
+        // checksums, GB2312/GB18030 text. No I/O: the fuzzing targets.
+        .target(
+            name: "WireProtocols",
+            swiftSettings: swiftSettings
+        ),
         // In-process simulated devices with fault injection.
         .target(
             name: "Simulators",
@@ -109,7 +115,7 @@ let package = Package(
             name: "HallTests",
             dependencies: [
                 "DeviceKit", "Simulators", "HallStore", "HallAPIModels", "HallClient",
-                "HallAPI", "HallDaemon", "CZlib",
+                "HallAPI", "HallDaemon", "CZlib", "WireProtocols",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
