@@ -43,10 +43,24 @@ let package = Package(
             name: "WireProtocols",
             swiftSettings: swiftSettings
         ),
+        // Thin live wrappers over the OS: serial ports (termios) and the thread
+        // that runs their blocking calls.
+        .target(
+            name: "Transports",
+            dependencies: ["DeviceKit"],
+            swiftSettings: swiftSettings
+        ),
+        // One folder per device family, each with its README.
+        .target(
+            name: "Drivers",
+            dependencies: ["DeviceKit", "WireProtocols", "Transports"],
+            exclude: ["HallBus/README.md"],
+            swiftSettings: swiftSettings
+        ),
         // In-process simulated devices with fault injection.
         .target(
             name: "Simulators",
-            dependencies: ["DeviceKit", "CZlib"],
+            dependencies: ["DeviceKit", "CZlib", "WireProtocols"],
             exclude: ["README.md"],
             swiftSettings: swiftSettings
         ),
@@ -115,7 +129,7 @@ let package = Package(
             name: "HallTests",
             dependencies: [
                 "DeviceKit", "Simulators", "HallStore", "HallAPIModels", "HallClient",
-                "HallAPI", "HallDaemon", "CZlib", "WireProtocols",
+                "HallAPI", "HallDaemon", "CZlib", "WireProtocols", "Transports", "Drivers",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -60,6 +60,14 @@ public protocol Device: AnyObject, Sendable {
     /// Releases the device; safe to call when it is not open.
     func close() async
     func healthCheck(_ level: HealthLevel) async throws -> HealthReport
+    /// Work the device does while it is open (polling a bus). The registry runs it
+    /// after each successful open and cancels it at shutdown; it returns when the
+    /// device is closed or lost.
+    func run(context: DeviceContext) async
+}
+
+extension Device {
+    public func run(context: DeviceContext) async {}
 }
 
 /// Faults a simulated device takes through `POST /v1/devices/{id}/faults`.

@@ -211,6 +211,8 @@ public actor DeviceRegistry {
             entry.logger.info("device open: \(info.status)")
             await count(id, .opens, 1)
             await setStatus(id, info.status)
+            let device = entry.device
+            timers.addTask { await device.run(context: context) }
         } catch {
             let deviceError = error as? DeviceError ?? DeviceError(.hardwareError, "\(error)", device: id)
             let status = DeviceStatus(deviceError.state ?? .offline, reasons: deviceError.reasons.isEmpty ? [Reason.openFailed] : deviceError.reasons)

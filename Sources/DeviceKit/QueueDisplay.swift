@@ -23,6 +23,29 @@ public struct DisplayContent: Sendable, Codable, Equatable {
     }
 }
 
+extension DisplayContent {
+    /// Lines must fit the display; a line wider than the display must scroll.
+    public func validate(lines maxLines: Int, columns: Int, device: DeviceID) throws {
+        if lines.count > maxLines {
+            throw DeviceError(.invalidData, "lines: \(lines.count) lines given, \(device) shows \(maxLines)", device: device)
+        }
+        if effect != .scroll {
+            for (i, line) in lines.enumerated() where displayColumns(line) > columns {
+                throw DeviceError(.invalidData, "lines[\(i)]: \(displayColumns(line)) columns wide, \(device) shows \(columns); use effect scroll", device: device)
+            }
+        }
+    }
+
+    /// The effect as one byte on the wire: 0 static, 1 scroll, 2 flash.
+    public var effectCode: UInt8 {
+        switch effect {
+        case .static: 0
+        case .scroll: 1
+        case .flash: 2
+        }
+    }
+}
+
 /// Display width of text with CJK (and other East Asian wide) characters counted as
 /// two columns, as LED modules and thermal printers lay them out.
 public func displayColumns(_ text: String) -> Int {

@@ -39,24 +39,12 @@ public actor SimulatedDisplay: QueueDisplay, SimulatedDevice {
 
     public func show(_ content: DisplayContent) async throws {
         try ready()
-        try Self.validate(content, lines: lines, columns: columns, device: id)
+        try content.validate(lines: lines, columns: columns, device: id)
         shown = content
         context?.report(
             .event(
                 type: EventType.displayContent,
                 data: ["lines": .array(content.lines.map { .string($0) }), "effect": .string(content.effect.rawValue), "seconds": content.seconds.map { .number(Double($0)) } ?? .null]))
-    }
-
-    /// Lines must fit the display; a line wider than the display must scroll.
-    public static func validate(_ content: DisplayContent, lines: Int, columns: Int, device: DeviceID) throws {
-        if content.lines.count > lines {
-            throw DeviceError(.invalidData, "lines: \(content.lines.count) lines given, \(device) shows \(lines)", device: device)
-        }
-        if content.effect != .scroll {
-            for (i, line) in content.lines.enumerated() where displayColumns(line) > columns {
-                throw DeviceError(.invalidData, "lines[\(i)]: \(displayColumns(line)) columns wide, \(device) shows \(columns); use effect scroll", device: device)
-            }
-        }
     }
 
     public func content() async -> DisplayContent? { shown }

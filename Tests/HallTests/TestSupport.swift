@@ -9,7 +9,7 @@ import Synchronization
 
 /// Keeps every published event and lets a test await the next one of a type.
 final class EventRecorder: EventPublisher, Sendable {
-    private let state = Mutex<(events: [HallEvent], waiters: [(String, (HallEvent) -> Bool, CheckedContinuation<HallEvent, Never>)], consumed: Int)>(([], [], 0))
+    private let state = Mutex<(events: [HallEvent], waiters: [(String, (HallEvent) -> Bool, CheckedContinuation<HallEvent, Never>, String)], consumed: [String: Int])>(([], [], [:]))
 
     func publish(_ event: NewEvent) async throws -> HallEvent {
         let resumed: [(CheckedContinuation<HallEvent, Never>, HallEvent)] = state.withLock { s in
@@ -18,6 +18,7 @@ final class EventRecorder: EventPublisher, Sendable {
             var ready: [(CheckedContinuation<HallEvent, Never>, HallEvent)] = []
             s.waiters.removeAll { w in
                 if w.0 == e.type && w.1(e) {
+                    s.consumed[w.3] = s.events.count
                     ready.append((w.2, e))
                     return true
                 }
@@ -31,17 +32,18 @@ final class EventRecorder: EventPublisher, Sendable {
 
     var all: [HallEvent] { state.withLock { $0.events } }
 
-    /// The next event of `type` (from any device, or from `device`) published after
-    /// the last one this call returned for that pattern, waiting if none yet.
+    /// The next event of `type` (from any device, or from `device`) after the last one
+    /// returned for the same type and device, waiting if none yet.
     func next(_ type: String, device: String? = nil, where match: @escaping @Sendable (HallEvent) -> Bool = { _ in true }) async -> HallEvent {
         let predicate: (HallEvent) -> Bool = { e in (device == nil || e.device?.rawValue == device) && match(e) }
+        let key = "\(type)|\(device ?? "*")"
         return await withCheckedContinuation { c in
             let hit: HallEvent? = state.withLock { s in
-                if let i = s.events.indices.dropFirst(s.consumed).first(where: { s.events[$0].type == type && predicate(s.events[$0]) }) {
-                    s.consumed = i + 1
+                if let i = s.events.indices.dropFirst(s.consumed[key] ?? 0).first(where: { s.events[$0].type == type && predicate(s.events[$0]) }) {
+                    s.consumed[key] = i + 1
                     return s.events[i]
                 }
-                s.waiters.append((type, predicate, c))
+                s.waiters.append((type, predicate, c, key))
                 return nil
             }
             if let hit { c.resume(returning: hit) }
