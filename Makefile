@@ -12,7 +12,7 @@ BUILD_PACKAGES = libsqlite3-dev zlib1g-dev pkg-config
 # Tests also check openapi.yaml with openapi-spec-validator from PyPI.
 TEST_PACKAGES = $(BUILD_PACKAGES)
 
-.PHONY: all build run test deps test-deps check-openapi clean
+.PHONY: all build run run-serial test deps test-deps check-openapi clean
 
 all: build
 
@@ -34,6 +34,15 @@ run: build
 	@echo "  try:    HALLD_SOCKET=$(SOCKET) $$($(SWIFT) build --show-bin-path)/hallctl devices"
 	@echo "     or:  curl --unix-socket $(SOCKET) http://localhost/v1/devices"
 	$$($(SWIFT) build --show-bin-path)/halld --config $(CONFIG) --socket $(SOCKET) --state-dir $(STATE_DIR)
+
+# The hall-bus drivers against hall-sim on a pty: hall-sim reads commands from
+# this terminal (press 1 2, silent 1, hangup, plug, show 2, quit).
+run-serial: build
+	@mkdir -p $(RUN_DIR)
+	@bin=$$($(SWIFT) build --show-bin-path); \
+	$$bin/halld --config Config/serial-demo.toml --socket $(SOCKET) --state-dir $(STATE_DIR) 2> $(RUN_DIR)/halld.log & halld=$$!; \
+	echo "halld (pid $$halld) logs to $(RUN_DIR)/halld.log; try: HALLD_SOCKET=$(SOCKET) $$bin/hallctl devices"; \
+	$$bin/hall-sim --link $(RUN_DIR)/bus-1 --keypad 1 --display 2; kill $$halld
 
 check-openapi: test-deps
 	python3 -m openapi_spec_validator openapi.yaml

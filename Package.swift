@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "halld", targets: ["halld"]),
         .executable(name: "hallctl", targets: ["hallctl"]),
+        .executable(name: "hall-sim", targets: ["hall-sim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -101,7 +102,7 @@ let package = Package(
         .target(
             name: "HallDaemon",
             dependencies: [
-                "DeviceKit", "HallStore", "HallAPI", "Simulators",
+                "DeviceKit", "HallStore", "HallAPI", "Simulators", "Drivers", "Transports",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -121,6 +122,14 @@ let package = Package(
             name: "hallctl",
             dependencies: [
                 "HallClient", "HallAPIModels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "hall-sim",
+            dependencies: [
+                "Simulators", "WireProtocols",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -40,7 +40,7 @@ public struct Daemon: Sendable {
         let trimmed = try await events.trim(olderThan: .seconds(config.eventRetentionDays * 86_400))
         if trimmed > 0 { logger.info("trimmed \(trimmed) events older than \(config.eventRetentionDays) days") }
 
-        let devices = config.devices.map(DeviceFactory.make)
+        let devices = DeviceFactory.make(config.devices)
         let registry = DeviceRegistry(devices: devices, events: events, counters: database, retry: config.retry, logger: logger)
         let spool = ScanSpool(directory: (config.stateDir as NSString).appendingPathComponent("spool"))
         let jobs = JobBoard(registry: registry, events: events, spool: spool, logger: logger)

@@ -1,15 +1,44 @@
 import DeviceKit
+import Drivers
 import Simulators
+import Transports
 
-/// Makes the devices that configuration names, each with its driver.
-enum DeviceFactory {
-    static func make(_ config: HallConfig.Device) -> any Device {
-        // Only the simulated driver is in this build; `HallConfig` refuses the others.
-        switch config.kind {
-        case .scanner: SimulatedScanner(id: config.id, name: config.name, sheets: config.sheets)
-        case .printer: SimulatedPrinter(id: config.id, name: config.name, paper: config.paper)
-        case .keypad: SimulatedKeypad(id: config.id, name: config.name)
-        case .display: SimulatedDisplay(id: config.id, name: config.name, lines: config.lines, columns: config.columns)
+/// Makes the devices that configuration names, each with its driver. Devices on
+/// the same serial port share one `SerialLine`, so their exchanges take turns.
+struct DeviceFactory {
+    private var lines: [String: SerialLine] = [:]
+
+    mutating func make(_ config: HallConfig.Device) -> any Device {
+        if config.driver == "hallbus", let serial = config.serial {
+            let line = self.line(serial)
+            let timeout = Duration.milliseconds(serial.timeoutMilliseconds)
+            let poll = Duration.milliseconds(serial.pollMilliseconds)
+            if config.kind == .keypad {
+                return HallBusKeypad(
+                    id: config.id, name: config.name, line: line, address: serial.address, keys: serial.keys, timeout: timeout, retries: serial.retries,
+                    pollInterval: poll)
+            }
+            return HallBusDisplay(
+                id: config.id, name: config.name, line: line, address: serial.address, lines: config.lines, columns: config.columns, timeout: timeout,
+                retries: serial.retries, pollInterval: poll * 10)
         }
+        switch config.kind {
+        case .scanner: return SimulatedScanner(id: config.id, name: config.name, sheets: config.sheets)
+        case .printer: return SimulatedPrinter(id: config.id, name: config.name, paper: config.paper)
+        case .keypad: return SimulatedKeypad(id: config.id, name: config.name)
+        case .display: return SimulatedDisplay(id: config.id, name: config.name, lines: config.lines, columns: config.columns)
+        }
+    }
+
+    private mutating func line(_ serial: HallConfig.Serial) -> SerialLine {
+        if let line = lines[serial.port] { return line }
+        let line = SerialLine(path: serial.port, settings: serial.settings)
+        lines[serial.port] = line
+        return line
+    }
+
+    static func make(_ devices: [HallConfig.Device]) -> [any Device] {
+        var factory = DeviceFactory()
+        return devices.map { factory.make($0) }
     }
 }

@@ -1,5 +1,6 @@
 import DeviceKit
 import Foundation
+import Transports
 
 /// The daemon's configuration (`halld.toml`). Every key is documented in
 /// `Config/halld.toml`; unknown keys and wrong types stop the start.
@@ -19,9 +20,23 @@ public struct HallConfig: Sendable, Equatable {
         public var sheets: Int = 5
         /// Simulated printer: `ticket` or `a4`.
         public var paper: String = "ticket"
-        /// Simulated display: lines and columns.
+        /// Displays: lines and columns.
         public var lines: Int = 2
         public var columns: Int = 16
+        /// Serial drivers: the line and the device on it.
+        public var serial: Serial?
+    }
+
+    /// Where a serial device sits: its port, line settings, bus address and timing.
+    public struct Serial: Sendable, Equatable {
+        public var port: String
+        public var settings = SerialSettings()
+        public var address: UInt8 = 1
+        public var timeoutMilliseconds = 300
+        public var retries = 2
+        public var pollMilliseconds = 200
+        /// Keypads: the level of key 1, key 2, …
+        public var keys: [RatingLevel] = RatingLevel.allCases
     }
 
     public var socket = "/run/halld/halld.sock"
@@ -39,7 +54,7 @@ public struct HallConfig: Sendable, Equatable {
     public init() {}
 
     /// Drivers this build has. The others named by the API contract arrive with their issues.
-    public static let drivers = ["simulated"]
+    public static let drivers = ["simulated", "hallbus"]
 
     /// Reads and checks a configuration file.
     public static func load(file: String) throws -> HallConfig {
@@ -90,9 +105,21 @@ public struct HallConfig: Sendable, Equatable {
             try log.finish()
         }
         var seen: Set<DeviceID> = []
+        var lines: [String: (SerialSettings, DeviceID)] = [:]
+        var addresses: Set<String> = []
         for var table in try root.tables("device") {
             let device = try readDevice(&table)
             guard seen.insert(device.id).inserted else { throw table.error("id", "device id \"\(device.id)\" is used twice") }
+            if let serial = device.serial {
+                // Devices sharing a port share its line settings, and each has its own address.
+                if let (settings, first) = lines[serial.port], settings != serial.settings {
+                    throw table.error("baud", "\(serial.settings) differs from \(settings) of \(first) on the same port \(serial.port)")
+                }
+                lines[serial.port] = lines[serial.port] ?? (serial.settings, device.id)
+                guard addresses.insert("\(serial.port)#\(serial.address)").inserted else {
+                    throw table.error("address", "address \(serial.address) on \(serial.port) is used twice")
+                }
+            }
             config.devices.append(device)
             try table.finish()
         }
@@ -115,6 +142,12 @@ public struct HallConfig: Sendable, Equatable {
             throw t.error("driver", "driver \"\(driver)\" is not part of this build yet (available: \(drivers.joined(separator: ", ")))")
         }
         var device = Device(id: id, kind: kind, driver: driver, name: try t.string("name") ?? rawID)
+        if driver == "hallbus" {
+            guard kind == .keypad || kind == .display else {
+                throw t.error("kind", "the hallbus driver drives keypads and displays, not a \(kind.rawValue)")
+            }
+            device.serial = try readSerial(&t, kind: kind)
+        }
         switch kind {
         case .scanner: device.sheets = try t.int("sheets", in: 1...1000) ?? device.sheets
         case .printer: device.paper = try t.string("paper", oneOf: ["ticket", "a4"]) ?? device.paper
@@ -124,5 +157,31 @@ public struct HallConfig: Sendable, Equatable {
         case .keypad: break
         }
         return device
+    }
+
+    private static func readSerial(_ t: inout TableReader, kind: DeviceKind) throws -> Serial {
+        guard let port = try t.string("port"), !port.isEmpty else { throw t.error("port", "required: the serial port, e.g. /dev/halld/bus-1") }
+        var serial = Serial(port: port.hasPrefix("/") ? port : FileManager.default.currentDirectoryPath + "/" + port)
+        if let baud = try t.int("baud", in: 1...4_000_000) {
+            guard SerialSettings.bauds.contains(baud) else { throw t.error("baud", "expected one of \(SerialSettings.bauds.map(String.init).joined(separator: ", ")), found \(baud)") }
+            serial.settings.baud = baud
+        }
+        serial.settings.dataBits = try t.int("data_bits", in: 7...8) ?? 8
+        serial.settings.parity = SerialSettings.Parity(rawValue: try t.string("parity", oneOf: SerialSettings.Parity.allCases.map(\.rawValue)) ?? "none")!
+        serial.settings.stopBits = try t.int("stop_bits", in: 1...2) ?? 1
+        serial.address = UInt8(try t.int("address", in: 0...255) ?? 1)
+        serial.timeoutMilliseconds = try t.int("timeout_ms", in: 10...10_000) ?? serial.timeoutMilliseconds
+        serial.retries = try t.int("retries", in: 0...10) ?? serial.retries
+        serial.pollMilliseconds = try t.int("poll_ms", in: 10...60_000) ?? serial.pollMilliseconds
+        if kind == .keypad, let keys = try t.strings("keys") {
+            serial.keys = try keys.enumerated().map { i, word in
+                guard let level = RatingLevel(parsing: word) else {
+                    throw t.error("keys[\(i)]", "expected a level (verySatisfied … veryDissatisfied or 非常满意 … 非常不满意), found \"\(word)\"")
+                }
+                return level
+            }
+            if serial.keys.isEmpty { throw t.error("keys", "at least one key") }
+        }
+        return serial
     }
 }

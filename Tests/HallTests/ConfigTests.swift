@@ -6,7 +6,7 @@ import Testing
 
 @Suite("Configuration")
 struct ConfigTests {
-    @Test("the shipped configurations are valid", arguments: ["simulated.toml", "halld.toml"])
+    @Test("the shipped configurations are valid", arguments: ["simulated.toml", "halld.toml", "serial-demo.toml"])
     func shipped(_ name: String) throws {
         let config = try HallConfig.load(file: repositoryRoot + "/Config/" + name)
         #expect(config.devices.count >= 4)
@@ -56,6 +56,26 @@ struct ConfigTests {
         #expect(cups?.key == "device[0].driver")
         #expect(cups?.message.contains("not part of this build") == true)
         #expect(error("[[device]]\nid=\"p\"\nkind=\"printer\"\ndriver=\"epson\"\n")?.message.hasPrefix("expected one of sane, cups") == true)
+    }
+
+    @Test("serial devices: port, line settings, addresses and key maps are checked")
+    func serial() throws {
+        let base = "[[device]]\nid=\"k\"\nkind=\"keypad\"\ndriver=\"hallbus\"\nport=\"/dev/ttyUSB0\"\n"
+        let ok = try HallConfig.parse(base + "baud=19200\nparity=\"even\"\naddress=7\nkeys=[\"满意\",\"不满意\"]\n", file: "t.toml")
+        let serial = try #require(ok.devices.first?.serial)
+        #expect(serial.settings.description == "19200 8E1")
+        #expect(serial.address == 7)
+        #expect(serial.keys == [.satisfied, .dissatisfied])
+        #expect(error("[[device]]\nid=\"k\"\nkind=\"keypad\"\ndriver=\"hallbus\"\n")?.key == "device[0].port")
+        #expect(error(base + "baud=12345\n")?.key == "device[0].baud")
+        #expect(error(base + "address=300\n")?.key == "device[0].address")
+        #expect(error(base + "keys=[\"great\"]\n")?.key == "device[0].keys[0]")
+        #expect(error(base + "parity=\"mark\"\n")?.key == "device[0].parity")
+        let second = "[[device]]\nid=\"d\"\nkind=\"display\"\ndriver=\"hallbus\"\nport=\"/dev/ttyUSB0\"\n"
+        #expect(error(base + second)?.message == "address 1 on /dev/ttyUSB0 is used twice")
+        #expect(error(base + second + "address=2\nbaud=19200\n")?.key == "device[1].baud")
+        #expect(try HallConfig.parse(base + second + "address=2\n", file: "t.toml").devices.count == 2)
+        #expect(error("[[device]]\nid=\"s\"\nkind=\"scanner\"\ndriver=\"hallbus\"\nport=\"/dev/x\"\n")?.key == "device[0].kind")
     }
 
     @Test("TOML syntax errors carry line and column")

@@ -132,3 +132,47 @@ struct HallBusTests {
         }
     }
 }
+
+/// The daemon with hall-bus devices from configuration, against the simulator on a
+/// pty, driven through the API as a clerk program would.
+@Suite("halld with hall-bus devices")
+struct HallBusDaemonTests {
+    @Test("a rating through the API lights the evaluator and completes with the key's level; the display shows the call")
+    func throughTheAPI() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let simulator = HallBusSimulator()
+        simulator.add(.keypad, address: 1)
+        simulator.add(.display, address: 2)
+        let peer = try PtyPeer(path: dir + "/bus-1") { simulator.respond(to: $0) }
+        defer { peer.hangUp() }
+        var config = try simulatedConfig(dir: dir)
+        let toml = try String(contentsOfFile: repositoryRoot + "/Config/serial-demo.toml", encoding: .utf8)
+            .replacingOccurrences(of: "\".run/bus-1\"", with: "\"\(dir)/bus-1\"")
+        config.devices = try HallConfig.parse(toml, file: "serial-demo.toml").devices
+        try await withDaemon(config) { socket in
+            let client = HallClient(socketPath: socket)
+            let devices: [DeviceSummary] = try await client.call("GET", "/v1/devices?kind=keypad")
+            #expect(devices.map(\.driver) == ["hallbus"])
+            #expect(devices.first?.state == .online)
+            let shown: DisplayContent = try await client.call("PUT", "/v1/displays/display-1/content", json: DisplayContent(lines: ["A012 请到3号窗口"], effect: .flash))
+            #expect(shown.lines == ["A012 请到3号窗口"])
+            #expect(simulator.shown(address: 2)?.lines == ["A012 请到3号窗口"])
+
+            let job: Job = try await client.call("POST", "/v1/keypads/keypad-1/ratings", json: RatingJobRequest(ticket: "A012", timeoutSeconds: 10))
+            while !simulator.isEvaluating(address: 1) { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(simulator.pressRating(address: 1, key: 4))
+            var done = job
+            while !done.state.isFinal { done = try await client.call("GET", "/v1/rating-jobs/\(job.id)") }
+            #expect(done.state == .completed)
+            #expect(done.rating?.level == .dissatisfied)
+            let detail: DeviceDetail = try await client.call("GET", "/v1/devices/keypad-1")
+            #expect(detail.identity.connection?.contains("address 1") == true)
+            #expect(detail.counters[.ratings] == 1)
+        }
+    }
+}
+
+import HallAPIModels
+import HallClient
+@testable import HallDaemon
