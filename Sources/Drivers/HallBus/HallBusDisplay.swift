@@ -34,7 +34,7 @@ public actor HallBusDisplay: QueueDisplay, HallBusDevice {
     }
 
     public func open(context: DeviceContext) async throws -> DeviceOpenInfo {
-        try await openLink(context)
+        try await openAndPoll(context)
         var c = DeviceCapabilities()
         c.lines = lines
         c.columns = columns
@@ -82,6 +82,6 @@ public actor HallBusDisplay: QueueDisplay, HallBusDevice {
     public func content() async -> DisplayContent? { shown }
 
     public func healthCheck(_ level: HealthLevel) async throws -> HealthReport {
-        HealthReport(device: id, level: level, checks: await checks(level))
+        HealthReport(device: id, level: level, checks: await hallBusChecks(level))
     }
 }

@@ -34,7 +34,7 @@ public actor HallBusKeypad: EvaluationKeypad, HallBusDevice {
     }
 
     public func open(context: DeviceContext) async throws -> DeviceOpenInfo {
-        try await openLink(context)
+        try await openAndPoll(context)
         var c = DeviceCapabilities()
         c.keyCount = keys.count
         c.hasScreen = false
@@ -101,6 +101,6 @@ public actor HallBusKeypad: EvaluationKeypad, HallBusDevice {
     }
 
     public func healthCheck(_ level: HealthLevel) async throws -> HealthReport {
-        HealthReport(device: id, level: level, checks: await checks(level))
+        HealthReport(device: id, level: level, checks: await hallBusChecks(level))
     }
 }
