@@ -9,8 +9,10 @@ STATE_DIR ?= $(RUN_DIR)/state
 
 # Build: SQLite for GRDB, zlib for the simulated scanner's PNG pages.
 BUILD_PACKAGES = libsqlite3-dev zlib1g-dev pkg-config
-# Tests also check openapi.yaml with openapi-spec-validator from PyPI.
-TEST_PACKAGES = $(BUILD_PACKAGES)
+# Tests also check openapi.yaml with openapi-spec-validator, run the Modbus
+# drivers against pymodbus (PyPI) on a pty pair made by socat.
+TEST_PACKAGES = $(BUILD_PACKAGES) socat
+PYTHON_TEST_PACKAGES = openapi-spec-validator pymodbus pyserial
 
 .PHONY: all build run run-serial test deps test-deps check-openapi clean
 
@@ -22,7 +24,7 @@ deps:
 
 test-deps: deps
 	@scripts/ensure-packages.sh $(TEST_PACKAGES)
-	@python3 -c 'import openapi_spec_validator' 2>/dev/null || python3 -m pip install -q openapi-spec-validator
+	@python3 -c 'import openapi_spec_validator, pymodbus, serial' 2>/dev/null || python3 -m pip install -q $(PYTHON_TEST_PACKAGES)
 
 build: deps
 	$(SWIFT) build

@@ -55,7 +55,7 @@ let package = Package(
         .target(
             name: "Drivers",
             dependencies: ["DeviceKit", "WireProtocols", "Transports"],
-            exclude: ["HallBus/README.md"],
+            exclude: ["HallBus/README.md", "Modbus/README.md"],
             swiftSettings: swiftSettings
         ),
         // In-process simulated devices with fault injection.

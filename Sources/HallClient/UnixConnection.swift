@@ -14,7 +14,7 @@ final class UnixConnection: @unchecked Sendable {
     private var eof = false
 
     init(path: String, receiveTimeout: TimeInterval?) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw HallClientError("cannot create a socket: \(String(cString: strerror(errno)))") }
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)

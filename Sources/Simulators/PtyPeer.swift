@@ -42,6 +42,9 @@ public final class PtyPeer: Sendable {
     public func plug() throws {
         var master: Int32 = -1, slave: Int32 = -1
         guard openpty(&master, &slave, nil, nil, nil) == 0 else { throw PtyError("openpty: \(String(cString: strerror(errno)))") }
+        // Programs this process starts must not hold the pty open after a hang-up.
+        _ = fcntl(master, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(slave, F_SETFD, FD_CLOEXEC)
         var t = termios()
         tcgetattr(slave, &t)
         cfmakeraw(&t)

@@ -1,0 +1,184 @@
+import DeviceKit
+import Drivers
+import Foundation
+import Testing
+import Transports
+import WireProtocols
+
+@Suite("Modbus RTU")
+struct ModbusCodecTests {
+    @Test("requests have the documented bytes and CRC")
+    func requests() {
+        #expect(ModbusRequest.readHolding(unit: 1, address: 0, count: 10).encode() == [0x01, 0x03, 0x00, 0x00, 0x00, 0x0A, 0xC5, 0xCD])
+        #expect(ModbusRequest.writeRegister(unit: 0x11, address: 1, value: 3).encode() == [0x11, 0x06, 0x00, 0x01, 0x00, 0x03, 0x9A, 0x9B])
+        let multiple = ModbusRequest.writeRegisters(unit: 1, address: 16, values: [0xC7EB, 0x0A00]).encode()
+        #expect(Array(multiple.prefix(7)) == [0x01, 0x10, 0x00, 0x10, 0x00, 0x02, 0x04])
+    }
+
+    @Test("answers decode from any chunking; noise, other units and bad CRCs are dropped and noted")
+    func answers() {
+        let request = ModbusRequest.readHolding(unit: 1, address: 0, count: 2)
+        let pdu: [UInt8] = [0x01, 0x03, 0x04, 0x00, 0x02, 0xC7, 0xEB]
+        let answer = pdu + ChecksumAlgorithm.crc16modbus.wire(pdu)
+        var bad = answer
+        bad[4] ^= 0x01
+        let other = [0x02] + answer.dropFirst()
+        for chunk in [1, 2, 5, 64] {
+            var reader = ModbusResponseReader(request: request)
+            let stream = [0x00, 0x99] + bad + other + answer
+            var result: ModbusResponse?
+            var i = 0
+            while i < stream.count, result == nil {
+                result = reader.consume(Array(stream[i..<min(stream.count, i + chunk)]))
+                i += chunk
+            }
+            #expect(result == .registers([0x0002, 0xC7EB]), "chunk \(chunk)")
+            #expect(reader.noise.contains { $0.hasPrefix("CRC") })
+        }
+        let exception: [UInt8] = [0x01, 0x83, 0x02]
+        var reader = ModbusResponseReader(request: request)
+        #expect(reader.consume(exception + ChecksumAlgorithm.crc16modbus.wire(exception)) == .exception(function: 0x03, code: 2))
+        #expect(ModbusResponse.describe(exception: 2) == "illegal data address")
+    }
+}
+
+extension PeerTests {
+    /// The Modbus drivers against pymodbus, a Modbus RTU server written by others, on a
+    /// pty pair made by socat.
+    @Suite("Modbus drivers against pymodbus")
+    struct ModbusPeerTests {
+        final class Peers: Sendable {
+            let dir: String
+            let socat: Process
+            let server = Mutex<Process?>(nil)
+
+            init() throws {
+                dir = try temporaryDirectory()
+                socat = Process()
+                socat.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                socat.arguments = ["socat", "pty,raw,echo=0,link=\(dir)/halld-side", "pty,raw,echo=0,link=\(dir)/server-side"]
+                socat.standardInput = FileHandle.nullDevice
+                socat.standardOutput = FileHandle.nullDevice
+                socat.standardError = FileHandle.nullDevice
+                try socat.run()
+                while !FileManager.default.fileExists(atPath: dir + "/server-side") || !FileManager.default.fileExists(atPath: dir + "/halld-side") {
+                    guard socat.isRunning else { throw PeerError("socat exited: is it installed? (make test installs it)") }
+                    Thread.sleep(forTimeInterval: 0.01)
+                }
+                try startServer()
+            }
+
+            struct PeerError: Error, CustomStringConvertible {
+                let description: String
+                init(_ d: String) { description = d }
+            }
+
+            func startServer() throws {
+                // Output goes to a file, not a Pipe: no descriptor of this process is handed
+                // over and closed behind its back.
+                let log = dir + "/modbus-server.log"
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: "/bin/sh")
+                p.arguments = ["-c", "exec python3 \"$0\" \"$1\" > \"$2\" 2>&1", repositoryRoot + "/Tests/peers/modbus_server.py", dir + "/server-side", log]
+                p.standardInput = FileHandle.nullDevice
+                p.standardOutput = FileHandle.nullDevice
+                p.standardError = FileHandle.nullDevice
+                try p.run()
+                // pymodbus may print notices first; "ready" comes once the port is open.
+                let deadline = Date().addingTimeInterval(20)
+                while !((try? String(contentsOfFile: log, encoding: .utf8))?.contains("ready\n") ?? false) {
+                    guard p.isRunning, Date() < deadline else {
+                        kill(p.processIdentifier, SIGKILL)
+                        throw PeerError("pymodbus did not start (is it installed? make test installs it): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+                    }
+                    Thread.sleep(forTimeInterval: 0.02)
+                }
+                server.withLock { $0 = p }
+            }
+
+            /// Freezes or thaws the server: a device that stops answering, then answers again.
+            func signalServer(_ signal: Int32) {
+                if let p = server.withLock({ $0 }) { kill(p.processIdentifier, signal) }
+            }
+
+            func stopServer() {
+                let p = server.withLock { s -> Process? in
+                    defer { s = nil }
+                    return s
+                }
+                // The server is a device that loses power: no goodbye (pymodbus would catch SIGTERM).
+                if let p { kill(p.processIdentifier, SIGKILL) }
+            }
+
+            deinit {
+                stopServer()
+                kill(socat.processIdentifier, SIGKILL)
+                try? FileManager.default.removeItem(atPath: dir)
+            }
+        }
+
+        /// The test's own requests on the shared line, as the keypad's hardware would change its registers.
+        struct Reader: AnswerReader {
+            var reader: ModbusResponseReader
+            var noise: [String] { reader.noise }
+            mutating func consume(_ bytes: [UInt8]) -> ModbusResponse? { reader.consume(bytes) }
+        }
+
+        static func request(_ line: SerialLine, _ r: ModbusRequest) async throws -> ModbusResponse? {
+            if case .answer(let response, _) = try await line.exchange(r.encode(), timeout: .seconds(1), reader: Reader(reader: ModbusResponseReader(request: r))) {
+                return response
+            }
+            return nil
+        }
+
+        @Test("display text lands in the server's registers; a rating is read from the result register; exceptions and a server that goes away are handled")
+        func endToEnd() async throws {
+            let peers = try Peers()
+            let line = SerialLine(path: peers.dir + "/halld-side", settings: SerialSettings(baud: 9600), gap: .milliseconds(2))
+            var displayMap = ModbusRegisterMap()
+            displayMap.effectRegister = 10
+            let keypad = ModbusKeypad(id: DeviceID("keypad-1")!, name: "k", line: line, unit: 1, timeout: .milliseconds(500), retries: 1, pollInterval: .milliseconds(30))
+            let display = ModbusDisplay(
+                id: DeviceID("display-1")!, name: "d", line: line, unit: 2, map: displayMap, lines: 2, columns: 16, timeout: .seconds(1), retries: 2,
+                pollInterval: .milliseconds(100))
+            let events = EventRecorder()
+            let registry = DeviceRegistry(devices: [keypad, display], events: events, retry: RetryPolicy(initial: .milliseconds(50), maximum: .milliseconds(200)), logger: testLogger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await registry.run() }
+                _ = await events.status("keypad-1", .online)
+                _ = await events.status("display-1", .online)
+
+                try await display.show(DisplayContent(lines: ["A012 请到3号窗口", "请稍候"], effect: .flash))
+                let text = try await display.readText()
+                let used = Array(text.prefix { $0 != 0 })
+                #expect(TextEncoding.gb2312.decode(used) == "A012 请到3号窗口\n请稍候")
+                #expect(try await Self.request(line, .readHolding(unit: 2, address: 10, count: 1)) == .registers([2]))
+
+                let rating = Task { try await keypad.requestRating(ticket: "A007", timeout: .seconds(5)) }
+                while try await Self.request(line, .readHolding(unit: 1, address: 0, count: 1)) != .registers([1]) { await Task.yield() }
+                _ = try await Self.request(line, .writeRegister(unit: 1, address: 1, value: 3))
+                let level = try await rating.value
+                #expect(level == .basicallySatisfied)
+                #expect(try await Self.request(line, .readHolding(unit: 1, address: 0, count: 2)) == .registers([0, 0]), "start and result are cleared")
+                let stored = await events.next(EventType.keypadRating, device: "keypad-1")
+                #expect(stored.data["ticket"]?.stringValue == "A007")
+
+                // A register outside the server's map: pymodbus answers exception 2.
+                var far = ModbusRegisterMap()
+                far.effectRegister = 500
+                let wrong = ModbusDisplay(id: DeviceID("display-9")!, name: "x", line: line, unit: 2, map: far, timeout: .seconds(1), retries: 1)
+                _ = try await wrong.open(context: .detached(testLogger))
+                await #expect(throws: DeviceError.self) { try await wrong.show(DisplayContent(lines: ["A1"])) }
+
+                // The server stops answering: the devices go offline after their retries, and return with it.
+                peers.signalServer(SIGSTOP)
+                _ = await events.status("keypad-1", .offline)
+                peers.signalServer(SIGCONT)
+                _ = await events.status("keypad-1", .online)
+                group.cancelAll()
+            }
+        }
+    }
+}
+
+import Synchronization
