@@ -22,6 +22,19 @@ struct DeviceFactory {
                 id: config.id, name: config.name, line: line, address: serial.address, lines: config.lines, columns: config.columns, timeout: timeout,
                 retries: serial.retries, pollInterval: poll * 10)
         }
+        if config.driver == "modbus", let serial = config.serial {
+            let line = self.line(serial)
+            let timeout = Duration.milliseconds(serial.timeoutMilliseconds)
+            let poll = Duration.milliseconds(serial.pollMilliseconds)
+            if config.kind == .keypad {
+                return ModbusKeypad(
+                    id: config.id, name: config.name, line: line, unit: serial.address, map: serial.registers, keys: serial.keys, timeout: timeout,
+                    retries: serial.retries, pollInterval: poll)
+            }
+            return ModbusDisplay(
+                id: config.id, name: config.name, line: line, unit: serial.address, map: serial.registers, lines: config.lines, columns: config.columns,
+                timeout: timeout, retries: serial.retries, pollInterval: poll * 10)
+        }
         switch config.kind {
         case .scanner: return SimulatedScanner(id: config.id, name: config.name, sheets: config.sheets)
         case .printer: return SimulatedPrinter(id: config.id, name: config.name, paper: config.paper)

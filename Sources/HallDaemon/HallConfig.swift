@@ -1,5 +1,6 @@
 import DeviceKit
 import Foundation
+import Drivers
 import Transports
 
 /// The daemon's configuration (`halld.toml`). Every key is documented in
@@ -37,6 +38,8 @@ public struct HallConfig: Sendable, Equatable {
         public var pollMilliseconds = 200
         /// Keypads: the level of key 1, key 2, …
         public var keys: [RatingLevel] = RatingLevel.allCases
+        /// Modbus: the register map.
+        public var registers = ModbusRegisterMap()
     }
 
     public var socket = "/run/halld/halld.sock"
@@ -54,7 +57,7 @@ public struct HallConfig: Sendable, Equatable {
     public init() {}
 
     /// Drivers this build has. The others named by the API contract arrive with their issues.
-    public static let drivers = ["simulated", "hallbus"]
+    public static let drivers = ["simulated", "hallbus", "modbus"]
 
     /// Reads and checks a configuration file.
     public static func load(file: String) throws -> HallConfig {
@@ -142,11 +145,24 @@ public struct HallConfig: Sendable, Equatable {
             throw t.error("driver", "driver \"\(driver)\" is not part of this build yet (available: \(drivers.joined(separator: ", ")))")
         }
         var device = Device(id: id, kind: kind, driver: driver, name: try t.string("name") ?? rawID)
-        if driver == "hallbus" {
+        if driver == "hallbus" || driver == "modbus" {
             guard kind == .keypad || kind == .display else {
-                throw t.error("kind", "the hallbus driver drives keypads and displays, not a \(kind.rawValue)")
+                throw t.error("kind", "the \(driver) driver drives keypads and displays, not a \(kind.rawValue)")
             }
             device.serial = try readSerial(&t, kind: kind)
+            if driver == "modbus" {
+                func register(_ key: String) throws -> UInt16? { try t.int(key, in: 0...65535).map(UInt16.init) }
+                var map = ModbusRegisterMap()
+                if kind == .keypad {
+                    map.startRegister = try register("start_register") ?? map.startRegister
+                    map.resultRegister = try register("result_register") ?? map.resultRegister
+                } else {
+                    map.effectRegister = try register("effect_register") ?? map.effectRegister
+                    map.textRegister = try register("text_register") ?? map.textRegister
+                    map.textRegisters = UInt16(try t.int("text_registers", in: 1...123) ?? Int(map.textRegisters))
+                }
+                device.serial?.registers = map
+            }
         }
         switch kind {
         case .scanner: device.sheets = try t.int("sheets", in: 1...1000) ?? device.sheets
