@@ -41,10 +41,7 @@ public actor SimulatedDisplay: QueueDisplay, SimulatedDevice {
         try ready()
         try content.validate(lines: lines, columns: columns, device: id)
         shown = content
-        context?.report(
-            .event(
-                type: EventType.displayContent,
-                data: ["lines": .array(content.lines.map { .string($0) }), "effect": .string(content.effect.rawValue), "seconds": content.seconds.map { .number(Double($0)) } ?? .null]))
+        context?.reportShown(content)
     }
 
     public func content() async -> DisplayContent? { shown }

@@ -54,19 +54,7 @@ public actor SimulatedKeypad: EvaluationKeypad, SimulatedDevice {
         pending = (ticket, answer)
         defer { pending = nil }
         context?.logger.info("rating requested", metadata: ["ticket": "\(ticket ?? "-")"])
-        do {
-            guard let level = try await withDeadline(timeout, clock: clock, { try await answer.wait() }) else {
-                throw DeviceError(.timeOut, "no key pressed on \(id) within \(timeout)", device: id)
-            }
-            context?.report(.count(.ratings, 1))
-            context?.report(
-                .event(
-                    type: EventType.keypadRating,
-                    data: ["ticket": ticket.map { .string($0) } ?? .null, "level": .string(level.rawValue), "label": .string(level.label), "stars": .number(Double(level.stars))]))
-            return level
-        } catch is CancellationError {
-            throw DeviceError(.canceled, "rating request on \(id) canceled", device: id)
-        }
+        return try await awaitRating(answer, ticket: ticket, timeout: timeout, clock: clock, context: context)
     }
 
     /// A citizen presses the key for `level`. Returns whether it answered a waiting request.

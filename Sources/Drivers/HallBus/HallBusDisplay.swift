@@ -73,10 +73,7 @@ public actor HallBusDisplay: QueueDisplay, HallBusDevice {
         }
         _ = try await send(.show, payload)
         shown = content
-        context?.report(
-            .event(
-                type: EventType.displayContent,
-                data: ["lines": .array(content.lines.map { .string($0) }), "effect": .string(content.effect.rawValue), "seconds": content.seconds.map { .number(Double($0)) } ?? .null]))
+        context?.reportShown(content)
     }
 
     public func content() async -> DisplayContent? { shown }

@@ -85,19 +85,7 @@ public actor HallBusKeypad: EvaluationKeypad, HallBusDevice {
         defer { if pending === answer { pending = nil } }
         _ = try await send(.evaluation, [HallBus.startEvaluation])
         context?.logger.info("rating requested", metadata: ["ticket": "\(ticket ?? "-")"])
-        do {
-            guard let level = try await withDeadline(timeout, clock: clock, { try await answer.wait() }) else {
-                throw DeviceError(.timeOut, "no key pressed on \(id) within \(timeout)", device: id)
-            }
-            context?.report(.count(.ratings, 1))
-            context?.report(
-                .event(
-                    type: EventType.keypadRating,
-                    data: ["ticket": ticket.map { .string($0) } ?? .null, "level": .string(level.rawValue), "label": .string(level.label), "stars": .number(Double(level.stars))]))
-            return level
-        } catch is CancellationError {
-            throw DeviceError(.canceled, "rating request on \(id) canceled", device: id)
-        }
+        return try await awaitRating(answer, ticket: ticket, timeout: timeout, clock: clock, context: context)
     }
 
     public func healthCheck(_ level: HealthLevel) async throws -> HealthReport {

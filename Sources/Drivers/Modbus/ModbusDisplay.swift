@@ -75,10 +75,7 @@ public actor ModbusDisplay: QueueDisplay, PolledSerialDevice {
         _ = try await send(.writeRegister(unit: link.unit, address: map.effectRegister, value: UInt16(content.effectCode)))
         _ = try await send(.writeRegisters(unit: link.unit, address: map.textRegister, values: packRegisters(text, count: Int(map.textRegisters))))
         shown = content
-        context?.report(
-            .event(
-                type: EventType.displayContent,
-                data: ["lines": .array(content.lines.map { .string($0) }), "effect": .string(content.effect.rawValue), "seconds": content.seconds.map { .number(Double($0)) } ?? .null]))
+        context?.reportShown(content)
     }
 
     public func content() async -> DisplayContent? { shown }

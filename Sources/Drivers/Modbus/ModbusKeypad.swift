@@ -84,18 +84,10 @@ public actor ModbusKeypad: EvaluationKeypad, PolledSerialDevice {
         _ = try await send(.writeRegister(unit: link.unit, address: map.resultRegister, value: 0))
         _ = try await send(.writeRegister(unit: link.unit, address: map.startRegister, value: 1))
         do {
-            guard let level = try await withDeadline(timeout, clock: clock, { try await answer.wait() }) else {
-                _ = try? await send(.writeRegister(unit: link.unit, address: map.startRegister, value: 0))
-                throw DeviceError(.timeOut, "no key pressed on \(id) within \(timeout)", device: id)
-            }
-            context?.report(.count(.ratings, 1))
-            context?.report(
-                .event(
-                    type: EventType.keypadRating,
-                    data: ["ticket": ticket.map { .string($0) } ?? .null, "level": .string(level.rawValue), "label": .string(level.label), "stars": .number(Double(level.stars))]))
-            return level
-        } catch is CancellationError {
-            throw DeviceError(.canceled, "rating request on \(id) canceled", device: id)
+            return try await awaitRating(answer, ticket: ticket, timeout: timeout, clock: clock, context: context)
+        } catch let e as DeviceError where e.code == .timeOut {
+            _ = try? await send(.writeRegister(unit: link.unit, address: map.startRegister, value: 0))
+            throw e
         }
     }
 
