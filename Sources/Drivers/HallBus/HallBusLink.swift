@@ -42,32 +42,7 @@ struct HallBusLink: Sendable {
     /// garbled attempts throws `timeOut` (state offline, communication-timeout-error).
     func send(_ command: HallBus.HostCommand, _ payload: [UInt8] = [], context: DeviceContext?) async throws -> Frame {
         let request = profile.encode(Frame(address: UInt16(address), command: command.rawValue, payload: payload))
-        var attempt = 0
-        while true {
-            attempt += 1
-            let outcome = try await line.exchange(request, timeout: timeout, reader: HallBusReader(address: address, profile: profile))
-            let noise: [String]
-            switch outcome {
-            case .answer(let frame, let n):
-                report(n, context)
-                return frame
-            case .timeout(let n):
-                noise = n
-            }
-            report(noise, context)
-            context?.report(.count(.communicationErrors, 1))
-            context?.logger.debug("no answer to \(hex(request)) (attempt \(attempt) of \(retries + 1))")
-            if attempt > retries {
-                throw DeviceError(
-                    .timeOut, "address \(address) on \(line.path) did not answer \(retries + 1) times", reasons: [Reason.communicationTimeout], state: .offline)
-            }
-        }
-    }
-
-    private func report(_ noise: [String], _ context: DeviceContext?) {
-        for line in noise {
-            context?.logger.warning("line noise: \(line)")
-            context?.report(.count(.communicationErrors, 1))
-        }
+        return try await line.request(
+            request, timeout: timeout, retries: retries, reader: HallBusReader(address: address, profile: profile), who: "address \(address)", context: context)
     }
 }

@@ -18,37 +18,15 @@ struct ModbusLink: Sendable {
     let retries: Int
 
     func send(_ request: ModbusRequest, context: DeviceContext?) async throws -> ModbusResponse {
-        let bytes = request.encode()
-        var attempt = 0
-        while true {
-            attempt += 1
-            let outcome = try await line.exchange(bytes, timeout: timeout, reader: ModbusReader(reader: ModbusResponseReader(request: request)))
-            let noise: [String]
-            switch outcome {
-            case .answer(.exception(let fn, let code), let n):
-                log(n, context)
-                throw DeviceError(
-                    .hardwareError, "unit \(unit) answered \(ModbusResponse.describe(exception: code)) to function \(hex([fn])) at register \(request.address)",
-                    reasons: ["modbus-exception-error"])
-            case .answer(let response, let n):
-                log(n, context)
-                return response
-            case .timeout(let n):
-                noise = n
-            }
-            log(noise, context)
-            context?.report(.count(.communicationErrors, 1))
-            if attempt > retries {
-                throw DeviceError(.timeOut, "unit \(unit) on \(line.path) did not answer \(retries + 1) times", reasons: [Reason.communicationTimeout], state: .offline)
-            }
+        let response = try await line.request(
+            request.encode(), timeout: timeout, retries: retries, reader: ModbusReader(reader: ModbusResponseReader(request: request)), who: "unit \(unit)",
+            context: context)
+        if case .exception(let fn, let code) = response {
+            throw DeviceError(
+                .hardwareError, "unit \(unit) answered \(ModbusResponse.describe(exception: code)) to function \(hex([fn])) at register \(request.address)",
+                reasons: ["modbus-exception-error"])
         }
-    }
-
-    private func log(_ noise: [String], _ context: DeviceContext?) {
-        for line in noise {
-            context?.logger.warning("line noise: \(line)")
-            context?.report(.count(.communicationErrors, 1))
-        }
+        return response
     }
 }
 
