@@ -55,7 +55,7 @@ let package = Package(
         .target(
             name: "Drivers",
             dependencies: ["DeviceKit", "WireProtocols", "Transports"],
-            exclude: ["HallBus/README.md", "Modbus/README.md"],
+            exclude: ["Profile/README.md", "Modbus/README.md"],
             swiftSettings: swiftSettings
         ),
         // In-process simulated devices with fault injection.
@@ -129,7 +129,7 @@ let package = Package(
         .executableTarget(
             name: "hall-sim",
             dependencies: [
-                "Simulators", "WireProtocols",
+                "Simulators", "WireProtocols", "HallDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -1,4 +1,5 @@
 import TOMLKit
+import WireProtocols
 
 /// A parsed configuration value, independent of the TOML library, so reading and
 /// checking it is plain Swift.
@@ -98,6 +99,9 @@ struct TableReader {
         self.values = values
     }
 
+    /// Every key of the table, sorted.
+    var keys: [String] { values.keys.sorted() }
+
     func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
     func error(_ key: String, _ message: String) -> ConfigError {
@@ -149,6 +153,31 @@ struct TableReader {
         return try items.enumerated().map { i, item in
             guard case .string(let s) = item else { throw expected("\(key)[\(i)]", "a string", item) }
             return s
+        }
+    }
+
+    mutating func bool(_ key: String) throws -> Bool? {
+        read.insert(key)
+        guard let v = values[key] else { return nil }
+        guard case .bool(let b) = v else { throw expected(key, "true or false", v) }
+        return b
+    }
+
+    /// Bytes written in hex: `"FF 68"`.
+    mutating func bytes(_ key: String) throws -> [UInt8]? {
+        guard let s = try string(key) else { return nil }
+        guard let bytes = parseHex(s) else { throw error(key, "expected bytes in hex such as \"FF 68\", found \"\(s)\"") }
+        return bytes
+    }
+
+    mutating func ints(_ key: String, in range: ClosedRange<Int>) throws -> [Int]? {
+        read.insert(key)
+        guard let v = values[key] else { return nil }
+        guard case .array(let items) = v else { throw expected(key, "an array of integers", v) }
+        return try items.enumerated().map { i, item in
+            guard case .int(let n) = item else { throw expected("\(key)[\(i)]", "an integer", item) }
+            guard range.contains(n) else { throw error("\(key)[\(i)]", "expected \(range.lowerBound) to \(range.upperBound), found \(n)") }
+            return n
         }
     }
 

@@ -9,18 +9,15 @@ struct DeviceFactory {
     private var lines: [String: SerialLine] = [:]
 
     mutating func make(_ config: HallConfig.Device) -> any Device {
-        if config.driver == "hallbus", let serial = config.serial {
-            let line = self.line(serial)
-            let timeout = Duration.milliseconds(serial.timeoutMilliseconds)
+        if let profile = config.profile, let serial = config.serial {
+            let link = FrameLink(
+                line: self.line(serial), address: serial.address, profile: profile.frame, commands: profile.commands,
+                timeout: .milliseconds(serial.timeoutMilliseconds), retries: serial.retries)
             let poll = Duration.milliseconds(serial.pollMilliseconds)
             if config.kind == .keypad {
-                return HallBusKeypad(
-                    id: config.id, name: config.name, line: line, address: serial.address, keys: serial.keys, timeout: timeout, retries: serial.retries,
-                    pollInterval: poll)
+                return ProfileKeypad(id: config.id, name: config.name, link: link, keys: serial.keys, pollInterval: poll)
             }
-            return HallBusDisplay(
-                id: config.id, name: config.name, line: line, address: serial.address, lines: config.lines, columns: config.columns, timeout: timeout,
-                retries: serial.retries, pollInterval: poll * 10)
+            return ProfileDisplay(id: config.id, name: config.name, link: link, lines: config.lines, columns: config.columns, pollInterval: poll * 10)
         }
         if config.driver == "modbus", let serial = config.serial {
             let line = self.line(serial)
@@ -28,11 +25,11 @@ struct DeviceFactory {
             let poll = Duration.milliseconds(serial.pollMilliseconds)
             if config.kind == .keypad {
                 return ModbusKeypad(
-                    id: config.id, name: config.name, line: line, unit: serial.address, map: serial.registers, keys: serial.keys, timeout: timeout,
+                    id: config.id, name: config.name, line: line, unit: UInt8(serial.address), map: serial.registers, keys: serial.keys, timeout: timeout,
                     retries: serial.retries, pollInterval: poll)
             }
             return ModbusDisplay(
-                id: config.id, name: config.name, line: line, unit: serial.address, map: serial.registers, lines: config.lines, columns: config.columns,
+                id: config.id, name: config.name, line: line, unit: UInt8(serial.address), map: serial.registers, lines: config.lines, columns: config.columns,
                 timeout: timeout, retries: serial.retries, pollInterval: poll * 10)
         }
         switch config.kind {

@@ -26,13 +26,15 @@ public struct HallConfig: Sendable, Equatable {
         public var columns: Int = 16
         /// Serial drivers: the line and the device on it.
         public var serial: Serial?
+        /// hallbus and profile drivers: the frame profile and command meanings.
+        public var profile: ProfileConfig?
     }
 
     /// Where a serial device sits: its port, line settings, bus address and timing.
     public struct Serial: Sendable, Equatable {
         public var port: String
         public var settings = SerialSettings()
-        public var address: UInt8 = 1
+        public var address: UInt16 = 1
         public var timeoutMilliseconds = 300
         public var retries = 2
         public var pollMilliseconds = 200
@@ -53,11 +55,13 @@ public struct HallConfig: Sendable, Equatable {
     public var retry = RetryPolicy()
     public var logLevel = "info"
     public var devices: [Device] = []
+    /// `[[profile]]` tables by name.
+    public var profiles: [String: ProfileConfig] = [:]
 
     public init() {}
 
     /// Drivers this build has. The others named by the API contract arrive with their issues.
-    public static let drivers = ["simulated", "hallbus", "modbus"]
+    public static let drivers = ["simulated", "hallbus", "profile", "modbus"]
 
     /// Reads and checks a configuration file.
     public static func load(file: String) throws -> HallConfig {
@@ -107,11 +111,19 @@ public struct HallConfig: Sendable, Equatable {
             config.logLevel = try log.string("level", oneOf: ["trace", "debug", "info", "notice", "warning", "error", "critical"]) ?? config.logLevel
             try log.finish()
         }
+        for var table in try root.tables("profile") {
+            let profile = try ProfileConfig.read(&table)
+            guard profile.frame.name != "hallbus", config.profiles[profile.frame.name] == nil else {
+                throw table.error("name", "profile \"\(profile.frame.name)\" is defined twice (hallbus is built in)")
+            }
+            config.profiles[profile.frame.name] = profile
+            try table.finish()
+        }
         var seen: Set<DeviceID> = []
         var lines: [String: (SerialSettings, DeviceID)] = [:]
         var addresses: Set<String> = []
         for var table in try root.tables("device") {
-            let device = try readDevice(&table)
+            let device = try readDevice(&table, profiles: config.profiles)
             guard seen.insert(device.id).inserted else { throw table.error("id", "device id \"\(device.id)\" is used twice") }
             if let serial = device.serial {
                 // Devices sharing a port share its line settings, and each has its own address.
@@ -130,7 +142,7 @@ public struct HallConfig: Sendable, Equatable {
         return config
     }
 
-    private static func readDevice(_ t: inout TableReader) throws -> Device {
+    private static func readDevice(_ t: inout TableReader, profiles: [String: ProfileConfig]) throws -> Device {
         guard let rawID = try t.string("id") else { throw t.error("id", "required: a device id of [a-z0-9-]") }
         guard let id = DeviceID(rawID) else { throw t.error("id", "expected [a-z0-9-] (1-64 characters, not starting with -), found \"\(rawID)\"") }
         guard let rawKind = try t.string("kind", oneOf: DeviceKind.allCases.map(\.rawValue)) else {
@@ -145,11 +157,27 @@ public struct HallConfig: Sendable, Equatable {
             throw t.error("driver", "driver \"\(driver)\" is not part of this build yet (available: \(drivers.joined(separator: ", ")))")
         }
         var device = Device(id: id, kind: kind, driver: driver, name: try t.string("name") ?? rawID)
-        if driver == "hallbus" || driver == "modbus" {
+        if driver == "hallbus" || driver == "profile" || driver == "modbus" {
             guard kind == .keypad || kind == .display else {
                 throw t.error("kind", "the \(driver) driver drives keypads and displays, not a \(kind.rawValue)")
             }
             device.serial = try readSerial(&t, kind: kind)
+            var addressLimit = 255
+            if driver == "hallbus" { device.profile = .hallBus }
+            if driver == "profile" {
+                guard let name = try t.string("profile") else { throw t.error("profile", "required: the name of a [[profile]] table, or hallbus") }
+                guard let profile = name == "hallbus" ? .hallBus : profiles[name] else {
+                    throw t.error("profile", "no [[profile]] named \"\(name)\" (defined: \((["hallbus"] + profiles.keys.sorted()).joined(separator: ", ")))")
+                }
+                if kind == .keypad, let problem = profile.commands.validate(profile.frame, keypad: true) {
+                    throw t.error("profile", "profile \"\(name)\" cannot drive a keypad: \(problem)")
+                }
+                device.profile = profile
+                addressLimit = profile.frame.addressWidth == 2 ? 65535 : 255
+            }
+            if let address = device.serial?.address, Int(address) > addressLimit {
+                throw t.error("address", "expected 0 to \(addressLimit), found \(address)")
+            }
             if driver == "modbus" {
                 func register(_ key: String) throws -> UInt16? { try t.int(key, in: 0...65535).map(UInt16.init) }
                 var map = ModbusRegisterMap()
@@ -185,7 +213,7 @@ public struct HallConfig: Sendable, Equatable {
         serial.settings.dataBits = try t.int("data_bits", in: 7...8) ?? 8
         serial.settings.parity = SerialSettings.Parity(rawValue: try t.string("parity", oneOf: SerialSettings.Parity.allCases.map(\.rawValue)) ?? "none")!
         serial.settings.stopBits = try t.int("stop_bits", in: 1...2) ?? 1
-        serial.address = UInt8(try t.int("address", in: 0...255) ?? 1)
+        serial.address = UInt16(try t.int("address", in: 0...65535) ?? 1)
         serial.timeoutMilliseconds = try t.int("timeout_ms", in: 10...10_000) ?? serial.timeoutMilliseconds
         serial.retries = try t.int("retries", in: 0...10) ?? serial.retries
         serial.pollMilliseconds = try t.int("poll_ms", in: 10...60_000) ?? serial.pollMilliseconds

@@ -13,11 +13,11 @@ extension PeerTests {
     struct HallBusTests {
         struct Bench {
             let dir: String
-            let simulator = HallBusSimulator()
+            let simulator = FrameBusSimulator()
             let peer: PtyPeer
             let line: SerialLine
-            let keypad: HallBusKeypad
-            let display: HallBusDisplay
+            let keypad: ProfileKeypad
+            let display: ProfileDisplay
             let registry: DeviceRegistry
             let events = EventRecorder()
 
@@ -28,12 +28,12 @@ extension PeerTests {
                 let simulator = simulator
                 peer = try PtyPeer(path: dir + "/bus-1") { simulator.respond(to: $0) }
                 line = SerialLine(path: dir + "/bus-1", settings: SerialSettings(baud: 9600), gap: .milliseconds(1))
-                keypad = HallBusKeypad(
-                    id: DeviceID("keypad-1")!, name: "1号窗口评价器", line: line, address: 1, timeout: .milliseconds(250), retries: 1,
+                keypad = ProfileKeypad(
+                    id: DeviceID("keypad-1")!, name: "1号窗口评价器", link: FrameLink(line: line, address: 1, timeout: .milliseconds(250), retries: 1),
                     pollInterval: .milliseconds(15))
-                display = HallBusDisplay(
-                    id: DeviceID("display-1")!, name: "1号窗口屏", line: line, address: 2, lines: 2, columns: 16, timeout: .seconds(1), retries: 2,
-                    pollInterval: .milliseconds(30))
+                display = ProfileDisplay(
+                    id: DeviceID("display-1")!, name: "1号窗口屏", link: FrameLink(line: line, address: 2, timeout: .seconds(1), retries: 2), lines: 2,
+                    columns: 16, pollInterval: .milliseconds(30))
                 registry = DeviceRegistry(
                     devices: [keypad, display], events: events, retry: RetryPolicy(initial: .milliseconds(50), maximum: .milliseconds(200)), logger: testLogger)
             }
@@ -68,7 +68,7 @@ extension PeerTests {
                 #expect(stored.data["ticket"]?.stringValue == "A012")
                 #expect(!b.simulator.pressRating(address: 1, key: 5), "the evaluator is dark again until the next request")
 
-                b.simulator.pressCaller(address: 1, .call)
+                b.simulator.pressCaller(address: 1, "call")
                 let call = await b.events.next(EventType.keypadKey, device: "keypad-1") { $0.data["key"]?.stringValue == "call" }
                 #expect(call.data["rated"] == false)
             }
@@ -145,7 +145,7 @@ extension PeerTests {
         func throughTheAPI() async throws {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            let simulator = HallBusSimulator()
+            let simulator = FrameBusSimulator()
             simulator.add(.keypad, address: 1)
             simulator.add(.display, address: 2)
             let peer = try PtyPeer(path: dir + "/bus-1") { simulator.respond(to: $0) }

@@ -2,16 +2,19 @@ import DeviceKit
 import Transports
 import WireProtocols
 
-/// A hall-bus evaluator (评价器) or window caller on an RS-485 line. It is polled;
-/// a rating request sends `01 0B` and the evaluator answers a later poll with
-/// command `11` and the index of the key pressed, which configuration maps to a
-/// 好差评 level. Caller keys (call, recall, pause, transfer, …) become `keypad.key` events.
-public actor HallBusKeypad: EvaluationKeypad, HallBusDevice {
+/// An evaluator (评价器) or window caller on a serial line, in any frame profile
+/// (hall-bus by default). It is polled; a rating request sends the evaluate
+/// command (hall-bus `01 0B`) and the evaluator answers a later poll with the
+/// rating command (hall-bus `11`) and the index of the key pressed, which
+/// configuration maps to a 好差评 level. Caller keys (call, recall, pause,
+/// transfer, …) become `keypad.key` events.
+public actor ProfileKeypad: EvaluationKeypad, FramedDevice, SerialLineDevice {
     public nonisolated let id: DeviceID
     public nonisolated let kind = DeviceKind.keypad
-    public nonisolated let driver = "hallbus"
+    public nonisolated let driver: String
     public nonisolated let name: String
-    let link: HallBusLink
+    let link: FrameLink
+    public nonisolated var serialLine: SerialLine { link.line }
     /// Key 1 is `keys[0]`, and so on.
     let keys: [RatingLevel]
     let pollInterval: Duration
@@ -22,12 +25,13 @@ public actor HallBusKeypad: EvaluationKeypad, HallBusDevice {
     private var pending: OneShot<RatingLevel>?
 
     public init(
-        id: DeviceID, name: String, line: SerialLine, address: UInt8, keys: [RatingLevel] = RatingLevel.allCases, timeout: Duration = .milliseconds(300),
-        retries: Int = 2, pollInterval: Duration = .milliseconds(200), clock: any Clock<Duration> = ContinuousClock()
+        id: DeviceID, name: String, link: FrameLink, keys: [RatingLevel] = RatingLevel.allCases, pollInterval: Duration = .milliseconds(200),
+        clock: any Clock<Duration> = ContinuousClock()
     ) {
         self.id = id
         self.name = name
-        self.link = HallBusLink(line: line, address: address, profile: .hallBus, timeout: timeout, retries: retries)
+        self.driver = link.driver
+        self.link = link
         self.keys = keys
         self.pollInterval = pollInterval
         self.clock = clock
@@ -51,17 +55,11 @@ public actor HallBusKeypad: EvaluationKeypad, HallBusDevice {
     func portLost(_ error: DeviceError) { pending?.fail(error) }
 
     func received(_ frame: Frame) {
-        guard let command = HallBus.DeviceCommand(rawValue: frame.command) else {
-            context?.logger.warning("unknown command \(hex([UInt8(truncatingIfNeeded: frame.command)])) from address \(frame.address): \(frame)")
-            context?.report(.count(.communicationErrors, 1))
-            return
-        }
-        switch command {
-        case .idle:
-            return
-        case .evaluation:
+        let commands = link.commands
+        if frame.command == commands.idle { return }
+        if frame.command == commands.rating {
             guard let index = frame.payload.first, (1...keys.count).contains(Int(index)) else {
-                context?.logger.warning("evaluation answer with key \(hex(frame.payload)) outside 1...\(keys.count)")
+                context?.logger.warning("rating answer with key \(hex(frame.payload)) outside 1...\(keys.count)")
                 context?.report(.count(.communicationErrors, 1))
                 return
             }
@@ -71,10 +69,15 @@ public actor HallBusKeypad: EvaluationKeypad, HallBusDevice {
             if rated { pending = nil }
             context?.report(.count(.keyPresses, 1))
             context?.report(.event(type: EventType.keypadKey, data: ["key": .number(Double(index)), "level": .string(level.rawValue), "rated": .bool(rated)]))
-        default:
-            context?.report(.count(.keyPresses, 1))
-            context?.report(.event(type: EventType.keypadKey, data: ["key": .string(command.keyName ?? "\(frame.command)"), "rated": false]))
+            return
         }
+        guard let key = commands.keyName(frame.command) else {
+            context?.logger.warning("unknown command \(frame.command) from address \(frame.address): \(frame)")
+            context?.report(.count(.communicationErrors, 1))
+            return
+        }
+        context?.report(.count(.keyPresses, 1))
+        context?.report(.event(type: EventType.keypadKey, data: ["key": .string(key), "rated": false]))
     }
 
     public func requestRating(ticket: String?, timeout: Duration) async throws -> RatingLevel {
@@ -83,12 +86,12 @@ public actor HallBusKeypad: EvaluationKeypad, HallBusDevice {
         let answer = OneShot<RatingLevel>()
         pending = answer
         defer { if pending === answer { pending = nil } }
-        _ = try await send(.evaluation, [HallBus.startEvaluation])
+        _ = try await send(link.commands.evaluate, link.commands.evaluateData)
         context?.logger.info("rating requested", metadata: ["ticket": "\(ticket ?? "-")"])
         return try await awaitRating(answer, ticket: ticket, timeout: timeout, clock: clock, context: context)
     }
 
     public func healthCheck(_ level: HealthLevel) async throws -> HealthReport {
-        HealthReport(device: id, level: level, checks: await hallBusChecks(level))
+        HealthReport(device: id, level: level, checks: await framedChecks(level))
     }
 }
