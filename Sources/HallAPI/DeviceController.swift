@@ -1,5 +1,6 @@
 import DeviceKit
 import HallAPIModels
+import Foundation
 import Hummingbird
 
 /// `/v1/devices`: list, detail, health checks, reset, fault injection.
@@ -32,6 +33,7 @@ struct DeviceController {
             guard await services.registry.device(id) != nil else { throw APIError.notFound("no device '\(id)'") }
             return DeviceDetail(try await services.registry.reset(id))
         }
+        registerRecording(router)
         router.post("/v1/devices/{id}/faults") { request, context in
             try context.require(.technician, to: "injecting a fault")
             let device = try await device(context)
@@ -43,6 +45,40 @@ struct DeviceController {
             // Answer with the state the registry shows once it applied what the device signalled.
             await services.registry.settle(device.id)
             return DeviceDetail(try await snapshot(context))
+        }
+    }
+
+    /// Serial traffic recordings, written under `<state_dir>/recordings`.
+    func registerRecording(_ router: Router<HallRequestContext>) {
+        router.post("/v1/devices/{id}/recording") { request, context in
+            try context.require(.technician, to: "recording serial traffic")
+            let device = try await device(context)
+            let body = try await request.decodeStrict(RecordingRequest.self, fields: ["seconds"], emptyAllowed: true, default: RecordingRequest())
+            let seconds = body.seconds ?? 600
+            guard (1...86_400).contains(seconds) else { throw APIError.invalidData("seconds must be 1 to 86400, found \(seconds)", field: "seconds") }
+            guard let recordable = device as? any TrafficRecordable else {
+                throw APIError(.badRequest, .unsupportedCommand, "\(device.id) is driven by '\(device.driver)': only serial devices record their traffic", device: device.id)
+            }
+            let folder = services.info.stateDir + "/recordings"
+            do {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            } catch {
+                throw APIError(.internalServerError, .hardwareError, "cannot create \(folder): \(error.localizedDescription)", device: device.id)
+            }
+            let stamp = Date().ISO8601Format().filter { $0 != ":" && $0 != "-" }
+            let file = "\(folder)/\(device.id)-\(stamp).rec"
+            try await recordable.startRecording(file: file, for: .seconds(seconds))
+            context.logger.notice("recording the line of \(device.id) to \(file) for \(seconds) s")
+            return RecordingResponse(device: device.id, file: file, seconds: seconds)
+        }
+        router.delete("/v1/devices/{id}/recording") { _, context in
+            try context.require(.technician, to: "recording serial traffic")
+            let device = try await device(context)
+            guard let recordable = device as? any TrafficRecordable, let summary = await recordable.stopRecording() else {
+                throw APIError.notFound("\(device.id) has no recording running")
+            }
+            context.logger.notice("recording of \(device.id) stopped: \(summary.chunks) chunks in \(summary.file)")
+            return RecordingResponse(device: device.id, file: summary.file, chunks: summary.chunks)
         }
     }
 
@@ -73,6 +109,7 @@ extension Request {
 
 extension HealthReport: ResponseEncodable {}
 extension DeviceDetail: ResponseEncodable {}
+extension RecordingResponse: ResponseEncodable {}
 extension DeviceSummary: ResponseEncodable {}
 extension InfoResponse: ResponseEncodable {}
 extension Job: ResponseEncodable {}

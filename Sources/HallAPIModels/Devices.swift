@@ -72,3 +72,24 @@ public struct PressResponse: Codable, Sendable, Equatable {
         self.rated = rated
     }
 }
+
+/// `POST /v1/devices/{id}/recording` (technician): record the serial traffic of the
+/// device's line for `seconds` (default 600, at most 86400).
+public struct RecordingRequest: Codable, Sendable, Equatable {
+    public var seconds: Int?
+    public init(seconds: Int? = nil) { self.seconds = seconds }
+}
+
+/// A serial recording: where it is written, for how long, and when stopped how many chunks it holds.
+public struct RecordingResponse: Codable, Sendable, Equatable {
+    public var device: DeviceID
+    public var file: String
+    public var seconds: Int?
+    public var chunks: Int?
+    public init(device: DeviceID, file: String, seconds: Int? = nil, chunks: Int? = nil) {
+        self.device = device
+        self.file = file
+        self.seconds = seconds
+        self.chunks = chunks
+    }
+}

@@ -98,6 +98,28 @@ struct Reset: AsyncParsableCommand {
     }
 }
 
+struct Record: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Record a serial device's line traffic to a file under the state folder, or stop (technician).",
+        discussion: "On a shared RS-485 bus the recording holds every device on the port. Tests replay such files.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Device id.") var id: String
+    @Option(help: "How long to record (1-86400 seconds).") var seconds = 600
+    @Flag(help: "Stop the running recording.") var stop = false
+
+    func run() async throws {
+        try await reportingErrors {
+            if stop {
+                let r: RecordingResponse = try await global.client.call("DELETE", "/v1/devices/\(id)/recording")
+                try global.show(r) { "\($0.device): stopped, \($0.chunks ?? 0) chunks in \($0.file)" }
+            } else {
+                let r: RecordingResponse = try await global.client.call("POST", "/v1/devices/\(id)/recording", json: RecordingRequest(seconds: seconds))
+                try global.show(r) { "\($0.device): recording \($0.seconds ?? seconds) s to \($0.file)" }
+            }
+        }
+    }
+}
+
 struct Fault: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Inject a fault into a simulated device (technician).")
     @OptionGroup var global: GlobalOptions

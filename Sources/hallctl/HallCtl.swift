@@ -11,7 +11,7 @@ struct HallCtl: AsyncParsableCommand {
         abstract: "Talk to halld: devices, health checks, displays, ratings, jobs and events.",
         discussion: "Tables for people, --json for scripts. Exit status is non-zero with the error's message on failure.",
         subcommands: [
-            Info.self, Devices.self, DeviceShow.self, Health.self, Reset.self, Fault.self, Display.self, Rate.self, Press.self,
+            Info.self, Devices.self, DeviceShow.self, Health.self, Reset.self, Record.self, Fault.self, Display.self, Rate.self, Press.self,
             Print.self, Scan.self, Events.self,
         ])
 }

@@ -89,3 +89,20 @@ extension PolledSerialDevice {
         return checks
     }
 }
+
+/// A device on a serial line, whose line's traffic a technician can record.
+/// Recording takes the whole line: on a shared bus that is every device on the port.
+public protocol SerialLineDevice: TrafficRecordable {
+    nonisolated var serialLine: SerialLine { get }
+}
+
+extension SerialLineDevice {
+    public func startRecording(file: String, for duration: Duration) async throws {
+        try await serialLine.startRecording(file: file, until: .now + duration)
+    }
+
+    public func stopRecording() async -> (file: String, chunks: Int)? {
+        guard let summary = await serialLine.stopRecording() else { return nil }
+        return (summary.file, summary.chunks)
+    }
+}

@@ -5,7 +5,7 @@ import WireProtocols
 /// A queue display with Modbus RTU registers: the effect in one holding register,
 /// the text (GB2312, two bytes a register, lines separated by 0A) in a block
 /// written with function 16.
-public actor ModbusDisplay: QueueDisplay, PolledSerialDevice {
+public actor ModbusDisplay: QueueDisplay, PolledSerialDevice, SerialLineDevice {
     public nonisolated let id: DeviceID
     public nonisolated let kind = DeviceKind.display
     public nonisolated let driver = "modbus"
@@ -13,6 +13,7 @@ public actor ModbusDisplay: QueueDisplay, PolledSerialDevice {
     public nonisolated let lines: Int
     public nonisolated let columns: Int
     let link: ModbusLink
+    public nonisolated var serialLine: SerialLine { link.line }
     let map: ModbusRegisterMap
     let pollInterval: Duration
     let clock: any Clock<Duration>

@@ -5,12 +5,13 @@ import WireProtocols
 /// An evaluation keypad with Modbus RTU registers: the driver writes 1 to the
 /// start register to ask for a rating and polls the result register for the key
 /// pressed, which configuration maps to a 好差评 level; it then clears both.
-public actor ModbusKeypad: EvaluationKeypad, PolledSerialDevice {
+public actor ModbusKeypad: EvaluationKeypad, PolledSerialDevice, SerialLineDevice {
     public nonisolated let id: DeviceID
     public nonisolated let kind = DeviceKind.keypad
     public nonisolated let driver = "modbus"
     public nonisolated let name: String
     let link: ModbusLink
+    public nonisolated var serialLine: SerialLine { link.line }
     let map: ModbusRegisterMap
     let keys: [RatingLevel]
     let pollInterval: Duration

@@ -26,22 +26,32 @@ public final class SerialLine: Sendable {
     public let gap: Duration
     private let worker: BlockingWorker
     private let port = PortBox()
+    private let opener: @Sendable () throws -> any SerialIO
 
     public init(path: String, settings: SerialSettings, gap: Duration = .milliseconds(5)) {
         self.path = path
         self.settings = settings
         self.gap = gap
         self.worker = BlockingWorker(name: "serial \(path)")
+        self.opener = { try SerialPort(path: path, settings: settings) }
+    }
+
+    /// A line whose far end is a recording played back (`ReplayPort`), for tests.
+    public init(replaying replay: ReplayPort, name: String = "replay", settings: SerialSettings = SerialSettings(), gap: Duration = .zero) {
+        self.path = name
+        self.settings = settings
+        self.gap = gap
+        self.worker = BlockingWorker(name: "serial \(name)")
+        self.opener = { replay }
     }
 
     deinit { worker.stop() }
 
     /// Opens the port if it is closed. Throws `noDevice` when it is not there.
     public func open() async throws {
-        let (path, settings) = (path, settings)
-        try await worker.run { [port] in
+        try await worker.run { [port, opener] in
             try port.value.withLock { p in
-                if p == nil { p = try SerialPort(path: path, settings: settings) }
+                if p == nil { p = try opener() }
             }
         }
     }
@@ -51,6 +61,10 @@ public final class SerialLine: Sendable {
             port.value.withLock { p in
                 p?.close()
                 p = nil
+            }
+            port.recorder.withLock { r in
+                r?.finish()
+                r = nil
             }
         }
     }
@@ -65,9 +79,11 @@ public final class SerialLine: Sendable {
                     throw DeviceError(.deviceNotReady, "\(path) is closed", reasons: [Reason.deviceAbsent], state: .noDevice)
                 }
                 var reader = reader
+                let recorder = port.currentRecorder()
                 defer { Thread.sleep(forTimeInterval: Double(gap.components.attoseconds) / 1e18 + Double(gap.components.seconds)) }
                 do {
                     serial.discardInput()
+                    recorder?.record(.tx, request)
                     try serial.write(request)
                     let deadline = ContinuousClock.now + timeout
                     while true {
@@ -75,10 +91,12 @@ public final class SerialLine: Sendable {
                         if left <= .zero { return .timeout(noise: reader.noise) }
                         switch try serial.read(timeout: left) {
                         case .bytes(let bytes):
+                            recorder?.record(.rx, bytes)
                             if let answer = reader.consume(bytes) { return .answer(answer, noise: reader.noise) }
                         case .timeout:
                             return .timeout(noise: reader.noise)
                         case .hangup:
+                            recorder?.record(.hangup, [])
                             throw DeviceError(.deviceNotReady, "\(path) hung up", reasons: ["port-hangup-error"], state: .noDevice)
                         }
                     }
@@ -92,7 +110,59 @@ public final class SerialLine: Sendable {
     }
 }
 
-/// The open port, touched only by the line's worker thread; the lock makes that checkable.
+extension SerialLine {
+    /// What a recording wrote, once it is stopped.
+    public struct RecordingSummary: Sendable, Equatable {
+        public var file: String
+        public var chunks: Int
+    }
+
+    /// Starts writing every byte this line sends and receives to `file` (see
+    /// `SerialRecording`) until `stopRecording` or `until`. A recording already
+    /// running is stopped first.
+    public func startRecording(file: String, until: ContinuousClock.Instant?) async throws {
+        let header = ["halld serial recording", "port \(path) \(settings)", "started \(Date().ISO8601Format())"]
+        try await worker.run { [port] in
+            let recorder = try SerialRecorder(file: file, header: header, until: until)
+            port.recorder.withLock { r in
+                r?.finish()
+                r = recorder
+            }
+        }
+    }
+
+    /// Stops the recording; nil when none was running.
+    public func stopRecording() async -> RecordingSummary? {
+        try? await worker.run { [port] in
+            port.recorder.withLock { r -> RecordingSummary? in
+                guard let recorder = r else { return nil }
+                recorder.finish()
+                r = nil
+                return RecordingSummary(file: recorder.file, chunks: recorder.chunks)
+            }
+        }
+    }
+
+    /// The file being recorded to, if any.
+    public func recordingFile() async -> String? {
+        try? await worker.run { [port] in port.currentRecorder()?.file }
+    }
+}
+
+/// The open port and the running recording, touched only by the line's worker
+/// thread; the locks make that checkable.
 private final class PortBox: Sendable {
-    let value = Mutex<SerialPort?>(nil)
+    let value = Mutex<(any SerialIO)?>(nil)
+    let recorder = Mutex<SerialRecorder?>(nil)
+
+    /// The recorder, once its time is up finished and dropped.
+    func currentRecorder() -> SerialRecorder? {
+        recorder.withLock { r in
+            if let current = r, current.expired {
+                current.finish()
+                r = nil
+            }
+            return r
+        }
+    }
 }
