@@ -213,6 +213,7 @@ public struct HallConfig: Sendable, Equatable {
         serial.settings.dataBits = try t.int("data_bits", in: 7...8) ?? 8
         serial.settings.parity = SerialSettings.Parity(rawValue: try t.string("parity", oneOf: SerialSettings.Parity.allCases.map(\.rawValue)) ?? "none")!
         serial.settings.stopBits = try t.int("stop_bits", in: 1...2) ?? 1
+        serial.settings.rs485 = try t.bool("rs485") ?? false
         serial.address = UInt16(try t.int("address", in: 0...65535) ?? 1)
         serial.timeoutMilliseconds = try t.int("timeout_ms", in: 10...10_000) ?? serial.timeoutMilliseconds
         serial.retries = try t.int("retries", in: 0...10) ?? serial.retries

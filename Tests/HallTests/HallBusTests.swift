@@ -53,6 +53,20 @@ extension PeerTests {
             }
         }
 
+        @Test("RS-485 mode is asked for when configured; a pty's ENOTTY leaves the port open and working")
+        func rs485OnAPty() async throws {
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let peer = try PtyPeer(path: dir + "/bus-1") { _ in nil }
+            defer { peer.hangUp() }
+            let port = try SerialPort(path: dir + "/bus-1", settings: SerialSettings(baud: 9600, rs485: true))
+            defer { port.close() }
+            #expect(port.rs485Result == ENOTTY)
+            let plain = try SerialPort(path: dir + "/bus-1", settings: SerialSettings(baud: 9600))
+            defer { plain.close() }
+            #expect(plain.rs485Result == nil)
+        }
+
         @Test("a rating request lights the evaluator; its key is mapped to a level; later keys rate nothing")
         func rating() async throws {
             try await Bench().run { b in

@@ -27,6 +27,20 @@ public final class SerialPort: @unchecked Sendable {
 
     deinit { if fd >= 0 { Glibc.close(fd) } }
 
+    /// What turning on RS-485 mode gave: nil when not asked, 0 when the driver took
+    /// it, else the errno (ENOTTY on a pty or an adapter that switches direction itself).
+    public private(set) var rs485Result: Int32?
+
+    /// `struct serial_rs485` of linux/serial.h (32 bytes): RS-485 on, RTS high while sending.
+    static func enableRS485(_ fd: Int32) -> Int32 {
+        let tiocsrs485: UInt = 0x542F
+        let enabled: UInt32 = 1 << 0, rtsOnSend: UInt32 = 1 << 1
+        var config = [UInt32](repeating: 0, count: 8)
+        config[0] = enabled | rtsOnSend
+        let rc = config.withUnsafeMutableBytes { ioctl(fd, tiocsrs485, $0.baseAddress!) }
+        return rc == 0 ? 0 : errno
+    }
+
     public func close() {
         if fd >= 0 { Glibc.close(fd) }
         fd = -1
@@ -89,6 +103,7 @@ public final class SerialPort: @unchecked Sendable {
         guard tcsetattr(fd, TCSANOW, &t) == 0 else {
             throw DeviceError(.hardwareError, "cannot set \(s) on \(path): \(String(cString: strerror(errno)))", reasons: [Reason.openFailed], state: .offline)
         }
+        if s.rs485 { rs485Result = Self.enableRS485(fd) }
         // Modem lines: raise DTR and RTS for adapters that power the bus from them. A pty answers ENOTTY.
         var lines = Int32(TIOCM_DTR | TIOCM_RTS)
         _ = ioctl(fd, UInt(TIOCMBIS), &lines)
