@@ -22,14 +22,28 @@ public final class PtyPeer: Sendable {
     }
 
     private let state = Mutex(State())
-    private let respond: @Sendable (Frame) -> [UInt8]?
-    private let profile: FrameProfile
+    /// Answers for the bytes that arrive; a fresh one for each plugged pty.
+    private let makeResponder: @Sendable () -> (inout [UInt8]) -> [[UInt8]]
 
-    /// Creates the pty, points `path` at it, and answers frames with `respond`.
-    public init(path: String, profile: FrameProfile = .hallBus, respond: @escaping @Sendable (Frame) -> [UInt8]?) throws {
+    /// Creates the pty, points `path` at it, and answers frames of `profile` with `respond`.
+    public convenience init(path: String, profile: FrameProfile = .hallBus, respond: @escaping @Sendable (Frame) -> [UInt8]?) throws {
+        try self.init(path: path) {
+            var decoder = FrameDecoder(profile: profile)
+            return { bytes in
+                var answers: [[UInt8]] = []
+                for case .message(let frame) in decoder.feed(bytes) {
+                    if let answer = respond(frame) { answers.append(answer) }
+                }
+                return answers
+            }
+        }
+    }
+
+    /// Creates the pty, points `path` at it, and answers whatever protocol
+    /// `makeResponder`'s handler decodes (it is given each chunk read, and returns answers to write).
+    public init(path: String, makeResponder: @escaping @Sendable () -> (inout [UInt8]) -> [[UInt8]]) throws {
         self.path = path
-        self.profile = profile
-        self.respond = respond
+        self.makeResponder = makeResponder
         try plug()
     }
 
@@ -94,7 +108,7 @@ public final class PtyPeer: Sendable {
     }
 
     private func serve(master: Int32, generation: Int) {
-        var decoder = FrameDecoder(profile: profile)
+        let respond = makeResponder()
         var buffer = [UInt8](repeating: 0, count: 512)
         while state.withLock({ $0.running && $0.generation == generation }) {
             var p = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
@@ -106,10 +120,9 @@ public final class PtyPeer: Sendable {
                 usleep(5_000)
                 continue
             }
-            for case .message(let frame) in decoder.feed(buffer[0..<n]) {
-                if let answer = respond(frame) {
-                    _ = answer.withUnsafeBytes { write(master, $0.baseAddress, $0.count) }
-                }
+            var chunk = Array(buffer[0..<n])
+            for answer in respond(&chunk) {
+                _ = answer.withUnsafeBytes { write(master, $0.baseAddress, $0.count) }
             }
         }
     }

@@ -5,15 +5,7 @@ extension PeerTests {
     /// The `halld` executable as a technician runs it: `--check-config` on good and broken files.
     @Suite("halld command line")
     struct HalldCommandTests {
-        /// halld sits next to the test bundle in the build folder.
-        static var halld: String {
-            let testBinary = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).resolvingSymlinksInPath()
-            var dir = testBinary.deletingLastPathComponent()
-            while dir.path != "/" && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("halld").path) {
-                dir.deleteLastPathComponent()
-            }
-            return dir.appendingPathComponent("halld").path
-        }
+        static var halld: String { builtExecutable("halld") }
 
         /// Runs halld with its output in files (not Pipes: Foundation's Process may close a
         /// pipe's descriptor behind the FileHandle's back, and tests run in parallel).
@@ -56,4 +48,14 @@ extension PeerTests {
             #expect(!FileManager.default.fileExists(atPath: dir + "/s.sock"))
         }
     }
+}
+
+/// An executable of this package, which sits next to the test bundle in the build folder.
+func builtExecutable(_ name: String) -> String {
+    let testBinary = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).resolvingSymlinksInPath()
+    var dir = testBinary.deletingLastPathComponent()
+    while dir.path != "/" && !FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).path) {
+        dir.deleteLastPathComponent()
+    }
+    return dir.appendingPathComponent(name).path
 }

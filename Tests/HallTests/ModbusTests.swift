@@ -40,6 +40,35 @@ struct ModbusCodecTests {
         #expect(reader.consume(exception + ChecksumAlgorithm.crc16modbus.wire(exception)) == .exception(function: 0x03, code: 2))
         #expect(ModbusResponse.describe(exception: 2) == "illegal data address")
     }
+
+    @Test("the server side finds requests in noise from any chunking, and its answers read back on the master side")
+    func serverSide() {
+        let requests: [ModbusRequest] = [
+            .readHolding(unit: 1, address: 1, count: 1), .writeRegister(unit: 1, address: 0, value: 1),
+            .writeRegisters(unit: 6, address: 16, values: [0xC7EB, 0xB5BD, 0x0A00]), .readCoils(unit: 3, address: 0, count: 9),
+        ]
+        var garbled = requests[0].encode()
+        garbled[3] ^= 0x40
+        let stream = [0xFF, 0x10, 0x00] + garbled + requests.flatMap { $0.encode() } + [0x01]
+        for chunk in [1, 3, 7, 100] {
+            var decoder = ModbusRequestDecoder()
+            var found: [ModbusRequest] = []
+            var i = 0
+            while i < stream.count {
+                found += decoder.feed(stream[i..<min(stream.count, i + chunk)])
+                i += chunk
+            }
+            #expect(found == requests, "chunk \(chunk)")
+            #expect(decoder.droppedBytes >= 3 + garbled.count - 1)
+        }
+        let answers: [(ModbusRequest, ModbusResponse)] = [
+            (requests[0], .registers([3])), (requests[2], .written(address: 16, value: 3)), (requests[1], .exception(function: 0x06, code: 0x02)),
+        ]
+        for (request, response) in answers {
+            var reader = ModbusResponseReader(request: request)
+            #expect(reader.consume(response.encode(for: request)) == response)
+        }
+    }
 }
 
 extension PeerTests {
