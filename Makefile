@@ -14,7 +14,7 @@ BUILD_PACKAGES = libsqlite3-dev zlib1g-dev pkg-config
 TEST_PACKAGES = $(BUILD_PACKAGES) socat
 PYTHON_TEST_PACKAGES = openapi-spec-validator pymodbus pyserial
 
-.PHONY: all build run run-serial test deps test-deps check-openapi clean
+.PHONY: all build run run-serial test deps test-deps check-openapi bench clean
 
 all: build
 
@@ -45,6 +45,11 @@ run-serial: build
 	$$bin/halld --config Config/serial-demo.toml --socket $(SOCKET) --state-dir $(STATE_DIR) 2> $(RUN_DIR)/halld.log & halld=$$!; \
 	echo "halld (pid $$halld) logs to $(RUN_DIR)/halld.log; try: HALLD_SOCKET=$(SOCKET) $$bin/hallctl devices"; \
 	$$bin/hall-sim --link $(RUN_DIR)/bus-1 --keypad 1 --display 2; kill $$halld
+
+# Benchmarks: ratios against baselines measured in the same run, on a release build.
+bench: deps
+	$(SWIFT) build -c release --product hall-bench
+	$$($(SWIFT) build -c release --show-bin-path)/hall-bench --out BENCHMARKS.md --command "make bench"
 
 check-openapi: test-deps
 	python3 -m openapi_spec_validator openapi.yaml

@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "halld", targets: ["halld"]),
         .executable(name: "hallctl", targets: ["hallctl"]),
         .executable(name: "hall-sim", targets: ["hall-sim"]),
+        .executable(name: "hall-bench", targets: ["hall-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -122,6 +123,14 @@ let package = Package(
             name: "hallctl",
             dependencies: [
                 "HallClient", "HallAPIModels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "hall-bench",
+            dependencies: [
+                "Drivers", "Simulators", "Transports", "WireProtocols",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

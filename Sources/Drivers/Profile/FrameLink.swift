@@ -58,7 +58,7 @@ public struct FrameLink: Sendable {
 
     /// Sends a command and returns the device's answer; after `retries` silent or
     /// garbled attempts throws `timeOut` (state offline, communication-timeout-error).
-    func send(_ command: UInt16, _ payload: [UInt8] = [], context: DeviceContext?) async throws -> Frame {
+    public func send(_ command: UInt16, _ payload: [UInt8] = [], context: DeviceContext?) async throws -> Frame {
         let request = profile.encode(Frame(address: address, command: command, payload: payload))
         return try await line.request(
             request, timeout: timeout, retries: retries, reader: FrameReader(address: address, profile: profile), who: "address \(address)", context: context)

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+
+/// hall-bench: halld's paths measured against baselines in the same run, written
+/// to BENCHMARKS.md. Every figure is a ratio to a baseline measured moments
+/// before or after it, because these machines are noisy.
+@main
+struct HallBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hall-bench", abstract: "Measure halld against its baselines and write BENCHMARKS.md.")
+
+    @Option(help: "Seconds each measurement runs.") var seconds = 2.0
+    @Option(help: "Rounds: baseline and halld alternate this many times; the median is reported.") var rounds = 3
+    @Option(help: "Where to write the report.") var out = "BENCHMARKS.md"
+    @Option(help: "The command line shown in the report.") var command = "make bench"
+
+    func run() async throws {
+        var rows: [Row] = []
+        rows += try await SerialBench(seconds: seconds, rounds: rounds).run()
+        let report = Report(command: command, rows: rows)
+        try report.markdown.write(toFile: out, atomically: true, encoding: .utf8)
+        FileHandle.standardOutput.write(Data(report.markdown.utf8))
+    }
+}
+
+/// One row of the report: what was measured, the baseline, halld, and the target.
+struct Row {
+    var name: String
+    var unit: String
+    var baseline: Double
+    var halld: Double
+    /// Higher is better (throughput) or lower is better (latency).
+    var higherIsBetter: Bool
+    /// The target as text, and whether halld reached it.
+    var target: String
+    var met: Bool
+    var note: String = ""
+
+    /// halld relative to the baseline: throughput halld/baseline, latency halld/baseline.
+    var ratio: Double { halld / baseline }
+}
+
+struct Report {
+    var command: String
+    var rows: [Row]
+
+    var markdown: String {
+        var s = """
+            # Benchmarks
+
+            Produced by `\(command)` (release build) on \(ProcessInfo.processInfo.activeProcessorCount) cores, \
+            \(Date().ISO8601Format()). Each row alternates the baseline and halld in the same run and reports medians; \
+            the ratio is halld / baseline.
+
+            | measurement | baseline | halld | ratio | target | met |
+            |---|---|---|---|---|---|
+
+            """
+        for r in rows {
+            s += "| \(r.name) | \(fmt(r.baseline)) \(r.unit) | \(fmt(r.halld)) \(r.unit) | \(String(format: "%.2f", r.ratio)) | \(r.target) | \(r.met ? "yes" : "**no**") |\n"
+        }
+        let notes = rows.filter { !$0.note.isEmpty }
+        if !notes.isEmpty {
+            s += "\n## Notes\n\n"
+            for r in notes { s += "- **\(r.name)**: \(r.note)\n" }
+        }
+        return s
+    }
+
+    func fmt(_ v: Double) -> String { v >= 100 ? String(format: "%.0f", v) : String(format: "%.3g", v) }
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+}
