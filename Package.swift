@@ -32,6 +32,11 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // libcups. Debian 12 has no cups.pc: the module map links `cups` by name.
+        .systemLibrary(
+            name: "CCups",
+            providers: [.apt(["libcups2-dev"])]
+        ),
         // The device-abstraction layer: status model, capability protocols,
         // health checks, completion codes and the registry. No I/O.
         .target(
@@ -45,18 +50,18 @@ let package = Package(
             name: "WireProtocols",
             swiftSettings: swiftSettings
         ),
-        // Thin live wrappers over the OS: serial ports (termios) and the thread
-        // that runs their blocking calls.
+        // Thin live wrappers over the OS: serial ports (termios), CUPS (libcups),
+        // and the threads that run their blocking calls.
         .target(
             name: "Transports",
-            dependencies: ["DeviceKit"],
+            dependencies: ["DeviceKit", "CCups"],
             swiftSettings: swiftSettings
         ),
         // One folder per device family, each with its README.
         .target(
             name: "Drivers",
             dependencies: ["DeviceKit", "WireProtocols", "Transports"],
-            exclude: ["Profile/README.md", "Modbus/README.md"],
+            exclude: ["Profile/README.md", "Modbus/README.md", "Cups/README.md"],
             swiftSettings: swiftSettings
         ),
         // In-process simulated devices with fault injection.
@@ -91,7 +96,7 @@ let package = Package(
         .target(
             name: "HallAPI",
             dependencies: [
-                "DeviceKit", "HallAPIModels", "HallStore", "Simulators",
+                "DeviceKit", "HallAPIModels", "HallStore", "Simulators", "WireProtocols",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -2,6 +2,7 @@ import DeviceKit
 import Foundation
 import HallAPIModels
 import HallStore
+import WireProtocols
 
 /// What the routes work with. One value, built by the daemon (or a test) and
 /// handed to `buildRouter`.
@@ -29,6 +30,10 @@ public struct APIServices: Sendable {
     public var subscriberBuffer: Int
     /// Who the caller is. The daemon reads `SO_PEERCRED`; tests may craft an identity.
     public var identify: @Sendable (HallRequestContext) async -> PeerIdentity?
+    /// How each ESC/POS printer renders `{"ticket": …}` jobs; others use the standard layout.
+    public var ticketLayouts: [DeviceID: TicketLayout] = [:]
+    /// The hall's name, printed on tickets that do not name it.
+    public var hallName: String?
 
     public init(
         registry: DeviceRegistry, events: EventLog, jobs: JobBoard, roles: RoleMap, info: DaemonInfo, subscriberBuffer: Int = 256,

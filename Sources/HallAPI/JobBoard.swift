@@ -25,13 +25,16 @@ public actor JobBoard {
     let logger: Logger
     /// Finished jobs kept for reading; older ones (and their pages) are dropped.
     let retained: Int
+    /// Where print jobs are recorded with their documents (nil: in memory only).
+    let database: HallDatabase?
 
-    public init(registry: DeviceRegistry, events: any EventPublisher, spool: ScanSpool, logger: Logger, retained: Int = 500) {
+    public init(registry: DeviceRegistry, events: any EventPublisher, spool: ScanSpool, logger: Logger, retained: Int = 500, database: HallDatabase? = nil) {
         self.registry = registry
         self.events = events
         self.spool = spool
         self.logger = logger
         self.retained = retained
+        self.database = database
         (queue, feed) = AsyncStream.makeStream(of: Work.self)
     }
 
@@ -55,6 +58,25 @@ public actor JobBoard {
     }
 
     public func job(_ id: String) -> Job? { jobs[id] }
+
+    /// A job in memory, or a print job from the database (after a restart, or evicted).
+    public func lookup(_ id: String) async -> Job? {
+        if let job = jobs[id] { return job }
+        guard let record = try? await database?.printJob(id) else { return nil }
+        return try? JSONDecoder().decode(Job.self, from: Data(record.job.utf8))
+    }
+
+    /// Recorded print jobs, newest first, optionally in one state (`failed` for follow-up).
+    public func printJobs(state: JobState?, limit: Int) async throws -> [Job] {
+        guard let database else { return order.reversed().compactMap { jobs[$0] }.filter { $0.kind == .print && (state == nil || $0.state == state) } }
+        return try await database.printJobs(state: state?.rawValue, limit: limit).compactMap { try? JSONDecoder().decode(Job.self, from: Data($0.job.utf8)) }
+    }
+
+    /// The document a recorded print job sent, to print it again.
+    public func printedDocument(_ id: String) async throws -> PrintDocument? {
+        guard let record = try await database?.printJob(id), let data = record.document else { return nil }
+        return PrintDocument(format: record.format, data: data, title: record.title)
+    }
 
     /// Cancels a job that has not finished; returns the job as it is.
     public func cancel(_ id: String) -> Job? {
@@ -98,13 +120,28 @@ public actor JobBoard {
         }
     }
 
-    public func submitPrint(_ printer: any Printer, document: PrintDocument) async -> Job {
+    /// Records the job with its document (durably, before it is acknowledged) and runs it.
+    public func submitPrint(_ printer: any Printer, document: PrintDocument, reprintOf: String? = nil) async throws -> Job {
         var job = Job(id: Self.newID(), kind: .print, device: printer.id, state: .pending, createdAt: Timestamp.string())
         job.format = document.format
+        job.title = document.title
+        job.reprintOf = reprintOf
+        try await record(job, document: document)
         return submit(job) { [self] id in
-            let outcome = try await printer.print(document)
+            let outcome = try await printer.print(document) { progress in
+                await self.update(id) { $0.print = progress }
+            }
             await self.update(id, publish: false) { $0.print = outcome }
         }
+    }
+
+    private func record(_ job: Job, document: PrintDocument? = nil) async throws {
+        guard let database, job.kind == .print else { return }
+        let json = String(decoding: try JSONEncoder().encode(job), as: UTF8.self)
+        try await database.savePrintJob(
+            PrintJobRecord(
+                id: job.id, device: job.device.rawValue, format: job.format ?? "", title: job.title ?? "", state: job.state.rawValue, createdAt: job.createdAt,
+                updatedAt: job.updatedAt, job: json, document: document?.data))
     }
 
     public func submitRating(_ keypad: any EvaluationKeypad, ticket: String?, timeout: Duration) async -> Job {
@@ -134,6 +171,9 @@ public actor JobBoard {
         job.updatedAt = Timestamp.string()
         jobs[id] = job
         if job.state.isFinal { cancels[id] = nil }
+        if job.kind == .print {
+            do { try await record(job) } catch { logger.error("print job \(id) not recorded: \(error)") }
+        }
         if publish { await self.publish(Self.eventType(job), job) }
     }
 

@@ -2,6 +2,7 @@ import DeviceKit
 import Foundation
 import HallAPIModels
 import Hummingbird
+import WireProtocols
 
 /// Scan, print and rating jobs: submit (`202` + `Location`), read, cancel, pages.
 struct JobController {
@@ -19,7 +20,32 @@ struct JobController {
             try context.require(.kiosk, to: "printing")
             let printer: any Printer = try await device(context, as: (any Printer).self, kind: .printer)
             let document = try await printDocument(request, printer: printer)
-            return accepted(await services.jobs.submitPrint(printer, document: document), path: "print-jobs")
+            return accepted(try await services.jobs.submitPrint(printer, document: document), path: "print-jobs")
+        }
+        router.get("/v1/print-jobs") { request, context in
+            try context.require(.clerk, to: "listing print jobs")
+            var state: JobState?
+            if let raw = request.uri.queryParameters.get("state") {
+                guard let s = JobState(rawValue: raw) else {
+                    throw APIError.invalidData("state '\(raw)' is not one of \(JobState.allCases.map(\.rawValue).joined(separator: ", "))", field: "state")
+                }
+                state = s
+            }
+            let limit = Int(request.uri.queryParameters.get("limit") ?? "100") ?? -1
+            guard (1...1000).contains(limit) else { throw APIError.invalidData("limit must be 1 to 1000", field: "limit") }
+            return try await services.jobs.printJobs(state: state, limit: limit)
+        }
+        router.post("/v1/print-jobs/{job}/reprint") { _, context in
+            try context.require(.kiosk, to: "printing")
+            let original = try await job(context, .print)
+            guard let document = try await services.jobs.printedDocument(original.id) else {
+                throw APIError.notFound("print job \(original.id) has no recorded document to print again")
+            }
+            guard let printer = await services.registry.device(original.device) as? any Printer else {
+                throw APIError.notFound("printer '\(original.device)' of job \(original.id) is no longer configured")
+            }
+            try await ensurePrinterReady(printer)
+            return accepted(try await services.jobs.submitPrint(printer, document: document, reprintOf: original.id), path: "print-jobs")
         }
         router.post("/v1/keypads/{id}/ratings") { request, context in
             try context.require(.clerk, to: "asking for a rating")
@@ -59,7 +85,7 @@ struct JobController {
 
     private func job(_ context: HallRequestContext, _ kind: JobKind) async throws -> Job {
         let id = context.parameters.get("job") ?? ""
-        guard let job = await services.jobs.job(id), job.kind == kind else { throw APIError.notFound("no \(kind.rawValue) job '\(id)'") }
+        guard let job = await services.jobs.lookup(id), job.kind == kind else { throw APIError.notFound("no \(kind.rawValue) job '\(id)'") }
         return job
     }
 
@@ -70,6 +96,14 @@ struct JobController {
             throw APIError(.badRequest, .unsupportedCommand, "\(id) is a \(device.kind.rawValue), not a \(kind.rawValue)", device: id)
         }
         return typed
+    }
+
+    /// A CUPS queue takes jobs while its printer is off (they wait in the queue and
+    /// print when it is back); other states refuse work as for any device.
+    private func ensurePrinterReady(_ printer: any Printer) async throws {
+        guard let s = await services.registry.snapshot(printer.id) else { throw APIError.notFound("no device '\(printer.id)'") }
+        if printer.driver == "cups", s.isOpen, s.status.state == .offline, !s.status.reasons.contains("queue-rejecting-jobs") { return }
+        try await ensureReady(printer.id)
     }
 
     /// Refuses work for a device that cannot take it now, with its state and reasons.
@@ -115,16 +149,20 @@ struct JobController {
         let contentType = request.headers[.contentType] ?? ""
         let parts = contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         let mediaType = parts.first ?? ""
+        if mediaType == "application/json" { return try await ticketDocument(request, printer: printer) }
         guard let format = PrintDocument.mediaTypes[mediaType] else {
             throw APIError(
                 .unsupportedMediaType, .invalidData,
-                "Content-Type '\(contentType)' is not a print format; send \(PrintDocument.mediaTypes.keys.sorted().joined(separator: ", "))",
+                "Content-Type '\(contentType)' is not a print format; send \((PrintDocument.mediaTypes.keys + ["application/json (a ticket)"]).sorted().joined(separator: ", "))",
                 field: "Content-Type")
         }
         if format == "text", let charset = parts.dropFirst().first(where: { $0.hasPrefix("charset=") }), charset != "charset=utf-8" {
             throw APIError(.unsupportedMediaType, .invalidData, "text must be UTF-8, not \(charset.dropFirst(8))", field: "Content-Type")
         }
-        try await ensureReady(printer.id)
+        guard printer.formats.contains(format) else {
+            throw APIError(.badRequest, .invalidData, "\(printer.id) takes \(printer.formats.joined(separator: ", ")), not \(format)", device: printer.id, field: "Content-Type")
+        }
+        try await ensurePrinterReady(printer)
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: 16 * 1024 * 1024)
@@ -140,5 +178,35 @@ struct JobController {
             throw APIError.invalidData("the document does not start with %PDF-: not a PDF")
         }
         return PrintDocument(format: format, data: data, title: request.headers[.init("X-Document-Title")!] ?? "halld job")
+    }
+
+    /// `{"ticket": {…}}`: rendered here in ESC/POS with the printer's layout.
+    private func ticketDocument(_ request: Request, printer: any Printer) async throws -> PrintDocument {
+        let body = try await request.decodeStrict(TicketPrintRequest.self, fields: ["ticket"])
+        guard printer.formats.contains("escpos") else {
+            throw APIError(.badRequest, .invalidData, "\(printer.id) prints \(printer.formats.joined(separator: ", ")), not ESC/POS tickets", device: printer.id, field: "ticket")
+        }
+        let t = body.ticket
+        guard !t.number.isEmpty, t.number.count <= 16 else { throw APIError.invalidData("ticket.number must be 1 to 16 characters", field: "ticket.number") }
+        if let w = t.waitingAhead, w < 0 { throw APIError.invalidData("ticket.waitingAhead must not be negative", field: "ticket.waitingAhead") }
+        var values = t.values
+        if values["hall"] == nil, let hall = services.hallName { values["hall"] = hall }
+        if values["time"] == nil { values["time"] = Self.localTime() }
+        values["service"] = values["service"] ?? ""
+        let layout = services.ticketLayouts[printer.id] ?? TicketLayout()
+        let bytes: [UInt8]
+        do {
+            bytes = try layout.render(TicketFields(values))
+        } catch {
+            throw APIError.invalidData("\(error)", field: error.field)
+        }
+        try await ensurePrinterReady(printer)
+        return PrintDocument(format: "escpos", data: Data(bytes), title: "ticket \(t.number)")
+    }
+
+    static func localTime() -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyy-MM-dd HH:mm"
+        return f.string(from: Date())
     }
 }

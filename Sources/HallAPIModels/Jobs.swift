@@ -50,7 +50,10 @@ public struct Job: Codable, Sendable, Equatable {
     public var pages: [ScanPageInfo]?
     // print
     public var format: String?
+    public var title: String?
     public var print: PrintOutcome?
+    /// The job this one prints again (`POST /v1/print-jobs/{job}/reprint`).
+    public var reprintOf: String?
     // rating
     public var ticket: String?
     public var rating: RatingResult?
@@ -100,5 +103,56 @@ public struct LaggedEvent: Codable, Sendable, Equatable {
     public init(resumeFrom: Int64, message: String) {
         self.resumeFrom = resumeFrom
         self.message = message
+    }
+}
+
+/// `POST /v1/printers/{id}/jobs` with `{"ticket": {…}}`: a queue ticket the daemon
+/// renders in ESC/POS with the printer's template.
+public struct TicketPrintRequest: Codable, Sendable, Equatable {
+    public var ticket: TicketContent
+    public init(ticket: TicketContent) { self.ticket = ticket }
+}
+
+/// A ticket's fields. `number` is required; the rest fill the template's
+/// placeholders of the same name (`fields` adds any others).
+public struct TicketContent: Codable, Sendable, Equatable {
+    public var number: String
+    public var service: String?
+    public var hall: String?
+    public var waitingAhead: Int?
+    public var time: String?
+    public var notice: String?
+    public var window: String?
+    /// Carried in the QR code; the number when absent.
+    public var id: String?
+    public var fields: [String: String]?
+
+    public init(
+        number: String, service: String? = nil, hall: String? = nil, waitingAhead: Int? = nil, time: String? = nil, notice: String? = nil,
+        window: String? = nil, id: String? = nil, fields: [String: String]? = nil
+    ) {
+        self.number = number
+        self.service = service
+        self.hall = hall
+        self.waitingAhead = waitingAhead
+        self.time = time
+        self.notice = notice
+        self.window = window
+        self.id = id
+        self.fields = fields
+    }
+
+    /// The template's field values.
+    public var values: [String: String] {
+        var v = fields ?? [:]
+        v["number"] = number
+        v["id"] = id ?? number
+        if let service { v["service"] = service }
+        if let hall { v["hall"] = hall }
+        if let waitingAhead { v["waitingAhead"] = String(waitingAhead) }
+        if let time { v["time"] = time }
+        if let notice { v["notice"] = notice }
+        if let window { v["window"] = window }
+        return v
     }
 }

@@ -43,13 +43,14 @@ public struct Daemon: Sendable {
         let devices = DeviceFactory.make(config.devices)
         let registry = DeviceRegistry(devices: devices, events: events, counters: database, retry: config.retry, logger: logger)
         let spool = ScanSpool(directory: (config.stateDir as NSString).appendingPathComponent("spool"))
-        let jobs = JobBoard(registry: registry, events: events, spool: spool, logger: logger)
+        let jobs = JobBoard(registry: registry, events: events, spool: spool, logger: logger, database: database)
         let roles = makeRoleMap()
 
-        let services = APIServices(
+        var services = APIServices(
             registry: registry, events: events, jobs: jobs, roles: roles,
             info: .init(version: Self.version, socket: config.socket, stateDir: config.stateDir),
             subscriberBuffer: config.subscriberBuffer)
+        for device in config.devices { if let layout = device.ticketLayout { services.ticketLayouts[device.id] = layout } }
         try SocketFile.prepare(config.socket)
         defer { SocketFile.remove(config.socket) }
 

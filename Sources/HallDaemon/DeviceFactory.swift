@@ -2,6 +2,7 @@ import DeviceKit
 import Drivers
 import Simulators
 import Transports
+import WireProtocols
 
 /// Makes the devices that configuration names, each with its driver. Devices on
 /// the same serial port share one `SerialLine`, so their exchanges take turns.
@@ -31,6 +32,12 @@ struct DeviceFactory {
             return ModbusDisplay(
                 id: config.id, name: config.name, line: line, unit: UInt8(serial.address), map: serial.registers, lines: config.lines, columns: config.columns,
                 timeout: timeout, retries: serial.retries, pollInterval: poll * 10)
+        }
+        if let cups = config.cups {
+            let layout = config.ticketLayout ?? TicketLayout()
+            return CupsPrinter(
+                id: config.id, name: config.name, queue: cups.queue, format: cups.format, client: CupsClient(server: cups.server, name: config.id.rawValue),
+                paper: layout.paper, encoding: layout.encoding, pollInterval: .milliseconds(cups.pollMilliseconds))
         }
         switch config.kind {
         case .scanner: return SimulatedScanner(id: config.id, name: config.name, sheets: config.sheets)

@@ -2,6 +2,7 @@ import DeviceKit
 import Foundation
 import Drivers
 import Transports
+import WireProtocols
 
 /// The daemon's configuration (`halld.toml`). Every key is documented in
 /// `Config/halld.toml`; unknown keys and wrong types stop the start.
@@ -28,6 +29,20 @@ public struct HallConfig: Sendable, Equatable {
         public var serial: Serial?
         /// hallbus and profile drivers: the frame profile and command meanings.
         public var profile: ProfileConfig?
+        /// cups driver: the queue and how to reach it.
+        public var cups: Cups?
+        /// Printers that take ESC/POS: how `{"ticket": …}` jobs are rendered.
+        public var ticketLayout: TicketLayout?
+    }
+
+    /// A printer behind a CUPS queue.
+    public struct Cups: Sendable, Equatable {
+        public var queue: String
+        /// `escpos` (a raw queue to a ticket printer) or `pdf` (an A4 queue).
+        public var format = "escpos"
+        /// cupsd's socket or host; nil: libcups' default (CUPS_SERVER, client.conf).
+        public var server: String?
+        public var pollMilliseconds = 2000
     }
 
     /// Where a serial device sits: its port, line settings, bus address and timing.
@@ -61,7 +76,7 @@ public struct HallConfig: Sendable, Equatable {
     public init() {}
 
     /// Drivers this build has. The others named by the API contract arrive with their issues.
-    public static let drivers = ["simulated", "hallbus", "profile", "modbus"]
+    public static let drivers = ["simulated", "hallbus", "profile", "modbus", "cups"]
 
     /// Reads and checks a configuration file.
     public static func load(file: String) throws -> HallConfig {
@@ -192,8 +207,34 @@ public struct HallConfig: Sendable, Equatable {
                 device.serial?.registers = map
             }
         }
+        if driver == "cups" {
+            guard kind == .printer else { throw t.error("kind", "the cups driver drives printers, not a \(kind.rawValue)") }
+            guard let queue = try t.string("queue"), !queue.isEmpty else { throw t.error("queue", "required: the CUPS queue (lpstat -p lists them)") }
+            var cups = Cups(queue: queue)
+            cups.format = try t.string("format", oneOf: ["escpos", "pdf"]) ?? cups.format
+            cups.server = try t.string("server")
+            cups.pollMilliseconds = try t.int("poll_ms", in: 100...60_000) ?? cups.pollMilliseconds
+            device.cups = cups
+        }
+        if kind == .printer, driver == "cups" ? device.cups?.format == "escpos" : (try t.string("paper", oneOf: ["ticket", "a4"]) ?? "ticket") == "ticket" {
+            var layout = TicketLayout()
+            if let mm = try t.int("paper_mm", in: 58...80) {
+                guard let paper = ESCPOS.Paper(rawValue: mm) else { throw t.error("paper_mm", "expected 58 or 80, found \(mm)") }
+                layout.paper = paper
+            }
+            layout.encoding = TextEncoding(rawValue: try t.string("encoding", oneOf: ["GB18030", "GBK"]) ?? "GB18030")!
+            if let lines = try t.strings("ticket_template") {
+                do {
+                    layout.template = try TicketTemplate(parsing: lines)
+                } catch {
+                    throw t.error("ticket_template[\(error.index)]", error.message)
+                }
+            }
+            device.ticketLayout = layout
+        }
         switch kind {
         case .scanner: device.sheets = try t.int("sheets", in: 1...1000) ?? device.sheets
+        case .printer where driver == "cups": break
         case .printer: device.paper = try t.string("paper", oneOf: ["ticket", "a4"]) ?? device.paper
         case .display:
             device.lines = try t.int("lines", in: 1...16) ?? device.lines

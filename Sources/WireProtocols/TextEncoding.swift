@@ -2,11 +2,13 @@
 import Glibc
 #endif
 
-/// Text encodings of LED displays and keypad screens.
+/// Text encodings of LED displays, keypad screens and ticket printers.
 public enum TextEncoding: String, Sendable, CaseIterable, Codable {
     case ascii = "ASCII"
     case gb2312 = "GB2312"
     case gb18030 = "GB18030"
+    /// GBK: what some ticket printers take instead of GB18030 (a subset of it).
+    case gbk = "GBK"
     case utf8 = "UTF-8"
 
     public struct Unencodable: Error, Sendable, Equatable, CustomStringConvertible {
@@ -23,7 +25,7 @@ public enum TextEncoding: String, Sendable, CaseIterable, Codable {
         case .ascii:
             for (i, c) in text.enumerated() where !c.isASCII { throw Unencodable(character: c, offset: i, encoding: self) }
             return Array(text.utf8)
-        case .gb2312, .gb18030:
+        case .gb2312, .gb18030, .gbk:
             var out: [UInt8] = []
             for (i, c) in text.enumerated() {
                 guard let bytes = Self.iconv(Array(String(c).utf8), from: "UTF-8", to: rawValue) else {
@@ -41,7 +43,7 @@ public enum TextEncoding: String, Sendable, CaseIterable, Codable {
         case .utf8, .ascii:
             let s = String(decoding: bytes, as: UTF8.self)
             return Array(s.utf8) == bytes && (self == .utf8 || bytes.allSatisfy { $0 < 0x80 }) ? s : nil
-        case .gb2312, .gb18030:
+        case .gb2312, .gb18030, .gbk:
             return Self.iconv(bytes, from: rawValue, to: "UTF-8").map { String(decoding: $0, as: UTF8.self) }
         }
     }

@@ -52,9 +52,13 @@ struct ConfigTests {
         let dup = error("[[device]]\nid=\"k\"\nkind=\"keypad\"\ndriver=\"simulated\"\n[[device]]\nid=\"k\"\nkind=\"display\"\ndriver=\"simulated\"\n")
         #expect(dup?.key == "device[1].id")
         #expect(error("[[device]]\nkind=\"keypad\"\ndriver=\"simulated\"\n")?.key == "device[0].id")
-        let cups = error("[[device]]\nid=\"p\"\nkind=\"printer\"\ndriver=\"cups\"\n")
-        #expect(cups?.key == "device[0].driver")
-        #expect(cups?.message.contains("not part of this build") == true)
+        let sane = error("[[device]]\nid=\"s\"\nkind=\"scanner\"\ndriver=\"sane\"\n")
+        #expect(sane?.key == "device[0].driver")
+        #expect(sane?.message.contains("not part of this build") == true)
+        #expect(error("[[device]]\nid=\"p\"\nkind=\"printer\"\ndriver=\"cups\"\n")?.key == "device[0].queue")
+        #expect(error("[[device]]\nid=\"p\"\nkind=\"printer\"\ndriver=\"cups\"\nqueue=\"t\"\npaper_mm=70\n")?.key == "device[0].paper_mm")
+        #expect(error("[[device]]\nid=\"p\"\nkind=\"printer\"\ndriver=\"cups\"\nqueue=\"t\"\nticket_template=[\"cut\", \"huge: x\"]\n")?.key == "device[0].ticket_template[1]")
+        #expect(error("[[device]]\nid=\"p\"\nkind=\"keypad\"\ndriver=\"cups\"\nqueue=\"t\"\n")?.key == "device[0].kind")
         #expect(error("[[device]]\nid=\"p\"\nkind=\"printer\"\ndriver=\"epson\"\n")?.message.hasPrefix("expected one of sane, cups") == true)
     }
 

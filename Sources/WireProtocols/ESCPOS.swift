@@ -1,0 +1,275 @@
+/// ESC/POS queue tickets for 58 mm and 80 mm thermal printers, rendered from a
+/// template. Chinese text goes out in GB18030 (or GBK) between `FS &` and `FS .`;
+/// widths count a CJK character as two columns, for wrapping and centering.
+public enum ESCPOS {
+    public enum Paper: Int, Sendable, CaseIterable {
+        case mm58 = 58, mm80 = 80
+        /// Columns of font A (12 × 24 dots): 384 and 576 dots wide.
+        public var columns: Int { self == .mm58 ? 32 : 48 }
+    }
+
+    public static let initialize: [UInt8] = [0x1B, 0x40]
+    public static let chineseOn: [UInt8] = [0x1C, 0x26]
+    public static let chineseOff: [UInt8] = [0x1C, 0x2E]
+    /// `GS V 66 0`: feed to the cutter and cut partially.
+    public static let partialCut: [UInt8] = [0x1D, 0x56, 0x42, 0x00]
+
+    public static func bold(_ on: Bool) -> [UInt8] { [0x1B, 0x45, on ? 1 : 0] }
+    public static func align(_ a: TicketTemplate.Alignment) -> [UInt8] {
+        [0x1B, 0x61, a == .left ? 0 : a == .center ? 1 : 2]
+    }
+    /// `GS ! n`: width and height multipliers 1-8.
+    public static func size(width: Int, height: Int) -> [UInt8] { [0x1D, 0x21, UInt8((width - 1) << 4 | (height - 1))] }
+
+    /// `GS ( k`: model 2, module size, error correction M, store the data, print.
+    public static func qrCode(_ data: [UInt8], moduleSize: Int = 6) -> [UInt8] {
+        let stored = data.count + 3
+        return [0x1D, 0x28, 0x6B, 0x04, 0x00, 0x31, 0x41, 0x32, 0x00]
+            + [0x1D, 0x28, 0x6B, 0x03, 0x00, 0x31, 0x43, UInt8(moduleSize)]
+            + [0x1D, 0x28, 0x6B, 0x03, 0x00, 0x31, 0x45, 0x31]
+            + [0x1D, 0x28, 0x6B, UInt8(stored & 0xFF), UInt8(stored >> 8), 0x31, 0x50, 0x30] + data
+            + [0x1D, 0x28, 0x6B, 0x03, 0x00, 0x31, 0x51, 0x30]
+    }
+
+    /// Display columns of `text`: CJK and other wide characters take two.
+    public static func columns(_ text: some StringProtocol) -> Int { text.reduce(0) { $0 + columns($1) } }
+
+    public static func columns(_ c: Character) -> Int {
+        guard let v = c.unicodeScalars.first?.value else { return 0 }
+        if v < 0x1100 { return 1 }
+        let wide: [ClosedRange<UInt32>] = [
+            0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xA000...0xA4CF, 0xAC00...0xD7A3, 0xF900...0xFAFF,
+            0xFE30...0xFE4F, 0xFF00...0xFF60, 0xFFE0...0xFFE6, 0x20000...0x3FFFD,
+        ]
+        return wide.contains { $0.contains(v) } ? 2 : 1
+    }
+
+    /// Splits `text` into lines of at most `width` columns, a wide character never split.
+    public static func wrap(_ text: String, width: Int) -> [String] {
+        guard width > 0 else { return [text] }
+        var lines: [String] = []
+        var current = "", used = 0
+        for c in text {
+            let w = columns(c)
+            if used + w > width, !current.isEmpty {
+                lines.append(current)
+                current = ""
+                used = 0
+            }
+            current.append(c)
+            used += w
+        }
+        lines.append(current)
+        return lines
+    }
+}
+
+/// A ticket's layout: one entry a line, written in configuration as
+/// `"STYLE: TEXT"`, with `{field}` placeholders filled from the ticket. Styles,
+/// comma-separated: `left`, `center`, `right`, `bold`, `x2`/`x3`… (enlarged, `GS !`),
+/// and the whole-line kinds `qr: TEXT` (a QR code), `rule` (a line of dashes),
+/// `feed N` and `cut` (partial cut).
+public struct TicketTemplate: Sendable, Equatable {
+    public enum Alignment: String, Sendable { case left, center, right }
+
+    public enum Line: Sendable, Equatable {
+        case text(String, alignment: Alignment, bold: Bool, scale: Int)
+        case qr(String)
+        case rule
+        case feed(Int)
+        case cut
+    }
+
+    public var lines: [Line]
+
+    public init(lines: [Line]) { self.lines = lines }
+}
+
+/// How a printer prints tickets: its paper, its encoding and the template.
+public struct TicketLayout: Sendable, Equatable {
+    public var template: TicketTemplate
+    public var paper: ESCPOS.Paper
+    public var encoding: TextEncoding
+
+    public init(template: TicketTemplate = .standard, paper: ESCPOS.Paper = .mm58, encoding: TextEncoding = .gb18030) {
+        self.template = template
+        self.paper = paper
+        self.encoding = encoding
+    }
+
+    public func render(_ fields: TicketFields) throws(TicketTemplate.RenderError) -> [UInt8] {
+        try template.render(fields, paper: paper, encoding: encoding)
+    }
+}
+
+extension TicketTemplate {
+    /// The layout of a queue ticket as most halls print it.
+    public static let standard = try! TicketTemplate(parsing: [
+        "center,bold: {hall}",
+        "center: {service}",
+        "rule",
+        "center,x3,bold: {number}",
+        "center: 您前面还有 {waitingAhead} 人等候",
+        "center: {notice}",
+        "rule",
+        "left: 取号时间: {time}",
+        "qr: {id}",
+        "center: 请留意叫号, 过号请重新取号",
+        "feed 2",
+        "cut",
+    ])
+}
+
+extension TicketTemplate {
+    /// A problem with one template line: its index and what is wrong.
+    public struct ParseError: Error, Sendable, Equatable, CustomStringConvertible {
+        public var index: Int
+        public var message: String
+        public var description: String { "lines[\(index)]: \(message)" }
+    }
+
+    public init(parsing entries: [String]) throws(ParseError) {
+        self.init(lines: try Self.parse(entries))
+    }
+
+    static func parse(_ entries: [String]) throws(ParseError) -> [Line] {
+        var lines: [Line] = []
+        for (i, entry) in entries.enumerated() {
+            let trimmed = entry[...].trimmed
+            if trimmed == "cut" { lines.append(.cut); continue }
+            if trimmed == "rule" { lines.append(.rule); continue }
+            if trimmed.hasPrefix("feed") {
+                guard let n = Int(trimmed.dropFirst(4).trimmed), (1...20).contains(n) else {
+                    throw ParseError(index: i, message: "expected `feed N` with N 1-20, found \"\(entry)\"")
+                }
+                lines.append(.feed(n))
+                continue
+            }
+            guard let colon = entry.firstIndex(of: ":") else {
+                throw ParseError(index: i, message: "expected \"STYLE: TEXT\", `rule`, `feed N` or `cut`, found \"\(entry)\"")
+            }
+            let styles = entry[..<colon].split(separator: ",").map { $0.trimmed }
+            var text = String(entry[entry.index(after: colon)...])
+            if text.hasPrefix(" ") { text.removeFirst() }
+            if styles == ["qr"] { lines.append(.qr(text)); continue }
+            var alignment = Alignment.left, bold = false, scale = 1
+            for style in styles {
+                if let a = Alignment(rawValue: style) {
+                    alignment = a
+                } else if style == "bold" {
+                    bold = true
+                } else if style.hasPrefix("x"), let n = Int(style.dropFirst()), (1...8).contains(n) {
+                    scale = n
+                } else {
+                    throw ParseError(index: i, message: "unknown style \"\(style)\" (left, center, right, bold, x2 … x8, or qr alone)")
+                }
+            }
+            lines.append(.text(text, alignment: alignment, bold: bold, scale: scale))
+        }
+        return lines
+    }
+}
+
+/// A ticket's fields, by the names templates use: hall, service, number,
+/// waitingAhead, time, notice, id, and any others.
+public struct TicketFields: Sendable, Equatable {
+    public var values: [String: String]
+    public init(_ values: [String: String]) { self.values = values }
+}
+
+extension TicketTemplate {
+    /// A field a template names that the ticket lacks, or a character the encoding cannot write.
+    public struct RenderError: Error, Sendable, Equatable, CustomStringConvertible {
+        public var field: String
+        public var message: String
+        public var description: String { "\(field): \(message)" }
+    }
+
+    /// Fills `{field}` placeholders; a missing field is an error naming it.
+    static func fill(_ text: String, _ fields: TicketFields) throws(RenderError) -> String {
+        var out = ""
+        var rest = Substring(text)
+        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+            out += rest[..<open]
+            let name = String(rest[rest.index(after: open)..<close])
+            guard let value = fields.values[name] else {
+                throw RenderError(field: "ticket.\(name)", message: "the ticket template uses {\(name)}, and the ticket has no \(name)")
+            }
+            out += value
+            rest = rest[rest.index(after: close)...]
+        }
+        return out + rest
+    }
+
+    /// Fields a ticket may leave out: the lines that use them are left out too.
+    public static let optionalFields: Set<String> = ["notice", "waitingAhead", "window", "hall"]
+
+    /// The ticket's ESC/POS bytes for `paper`, text in `encoding`.
+    public func render(_ fields: TicketFields, paper: ESCPOS.Paper, encoding: TextEncoding = .gb18030) throws(RenderError) -> [UInt8] {
+        var out = ESCPOS.initialize
+        for line in lines {
+            switch line {
+            case .text(let template, let alignment, let bold, let scale):
+                let text: String
+                do {
+                    text = try Self.fill(template, fields)
+                } catch where Self.optionalFields.contains(String(error.field.dropFirst("ticket.".count))) {
+                    continue
+                }
+                if text.isEmpty { continue }
+                let width = paper.columns / scale
+                if bold { out += ESCPOS.bold(true) }
+                if scale > 1 { out += ESCPOS.size(width: scale, height: scale) }
+                for piece in ESCPOS.wrap(text, width: width) {
+                    let pad = width - ESCPOS.columns(piece)
+                    let lead = alignment == .center ? pad / 2 : alignment == .right ? pad : 0
+                    out += Array(repeating: 0x20, count: lead)
+                    out += try Self.encode(piece, encoding: encoding, template: template, fields: fields)
+                    out.append(0x0A)
+                }
+                if scale > 1 { out += ESCPOS.size(width: 1, height: 1) }
+                if bold { out += ESCPOS.bold(false) }
+            case .qr(let template):
+                let text = try Self.fill(template, fields)
+                if text.isEmpty { continue }
+                out += ESCPOS.align(.center) + ESCPOS.qrCode(Array(text.utf8)) + [0x0A] + ESCPOS.align(.left)
+            case .rule:
+                out += Array(repeating: UInt8(ascii: "-"), count: paper.columns) + [0x0A]
+            case .feed(let n):
+                out += [0x1B, 0x64, UInt8(n)]
+            case .cut:
+                out += ESCPOS.partialCut
+            }
+        }
+        return out
+    }
+
+    /// Text in the printer's encoding; non-ASCII runs between `FS &` and `FS .`.
+    static func encode(_ text: String, encoding: TextEncoding, template: String, fields: TicketFields) throws(RenderError) -> [UInt8] {
+        var out: [UInt8] = []
+        var chinese = false
+        for c in text {
+            if c.isASCII {
+                if chinese { out += ESCPOS.chineseOff; chinese = false }
+                out += Array(String(c).utf8)
+                continue
+            }
+            if !chinese { out += ESCPOS.chineseOn; chinese = true }
+            do {
+                out += try encoding.encode(String(c))
+            } catch {
+                // Name the field the character came from, for the API's error.
+                let field = fields.values.first { $0.value.contains(c) }.map { "ticket.\($0.key)" } ?? "template"
+                throw RenderError(field: field, message: "'\(c)' (U+\(String(c.unicodeScalars.first!.value, radix: 16, uppercase: true))) cannot be printed in \(encoding.rawValue)")
+            }
+        }
+        if chinese { out += ESCPOS.chineseOff }
+        return out
+    }
+}
+
+extension Substring {
+    var trimmed: String {
+        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+    }
+}

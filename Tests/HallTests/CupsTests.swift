@@ -1,0 +1,277 @@
+import DeviceKit
+import Drivers
+import Foundation
+import HallAPIModels
+import HallClient
+@testable import HallDaemon
+import Testing
+import Transports
+import WireProtocols
+
+@Suite("ESC/POS tickets")
+struct ESCPOSTests {
+    let fields = TicketFields([
+        "hall": "城关镇便民服务中心", "service": "社会保障", "number": "A012", "waitingAhead": "5", "time": "2026-11-29 09:30", "notice": "请到3号窗口办理",
+        "id": "T-20261129-A012",
+    ])
+
+    @Test("CJK characters count two columns for wrapping and centering")
+    func columns() {
+        #expect(ESCPOS.columns("A012 请到3号窗口") == 5 + 4 + 1 + 6)
+        #expect(ESCPOS.wrap("请到3号窗口办理请到3号窗口办理请到3号窗口办理", width: 32).map { ESCPOS.columns($0) } == [32, 13])
+        #expect(ESCPOS.wrap("abc", width: 2) == ["ab", "c"])
+    }
+
+    @Test("a rendered ticket has the number enlarged, Chinese in GB18030 between FS & and FS ., the QR code and a partial cut")
+    func ticketBytes() throws {
+        let template = try TicketTemplate(parsing: ["center,x3,bold: {number}", "center: {notice}", "qr: {id}", "cut"])
+        let bytes = try template.render(fields, paper: .mm58, encoding: .gb18030)
+        let notice = try TextEncoding.gb18030.encode("请到3号窗口办理")
+        #expect(hex(notice) == "C7 EB B5 BD 33 BA C5 B4 B0 BF DA B0 EC C0 ED")
+        // 32 columns at x3 is 10; A012 is 4 wide: 3 spaces before it.
+        let number: [UInt8] = [0x1B, 0x45, 1, 0x1D, 0x21, 0x22, 0x20, 0x20, 0x20] + Array("A012".utf8) + [0x0A, 0x1D, 0x21, 0x00, 0x1B, 0x45, 0]
+        // 请到 (4 columns), 3, 号窗口办理 (10): 15 columns of 32, 8 spaces before.
+        let line: [UInt8] = Array(repeating: 0x20, count: 8) + [0x1C, 0x26] + Array(notice[0..<4]) + [0x1C, 0x2E, 0x33, 0x1C, 0x26] + Array(notice[5...]) + [0x1C, 0x2E, 0x0A]
+        let id = Array("T-20261129-A012".utf8)
+        let qr: [UInt8] = [0x1B, 0x61, 1, 0x1D, 0x28, 0x6B, 0x04, 0x00, 0x31, 0x41, 0x32, 0x00, 0x1D, 0x28, 0x6B, 0x03, 0x00, 0x31, 0x43, 6]
+            + [0x1D, 0x28, 0x6B, 0x03, 0x00, 0x31, 0x45, 0x31, 0x1D, 0x28, 0x6B, UInt8(id.count + 3), 0x00, 0x31, 0x50, 0x30] + id
+            + [0x1D, 0x28, 0x6B, 0x03, 0x00, 0x31, 0x51, 0x30, 0x0A, 0x1B, 0x61, 0]
+        #expect(hex(bytes) == hex([0x1B, 0x40] + number + line + qr + [0x1D, 0x56, 0x42, 0x00]))
+    }
+
+    @Test("80 mm paper has 48 columns; GBK is used when configured; the standard layout renders")
+    func paperAndEncoding() throws {
+        let template = try TicketTemplate(parsing: ["center: {service}"])
+        let wide = try template.render(fields, paper: .mm80, encoding: .gbk)
+        #expect(Array(wide.prefix(2 + 20)) == [0x1B, 0x40] + Array(repeating: 0x20, count: 20))
+        let standard = try TicketTemplate.standard.render(fields, paper: .mm58)
+        #expect(standard.suffix(4) == [0x1D, 0x56, 0x42, 0x00])
+    }
+
+    @Test("a character the printer encoding cannot hold is named with its field; a missing field is named; optional fields drop their line")
+    func errors() throws {
+        var f = fields
+        f.values["notice"] = "请稍候😀"
+        // GB18030 carries every Unicode character; GBK, which some printers take, does not.
+        #expect(try TicketTemplate.standard.render(f, paper: .mm58, encoding: .gb18030).count > 0)
+        #expect(throws: TicketTemplate.RenderError.self) { try TicketTemplate.standard.render(f, paper: .mm58, encoding: .gbk) }
+        do {
+            _ = try TicketTemplate.standard.render(f, paper: .mm58, encoding: .gbk)
+        } catch {
+            #expect(error.field == "ticket.notice")
+            #expect(error.message.contains("😀"))
+            #expect(error.message.contains("U+1F600"))
+        }
+        var noNumber = fields
+        noNumber.values["number"] = nil
+        do {
+            _ = try TicketTemplate.standard.render(noNumber, paper: .mm58)
+            Issue.record("a ticket without a number rendered")
+        } catch {
+            #expect(error.field == "ticket.number")
+        }
+        var noNotice = fields
+        noNotice.values["notice"] = nil
+        let without = try TicketTemplate(parsing: ["left: {notice}", "left: x"]).render(noNotice, paper: .mm58)
+        #expect(without == [0x1B, 0x40, 0x78, 0x0A])
+        #expect(throws: TicketTemplate.ParseError.self) { try TicketTemplate(parsing: ["center,huge: {number}"]) }
+        #expect(throws: TicketTemplate.ParseError.self) { try TicketTemplate(parsing: ["feed 99"]) }
+    }
+}
+
+@Suite("CUPS states")
+struct CupsStateTests {
+    @Test("CUPS states and reasons map onto the status model")
+    func mapping() {
+        typealias A = CupsPrinterAttributes
+        #expect(CupsPrinter.status(A(state: 3)) == .online)
+        #expect(CupsPrinter.status(A(state: 4)) == DeviceStatus(.busy))
+        #expect(CupsPrinter.status(A(state: 5, reasons: ["media-empty-error"])) == DeviceStatus(.userError, reasons: ["media-empty-error"]))
+        #expect(CupsPrinter.status(A(state: 5, reasons: ["media-jam"])) == DeviceStatus(.userError, reasons: ["media-jam-error"]))
+        #expect(CupsPrinter.status(A(state: 5, reasons: ["door-open-error"])).state == .userError)
+        #expect(CupsPrinter.status(A(state: 3, reasons: ["toner-low-warning"])) == DeviceStatus(.online, reasons: ["toner-low-warning"]))
+        #expect(CupsPrinter.status(A(state: 4, reasons: ["offline-report"])) == DeviceStatus(.offline, reasons: ["offline-report"]))
+        #expect(CupsPrinter.status(A(state: 5, reasons: ["paused"])) == DeviceStatus(.hardwareError, reasons: ["paused"]))
+        #expect(CupsPrinter.status(A(state: 3, acceptingJobs: false)) == DeviceStatus(.offline, reasons: ["queue-rejecting-jobs", "offline-report"]))
+        #expect(
+            CupsPrinter.status(A(state: 4, message: "The printer may not exist or is unavailable at this time.")) == DeviceStatus(.offline, reasons: ["offline-report"]))
+        // An idle queue keeps the last message of a retry; idle is online.
+        #expect(CupsPrinter.status(A(state: 3, message: "The printer may not exist or is unavailable at this time.")) == .online)
+    }
+}
+
+extension PeerTests {
+    /// halld's CUPS driver against a private cupsd with a raw queue to a capture
+    /// listener: the bytes a ticket printer receives, job states, faults.
+    @Suite("printing through a real cupsd")
+    struct CupsPeerTests {
+        static func config(_ peer: CupsPeer, dir: String, queue: String = "ticket") throws -> HallConfig {
+            var config = try simulatedConfig(dir: dir)
+            config.devices = try HallConfig.parse(
+                """
+                [[device]]
+                id = "ticket-printer"
+                kind = "printer"
+                driver = "cups"
+                name = "取号机票据打印机"
+                queue = "\(queue)"
+                format = "escpos"
+                server = "\(peer.socket)"
+                poll_ms = 200
+                paper_mm = 58
+                encoding = "GBK"
+                ticket_template = ["center,bold: {hall}", "center: {service}", "center,x3,bold: {number}", "center: {notice}", "qr: {id}", "cut"]
+                """, file: "cups.toml"
+            ).devices
+            return config
+        }
+
+        static func finished(_ client: HallClient, _ job: Job, seconds: Double = 60) async throws -> Job {
+            var done = job
+            let deadline = Date().addingTimeInterval(seconds)
+            while !done.state.isFinal && Date() < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+                done = try await client.call("GET", "/v1/print-jobs/\(job.id)")
+            }
+            return done
+        }
+
+        static let ticket = TicketContent(number: "A012", service: "社会保障", hall: "城关镇便民服务中心", notice: "请到3号窗口办理", id: "T-1")
+
+        @Test("a ticket through the API reaches the printer byte for byte; the job is recorded; missing queues and bad text are clear errors")
+        func ticket() async throws {
+            let peer = try CupsPeer()
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            var config = try Self.config(peer, dir: dir)
+            config.devices += try Self.config(peer, dir: dir, queue: "missing").devices.map { d in
+                var d = d
+                d.id = DeviceID("a4-printer")!
+                return d
+            }
+            let layout = try #require(config.devices[0].ticketLayout)
+            try await withDaemon(config) { socket in
+                let client = HallClient(socketPath: socket)
+                let printer: DeviceDetail = try await client.call("GET", "/v1/devices/ticket-printer")
+                #expect(printer.state == .online)
+                #expect(printer.identity.connection?.contains("queue ticket -> socket://127.0.0.1:\(peer.port)") == true)
+                let missing: DeviceDetail = try await client.call("GET", "/v1/devices/a4-printer")
+                #expect(missing.state == .noDevice)
+                #expect(missing.reasons.contains("queue-missing"))
+
+                let job: Job = try await client.call("POST", "/v1/printers/ticket-printer/jobs", json: TicketPrintRequest(ticket: Self.ticket))
+                let done = try await Self.finished(client, job)
+                #expect(done.state == .completed)
+                #expect(done.print?.deviceJob != nil)
+                let expected = try layout.render(TicketFields(Self.ticket.values))
+                #expect(hex(peer.captured) == hex(expected))
+                let notice = try TextEncoding.gb18030.encode("号窗口办理")
+                #expect(hex(peer.captured).contains(hex([0x1C, 0x26] + notice + [0x1C, 0x2E])))
+                #expect(hex(peer.captured).contains(hex([0x31, 0x50, 0x30] + Array("T-1".utf8))))
+                #expect(peer.captured.suffix(4) == [0x1D, 0x56, 0x42, 0x00])
+
+                let completed: [Job] = try await client.call("GET", "/v1/print-jobs?state=completed")
+                #expect(completed.map(\.id) == [job.id])
+
+                var bad = Self.ticket
+                bad.notice = "请稍候😀"
+                let refused = try await client.send(
+                    "POST", "/v1/printers/ticket-printer/jobs", body: try JSONEncoder().encode(TicketPrintRequest(ticket: bad)), contentType: "application/json")
+                #expect(refused.status == 400)
+                #expect(refused.apiError?.field == "ticket.notice")
+                #expect(refused.apiError?.message.contains("😀") == true)
+            }
+        }
+
+        @Test("printer off: the job waits with CUPS's reason and the printer shows offline; on again: the job completes; cancel and reprint")
+        func printerOff() async throws {
+            let peer = try CupsPeer()
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let config = try Self.config(peer, dir: dir)
+            try await withDaemon(config) { socket in
+                let client = HallClient(socketPath: socket)
+                peer.printerOff()
+                let job: Job = try await client.call("POST", "/v1/printers/ticket-printer/jobs", json: TicketPrintRequest(ticket: Self.ticket))
+                var waiting = job
+                var printer: DeviceDetail = try await client.call("GET", "/v1/devices/ticket-printer")
+                let deadline = Date().addingTimeInterval(30)
+                while (waiting.print?.message == nil || printer.state != .offline) && Date() < deadline {
+                    try await Task.sleep(for: .milliseconds(100))
+                    waiting = try await client.call("GET", "/v1/print-jobs/\(job.id)")
+                    printer = try await client.call("GET", "/v1/devices/ticket-printer")
+                }
+                #expect(waiting.state == .processing)
+                #expect(waiting.print?.message?.isEmpty == false, "no reason while the printer is off")
+                #expect(printer.state == .offline)
+                #expect(printer.reasons.contains("offline-report"))
+                #expect(peer.captured.isEmpty)
+
+                // A second job, canceled while it waits.
+                let second: Job = try await client.call("POST", "/v1/printers/ticket-printer/jobs", json: TicketPrintRequest(ticket: Self.ticket))
+                try await Task.sleep(for: .milliseconds(300))
+                let _: Job = try await client.call("DELETE", "/v1/print-jobs/\(second.id)")
+                let canceled = try await Self.finished(client, second, seconds: 10)
+                #expect(canceled.state == .canceled)
+
+                try peer.printerOn()
+                let done = try await Self.finished(client, job)
+                #expect(done.state == .completed)
+                let one = peer.captured.count
+                #expect(one > 0)
+                var back: DeviceDetail = try await client.call("GET", "/v1/devices/ticket-printer")
+                let until = Date().addingTimeInterval(10)
+                while back.state != .online && Date() < until {
+                    try await Task.sleep(for: .milliseconds(100))
+                    back = try await client.call("GET", "/v1/devices/ticket-printer")
+                }
+                #expect(back.state == .online)
+
+                // The canceled ticket printed again from its record.
+                let again: Job = try await client.call("POST", "/v1/print-jobs/\(second.id)/reprint")
+                #expect(again.reprintOf == second.id)
+                let reprinted = try await Self.finished(client, again)
+                #expect(reprinted.state == .completed)
+                #expect(peer.captured.count == 2 * one)
+                #expect(Array(peer.captured[one...]) == Array(peer.captured[..<one]))
+                // CUPS has nothing left queued for it.
+                #expect(try peer.tool(["/usr/bin/lpstat", "-o", "ticket"]).isEmpty)
+            }
+        }
+
+        @Test("a queue that rejects jobs shows offline with its reason; health checks read it and print a test ticket")
+        func statesAndHealth() async throws {
+            let peer = try CupsPeer()
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            try await withDaemon(try Self.config(peer, dir: dir)) { socket in
+                let client = HallClient(socketPath: socket)
+                let internalCheck: HealthReport = try await client.call("POST", "/v1/devices/ticket-printer/health", json: HealthCheckRequest(level: .internal))
+                #expect(internalCheck.passed)
+                let external: HealthReport = try await client.call("POST", "/v1/devices/ticket-printer/health", json: HealthCheckRequest(level: .external))
+                #expect(external.passed, "\(external)")
+                #expect(peer.captured.suffix(4) == [0x1D, 0x56, 0x42, 0x00])
+                #expect(hex(peer.captured).contains(hex(try TextEncoding.gb18030.encode("打印测试"))))
+
+                try peer.tool(["/usr/sbin/cupsreject", "ticket"])
+                var printer: DeviceDetail = try await client.call("GET", "/v1/devices/ticket-printer")
+                let deadline = Date().addingTimeInterval(10)
+                while printer.state != .offline && Date() < deadline {
+                    try await Task.sleep(for: .milliseconds(100))
+                    printer = try await client.call("GET", "/v1/devices/ticket-printer")
+                }
+                #expect(printer.state == .offline)
+                #expect(printer.reasons.contains("queue-rejecting-jobs"))
+                let refused = try await client.send(
+                    "POST", "/v1/printers/ticket-printer/jobs", body: try JSONEncoder().encode(TicketPrintRequest(ticket: Self.ticket)), contentType: "application/json")
+                #expect(refused.status == 503)
+                try peer.tool(["/usr/sbin/cupsaccept", "ticket"])
+                while printer.state != .online && Date() < deadline.addingTimeInterval(10) {
+                    try await Task.sleep(for: .milliseconds(100))
+                    printer = try await client.call("GET", "/v1/devices/ticket-printer")
+                }
+                #expect(printer.state == .online)
+            }
+        }
+    }
+}
