@@ -92,9 +92,76 @@ struct Print: AsyncParsableCommand {
                 "POST", "/v1/printers/\(printer)/jobs", body: data, contentType: mediaType + (format == "text" ? "; charset=utf-8" : ""),
                 headers: ["X-Document-Title": (file as NSString).lastPathComponent.filter { $0.isASCII && !$0.isNewline }])
             let job: Job = try HallClient.decode(reply)
-            let done = job.state.isFinal ? job : try await follow(client, job: job, since: start.lastEventSeq, path: "print-jobs")
-            try global.show(done) { j in "\(printer): job \(j.id) \(j.state.rawValue)" + (j.print.map { ", \($0.bytes) bytes, \($0.pages) pages" } ?? "") }
-            try finish(done)
+            try await followPrint(global, job: job, since: start.lastEventSeq)
+        }
+    }
+}
+
+/// Follows a print job to its end, saying why it waits when CUPS says so.
+func followPrint(_ global: GlobalOptions, job: Job, since: Int64) async throws {
+    var said: String?
+    let done = job.state.isFinal ? job : try await follow(global.client, job: job, since: since, path: "print-jobs") { j in
+        if !global.json, let message = j.print?.message, message != said {
+            said = message
+            FileHandle.standardError.write(Data("\(j.device): waiting: \(message)\n".utf8))
+        }
+    }
+    try global.show(done) { j in
+        "\(j.device): job \(j.id) \(j.state.rawValue)" + (j.print.map { ", \($0.bytes) bytes, \($0.pages) pages" + ($0.deviceJob.map { ", printer job \($0)" } ?? "") } ?? "")
+    }
+    try finish(done)
+}
+
+struct TicketPrint: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "print-ticket", abstract: "Print a queue ticket, rendered by halld with the printer's template (ESC/POS printers).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Printer id.") var printer: String
+    @Argument(help: "Ticket number, e.g. A012.") var number: String
+    @Option(help: "Service name.") var service: String?
+    @Option(help: "People waiting ahead.") var waiting: Int?
+    @Option(help: "Notice line, e.g. 请到3号窗口办理.") var notice: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let client = global.client
+            let start: InfoResponse = try await client.call("GET", "/v1/info")
+            let ticket = TicketContent(number: number, service: service, waitingAhead: waiting, notice: notice)
+            let job: Job = try await client.call("POST", "/v1/printers/\(printer)/jobs", json: TicketPrintRequest(ticket: ticket))
+            try await followPrint(global, job: job, since: start.lastEventSeq)
+        }
+    }
+}
+
+struct PrintJobs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "print-jobs", abstract: "List recorded print jobs, newest first (--failed: those to reprint).")
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Only failed jobs.") var failed = false
+    @Option(help: "How many (1-1000).") var limit = 20
+
+    func run() async throws {
+        try await reportingErrors {
+            let jobs: [Job] = try await global.client.call("GET", "/v1/print-jobs?limit=\(limit)" + (failed ? "&state=failed" : ""))
+            try global.show(jobs) { list in
+                list.map { j in
+                    "\(j.id)  \(j.createdAt)  \(j.device)  \(j.state.rawValue)  \(j.title ?? "")" + (j.error.map { "  \($0.message)" } ?? "")
+                }.joined(separator: "\n")
+            }
+        }
+    }
+}
+
+struct Reprint: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a recorded print job again on its printer.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Print job id (hallctl print-jobs --failed lists them).") var job: String
+
+    func run() async throws {
+        try await reportingErrors {
+            let client = global.client
+            let start: InfoResponse = try await client.call("GET", "/v1/info")
+            let again: Job = try await client.call("POST", "/v1/print-jobs/\(job)/reprint")
+            try await followPrint(global, job: again, since: start.lastEventSeq)
         }
     }
 }
