@@ -248,6 +248,7 @@ extension PeerTests {
                 let client = HallClient(socketPath: socket)
                 let internalCheck: HealthReport = try await client.call("POST", "/v1/devices/ticket-printer/health", json: HealthCheckRequest(level: .internal))
                 #expect(internalCheck.passed)
+                #expect(internalCheck.checks.first { $0.name == "events" }?.detail.hasPrefix("IPP subscription") == true, "\(internalCheck)")
                 let external: HealthReport = try await client.call("POST", "/v1/devices/ticket-printer/health", json: HealthCheckRequest(level: .external))
                 #expect(external.passed, "\(external)")
                 #expect(peer.captured.suffix(4) == [0x1D, 0x56, 0x42, 0x00])

@@ -26,6 +26,9 @@ public actor CupsPrinter: Printer {
     private var isOpen = false
     private var lastStatus: DeviceStatus?
     private var lastMessage = ""
+    /// The IPP subscription the queue's changes come through, when cupsd took it.
+    private var subscription: Int?
+    private var sequence = 0
 
     public init(
         id: DeviceID, name: String, queue: String, format: String, client: CupsClient, paper: ESCPOS.Paper = .mm58, encoding: TextEncoding = .gb18030,
@@ -62,14 +65,49 @@ public actor CupsPrinter: Printer {
         return DeviceOpenInfo(identity: identity, capabilities: c, status: status)
     }
 
-    public func close() async { isOpen = false }
+    public func close() async {
+        isOpen = false
+        if let s = subscription { await client.cancelSubscription(s) }
+        subscription = nil
+    }
 
-    /// Follows the queue's state until closed; a queue that disappears is reported
-    /// lost (the registry reopens it with backoff).
+    /// Follows the queue's state until closed: through an IPP subscription
+    /// (notify-pull-method ippget) whose events are pulled every `pollInterval` and
+    /// trigger a read of the queue, or, where cupsd refuses one, by reading the
+    /// queue every `pollInterval`. A queue that disappears is reported lost (the
+    /// registry reopens it with backoff).
     public func run(context: DeviceContext) async {
+        await subscribe()
         while isOpen && !Task.isCancelled {
             do { try await clock.sleep(for: pollInterval) } catch { return }
-            await refresh()
+            guard let s = subscription else {
+                await refresh()
+                continue
+            }
+            do {
+                let n = try await client.notifications(subscription: s, after: sequence)
+                sequence = n.lastSequence
+                if !n.events.isEmpty {
+                    context.logger.debug("queue \(queue): \(n.events.joined(separator: ", "))")
+                    await refresh()
+                }
+            } catch {
+                // Lease over, or cupsd restarted: subscribe again and read what was missed.
+                context.logger.info("subscription \(s) on \(queue) ended (\(error)); subscribing again")
+                subscription = nil
+                await subscribe()
+                await refresh()
+            }
+        }
+    }
+
+    private func subscribe() async {
+        do {
+            subscription = try await client.subscribe(queue: queue, leaseSeconds: 600)
+            sequence = 0
+            context?.logger.info("following queue \(queue) by IPP subscription \(subscription!) (ippget)")
+        } catch {
+            context?.logger.notice("cupsd refused a subscription on \(queue) (\(error)): reading the queue every \(pollInterval)")
         }
     }
 
@@ -234,6 +272,10 @@ public actor CupsPrinter: Printer {
             checks.append(HealthCheckItem("accepting", passed: a.acceptingJobs, a.acceptingJobs ? "accepting jobs" : "the queue rejects jobs: cupsaccept \(queue)"))
             let stateText = "\(status)\(a.message.isEmpty ? "" : ": \(a.message)")\(a.queuedJobs > 0 ? "; \(a.queuedJobs) jobs queued" : "")"
             checks.append(HealthCheckItem("state", passed: status.state.acceptsWork, stateText))
+            checks.append(
+                HealthCheckItem(
+                    "events", passed: true,
+                    subscription.map { "IPP subscription \($0) (ippget), pulled every \(pollInterval)" } ?? "reading the queue every \(pollInterval)"))
             for m in a.markers where m.level >= 0 {
                 checks.append(HealthCheckItem("marker \(m.name)", passed: m.level > 5, "\(m.type) at \(m.level)%"))
             }

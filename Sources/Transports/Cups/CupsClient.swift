@@ -175,6 +175,70 @@ public final class CupsClient: Sendable {
         }
     }
 
+    // MARK: subscriptions (notify-pull-method ippget)
+
+    /// What Get-Notifications returned: the events since the last sequence number.
+    public struct Notifications: Sendable, Equatable {
+        public var events: [String]
+        public var lastSequence: Int
+    }
+
+    /// Subscribes to the queue's state changes, pulled with Get-Notifications; the
+    /// lease ends by itself if halld goes away without canceling it.
+    public func subscribe(queue: String, leaseSeconds: Int = 600) async throws -> Int {
+        try await call {
+            let request = ippNewRequest(IPP_OP_CREATE_PRINTER_SUBSCRIPTIONS)
+            ippAddString(request, IPP_TAG_OPERATION, IPP_TAG_URI, "printer-uri", nil, Self.printerURI(queue))
+            ippAddString(request, IPP_TAG_OPERATION, IPP_TAG_NAME, "requesting-user-name", nil, cupsUser())
+            ippAddString(request, IPP_TAG_SUBSCRIPTION, IPP_TAG_KEYWORD, "notify-pull-method", nil, "ippget")
+            let events = ["printer-state-changed", "printer-config-changed", "printer-deleted", "printer-stopped"]
+            let copies = events.map { strdup($0) }
+            defer { copies.forEach { free($0) } }
+            var pointers = copies.map { UnsafePointer<CChar>($0) }
+            ippAddStrings(request, IPP_TAG_SUBSCRIPTION, IPP_TAG_KEYWORD, "notify-events", Int32(events.count), nil, &pointers)
+            ippAddInteger(request, IPP_TAG_SUBSCRIPTION, IPP_TAG_INTEGER, "notify-lease-duration", Int32(leaseSeconds))
+            guard let response = cupsDoRequest(nil, request, "/") else { throw Self.lastError("subscribing to \(queue)") }
+            defer { ippDelete(response) }
+            guard cupsLastError().rawValue <= IPP_STATUS_OK_CONFLICTING.rawValue, let id = Self.integers(response, "notify-subscription-id").first else {
+                throw Self.lastError("subscribing to \(queue)")
+            }
+            return id
+        }
+    }
+
+    /// The events of `subscription` after sequence number `after`.
+    public func notifications(subscription: Int, after: Int) async throws -> Notifications {
+        try await call {
+            let request = ippNewRequest(IPP_OP_GET_NOTIFICATIONS)
+            ippAddString(request, IPP_TAG_OPERATION, IPP_TAG_URI, "printer-uri", nil, "ipp://localhost/")
+            ippAddString(request, IPP_TAG_OPERATION, IPP_TAG_NAME, "requesting-user-name", nil, cupsUser())
+            ippAddInteger(request, IPP_TAG_OPERATION, IPP_TAG_INTEGER, "notify-subscription-ids", Int32(subscription))
+            ippAddInteger(request, IPP_TAG_OPERATION, IPP_TAG_INTEGER, "notify-sequence-numbers", Int32(after + 1))
+            guard let response = cupsDoRequest(nil, request, "/") else { throw Self.lastError("reading notifications") }
+            defer { ippDelete(response) }
+            if cupsLastError().rawValue > IPP_STATUS_OK_CONFLICTING.rawValue { throw Self.lastError("reading notifications of subscription \(subscription)") }
+            var result = Notifications(events: [], lastSequence: after)
+            var attr = ippFirstAttribute(response)
+            while let a = attr {
+                let name = ippGetName(a).map { String(cString: $0) }
+                if name == "notify-subscribed-event", let event = ippGetString(a, 0, nil) { result.events.append(String(cString: event)) }
+                if name == "notify-sequence-number" { result.lastSequence = max(result.lastSequence, Int(ippGetInteger(a, 0))) }
+                attr = ippNextAttribute(response)
+            }
+            return result
+        }
+    }
+
+    public func cancelSubscription(_ id: Int) async {
+        _ = try? await call {
+            let request = ippNewRequest(IPP_OP_CANCEL_SUBSCRIPTION)
+            ippAddString(request, IPP_TAG_OPERATION, IPP_TAG_URI, "printer-uri", nil, "ipp://localhost/")
+            ippAddString(request, IPP_TAG_OPERATION, IPP_TAG_NAME, "requesting-user-name", nil, cupsUser())
+            ippAddInteger(request, IPP_TAG_OPERATION, IPP_TAG_INTEGER, "notify-subscription-id", Int32(id))
+            if let response = cupsDoRequest(nil, request, "/") { ippDelete(response) }
+        }
+    }
+
     // MARK: IPP helpers (on the client's thread)
 
     static func printerURI(_ queue: String) -> String {
