@@ -135,7 +135,7 @@ let package = Package(
         .executableTarget(
             name: "hall-bench",
             dependencies: [
-                "Drivers", "Simulators", "Transports", "WireProtocols",
+                "Drivers", "Simulators", "Transports", "WireProtocols", "HallDaemon", "HallClient", "HallAPIModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -17,6 +17,11 @@ struct HallBench: AsyncParsableCommand {
     func run() async throws {
         var rows: [Row] = []
         rows += try await SerialBench(seconds: seconds, rounds: rounds).run()
+        do {
+            rows += try await PrintBench(rounds: rounds).run()
+        } catch {
+            FileHandle.standardError.write(Data("hall-bench: ticket print skipped: \(error)\n".utf8))
+        }
         let report = Report(command: command, rows: rows)
         try report.markdown.write(toFile: out, atomically: true, encoding: .utf8)
         FileHandle.standardOutput.write(Data(report.markdown.utf8))

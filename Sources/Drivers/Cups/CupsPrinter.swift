@@ -195,6 +195,8 @@ public actor CupsPrinter: Printer {
             throw e
         }
         context?.logger.info("job \(job) on \(queue): \(data.count) bytes as \(mime)", metadata: ["cups.job": "\(job)"])
+        // Accepted by CUPS: the job shows its CUPS id at once.
+        await progress(PrintOutcome(bytes: data.count, pages: 0, deviceJob: "\(job)", deviceState: "accepted"))
         var seen: CupsJobStatus?
         do {
             while true {
