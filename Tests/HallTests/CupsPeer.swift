@@ -17,6 +17,8 @@ final class CupsPeer: @unchecked Sendable {
     var capturePath: String { dir + "/captured.bin" }
     private let listener = Mutex<Process?>(nil)
     private let cupsd = Process()
+    private let ippeve = Mutex<Process?>(nil)
+    var a4Spool: String { dir + "/ippeve-spool" }
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -51,6 +53,10 @@ final class CupsPeer: @unchecked Sendable {
     }
 
     deinit {
+        if let p = ippeve.withLock({ $0 }) {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+        }
         printerOff()
         if cupsd.isRunning {
             kill(cupsd.processIdentifier, SIGKILL)
@@ -99,6 +105,36 @@ final class CupsPeer: @unchecked Sendable {
         if let p {
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
+        }
+    }
+
+    /// An IPP Everywhere A4 printer: ippeveprinter (cups-ipp-utils) behind the queue
+    /// `a4` (`lpadmin -m everywhere`). It keeps each job's document in `a4Spool`.
+    func startA4() throws {
+        if !FileManager.default.fileExists(atPath: "/run/dbus/system_bus_socket") {
+            // ippeveprinter wants a D-Bus system bus (for DNS-SD); containers have none running.
+            try? FileManager.default.createDirectory(atPath: "/run/dbus", withIntermediateDirectories: true)
+            _ = try? Self.run(["/usr/bin/dbus-daemon", "--system", "--fork"])
+        }
+        try FileManager.default.createDirectory(atPath: a4Spool, withIntermediateDirectories: true)
+        let ippPort = port + 1
+        let log = dir + "/ippeve.log"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = [
+            "-c", "exec /usr/sbin/ippeveprinter -r off -p \(ippPort) -n localhost -d \"$0\" -k -f application/pdf,image/pwg-raster,image/urf halld-a4 > \"$1\" 2>&1",
+            a4Spool, log,
+        ]
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        ippeve.withLock { $0 = p }
+        let deadline = Date().addingTimeInterval(15)
+        while true {
+            if (try? lpadmin(["-p", "a4", "-E", "-v", "ipp://localhost:\(ippPort)/ipp/print", "-m", "everywhere"])) != nil { return }
+            guard p.isRunning, Date() < deadline else { throw Failure("ippeveprinter did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")") }
+            Thread.sleep(forTimeInterval: 0.2)
         }
     }
 

@@ -1,8 +1,8 @@
 import DeviceKit
-import Drivers
 import Foundation
 import HallAPIModels
 import HallClient
+@testable import Drivers
 @testable import HallDaemon
 import Testing
 import Transports
@@ -158,6 +158,7 @@ extension PeerTests {
                 let missing: DeviceDetail = try await client.call("GET", "/v1/devices/a4-printer")
                 #expect(missing.state == .noDevice)
                 #expect(missing.reasons.contains("queue-missing"))
+                #expect(missing.lastError?.message.contains("queues there: ticket") == true, "\(String(describing: missing.lastError))")
 
                 let job: Job = try await client.call("POST", "/v1/printers/ticket-printer/jobs", json: TicketPrintRequest(ticket: Self.ticket))
                 let done = try await Self.finished(client, job)
@@ -236,6 +237,48 @@ extension PeerTests {
                 #expect(Array(peer.captured[one...]) == Array(peer.captured[..<one]))
                 // CUPS has nothing left queued for it.
                 #expect(try peer.tool(["/usr/bin/lpstat", "-o", "ticket"]).isEmpty)
+            }
+        }
+
+        @Test("an IPP Everywhere A4 printer (ippeveprinter): its identity from CUPS, a PDF through the API arrives as PDF; a ticket is refused")
+        func a4() async throws {
+            let peer = try CupsPeer()
+            try peer.startA4()
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            var config = try simulatedConfig(dir: dir)
+            config.devices = try HallConfig.parse(
+                """
+                [[device]]
+                id = "a4-1"
+                kind = "printer"
+                driver = "cups"
+                queue = "a4"
+                format = "pdf"
+                server = "\(peer.socket)"
+                poll_ms = 200
+                """, file: "a4.toml"
+            ).devices
+            try await withDaemon(config) { socket in
+                let client = HallClient(socketPath: socket)
+                let printer: DeviceDetail = try await client.call("GET", "/v1/devices/a4-1")
+                #expect(printer.state == .online)
+                #expect(printer.identity.connection?.contains("ipp://localhost:") == true)
+                #expect(printer.capabilities.formats == ["pdf", "text"])
+                let pdf = TestPage.pdf(title: "halld A4", line: "一次性告知单")
+                let reply = try await client.send("POST", "/v1/printers/a4-1/jobs", body: pdf, contentType: "application/pdf", headers: ["X-Document-Title": "notice"])
+                let job: Job = try HallClient.decode(reply)
+                let done = try await Self.finished(client, job, seconds: 90)
+                #expect(done.state == .completed, "\(done)")
+                let kept = try FileManager.default.contentsOfDirectory(atPath: peer.a4Spool)
+                #expect(kept.count == 1, "\(kept)")
+                let first = try #require(kept.first)
+                let data = try Data(contentsOf: URL(fileURLWithPath: peer.a4Spool + "/" + first))
+                #expect(data.starts(with: Data("%PDF-".utf8)))
+                let ticket = try await client.send(
+                    "POST", "/v1/printers/a4-1/jobs", body: try JSONEncoder().encode(TicketPrintRequest(ticket: Self.ticket)), contentType: "application/json")
+                #expect(ticket.status == 400)
+                #expect(ticket.apiError?.message.contains("not ESC/POS tickets") == true)
             }
         }
 

@@ -140,6 +140,9 @@ public actor CupsPrinter: Printer {
             return try await client.printerAttributes(queue: queue)
         } catch var e as DeviceError {
             e.device = id
+            if e.state == .noDevice, let queues = try? await client.destinations() {
+                e.message += queues.isEmpty ? "; the server has no queues" : "; queues there: \(queues.joined(separator: ", "))"
+            }
             throw e
         }
     }
