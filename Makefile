@@ -8,10 +8,10 @@ SOCKET ?= $(RUN_DIR)/halld.sock
 STATE_DIR ?= $(RUN_DIR)/state
 
 # Build: SQLite for GRDB, zlib for the simulated scanner's PNG pages.
-BUILD_PACKAGES = libsqlite3-dev zlib1g-dev pkg-config libcups2-dev
+BUILD_PACKAGES = libsqlite3-dev zlib1g-dev pkg-config libcups2-dev libsane-dev libusb-1.0-0-dev libturbojpeg0-dev
 # Tests also check openapi.yaml with openapi-spec-validator, run the Modbus
 # drivers against pymodbus (PyPI) on a pty pair made by socat.
-TEST_PACKAGES = $(BUILD_PACKAGES) socat cups cups-daemon cups-client cups-ipp-utils dbus
+TEST_PACKAGES = $(BUILD_PACKAGES) socat cups cups-daemon cups-client cups-ipp-utils dbus sane-utils poppler-utils
 PYTHON_TEST_PACKAGES = openapi-spec-validator pymodbus pyserial
 
 .PHONY: all build run run-serial test deps test-deps check-openapi bench clean

@@ -32,6 +32,15 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        .systemLibrary(name: "CSane", pkgConfig: "sane-backends", providers: [.apt(["libsane-dev"])]),
+        .systemLibrary(name: "CLibUSB", pkgConfig: "libusb-1.0", providers: [.apt(["libusb-1.0-0-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        // Page images and documents: PNG (zlib), PNM, JPEG (libturbojpeg), PDF of JPEG pages.
+        .target(
+            name: "Imaging",
+            dependencies: ["CZlib", "CTurboJPEG"],
+            swiftSettings: swiftSettings
+        ),
         // libcups. Debian 12 has no cups.pc: the module map links `cups` by name.
         .systemLibrary(
             name: "CCups",
@@ -54,20 +63,20 @@ let package = Package(
         // and the threads that run their blocking calls.
         .target(
             name: "Transports",
-            dependencies: ["DeviceKit", "CCups"],
+            dependencies: ["DeviceKit", "CCups", "CSane", "CLibUSB"],
             swiftSettings: swiftSettings
         ),
         // One folder per device family, each with its README.
         .target(
             name: "Drivers",
-            dependencies: ["DeviceKit", "WireProtocols", "Transports"],
-            exclude: ["Profile/README.md", "Modbus/README.md", "Cups/README.md"],
+            dependencies: ["DeviceKit", "WireProtocols", "Transports", "Imaging"],
+            exclude: ["Profile/README.md", "Modbus/README.md", "Cups/README.md", "Sane/README.md"],
             swiftSettings: swiftSettings
         ),
         // In-process simulated devices with fault injection.
         .target(
             name: "Simulators",
-            dependencies: ["DeviceKit", "CZlib", "WireProtocols"],
+            dependencies: ["DeviceKit", "Imaging", "WireProtocols"],
             exclude: ["README.md"],
             swiftSettings: swiftSettings
         ),
@@ -96,7 +105,7 @@ let package = Package(
         .target(
             name: "HallAPI",
             dependencies: [
-                "DeviceKit", "HallAPIModels", "HallStore", "Simulators", "WireProtocols",
+                "DeviceKit", "HallAPIModels", "HallStore", "Simulators", "WireProtocols", "Imaging",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -2,7 +2,9 @@ import DeviceKit
 import Foundation
 import HallAPIModels
 import HallStore
+import Imaging
 import Logging
+import Synchronization
 
 /// Runs scan, print and rating jobs, keeps their records, and publishes their
 /// progress as events. Jobs run as children of `run()`, so shutting the daemon
@@ -107,16 +109,27 @@ public actor JobBoard {
         return job
     }
 
+    /// The format pages of a job are spooled in: `pdf` jobs keep JPEG pages and add a PDF of them.
+    public static func pageFormat(_ settings: ScanSettings) -> String { settings.format == "pdf" ? "jpeg" : settings.format }
+
     public func submitScan(_ scanner: any DocumentScanner, settings: ScanSettings) async -> Job {
         var job = Job(id: Self.newID(), kind: .scan, device: scanner.id, state: .pending, createdAt: Timestamp.string())
         job.settings = settings
         job.pages = []
-        return submit(job) { [self] id in
-            _ = try await scanner.scan(settings) { page in
-                try self.spool.write(page.data, job: id, page: page.number, format: settings.format)
+        var scannerSettings = settings
+        scannerSettings.format = Self.pageFormat(settings)
+        let pageFormat = scannerSettings.format
+        return submit(job) { [self, scannerSettings] id in
+            let document = PDFCollector()
+            _ = try await scanner.scan(scannerSettings) { page in
+                try self.spool.write(page.data, job: id, page: page.number, format: pageFormat)
+                if settings.format == "pdf" {
+                    document.add(page.data, width: page.width, height: page.height, gray: settings.mode != .color, dpi: settings.resolution)
+                }
                 let info = ScanPageInfo(n: page.number, width: page.width, height: page.height, bytes: page.data.count, mediaType: page.mediaType)
                 await self.addPage(id, info)
             }
+            if settings.format == "pdf" { try self.spool.writeDocument(document.data, job: id) }
         }
     }
 
@@ -217,4 +230,15 @@ public actor JobBoard {
             if jobs.removeValue(forKey: oldest)?.kind == .scan { spool.remove(job: oldest) }
         }
     }
+}
+
+/// The PDF of a `pdf` scan job, its JPEG pages added as they arrive.
+final class PDFCollector: Sendable {
+    private let document = Mutex(PDFDocument())
+
+    func add(_ jpeg: Data, width: Int, height: Int, gray: Bool, dpi: Int) {
+        document.withLock { $0.addJPEG(jpeg, width: width, height: height, gray: gray, dpi: dpi) }
+    }
+
+    var data: Data { document.withLock { $0.data } }
 }

@@ -71,11 +71,19 @@ struct JobController {
         router.get("/v1/scan-jobs/{job}/pages/{n}") { _, context in
             let job = try await job(context, .scan)
             let raw = context.parameters.get("n") ?? ""
-            guard let n = Int(raw), let page = job.pages?.first(where: { $0.n == n }), let format = job.settings?.format else {
+            guard let n = Int(raw), let page = job.pages?.first(where: { $0.n == n }), let settings = job.settings else {
                 throw APIError.notFound("scan job \(job.id) has no page '\(raw)' (pages: \(job.pages?.count ?? 0))")
             }
-            let data = try services.jobs.spool.read(job: job.id, page: n, format: format)
+            let data = try services.jobs.spool.read(job: job.id, page: n, format: JobBoard.pageFormat(settings))
             return Response(status: .ok, headers: [.contentType: page.mediaType], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        router.get("/v1/scan-jobs/{job}/document") { _, context in
+            let job = try await job(context, .scan)
+            guard job.settings?.format == "pdf" else { throw APIError.notFound("scan job \(job.id) is not a pdf job: fetch its pages") }
+            guard job.state == .completed, let data = try? services.jobs.spool.readDocument(job: job.id) else {
+                throw APIError(.conflict, .sequenceError, "scan job \(job.id) is \(job.state.rawValue): the PDF is written when the job completes")
+            }
+            return Response(status: .ok, headers: [.contentType: "application/pdf"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
         }
     }
 
@@ -113,7 +121,11 @@ struct JobController {
     }
 
     private func validate(_ body: ScanJobRequest, for id: DeviceID) async throws -> ScanSettings {
-        try await ensureReady(id)
+        // A SANE scanner learns that a jam or open cover is cleared only by scanning again.
+        if let s = await services.registry.snapshot(id), s.driver == "sane", s.isOpen, s.status.state == .userError {
+        } else {
+            try await ensureReady(id)
+        }
         let caps = await services.registry.snapshot(id)?.capabilities ?? DeviceCapabilities()
         var s = ScanSettings()
         if let source = body.source {

@@ -26,6 +26,17 @@ public struct ScanSpool: Sendable {
         try data.write(to: URL(fileURLWithPath: try pagePath(job: job, page: page, format: format)))
     }
 
+    /// The job's whole document (the PDF of a `pdf` job).
+    func writeDocument(_ data: Data, job: String) throws {
+        let dir = try jobDirectory(job)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try data.write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent("document.pdf")))
+    }
+
+    func readDocument(job: String) throws -> Data {
+        try Data(contentsOf: URL(fileURLWithPath: (try jobDirectory(job) as NSString).appendingPathComponent("document.pdf")))
+    }
+
     func read(job: String, page: Int, format: String) throws -> Data {
         try Data(contentsOf: URL(fileURLWithPath: try pagePath(job: job, page: page, format: format)))
     }

@@ -33,6 +33,9 @@ struct DeviceFactory {
                 id: config.id, name: config.name, line: line, unit: UInt8(serial.address), map: serial.registers, lines: config.lines, columns: config.columns,
                 timeout: timeout, retries: serial.retries, pollInterval: poll * 10)
         }
+        if let sane = config.sane {
+            return SaneScanner(id: config.id, name: config.name, deviceName: sane, backendOptions: config.saneOptions)
+        }
         if let cups = config.cups {
             let layout = config.ticketLayout ?? TicketLayout()
             return CupsPrinter(

@@ -31,6 +31,9 @@ public struct HallConfig: Sendable, Equatable {
         public var profile: ProfileConfig?
         /// cups driver: the queue and how to reach it.
         public var cups: Cups?
+        /// sane driver: the SANE device name and backend options set before each job.
+        public var sane: String?
+        public var saneOptions: [String: String] = [:]
         /// Printers that take ESC/POS: how `{"ticket": …}` jobs are rendered.
         public var ticketLayout: TicketLayout?
     }
@@ -76,7 +79,7 @@ public struct HallConfig: Sendable, Equatable {
     public init() {}
 
     /// Drivers this build has. The others named by the API contract arrive with their issues.
-    public static let drivers = ["simulated", "hallbus", "profile", "modbus", "cups"]
+    public static let drivers = ["simulated", "hallbus", "profile", "modbus", "cups", "sane"]
 
     /// Reads and checks a configuration file.
     public static func load(file: String) throws -> HallConfig {
@@ -207,6 +210,17 @@ public struct HallConfig: Sendable, Equatable {
                 device.serial?.registers = map
             }
         }
+        if driver == "sane" {
+            guard kind == .scanner else { throw t.error("kind", "the sane driver drives scanners, not a \(kind.rawValue)") }
+            guard let name = try t.string("sane"), !name.isEmpty else {
+                throw t.error("sane", "required: the SANE device name (scanimage -L lists them), e.g. \"fujitsu:fi-7160:12345\"")
+            }
+            device.sane = name
+            if var options = try t.table("sane_options") {
+                for key in options.keys { device.saneOptions[key] = try options.string(key) }
+                try options.finish()
+            }
+        }
         if driver == "cups" {
             guard kind == .printer else { throw t.error("kind", "the cups driver drives printers, not a \(kind.rawValue)") }
             guard let queue = try t.string("queue"), !queue.isEmpty else { throw t.error("queue", "required: the CUPS queue (lpstat -p lists them)") }
@@ -233,6 +247,7 @@ public struct HallConfig: Sendable, Equatable {
             device.ticketLayout = layout
         }
         switch kind {
+        case .scanner where driver == "sane": break
         case .scanner: device.sheets = try t.int("sheets", in: 1...1000) ?? device.sheets
         case .printer where driver == "cups": break
         case .printer: device.paper = try t.string("paper", oneOf: ["ticket", "a4"]) ?? device.paper

@@ -1,5 +1,6 @@
 import DeviceKit
 import Foundation
+import Imaging
 
 /// A sheet-fed scanner whose ADF holds `sheets` sheets each time a job starts (the
 /// clerk loads the applicant's stack), and a flatbed with one page. Pages are real
@@ -31,7 +32,7 @@ public actor SimulatedScanner: DocumentScanner, SimulatedDevice {
         c.modes = ScanMode.allCases
         c.resolutions = Self.resolutions
         c.duplex = true
-        c.formats = ImageEncoding.formats
+        c.formats = ImageEncoding.formats + ["pdf"]
         return c
     }
 

@@ -167,14 +167,15 @@ struct Reprint: AsyncParsableCommand {
 }
 
 struct Scan: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Scan into a folder, showing progress page by page.")
+    static let configuration = CommandConfiguration(
+        abstract: "Scan into a folder, showing progress page by page; --format pdf also writes the job as one PDF.")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Scanner id.") var scanner: String
     @Option(help: "Folder for the pages (created if missing).") var out: String
     @Option(help: "flatbed, adf or adfDuplex.") var source: ScanSource?
     @Option(help: "color, gray or lineart.") var mode: ScanMode?
     @Option(help: "Dots per inch.") var resolution: Int?
-    @Option(help: "Image format the scanner offers (see hallctl device).") var format: String?
+    @Option(help: "jpeg, png, pnm or pdf (see hallctl device).") var format: String?
     @Option(help: "Stop after this many pages.") var maxPages: Int?
 
     func run() async throws {
@@ -189,13 +190,21 @@ struct Scan: AsyncParsableCommand {
                 for page in j.pages ?? [] where !saved.contains(page.n) {
                     let reply = try await client.send("GET", "/v1/scan-jobs/\(j.id)/pages/\(page.n)")
                     guard reply.status == 200 else { _ = try HallClient.decode(reply, as: JSONValue.self); continue }
-                    let path = (out as NSString).appendingPathComponent("page-\(page.n).\(j.settings?.format ?? "img")")
+                    let ext = j.settings.map { $0.format == "pdf" ? "jpeg" : $0.format } ?? "img"
+                    let path = (out as NSString).appendingPathComponent("page-\(page.n).\(ext)")
                     try reply.body.write(to: URL(fileURLWithPath: path))
                     saved.insert(page.n)
                     if !global.json { Output.line("page \(page.n): \(page.width)x\(page.height), \(page.bytes) bytes -> \(path)") }
                 }
             }
             let done = try await follow(client, job: job, since: start.lastEventSeq, path: "scan-jobs", progress: save)
+            if done.state == .completed, done.settings?.format == "pdf" {
+                let reply = try await client.send("GET", "/v1/scan-jobs/\(done.id)/document")
+                guard reply.status == 200 else { _ = try HallClient.decode(reply, as: JSONValue.self); return }
+                let path = (out as NSString).appendingPathComponent("scan-\(done.id.prefix(8)).pdf")
+                try reply.body.write(to: URL(fileURLWithPath: path))
+                if !global.json { Output.line("document: \(done.pages?.count ?? 0) pages -> \(path)") }
+            }
             try global.show(done) { j in "\(scanner): job \(j.id) \(j.state.rawValue), \(j.pages?.count ?? 0) pages in \(out)" }
             try finish(done)
         }

@@ -1,0 +1,230 @@
+import DeviceKit
+import Foundation
+import Imaging
+import Transports
+
+/// A document scanner driven through SANE: the backend's options become the
+/// scanner's capabilities, a job sets source, mode, resolution and an A4 area,
+/// and pages are read on the SANE thread until the feeder is empty. Page N is
+/// encoded (JPEG, PNG, PNM) on an encoder thread while page N+1 is read.
+public actor SaneScanner: DocumentScanner {
+    public nonisolated let id: DeviceID
+    public nonisolated let kind = DeviceKind.scanner
+    public nonisolated let driver = "sane"
+    public nonisolated let name: String
+    /// The SANE device name (`test:0`, `fujitsu:libusb:001:004`).
+    public nonisolated let deviceName: String
+    /// Backend options set before every job (`sane_options` in configuration).
+    let backendOptions: [String: String]
+    let session: SaneSession
+    private let encoder: BlockingWorker
+    private var handle: SaneHandle?
+    private var options: [SaneOption] = []
+    private var context: DeviceContext?
+    private var status = DeviceStatus.online
+
+    public init(id: DeviceID, name: String, deviceName: String, backendOptions: [String: String] = [:], session: SaneSession = .shared) {
+        self.id = id
+        self.name = name
+        self.deviceName = deviceName
+        self.backendOptions = backendOptions
+        self.session = session
+        self.encoder = BlockingWorker(name: "scan encoder \(id)")
+    }
+
+    deinit { encoder.stop() }
+
+    /// Source names as backends spell them.
+    static func source(_ s: String) -> ScanSource? {
+        let l = s.lowercased()
+        if l.contains("duplex") { return .adfDuplex }
+        if l.contains("adf") || l.contains("feeder") || l.contains("automatic document") { return .adf }
+        if l.contains("flatbed") || l.contains("normal") { return .flatbed }
+        return nil
+    }
+
+    static func mode(_ s: String) -> ScanMode? {
+        switch s.lowercased() {
+        case "color", "colour", "24bit color": .color
+        case "gray", "grey", "grayscale", "8bit gray": .gray
+        case "lineart", "binary", "black & white", "halftone": .lineart
+        default: nil
+        }
+    }
+
+    static let standardResolutions = [75, 100, 150, 200, 300, 400, 600]
+
+    static func capabilities(_ options: [SaneOption]) -> DeviceCapabilities {
+        var c = DeviceCapabilities()
+        let sources = options.first { $0.name == "source" }?.strings.compactMap(source) ?? [.flatbed]
+        c.sources = sources.isEmpty ? [.flatbed] : Array(Set(sources)).sorted { $0.rawValue < $1.rawValue }
+        c.modes = Array(Set(options.first { $0.name == "mode" }?.strings.compactMap(mode) ?? [.color])).sorted { $0.rawValue < $1.rawValue }
+        if let r = options.first(where: { $0.name == "resolution" }) {
+            if let range = r.range {
+                c.resolutions = standardResolutions.filter { range.contains(Double($0)) }
+            } else {
+                c.resolutions = r.numbers.map { Int($0) }.filter { $0 > 0 }
+            }
+        }
+        c.formats = ImageEncoding.formats + ["pdf"]
+        c.duplex = c.sources?.contains(.adfDuplex) ?? false
+        return c
+    }
+
+    public func open(context: DeviceContext) async throws -> DeviceOpenInfo {
+        let handle: SaneHandle
+        do {
+            handle = try await session.open(deviceName)
+        } catch var e as DeviceError {
+            e.device = id
+            if e.state == .noDevice, let names = try? await session.devices().map(\.name) {
+                e.message += names.isEmpty ? "; SANE finds no scanners" : "; SANE finds: \(names.joined(separator: ", "))"
+            }
+            throw e
+        }
+        self.handle = handle
+        options = try await handle.options()
+        self.context = context
+        let listed = try? await session.devices().first { $0.name == deviceName }
+        let identity = DeviceIdentity(
+            vendor: listed?.vendor, model: listed.map { "\($0.model) (\($0.type))" } ?? deviceName, connection: "sane \(deviceName)")
+        status = .online
+        return DeviceOpenInfo(identity: identity, capabilities: Self.capabilities(options), status: status)
+    }
+
+    public func close() async {
+        await handle?.close()
+        handle = nil
+    }
+
+    /// Sets a backend option for the jobs that follow (a technician's or a test's
+    /// hook: the test backend's `read-return-value` simulates jams).
+    public func setBackendOption(_ name: String, _ value: String) async throws {
+        guard let h = handle else { throw DeviceError(.deviceNotReady, "\(id) is not open", device: id) }
+        try await h.set(name, .string(value))
+        extraOptions[name] = value
+    }
+
+    private var extraOptions: [String: String] = [:]
+
+    private func report(_ new: DeviceStatus) {
+        guard new != status else { return }
+        status = new
+        context?.report(.status(new))
+    }
+
+    /// Sets source, mode, resolution, 8-bit depth and the A4 area (or the most the scanner takes).
+    private func configure(_ h: SaneHandle, _ s: ScanSettings) async throws {
+        for (name, value) in backendOptions.merging(extraOptions, uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key }) {
+            try await h.set(name, .string(value))
+        }
+        if let o = options.first(where: { $0.name == "source" }), let word = o.strings.first(where: { Self.source($0) == s.source }) {
+            try await h.set("source", .string(word))
+        }
+        if let o = options.first(where: { $0.name == "mode" }), let word = o.strings.first(where: { Self.mode($0) == s.mode }) {
+            try await h.set("mode", .string(word))
+        }
+        if options.contains(where: { $0.name == "depth" && $0.settable }), s.mode != .lineart { try await h.set("depth", .int(8)) }
+        if options.contains(where: { $0.name == "resolution" }) { try await h.set("resolution", .int(s.resolution)) }
+        for (name, mm) in [("tl-x", 0.0), ("tl-y", 0.0), ("br-x", 210.0), ("br-y", 297.0)] {
+            guard let o = options.first(where: { $0.name == name && $0.settable }) else { continue }
+            let value = o.range.map { min(max(mm, $0.lowerBound), $0.upperBound) } ?? mm
+            try await h.set(name, .fixed(value))
+        }
+    }
+
+    public func scan(_ settings: ScanSettings, page: @Sendable (ScannedPage) async throws -> Void) async throws -> Int {
+        guard let h = handle else { throw DeviceError(.deviceNotReady, "\(id) is not open", device: id, state: .offline) }
+        guard ImageEncoding.formats.contains(settings.format) else {
+            throw DeviceError(.invalidData, "format '\(settings.format)' is not one of \(ImageEncoding.formats.joined(separator: ", "))", device: id)
+        }
+        context?.report(.count(.scanJobs, 1))
+        do {
+            try await configure(h, settings)
+            let count = try await withTaskCancellationHandler {
+                try await readPages(h, settings, page: page)
+            } onCancel: {
+                h.cancel()
+            }
+            await h.finish()
+            report(.online)
+            return count
+        } catch {
+            await h.finish()
+            if Task.isCancelled { throw DeviceError(.canceled, "scan canceled", device: id) }
+            guard var e = error as? DeviceError else { throw error }
+            e.device = id
+            if e.code == .canceled { throw e }
+            if e.reasons.contains("communication-error") { context?.report(.count(.communicationErrors, 1)) }
+            if let state = e.state { report(DeviceStatus(state, reasons: e.reasons)) }
+            throw e
+        }
+    }
+
+    /// Reads until the feeder is empty (ADF) or one page (flatbed), or `maxPages`;
+    /// each page is encoded and delivered while the next is read.
+    private func readPages(_ h: SaneHandle, _ settings: ScanSettings, page: @Sendable (ScannedPage) async throws -> Void) async throws -> Int {
+        let limit = settings.source == .flatbed ? 1 : (settings.maxPages ?? Int.max)
+        let (encoder, format, id, context) = (encoder, settings.format, id, context)
+        return try await withoutActuallyEscaping(page) { page in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                var read = 0
+                var encoding = false
+                while read < limit {
+                    guard let frame = try await h.readPage() else {
+                        if read == 0, settings.source != .flatbed {
+                            throw DeviceError(.userError, "the feeder of \(id) is empty", device: id, reasons: [Reason.feederEmpty], state: .online)
+                        }
+                        break
+                    }
+                    read += 1
+                    context?.report(.count(.pagesScanned, 1))
+                    // The page before this one was encoded while this one was read.
+                    if encoding { try await group.next() }
+                    let number = read
+                    group.addTask {
+                        let data = try await encoder.run {
+                            try ImageEncoding.encode(frame.samples, width: frame.width, height: frame.height, channels: frame.channels, format: format)
+                        }
+                        try await page(
+                            ScannedPage(number: number, width: frame.width, height: frame.height, mediaType: ImageEncoding.mediaType(format), data: data))
+                    }
+                    encoding = true
+                }
+                try await group.waitForAll()
+                return read
+            }
+        }
+    }
+
+    public func healthCheck(_ level: HealthLevel) async throws -> HealthReport {
+        var checks: [HealthCheckItem] = []
+        if let h = handle, let opts = try? await h.options() {
+            let caps = Self.capabilities(opts)
+            checks.append(
+                HealthCheckItem(
+                    "options", passed: true,
+                    "\(opts.count) options; sources \(caps.sources?.map(\.rawValue).joined(separator: ", ") ?? "-"); modes \(caps.modes?.map(\.rawValue).joined(separator: ", ") ?? "-")"))
+        } else {
+            checks.append(HealthCheckItem("options", passed: false, "\(deviceName) is not open"))
+        }
+        if level != .internal, checks.allSatisfy(\.passed) {
+            let source = Self.capabilities(options).sources?.contains(.flatbed) == true ? ScanSource.flatbed : .adf
+            let size = SizeBox()
+            do {
+                _ = try await scan(ScanSettings(source: source, mode: .gray, resolution: 75, format: "pnm", maxPages: 1)) { p in size.set(p.width, p.height, p.data.count) }
+                checks.append(HealthCheckItem("test scan", passed: size.value != nil, size.value.map { "one page \($0.0)x\($0.1) pixels at 75 dpi, \($0.2) bytes" } ?? "no page"))
+            } catch {
+                checks.append(HealthCheckItem("test scan", passed: false, "\(error)"))
+            }
+        }
+        return HealthReport(device: id, level: level, checks: checks)
+    }
+}
+
+/// The size of the health check's page, set from the page callback.
+final class SizeBox: @unchecked Sendable {
+    // @unchecked: set once by the scan, read after it returned.
+    var value: (Int, Int, Int)?
+    func set(_ w: Int, _ h: Int, _ bytes: Int) { value = (w, h, bytes) }
+}

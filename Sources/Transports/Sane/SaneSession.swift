@@ -1,0 +1,285 @@
+import CSane
+import DeviceKit
+import Foundation
+import Synchronization
+
+/// One SANE option as the backend describes it.
+public struct SaneOption: Sendable, Equatable {
+    public enum Value: Sendable, Equatable {
+        case bool(Bool), int(Int), fixed(Double), string(String), none
+    }
+
+    public var index: Int32
+    public var name: String
+    public var type: UInt32
+    public var size: Int
+    public var settable: Bool
+    public var strings: [String]
+    public var numbers: [Double]
+    public var range: ClosedRange<Double>?
+    public var step: Double
+}
+
+/// A page's raw samples as SANE delivered them, 8 bits a sample.
+public struct SaneFrame: Sendable {
+    public var samples: [UInt8]
+    public var width: Int
+    public var height: Int
+    public var channels: Int
+}
+
+/// The process's SANE library: `sane_init` once, and every call on one thread of
+/// its own (backends are not required to be thread-safe), so a scanner never
+/// blocks the cooperative pool. `cancel` is the one call made from elsewhere, as
+/// the SANE standard allows, so a cancel stops a job within one read.
+public final class SaneSession: Sendable {
+    public static let shared = SaneSession()
+
+    private let worker = BlockingWorker(name: "sane")
+    private let initialized = Mutex(false)
+
+    private init() {}
+
+    private func call<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await worker.run { [self] in
+            try self.initialized.withLock { done in
+                if !done {
+                    var version: SANE_Int = 0
+                    let status = sane_init(&version, nil)
+                    guard status == SANE_STATUS_GOOD else { throw Self.error(status, "sane_init") }
+                    done = true
+                }
+            }
+            return try work()
+        }
+    }
+
+    /// Device names with vendor and model (`sane_get_devices`, local devices only).
+    public func devices() async throws -> [(name: String, vendor: String, model: String, type: String)] {
+        try await call {
+            var list: UnsafeMutablePointer<UnsafePointer<SANE_Device>?>?
+            let status = sane_get_devices(&list, SANE_Bool(SANE_TRUE))
+            guard status == SANE_STATUS_GOOD, let list else { throw Self.error(status, "listing SANE devices") }
+            var out: [(String, String, String, String)] = []
+            var i = 0
+            while let d = list[i] {
+                out.append((String(cString: d.pointee.name), String(cString: d.pointee.vendor), String(cString: d.pointee.model), String(cString: d.pointee.type)))
+                i += 1
+            }
+            return out
+        }
+    }
+
+    public func open(_ name: String) async throws -> SaneHandle {
+        let raw: UInt = try await call {
+            var handle: SANE_Handle?
+            let status = sane_open(name, &handle)
+            guard status == SANE_STATUS_GOOD, let handle else { throw Self.error(status, "opening SANE device \(name)") }
+            return UInt(bitPattern: handle)
+        }
+        return SaneHandle(session: self, raw: raw, name: name)
+    }
+
+    fileprivate func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T { try await call(work) }
+
+    /// A SANE status as a device error, in the status model's words.
+    public static func error(_ status: SANE_Status, _ doing: String) -> DeviceError {
+        let text = String(cString: sane_strstatus(status))
+        switch status {
+        case SANE_STATUS_JAMMED:
+            return DeviceError(.userError, "\(doing): paper jam (\(text))", reasons: [Reason.mediaJam], state: .userError)
+        case SANE_STATUS_COVER_OPEN:
+            return DeviceError(.userError, "\(doing): cover open (\(text))", reasons: [Reason.coverOpen], state: .userError)
+        case SANE_STATUS_NO_DOCS:
+            return DeviceError(.userError, "\(doing): the feeder is empty (\(text))", reasons: [Reason.feederEmpty], state: .online)
+        case SANE_STATUS_DEVICE_BUSY:
+            return DeviceError(.deviceNotReady, "\(doing): the scanner is busy (\(text))", reasons: ["device-busy-report"], state: .busy)
+        case SANE_STATUS_IO_ERROR:
+            return DeviceError(.hardwareError, "\(doing): I/O error talking to the scanner (\(text))", reasons: ["communication-error"], state: .offline)
+        case SANE_STATUS_ACCESS_DENIED:
+            return DeviceError(.deviceNotReady, "\(doing): access denied: add halld's user to the scanner group (\(text))", reasons: ["permission-denied-error"], state: .offline)
+        case SANE_STATUS_INVAL where doing.hasPrefix("opening"):
+            return DeviceError(.deviceNotReady, "\(doing): no such device (\(text))", reasons: [Reason.deviceAbsent], state: .noDevice)
+        case SANE_STATUS_CANCELLED:
+            return DeviceError(.canceled, "\(doing): canceled")
+        default:
+            return DeviceError(.hardwareError, "\(doing): \(text)", state: .hardwareError)
+        }
+    }
+}
+
+/// An open SANE device. Option and scan calls run on the session's thread.
+public final class SaneHandle: Sendable {
+    public let name: String
+    private let session: SaneSession
+    private let raw: UInt
+    private let closed = Mutex(false)
+    /// Set by `cancel`: backends may answer a cancel with EOF, and a cut page is not a page.
+    private let canceled = Mutex(false)
+
+    fileprivate init(session: SaneSession, raw: UInt, name: String) {
+        self.session = session
+        self.raw = raw
+        self.name = name
+    }
+
+    private var handle: SANE_Handle { SANE_Handle(bitPattern: raw)! }
+
+    public func close() async {
+        guard !closed.withLock({ c in defer { c = true }; return c }) else { return }
+        let raw = raw
+        _ = try? await session.run { sane_close(SANE_Handle(bitPattern: raw)!) }
+    }
+
+    /// Stops the running scan within one read (callable from any thread).
+    public func cancel() {
+        guard !closed.withLock({ $0 }) else { return }
+        canceled.withLock { $0 = true }
+        sane_cancel(handle)
+    }
+
+    public func options() async throws -> [SaneOption] {
+        let raw = raw
+        return try await session.run { Self.readOptions(SANE_Handle(bitPattern: raw)!) }
+    }
+
+    static func readOptions(_ h: SANE_Handle) -> [SaneOption] {
+        var count: SANE_Int = 0
+        _ = sane_control_option(h, 0, SANE_ACTION_GET_VALUE, &count, nil)
+        var out: [SaneOption] = []
+        for i in 1..<max(1, count) {
+            guard let d = sane_get_option_descriptor(h, i)?.pointee, let namePtr = d.name else { continue }
+            var option = SaneOption(
+                index: i, name: String(cString: namePtr), type: d.type.rawValue, size: Int(d.size), settable: (d.cap & SANE_CAP_SOFT_SELECT) != 0,
+                strings: [], numbers: [], range: nil, step: 0)
+            let fixed = d.type == SANE_TYPE_FIXED
+            func number(_ w: SANE_Word) -> Double { fixed ? Double(w) / 65536 : Double(w) }
+            switch d.constraint_type {
+            case SANE_CONSTRAINT_STRING_LIST:
+                var j = 0
+                while let s = d.constraint.string_list[j] {
+                    option.strings.append(String(cString: s))
+                    j += 1
+                }
+            case SANE_CONSTRAINT_WORD_LIST:
+                let list = d.constraint.word_list!
+                option.numbers = (0..<Int(list[0])).map { number(list[$0 + 1]) }
+            case SANE_CONSTRAINT_RANGE:
+                let r = d.constraint.range.pointee
+                option.range = number(r.min)...number(r.max)
+                option.step = number(r.quant)
+            default: break
+            }
+            out.append(option)
+        }
+        return out
+    }
+
+    /// Sets an option by name; numbers go to INT or FIXED options as the backend wants them.
+    public func set(_ name: String, _ value: SaneOption.Value) async throws {
+        let raw = raw
+        try await session.run {
+            let h = SANE_Handle(bitPattern: raw)!
+            guard let option = Self.readOptions(h).first(where: { $0.name == name }) else {
+                throw DeviceError(.unsupportedCommand, "the scanner has no option \(name)")
+            }
+            var info: SANE_Int = 0
+            let status: SANE_Status
+            // Configuration writes every option as text: read it as the option's type.
+            var value = value
+            if case .string(let text) = value, option.type != SANE_TYPE_STRING.rawValue {
+                if option.type == SANE_TYPE_BOOL.rawValue {
+                    value = .bool(["true", "yes", "1", "on"].contains(text.lowercased()))
+                } else if let number = Double(text) {
+                    value = .fixed(number)
+                } else {
+                    throw DeviceError(.invalidData, "option \(name) takes a number, not \"\(text)\"")
+                }
+            }
+            switch (value, option.type) {
+            case (.string(let s), SANE_TYPE_STRING.rawValue):
+                var buffer = [CChar](repeating: 0, count: max(option.size, s.utf8.count + 1))
+                _ = s.withCString { strncpy(&buffer, $0, buffer.count - 1) }
+                status = sane_control_option(h, option.index, SANE_ACTION_SET_VALUE, &buffer, &info)
+            case (.bool(let b), SANE_TYPE_BOOL.rawValue):
+                var w = SANE_Word(b ? 1 : 0)
+                status = sane_control_option(h, option.index, SANE_ACTION_SET_VALUE, &w, &info)
+            case (.int(let n), SANE_TYPE_INT.rawValue):
+                var w = SANE_Word(n)
+                status = sane_control_option(h, option.index, SANE_ACTION_SET_VALUE, &w, &info)
+            case (.int(let n), SANE_TYPE_FIXED.rawValue):
+                var w = SANE_Word(Double(n) * 65536)
+                status = sane_control_option(h, option.index, SANE_ACTION_SET_VALUE, &w, &info)
+            case (.fixed(let x), SANE_TYPE_FIXED.rawValue):
+                var w = SANE_Word(x * 65536)
+                status = sane_control_option(h, option.index, SANE_ACTION_SET_VALUE, &w, &info)
+            case (.fixed(let x), SANE_TYPE_INT.rawValue):
+                var w = SANE_Word(x.rounded())
+                status = sane_control_option(h, option.index, SANE_ACTION_SET_VALUE, &w, &info)
+            default:
+                throw DeviceError(.invalidData, "option \(name) does not take \(value)")
+            }
+            guard status == SANE_STATUS_GOOD else { throw SaneSession.error(status, "setting \(name)") }
+        }
+    }
+
+    /// Starts the next page: nil when the feeder has no more documents.
+    /// Reads the whole frame; the handle stays started for the next page of an ADF batch.
+    public func readPage() async throws -> SaneFrame? {
+        let raw = raw
+        return try await session.run { [self] in
+            let h = SANE_Handle(bitPattern: raw)!
+            if canceled.withLock({ $0 }) { throw SaneSession.error(SANE_STATUS_CANCELLED, "scanning") }
+            let status = sane_start(h)
+            if status == SANE_STATUS_NO_DOCS { return nil }
+            guard status == SANE_STATUS_GOOD else { throw SaneSession.error(status, "starting the scan") }
+            var p = SANE_Parameters()
+            let ps = sane_get_parameters(h, &p)
+            guard ps == SANE_STATUS_GOOD else { throw SaneSession.error(ps, "reading the scan parameters") }
+            let channels = p.format == SANE_FRAME_RGB ? 3 : 1
+            var data: [UInt8] = []
+            if p.lines > 0 { data.reserveCapacity(Int(p.bytes_per_line) * Int(p.lines)) }
+            var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+            while true {
+                var length: SANE_Int = 0
+                let rs = sane_read(h, &buffer, SANE_Int(buffer.count), &length)
+                if rs == SANE_STATUS_EOF { break }
+                guard rs == SANE_STATUS_GOOD else { throw SaneSession.error(rs, "reading the page") }
+                data.append(contentsOf: buffer[0..<Int(length)])
+            }
+            if canceled.withLock({ $0 }) { throw SaneSession.error(SANE_STATUS_CANCELLED, "reading the page") }
+            let bpl = Int(p.bytes_per_line)
+            let width = Int(p.pixels_per_line)
+            let height = bpl > 0 ? data.count / bpl : 0
+            return SaneFrame(samples: Self.eightBit(data, depth: Int(p.depth), width: width, height: height, bytesPerLine: bpl, channels: channels),
+                width: width, height: height, channels: channels)
+        }
+    }
+
+    /// Ends the batch (after the last page, or on error).
+    public func finish() async {
+        let raw = raw
+        _ = try? await session.run { [self] in
+            sane_cancel(SANE_Handle(bitPattern: raw)!)
+            canceled.withLock { $0 = false }
+        }
+    }
+
+    /// 1-bit lineart (1 = black) and 16-bit samples as 8-bit, rows packed.
+    static func eightBit(_ data: [UInt8], depth: Int, width: Int, height: Int, bytesPerLine: Int, channels: Int) -> [UInt8] {
+        let stride = width * channels
+        if depth == 8 && bytesPerLine == stride { return Array(data.prefix(stride * height)) }
+        var out = [UInt8](repeating: 0, count: stride * height)
+        for y in 0..<height {
+            let row = y * bytesPerLine
+            for x in 0..<stride {
+                switch depth {
+                case 1: out[y * stride + x] = (data[row + x / 8] >> (7 - UInt8(x % 8))) & 1 == 1 ? 0 : 255
+                case 16: out[y * stride + x] = data[row + x * 2 + 1]
+                default: out[y * stride + x] = data[row + x]
+                }
+            }
+        }
+        return out
+    }
+}

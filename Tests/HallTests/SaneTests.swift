@@ -1,0 +1,181 @@
+import DeviceKit
+import Drivers
+import Foundation
+import HallAPIModels
+import HallClient
+@testable import HallDaemon
+import Imaging
+import Synchronization
+import Testing
+import Transports
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A private SANE configuration with only the `test` backend, A4-capable
+/// (geometry_max 300 mm), set before the process first calls SANE.
+let saneConfigDir: String = {
+    let dir = NSTemporaryDirectory() + "halld-sane-\(getpid())"
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    try? "test\n".write(toFile: dir + "/dll.conf", atomically: true, encoding: .utf8)
+    var conf = (try? String(contentsOfFile: "/etc/sane.d/test.conf", encoding: .utf8)) ?? "number_of_devices 2\n"
+    conf = conf.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasPrefix("geometry_max") ? "geometry_max 300.0" : String($0) }
+        .joined(separator: "\n")
+    if !conf.contains("geometry_max 300.0") { conf += "\ngeometry_max 300.0\n" }
+    try? conf.write(toFile: dir + "/test.conf", atomically: true, encoding: .utf8)
+    setenv("SANE_CONFIG_DIR", dir, 1)
+    return dir
+}()
+
+
+extension PeerTests {
+    /// The SANE driver against the SANE `test` backend, a real backend with virtual devices.
+    @Suite("scanning through SANE (test backend)")
+    struct SaneTests {
+        static func opened(_ name: String = "test:0") async throws -> (SaneScanner, DeviceRegistry, EventRecorder) {
+            _ = saneConfigDir
+            let scanner = SaneScanner(id: DeviceID("scanner-1")!, name: "高速扫描仪", deviceName: name)
+            let events = EventRecorder()
+            let registry = DeviceRegistry(devices: [scanner], events: events, retry: RetryPolicy(initial: .milliseconds(50), maximum: .milliseconds(200)), logger: testLogger)
+            return (scanner, registry, events)
+        }
+
+        static func running<T: Sendable>(_ body: @Sendable (SaneScanner, DeviceRegistry, EventRecorder) async throws -> T) async throws -> T {
+            let (scanner, registry, events) = try await opened()
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await registry.run() }
+                _ = await events.status("scanner-1", .online)
+                let result = try await body(scanner, registry, events)
+                group.cancelAll()
+                return result
+            }
+        }
+
+        @Test("capabilities come from the backend's options; A4 at 300 dpi in color (JPEG) and gray (PNM) has the right decoded size")
+        func a4Pages() async throws {
+            try await Self.running { scanner, registry, _ in
+                let caps = try #require(await registry.snapshot(DeviceID("scanner-1")!)?.capabilities)
+                #expect(caps.sources == [.adf, .flatbed])
+                #expect(caps.modes == [.color, .gray])
+                #expect(caps.resolutions?.contains(300) == true)
+                #expect(caps.formats?.contains("pdf") == true)
+                let (w, h) = (Int((210 / 25.4 * 300).rounded(.down)), Int((297 / 25.4 * 300).rounded(.down)))
+
+                let color = PageBox()
+                let n = try await scanner.scan(ScanSettings(source: .flatbed, mode: .color, resolution: 300, format: "jpeg")) { color.add($0) }
+                #expect(n == 1)
+                let jpeg = try #require(color.all.first)
+                let size = try #require(ImageEncoding.jpegDimensions(jpeg.data))
+                #expect(abs(size.width - w) <= 1 && abs(size.height - h) <= 1, "\(size) for A4 at 300 dpi")
+                #expect(size.channels == 3)
+
+                let gray = PageBox()
+                _ = try await scanner.scan(ScanSettings(source: .flatbed, mode: .gray, resolution: 300, format: "pnm")) { gray.add($0) }
+                let pnm = try #require(gray.all.first)
+                let header = String(decoding: pnm.data.prefix(20), as: UTF8.self).split(whereSeparator: \.isWhitespace)
+                #expect(header.first == "P5")
+                #expect(Int(header[1]) == pnm.width && Int(header[2]) == pnm.height)
+                #expect(pnm.data.count == "P5\n\(pnm.width) \(pnm.height)\n255\n".utf8.count + pnm.width * pnm.height)
+                #expect(abs(pnm.width - w) <= 1 && abs(pnm.height - h) <= 1)
+            }
+        }
+
+        @Test("a jam and an open cover fail the job with their codes and reasons; a clean scan on the same device follows")
+        func faults() async throws {
+            try await Self.running { scanner, registry, events in
+                for (value, reason) in [("SANE_STATUS_JAMMED", Reason.mediaJam), ("SANE_STATUS_COVER_OPEN", Reason.coverOpen)] {
+                    try await scanner.setBackendOption("read-return-value", value)
+                    do {
+                        _ = try await scanner.scan(ScanSettings(source: .flatbed, mode: .gray, resolution: 75, format: "pnm")) { _ in }
+                        Issue.record("\(value) did not fail the scan")
+                    } catch let e as DeviceError {
+                        #expect(e.code == .userError)
+                        #expect(e.reasons == [reason])
+                    }
+                    let down = await events.next(EventType.deviceStatus, device: "scanner-1") { $0.data["state"]?.stringValue == "userError" }
+                    #expect(down.data["reasons"] == .array([.string(reason)]))
+                }
+                try await scanner.setBackendOption("read-return-value", "Default")
+                let pages = PageBox()
+                #expect(try await scanner.scan(ScanSettings(source: .flatbed, mode: .gray, resolution: 75, format: "png")) { pages.add($0) } == 1)
+                _ = await events.status("scanner-1", .online)
+                #expect(await registry.snapshot(DeviceID("scanner-1")!)?.status == .online)
+            }
+        }
+
+        @Test("cancel stops a job in the middle of a page")
+        func cancel() async throws {
+            try await Self.running { scanner, _, _ in
+                // 20 ms a read of 256 KiB: an A4 color page at 600 dpi takes seconds.
+                try await scanner.setBackendOption("read-delay", "true")
+                try await scanner.setBackendOption("read-delay-duration", "20000")
+                let job = Task { try await scanner.scan(ScanSettings(source: .flatbed, mode: .color, resolution: 600, format: "pnm")) { _ in } }
+                try await Task.sleep(for: .milliseconds(300))
+                let start = ContinuousClock.now
+                job.cancel()
+                let result = await job.result
+                #expect(ContinuousClock.now - start < .seconds(2))
+                #expect(throws: DeviceError.self) { try result.get() }
+                if case .failure(let e as DeviceError) = result { #expect(e.code == .canceled) }
+                try await scanner.setBackendOption("read-delay", "false")
+            }
+        }
+
+        @Test("through the daemon: an ADF job ends with the empty feeder after the backend's ten sheets, as one PDF that pdfinfo reads; bad settings name the supported ones")
+        func adfToPDF() async throws {
+            _ = saneConfigDir
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            var config = try simulatedConfig(dir: dir)
+            config.devices = try HallConfig.parse(
+                """
+                [[device]]
+                id = "scanner-1"
+                kind = "scanner"
+                driver = "sane"
+                sane = "test:1"
+                [[device]]
+                id = "scanner-gone"
+                kind = "scanner"
+                driver = "sane"
+                sane = "test:9"
+                """, file: "sane.toml"
+            ).devices
+            try await withDaemon(config) { socket in
+                let client = HallClient(socketPath: socket)
+                let gone: DeviceDetail = try await client.call("GET", "/v1/devices/scanner-gone")
+                #expect(gone.state == .noDevice)
+                #expect(gone.lastError?.message.contains("SANE finds: test:0, test:1") == true, "\(String(describing: gone.lastError))")
+
+                let bad = try await client.send(
+                    "POST", "/v1/scanners/scanner-1/jobs", body: try JSONEncoder().encode(ScanJobRequest(resolution: 1000)), contentType: "application/json")
+                #expect(bad.status == 400)
+                #expect(bad.apiError?.field == "resolution")
+                #expect(bad.apiError?.message.contains("300") == true)
+                let badMode = try await client.send(
+                    "POST", "/v1/scanners/scanner-1/jobs", body: try JSONEncoder().encode(ScanJobRequest(mode: .lineart)), contentType: "application/json")
+                #expect(badMode.status == 400)
+
+                let job: Job = try await client.call(
+                    "POST", "/v1/scanners/scanner-1/jobs", json: ScanJobRequest(source: .adf, mode: .gray, resolution: 75, format: "pdf"))
+                var done = job
+                while !done.state.isFinal {
+                    try await Task.sleep(for: .milliseconds(50))
+                    done = try await client.call("GET", "/v1/scan-jobs/\(job.id)")
+                }
+                #expect(done.state == .completed, "\(done)")
+                #expect(done.pages?.count == 10)
+                let page = try await client.send("GET", "/v1/scan-jobs/\(job.id)/pages/3")
+                #expect(page.status == 200)
+                #expect(page.headers["content-type"] == "image/jpeg" || page.headers["Content-Type"] == "image/jpeg")
+                let pdf = try await client.send("GET", "/v1/scan-jobs/\(job.id)/document")
+                #expect(pdf.status == 200)
+                try pdf.body.write(to: URL(fileURLWithPath: dir + "/scan.pdf"))
+                let (status, info) = try CupsPeer.run(["/usr/bin/pdfinfo", dir + "/scan.pdf"])
+                #expect(status == 0, "pdfinfo: \(info)")
+                #expect(info.contains("Pages:           10"), "\(info)")
+            }
+        }
+    }
+}
