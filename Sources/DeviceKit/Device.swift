@@ -81,3 +81,9 @@ public enum SimulatedFault: String, Sendable, Codable, CaseIterable {
 public protocol FaultInjectable: Device {
     func inject(_ fault: SimulatedFault) async throws
 }
+
+/// A device with a reset below its driver (a USB port reset), done by
+/// `POST /v1/devices/{id}/reset` between closing and reopening it.
+public protocol HardwareResettable: Device {
+    func hardwareReset() async throws
+}

@@ -107,6 +107,13 @@ public actor DeviceRegistry {
         return snapshot(id)!
     }
 
+    /// A hotplug report from outside the device (libusb): the device arrived (opened
+    /// at once if it is closed) or left (closed, `noDevice`, retried with backoff).
+    public func hotplug(_ id: DeviceID, present: Bool) {
+        guard let entry = entries[id] else { return }
+        entry.feed.yield(.signal(present ? .present : .lost(DeviceStatus(.noDevice, reasons: [Reason.deviceAbsent]))))
+    }
+
     /// Returns once everything the device signalled so far has been applied.
     public func settle(_ id: DeviceID) async {
         guard let entry = entries[id] else { return }
@@ -230,6 +237,15 @@ public actor DeviceRegistry {
         entry.logger.notice("reset requested")
         await entry.device.close()
         entries[id]!.isOpen = false
+        if let resettable = entry.device as? any HardwareResettable {
+            do {
+                try await resettable.hardwareReset()
+                entry.logger.notice("hardware reset done")
+            } catch {
+                entry.logger.warning("hardware reset failed: \(error)")
+                entries[id]!.lastError = LastError(code: .hardwareError, message: "reset: \(error)", reasons: [], at: Timestamp.string())
+            }
+        }
         await count(id, .resets, 1)
         await attemptOpen(id, timers: &timers)
     }

@@ -1,5 +1,7 @@
 import DeviceKit
+import Drivers
 import Foundation
+import Transports
 import HallAPI
 import HallStore
 import Hummingbird
@@ -40,7 +42,9 @@ public struct Daemon: Sendable {
         let trimmed = try await events.trim(olderThan: .seconds(config.eventRetentionDays * 86_400))
         if trimmed > 0 { logger.info("trimmed \(trimmed) events older than \(config.eventRetentionDays) days") }
 
-        let devices = DeviceFactory.make(config.devices)
+        let wantedUSB = config.devices.compactMap { d in d.usb.map { USBPresence.Wanted(device: d.id, usb: $0, serialNumber: d.usbSerial) } }
+        let bus: (any USBEnumeration)? = wantedUSB.isEmpty ? nil : LibUSBBus()
+        let devices = DeviceFactory.make(config.devices, bus: bus)
         let registry = DeviceRegistry(devices: devices, events: events, counters: database, retry: config.retry, logger: logger)
         let spool = ScanSpool(directory: (config.stateDir as NSString).appendingPathComponent("spool"))
         let jobs = JobBoard(registry: registry, events: events, spool: spool, logger: logger, database: database)
@@ -72,6 +76,7 @@ public struct Daemon: Sendable {
                 services: [
                     .init(service: RegistryService(registry: registry)),
                     .init(service: JobService(jobs: jobs)),
+                ] + (bus.map { [.init(service: USBHotplugService(bus: $0, wanted: wantedUSB, registry: registry, logger: logger))] } ?? []) + [
                     .init(service: app),
                     .init(
                         service: HeartbeatService(

@@ -8,6 +8,8 @@ import WireProtocols
 /// the same serial port share one `SerialLine`, so their exchanges take turns.
 struct DeviceFactory {
     private var lines: [String: SerialLine] = [:]
+    /// The USB bus, for devices configured by USB id.
+    var bus: (any USBEnumeration)?
 
     mutating func make(_ config: HallConfig.Device) -> any Device {
         if let profile = config.profile, let serial = config.serial {
@@ -33,8 +35,10 @@ struct DeviceFactory {
                 id: config.id, name: config.name, line: line, unit: UInt8(serial.address), map: serial.registers, lines: config.lines, columns: config.columns,
                 timeout: timeout, retries: serial.retries, pollInterval: poll * 10)
         }
-        if let sane = config.sane {
-            return SaneScanner(id: config.id, name: config.name, deviceName: sane, backendOptions: config.saneOptions)
+        if config.driver == "sane" {
+            let wanted = config.usb.map { USBPresence.Wanted(device: config.id, usb: $0, serialNumber: config.usbSerial) }
+            return SaneScanner(
+                id: config.id, name: config.name, deviceName: config.sane, usb: wanted, bus: wanted == nil ? nil : bus, backendOptions: config.saneOptions)
         }
         if let cups = config.cups {
             let layout = config.ticketLayout ?? TicketLayout()
@@ -57,8 +61,9 @@ struct DeviceFactory {
         return line
     }
 
-    static func make(_ devices: [HallConfig.Device]) -> [any Device] {
+    static func make(_ devices: [HallConfig.Device], bus: (any USBEnumeration)? = nil) -> [any Device] {
         var factory = DeviceFactory()
+        factory.bus = bus
         return devices.map { factory.make($0) }
     }
 }

@@ -34,6 +34,9 @@ public struct HallConfig: Sendable, Equatable {
         /// sane driver: the SANE device name and backend options set before each job.
         public var sane: String?
         public var saneOptions: [String: String] = [:]
+        /// Devices matched on the USB bus: `usb = "04c5:132e"`, optionally `usb_serial`.
+        public var usb: USBID?
+        public var usbSerial: String?
         /// Printers that take ESC/POS: how `{"ticket": …}` jobs are rendered.
         public var ticketLayout: TicketLayout?
     }
@@ -212,10 +215,15 @@ public struct HallConfig: Sendable, Equatable {
         }
         if driver == "sane" {
             guard kind == .scanner else { throw t.error("kind", "the sane driver drives scanners, not a \(kind.rawValue)") }
-            guard let name = try t.string("sane"), !name.isEmpty else {
-                throw t.error("sane", "required: the SANE device name (scanimage -L lists them), e.g. \"fujitsu:fi-7160:12345\"")
+            if let text = try t.string("usb") {
+                guard let usb = USBID(text) else { throw t.error("usb", "expected VID:PID in hex, e.g. \"04c5:132e\", found \"\(text)\"") }
+                device.usb = usb
+                device.usbSerial = try t.string("usb_serial")
             }
-            device.sane = name
+            device.sane = try t.string("sane")
+            if device.sane?.isEmpty ?? (device.usb == nil) {
+                throw t.error("sane", "required (or usb = \"VID:PID\"): the SANE device name (scanimage -L lists them), e.g. \"fujitsu:fi-7160:12345\"")
+            }
             if var options = try t.table("sane_options") {
                 for key in options.keys { device.saneOptions[key] = try options.string(key) }
                 try options.finish()

@@ -7,13 +7,17 @@ import Transports
 /// scanner's capabilities, a job sets source, mode, resolution and an A4 area,
 /// and pages are read on the SANE thread until the feeder is empty. Page N is
 /// encoded (JPEG, PNG, PNM) on an encoder thread while page N+1 is read.
-public actor SaneScanner: DocumentScanner {
+public actor SaneScanner: DocumentScanner, HardwareResettable {
     public nonisolated let id: DeviceID
     public nonisolated let kind = DeviceKind.scanner
     public nonisolated let driver = "sane"
     public nonisolated let name: String
     /// The SANE device name (`test:0`, `fujitsu:libusb:001:004`).
-    public nonisolated let deviceName: String
+    public nonisolated let deviceName: String?
+    /// The scanner's USB id (and serial): the SANE device is found on the bus
+    /// (`libusb:BBB:DDD` in its SANE name), and a reset is a USB port reset.
+    public nonisolated let usb: USBPresence.Wanted?
+    let bus: (any USBEnumeration)?
     /// Backend options set before every job (`sane_options` in configuration).
     let backendOptions: [String: String]
     let session: SaneSession
@@ -23,10 +27,15 @@ public actor SaneScanner: DocumentScanner {
     private var context: DeviceContext?
     private var status = DeviceStatus.online
 
-    public init(id: DeviceID, name: String, deviceName: String, backendOptions: [String: String] = [:], session: SaneSession = .shared) {
+    public init(
+        id: DeviceID, name: String, deviceName: String?, usb: USBPresence.Wanted? = nil, bus: (any USBEnumeration)? = nil,
+        backendOptions: [String: String] = [:], session: SaneSession = .shared
+    ) {
         self.id = id
         self.name = name
         self.deviceName = deviceName
+        self.usb = usb
+        self.bus = bus
         self.backendOptions = backendOptions
         self.session = session
         self.encoder = BlockingWorker(name: "scan encoder \(id)")
@@ -71,8 +80,38 @@ public actor SaneScanner: DocumentScanner {
         return c
     }
 
+    /// The USB device this scanner is, when configured by USB id.
+    private func usbDevice() async throws -> USBDeviceInfo {
+        guard let usb, let bus else { throw DeviceError(.unsupportedCommand, "\(id) is not configured by USB id", device: id) }
+        guard let found = try await bus.devices().first(where: usb.matches) else {
+            throw DeviceError(.deviceNotReady, "no USB device \(usb.usb)\(usb.serialNumber.map { " serial \($0)" } ?? "") on the bus", device: id, reasons: [Reason.deviceAbsent], state: .noDevice)
+        }
+        return found
+    }
+
+    /// The SANE name: configured, or the SANE device on the matching USB device.
+    private func resolveName() async throws -> String {
+        if let deviceName { return deviceName }
+        let device = try await usbDevice()
+        let names = try await session.devices().map(\.name)
+        guard let name = names.first(where: { $0.hasSuffix(device.saneLibUSBName) || $0.contains(device.saneLibUSBName + ":") }) else {
+            throw DeviceError(
+                .deviceNotReady, "USB device \(device.id) at \(device.portPath) has no SANE device (SANE finds: \(names.joined(separator: ", ")))", device: id,
+                reasons: [Reason.deviceAbsent], state: .noDevice)
+        }
+        return name
+    }
+
+    public func hardwareReset() async throws {
+        guard let bus else { return }
+        try await bus.reset(try await usbDevice())
+    }
+
     public func open(context: DeviceContext) async throws -> DeviceOpenInfo {
+        await handle?.close()
+        handle = nil
         let handle: SaneHandle
+        let deviceName = try await resolveName()
         do {
             handle = try await session.open(deviceName)
         } catch var e as DeviceError {
@@ -87,7 +126,8 @@ public actor SaneScanner: DocumentScanner {
         self.context = context
         let listed = try? await session.devices().first { $0.name == deviceName }
         let identity = DeviceIdentity(
-            vendor: listed?.vendor, model: listed.map { "\($0.model) (\($0.type))" } ?? deviceName, connection: "sane \(deviceName)")
+            vendor: listed?.vendor, model: listed.map { "\($0.model) (\($0.type))" } ?? deviceName, serialNumber: usb?.serialNumber,
+            connection: "sane \(deviceName)\(usb.map { " usb \($0.usb)" } ?? "")")
         status = .online
         return DeviceOpenInfo(identity: identity, capabilities: Self.capabilities(options), status: status)
     }
@@ -206,7 +246,7 @@ public actor SaneScanner: DocumentScanner {
                     "options", passed: true,
                     "\(opts.count) options; sources \(caps.sources?.map(\.rawValue).joined(separator: ", ") ?? "-"); modes \(caps.modes?.map(\.rawValue).joined(separator: ", ") ?? "-")"))
         } else {
-            checks.append(HealthCheckItem("options", passed: false, "\(deviceName) is not open"))
+            checks.append(HealthCheckItem("options", passed: false, "\(deviceName ?? usb.map { "USB \($0.usb)" } ?? "the scanner") is not open"))
         }
         if level != .internal, checks.allSatisfy(\.passed) {
             let source = Self.capabilities(options).sources?.contains(.flatbed) == true ? ScanSource.flatbed : .adf
