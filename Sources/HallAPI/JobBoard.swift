@@ -30,7 +30,14 @@ public actor JobBoard {
     /// Where print jobs are recorded with their documents (nil: in memory only).
     let database: HallDatabase?
 
-    public init(registry: DeviceRegistry, events: any EventPublisher, spool: ScanSpool, logger: Logger, retained: Int = 500, database: HallDatabase? = nil) {
+    /// How long the pages of a finished scan job stay in the spool.
+    let spoolRetention: Duration
+
+    public init(
+        registry: DeviceRegistry, events: any EventPublisher, spool: ScanSpool, logger: Logger, retained: Int = 500, database: HallDatabase? = nil,
+        spoolRetention: Duration = .seconds(24 * 3600)
+    ) {
+        self.spoolRetention = spoolRetention
         self.registry = registry
         self.events = events
         self.spool = spool
@@ -44,6 +51,13 @@ public actor JobBoard {
     public func run() async {
         spool.removeAll()
         await withDiscardingTaskGroup { group in
+            group.addTask { [self] in
+                // Pages of finished scan jobs leave the spool after the retention.
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: .seconds(60)) } catch { return }
+                    await expireScans(now: Date())
+                }
+            }
             for await work in queue {
                 group.addTask {
                     // DELETE fails the job's OneShot: that child throws, which cancels the body.
@@ -222,6 +236,25 @@ public actor JobBoard {
         } catch {
             logger.error("event \(type) for job \(job.id) not stored: \(error)")
         }
+    }
+
+    /// Removes finished scan jobs (and their pages) older than the retention; returns their ids.
+    @discardableResult
+    public func expireScans(now: Date) -> [String] {
+        let cutoff = now.addingTimeInterval(-Double(spoolRetention.components.seconds))
+        let parser = ISO8601DateFormatter()
+        parser.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let expired = order.filter { id in
+            guard let job = jobs[id], job.kind == .scan, job.state.isFinal, let at = parser.date(from: job.updatedAt) else { return false }
+            return at < cutoff
+        }
+        for id in expired {
+            order.removeAll { $0 == id }
+            jobs[id] = nil
+            spool.remove(job: id)
+        }
+        if !expired.isEmpty { logger.info("removed \(expired.count) scan jobs older than \(spoolRetention) from the spool") }
+        return expired
     }
 
     private func evict() {

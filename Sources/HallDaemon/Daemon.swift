@@ -47,7 +47,8 @@ public struct Daemon: Sendable {
         let devices = DeviceFactory.make(config.devices, bus: bus)
         let registry = DeviceRegistry(devices: devices, events: events, counters: database, retry: config.retry, logger: logger)
         let spool = ScanSpool(directory: (config.stateDir as NSString).appendingPathComponent("spool"))
-        let jobs = JobBoard(registry: registry, events: events, spool: spool, logger: logger, database: database)
+        let jobs = JobBoard(
+            registry: registry, events: events, spool: spool, logger: logger, database: database, spoolRetention: .seconds(config.spoolRetentionHours * 3600))
         let roles = makeRoleMap()
 
         var services = APIServices(

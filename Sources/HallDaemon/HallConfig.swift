@@ -69,6 +69,8 @@ public struct HallConfig: Sendable, Equatable {
     /// Group given to the socket file (mode 0660) when it exists on the system.
     public var socketGroup = "halld"
     public var stateDir = "/var/lib/halld"
+    /// Hours the pages of a finished scan job stay in the spool.
+    public var spoolRetentionHours = 24
     public var roles = Roles()
     public var eventRetentionDays = 30
     public var subscriberBuffer = 256
@@ -108,6 +110,7 @@ public struct HallConfig: Sendable, Equatable {
         if var storage = try root.table("storage") {
             config.stateDir = try storage.string("state_dir") ?? config.stateDir
             if !config.stateDir.hasPrefix("/") { throw storage.error("state_dir", "expected an absolute path, found \"\(config.stateDir)\"") }
+            config.spoolRetentionHours = try storage.int("spool_retention_hours", in: 1...24 * 365) ?? config.spoolRetentionHours
             try storage.finish()
         }
         if var roles = try root.table("roles") {

@@ -84,23 +84,40 @@ extension PeerTests {
         @Test("a jam and an open cover fail the job with their codes and reasons; a clean scan on the same device follows")
         func faults() async throws {
             try await Self.running { scanner, registry, events in
-                for (value, reason) in [("SANE_STATUS_JAMMED", Reason.mediaJam), ("SANE_STATUS_COVER_OPEN", Reason.coverOpen)] {
+                let cases: [(String, CompletionCode, DeviceState, String)] = [
+                    ("SANE_STATUS_JAMMED", .userError, .userError, Reason.mediaJam), ("SANE_STATUS_COVER_OPEN", .userError, .userError, Reason.coverOpen),
+                    ("SANE_STATUS_IO_ERROR", .hardwareError, .offline, "communication-error"),
+                ]
+                for (value, code, state, reason) in cases {
                     try await scanner.setBackendOption("read-return-value", value)
                     do {
                         _ = try await scanner.scan(ScanSettings(source: .flatbed, mode: .gray, resolution: 75, format: "pnm")) { _ in }
                         Issue.record("\(value) did not fail the scan")
                     } catch let e as DeviceError {
-                        #expect(e.code == .userError)
+                        #expect(e.code == code)
                         #expect(e.reasons == [reason])
                     }
-                    let down = await events.next(EventType.deviceStatus, device: "scanner-1") { $0.data["state"]?.stringValue == "userError" }
+                    let down = await events.next(EventType.deviceStatus, device: "scanner-1") { $0.data["state"]?.stringValue == state.rawValue }
                     #expect(down.data["reasons"] == .array([.string(reason)]))
                 }
+                #expect((await registry.snapshot(DeviceID("scanner-1")!)?.counters[.communicationErrors] ?? 0) == 1)
                 try await scanner.setBackendOption("read-return-value", "Default")
                 let pages = PageBox()
                 #expect(try await scanner.scan(ScanSettings(source: .flatbed, mode: .gray, resolution: 75, format: "png")) { pages.add($0) } == 1)
                 _ = await events.status("scanner-1", .online)
                 #expect(await registry.snapshot(DeviceID("scanner-1")!)?.status == .online)
+            }
+        }
+
+        @Test("health checks: internal reads the options, external scans one page and reports its size")
+        func health() async throws {
+            try await Self.running { scanner, _, _ in
+                let internalCheck = try await scanner.healthCheck(.internal)
+                #expect(internalCheck.passed)
+                #expect(internalCheck.checks.first?.detail.contains("sources adf, flatbed") == true, "\(internalCheck)")
+                let external = try await scanner.healthCheck(.external)
+                #expect(external.passed, "\(external)")
+                #expect(external.checks.last?.detail.hasPrefix("one page 620x87") == true, "\(external)")
             }
         }
 
@@ -179,3 +196,35 @@ extension PeerTests {
         }
     }
 }
+
+@Suite("scan spool")
+struct SpoolRetentionTests {
+    @Test("pages of finished scan jobs leave the spool after the retention; newer ones stay")
+    func retention() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let scanner = SimulatedScanner(id: DeviceID("scanner-1")!, name: "s", sheets: 2)
+        let events = EventRecorder()
+        let registry = DeviceRegistry(devices: [scanner], events: events, logger: testLogger)
+        let spool = ScanSpool(directory: dir)
+        let jobs = JobBoard(registry: registry, events: events, spool: spool, logger: testLogger, spoolRetention: .seconds(3600))
+        let runRegistry = Task { await registry.run() }
+        let runJobs = Task { await jobs.run() }
+        defer {
+            runRegistry.cancel()
+            runJobs.cancel()
+        }
+        _ = await events.status("scanner-1", .online)
+        let job = await jobs.submitScan(scanner, settings: ScanSettings(source: .adf, mode: .gray, resolution: 75, format: "png"))
+        while await jobs.job(job.id)?.state.isFinal != true { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(FileManager.default.fileExists(atPath: dir + "/\(job.id)/page-2.png"))
+        #expect(await jobs.expireScans(now: Date().addingTimeInterval(1800)).isEmpty)
+        #expect(FileManager.default.fileExists(atPath: dir + "/\(job.id)/page-1.png"))
+        #expect(await jobs.expireScans(now: Date().addingTimeInterval(3700)) == [job.id])
+        #expect(!FileManager.default.fileExists(atPath: dir + "/\(job.id)"))
+        #expect(await jobs.job(job.id) == nil)
+    }
+}
+
+import HallAPI
+import Simulators
