@@ -22,6 +22,11 @@ struct HallBench: AsyncParsableCommand {
         } catch {
             FileHandle.standardError.write(Data("hall-bench: ticket print skipped: \(error)\n".utf8))
         }
+        do {
+            rows += try await ScanBench(rounds: rounds).run()
+        } catch {
+            FileHandle.standardError.write(Data("hall-bench: scan skipped: \(error)\n".utf8))
+        }
         let report = Report(command: command, rows: rows)
         try report.markdown.write(toFile: out, atomically: true, encoding: .utf8)
         FileHandle.standardOutput.write(Data(report.markdown.utf8))
