@@ -102,10 +102,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The HTTP routes, roles from peer credentials, jobs, the event stream.
+        // The hall: queue, windows, 好差评 ratings, statistics.
+        .target(
+            name: "Hall",
+            dependencies: ["DeviceKit", "HallStore", "HallAPIModels", "WireProtocols", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "HallAPI",
             dependencies: [
-                "DeviceKit", "HallAPIModels", "HallStore", "Simulators", "WireProtocols", "Imaging",
+                "DeviceKit", "HallAPIModels", "HallStore", "Simulators", "WireProtocols", "Imaging", "Hall",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -117,7 +123,7 @@ let package = Package(
         .target(
             name: "HallDaemon",
             dependencies: [
-                "DeviceKit", "HallStore", "HallAPI", "Simulators", "Drivers", "Transports",
+                "DeviceKit", "HallStore", "HallAPI", "Simulators", "Drivers", "Transports", "Hall",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "TOMLKit", package: "TOMLKit"),

@@ -41,7 +41,9 @@ public enum JSONValue: Sendable, Codable, Equatable {
 
     /// Encodes any Encodable value into a JSONValue.
     public init(encoding value: some Encodable) throws {
-        let data = try JSONEncoder().encode(value)
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        let data = try encoder.encode(value)
         self = try JSONDecoder().decode(JSONValue.self, from: data)
     }
 

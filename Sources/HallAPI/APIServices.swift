@@ -1,6 +1,7 @@
 import DeviceKit
 import Foundation
 import HallAPIModels
+import Hall
 import HallStore
 import WireProtocols
 
@@ -34,6 +35,8 @@ public struct APIServices: Sendable {
     public var ticketLayouts: [DeviceID: TicketLayout] = [:]
     /// The hall's name, printed on tickets that do not name it.
     public var hallName: String?
+    /// The hall (queue, windows, ratings), when configured.
+    public var hall: Hall?
 
     public init(
         registry: DeviceRegistry, events: EventLog, jobs: JobBoard, roles: RoleMap, info: DaemonInfo, subscriberBuffer: Int = 256,

@@ -53,6 +53,8 @@ struct AccessMiddleware: RouterMiddleware {
 let jsonEncoder: JSONEncoder = {
     let e = JSONEncoder()
     e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    // The hall's times (issuedAt, calledAt …) as ISO 8601.
+    e.dateEncodingStrategy = .iso8601
     return e
 }()
 
@@ -88,7 +90,9 @@ extension Request {
         for key in object.keys.sorted() where !fields.contains(key) {
             throw APIError.invalidData("unknown field '\(key)'; expected \(fields.sorted().joined(separator: ", "))", field: key)
         }
-        return try JSONDecoder().decode(T.self, from: data)
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(T.self, from: data)
     }
 
     private static func describe(_ error: any Error) -> String {

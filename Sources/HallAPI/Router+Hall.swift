@@ -9,6 +9,7 @@ public func buildRouter(_ services: APIServices) -> Router<HallRequestContext> {
     DeviceController(services: services).register(router)
     JobController(services: services).register(router)
     PanelController(services: services).register(router)
+    HallController(services: services).register(router)
     EventsController(services: services).register(router)
     return router
 }

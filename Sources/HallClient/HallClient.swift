@@ -65,7 +65,9 @@ public struct HallClient: Sendable {
 
     /// Sends and decodes a 2xx answer; other answers throw with the API's message.
     public func call<T: Decodable>(_ method: String, _ path: String, json: (some Encodable)? = Optional<String>.none, as type: T.Type = T.self) async throws -> T {
-        let body = try json.map { try JSONEncoder().encode($0) }
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        let body = try json.map { try encoder.encode($0) }
         let reply = try await send(method, path, body: body, contentType: body == nil ? nil : "application/json")
         return try Self.decode(reply)
     }
@@ -80,7 +82,9 @@ public struct HallClient: Sendable {
             throw HallClientError("HTTP \(reply.status): \(reply.text.prefix(200))", status: reply.status)
         }
         do {
-            return try JSONDecoder().decode(T.self, from: reply.body)
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            return try decoder.decode(T.self, from: reply.body)
         } catch {
             throw HallClientError("unexpected answer from halld: \(error)", status: reply.status)
         }

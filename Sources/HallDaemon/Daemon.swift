@@ -2,7 +2,10 @@ import DeviceKit
 import Drivers
 import Foundation
 import Transports
+import Hall
 import HallAPI
+import HallAPIModels
+import WireProtocols
 import HallStore
 import Hummingbird
 import Logging
@@ -56,6 +59,19 @@ public struct Daemon: Sendable {
             info: .init(version: Self.version, socket: config.socket, stateDir: config.stateDir),
             subscriberBuffer: config.subscriberBuffer)
         for device in config.devices { if let layout = device.ticketLayout { services.ticketLayouts[device.id] = layout } }
+        var hall: Hall?
+        if let setup = config.hall {
+            let layouts = services.ticketLayouts
+            let h = Hall(
+                setup: setup, database: database, registry: registry, events: events, logger: logger,
+                printTicket: { ticket, printer in
+                    try await Self.printTicket(ticket, on: printer, hallName: setup.name, registry: registry, jobs: jobs, layouts: layouts)
+                })
+            try await h.load()
+            hall = h
+            services.hall = h
+            services.hallName = setup.name
+        }
         try SocketFile.prepare(config.socket)
         defer { SocketFile.remove(config.socket) }
 
@@ -77,7 +93,7 @@ public struct Daemon: Sendable {
                 services: [
                     .init(service: RegistryService(registry: registry)),
                     .init(service: JobService(jobs: jobs)),
-                ] + (bus.map { [.init(service: USBHotplugService(bus: $0, wanted: wantedUSB, registry: registry, logger: logger))] } ?? []) + [
+                ] + (hall.map { [.init(service: CallerKeyService(hall: $0, events: events))] } ?? []) + (bus.map { [.init(service: USBHotplugService(bus: $0, wanted: wantedUSB, registry: registry, logger: logger))] } ?? []) + [
                     .init(service: app),
                     .init(
                         service: HeartbeatService(
@@ -104,6 +120,46 @@ public struct Daemon: Sendable {
 }
 
 /// Supervises the devices until graceful shutdown, then closes them.
+extension Daemon {
+    /// A kiosk ticket on the kiosk's printer, rendered with its layout; returns the print job's id.
+    static func printTicket(
+        _ t: Ticket, on printer: DeviceID, hallName: String, registry: DeviceRegistry, jobs: JobBoard, layouts: [DeviceID: TicketLayout]
+    ) async throws -> String {
+        guard let device = await registry.device(printer) as? any Printer else { throw DeviceError(.notFound, "no printer \(printer)") }
+        let f = DateFormatter()
+        f.dateFormat = "yyyy-MM-dd HH:mm"
+        let content = TicketContent(
+            number: t.number, service: t.service, hall: hallName, waitingAhead: t.waitingAhead, time: f.string(from: t.issuedAt), id: t.id)
+        var values = content.values
+        values["service"] = t.service
+        let bytes = try (layouts[printer] ?? TicketLayout()).render(TicketFields(values))
+        let job = try await jobs.submitPrint(device, document: PrintDocument(format: "escpos", data: Data(bytes), title: "ticket \(t.number)"))
+        return job.id
+    }
+}
+
+/// Caller keys on a window's keypad (hall-bus callers: call, recall) drive the
+/// hall as the clerk program would.
+struct CallerKeyService: Service {
+    let hall: Hall
+    let events: EventLog
+    func run() async throws {
+        let subscription = events.subscribe(types: [EventType.keypadKey], capacity: 64)
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await event in subscription.events {
+                    guard let device = event.device, case .string(let key)? = event.data["key"] else { continue }
+                    await hall.key(key, on: device)
+                }
+            }
+            // The stream may end first (the heartbeat ends every subscription at
+            // shutdown); the service ends with its own graceful shutdown.
+            try? await gracefulShutdown()
+            subscription.cancel()
+        }
+    }
+}
+
 struct RegistryService: Service {
     let registry: DeviceRegistry
     func run() async throws {

@@ -3,6 +3,8 @@ import Foundation
 import Drivers
 import Transports
 import WireProtocols
+import Hall
+import HallAPIModels
 
 /// The daemon's configuration (`halld.toml`). Every key is documented in
 /// `Config/halld.toml`; unknown keys and wrong types stop the start.
@@ -80,6 +82,8 @@ public struct HallConfig: Sendable, Equatable {
     public var devices: [Device] = []
     /// `[[profile]]` tables by name.
     public var profiles: [String: ProfileConfig] = [:]
+    /// `[hall]`: services, windows, the kiosk; nil when the file has none.
+    public var hall: HallSetup?
 
     public init() {}
 
@@ -162,8 +166,72 @@ public struct HallConfig: Sendable, Equatable {
             config.devices.append(device)
             try table.finish()
         }
+        if var hall = try root.table("hall") {
+            config.hall = try readHall(&hall, devices: config.devices)
+            try hall.finish()
+        }
         try root.finish()
         return config
+    }
+
+    static func minutes(_ t: inout TableReader, _ key: String) throws -> Int? {
+        guard let text = try t.string(key) else { return nil }
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, let h = Int(parts[0]), let m = Int(parts[1]), (0...24).contains(h), (0...59).contains(m), h * 60 + m <= 24 * 60 else {
+            throw t.error(key, "expected HH:MM, found \"\(text)\"")
+        }
+        return h * 60 + m
+    }
+
+    private static func readHall(_ t: inout TableReader, devices: [Device]) throws -> HallSetup {
+        var setup = HallSetup()
+        setup.name = try t.string("name") ?? setup.name
+        if let zone = try t.string("timezone") {
+            guard let tz = TimeZone(identifier: zone) else { throw t.error("timezone", "unknown time zone \"\(zone)\" (e.g. Asia/Shanghai)") }
+            setup.timeZone = tz
+        }
+        setup.agingBound = .seconds(60 * (try t.int("aging_minutes", in: 1...24 * 60) ?? 30))
+        setup.recallMax = try t.int("recall_max", in: 0...20) ?? setup.recallMax
+        setup.recallMinInterval = .seconds(try t.int("recall_min_seconds", in: 0...3600) ?? 30)
+        setup.ratingTimeout = .seconds(try t.int("rating_timeout_seconds", in: 5...600) ?? 30)
+        func device(_ r: inout TableReader, _ key: String, _ kind: DeviceKind) throws -> DeviceID? {
+            guard let raw = try r.string(key) else { return nil }
+            guard let d = devices.first(where: { $0.id.rawValue == raw }) else { throw r.error(key, "no [[device]] with id \"\(raw)\"") }
+            guard d.kind == kind else { throw r.error(key, "\(raw) is a \(d.kind.rawValue), not a \(kind.rawValue)") }
+            return d.id
+        }
+        for var s in try t.tables("service") {
+            guard let code = try s.string("code"), code.count <= 3, !code.isEmpty, code.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
+                throw s.error("code", "required: 1-3 capital letters, the ticket prefix (A, B, GJJ)")
+            }
+            guard setup.service(code) == nil else { throw s.error("code", "service \(code) is defined twice") }
+            let service = HallService(
+                code: code, name: try s.string("name") ?? code, dailyCap: try s.int("daily_cap", in: 1...999), opens: try minutes(&s, "opens"),
+                closes: try minutes(&s, "closes"))
+            if (service.opens == nil) != (service.closes == nil) { throw s.error("opens", "give both opens and closes, or neither") }
+            setup.services.append(service)
+            try s.finish()
+        }
+        for var w in try t.tables("window") {
+            guard let number = try w.int("number", in: 1...999) else { throw w.error("number", "required: the window's number") }
+            guard setup.window(number) == nil else { throw w.error("number", "window \(number) is defined twice") }
+            let services = try w.strings("services") ?? []
+            for (i, code) in services.enumerated() where setup.service(code) == nil {
+                throw w.error("services[\(i)]", "no [[hall.service]] with code \"\(code)\"")
+            }
+            setup.windows.append(
+                HallWindowConfig(
+                    number: number, display: try device(&w, "display", .display), keypad: try device(&w, "keypad", .keypad),
+                    printer: try device(&w, "printer", .printer), scanner: try device(&w, "scanner", .scanner), services: services))
+            try w.finish()
+        }
+        if var kiosk = try t.table("kiosk") {
+            setup.kioskPrinter = try device(&kiosk, "printer", .printer)
+            setup.mainDisplay = try device(&kiosk, "main_display", .display)
+            try kiosk.finish()
+        }
+        if setup.services.isEmpty { throw t.error("service", "a hall needs at least one [[hall.service]]") }
+        return setup
     }
 
     private static func readDevice(_ t: inout TableReader, profiles: [String: ProfileConfig]) throws -> Device {

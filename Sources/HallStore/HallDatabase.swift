@@ -87,6 +87,60 @@ public final class HallDatabase: Sendable {
                     CREATE INDEX print_job_state ON print_job(state, created_at);
                     """)
         }
+        migrator.registerMigration("v3-hall") { db in
+            // Numbers are unique per service and day: a number is never issued twice.
+            try db.execute(
+                sql: """
+                    CREATE TABLE ticket (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        day TEXT NOT NULL,
+                        service TEXT NOT NULL,
+                        seq INTEGER NOT NULL,
+                        number TEXT NOT NULL,
+                        priority TEXT NOT NULL,
+                        appointment TEXT,
+                        slot REAL,
+                        state TEXT NOT NULL,
+                        issued_at REAL NOT NULL,
+                        queued_at REAL NOT NULL,
+                        called_at REAL,
+                        finished_at REAL,
+                        window INTEGER,
+                        clerk TEXT,
+                        recalls INTEGER NOT NULL DEFAULT 0,
+                        transferred_from TEXT,
+                        print_job TEXT,
+                        print_error TEXT,
+                        issue_service TEXT NOT NULL,
+                        UNIQUE (day, issue_service, seq)
+                    );
+                    CREATE INDEX ticket_day_state ON ticket(day, state);
+                    CREATE TABLE rating (
+                        ticket TEXT PRIMARY KEY NOT NULL REFERENCES ticket(id),
+                        number TEXT NOT NULL,
+                        service TEXT NOT NULL,
+                        window INTEGER NOT NULL,
+                        clerk TEXT,
+                        level TEXT,
+                        time REAL NOT NULL,
+                        channel TEXT NOT NULL
+                    );
+                    CREATE INDEX rating_time ON rating(time);
+                    CREATE TABLE hall_window (
+                        number INTEGER PRIMARY KEY NOT NULL,
+                        state TEXT NOT NULL,
+                        away TEXT,
+                        clerk TEXT,
+                        current TEXT
+                    );
+                    CREATE TABLE appointment (
+                        code TEXT PRIMARY KEY NOT NULL,
+                        service TEXT NOT NULL,
+                        slot REAL NOT NULL,
+                        ticket TEXT
+                    );
+                    """)
+        }
         return migrator
     }
 

@@ -1,0 +1,61 @@
+import DeviceKit
+import Foundation
+import HallAPIModels
+
+/// A window: its devices and the services it serves.
+public struct HallWindowConfig: Sendable, Codable, Equatable {
+    public var number: Int
+    public var display: DeviceID?
+    public var keypad: DeviceID?
+    public var printer: DeviceID?
+    public var scanner: DeviceID?
+    /// Service codes; empty: every service (一窗综合受理).
+    public var services: [String]
+
+    public init(number: Int, display: DeviceID? = nil, keypad: DeviceID? = nil, printer: DeviceID? = nil, scanner: DeviceID? = nil, services: [String] = []) {
+        self.number = number
+        self.display = display
+        self.keypad = keypad
+        self.printer = printer
+        self.scanner = scanner
+        self.services = services
+    }
+
+    public func serves(_ service: String) -> Bool { services.isEmpty || services.contains(service) }
+}
+
+/// The hall's configuration (`[hall]`).
+public struct HallSetup: Sendable, Equatable {
+    public var name: String
+    public var timeZone: TimeZone
+    public var services: [HallService]
+    public var windows: [HallWindowConfig]
+    public var kioskPrinter: DeviceID?
+    public var mainDisplay: DeviceID?
+    /// A waiting ordinary ticket older than this is served before green tickets.
+    public var agingBound: Duration
+    public var recallMax: Int
+    public var recallMinInterval: Duration
+    public var ratingTimeout: Duration
+
+    public init(
+        name: String = "便民服务中心", timeZone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!, services: [HallService] = [], windows: [HallWindowConfig] = [],
+        kioskPrinter: DeviceID? = nil, mainDisplay: DeviceID? = nil, agingBound: Duration = .seconds(30 * 60), recallMax: Int = 3,
+        recallMinInterval: Duration = .seconds(30), ratingTimeout: Duration = .seconds(30)
+    ) {
+        self.name = name
+        self.timeZone = timeZone
+        self.services = services
+        self.windows = windows
+        self.kioskPrinter = kioskPrinter
+        self.mainDisplay = mainDisplay
+        self.agingBound = agingBound
+        self.recallMax = recallMax
+        self.recallMinInterval = recallMinInterval
+        self.ratingTimeout = ratingTimeout
+    }
+
+    public func service(_ code: String) -> HallService? { services.first { $0.code == code } }
+    public func window(_ number: Int) -> HallWindowConfig? { windows.first { $0.number == number } }
+}
+

@@ -1,0 +1,46 @@
+import Foundation
+import HallAPIModels
+
+/// Which waiting ticket a window serves next, as a pure rule:
+/// 1. an ordinary ticket that has waited longer than the aging bound (oldest first),
+///    so no ordinary ticket waits behind an endless stream of green ones;
+/// 2. green tickets (绿色通道), oldest first;
+/// 3. checked-in appointments whose slot has begun, by slot;
+/// 4. everyone else in arrival order (the time they joined this queue).
+public enum QueueOrder {
+    public struct Candidate: Sendable, Equatable {
+        public var id: String
+        public var priority: TicketPriority
+        public var queuedAt: Date
+        /// Checked-in appointment: its slot start.
+        public var slot: Date?
+
+        public init(id: String, priority: TicketPriority, queuedAt: Date, slot: Date? = nil) {
+            self.id = id
+            self.priority = priority
+            self.queuedAt = queuedAt
+            self.slot = slot
+        }
+    }
+
+    public static func next(_ waiting: [Candidate], now: Date, agingBound: Duration) -> Candidate? {
+        ordered(waiting, now: now, agingBound: agingBound).first
+    }
+
+    /// The whole queue in serving order (what `waitingAhead` counts).
+    public static func ordered(_ waiting: [Candidate], now: Date, agingBound: Duration) -> [Candidate] {
+        let bound = Double(agingBound.components.seconds)
+        func rank(_ c: Candidate) -> (Int, Date, String) {
+            if c.priority == .normal, now.timeIntervalSince(c.queuedAt) > bound { return (0, c.queuedAt, c.id) }
+            if c.priority == .green { return (1, c.queuedAt, c.id) }
+            if let slot = c.slot, slot <= now { return (2, slot, c.id) }
+            return (3, c.queuedAt, c.id)
+        }
+        return waiting.sorted { a, b in
+            let (ra, rb) = (rank(a), rank(b))
+            if ra.0 != rb.0 { return ra.0 < rb.0 }
+            if ra.1 != rb.1 { return ra.1 < rb.1 }
+            return ra.2 < rb.2
+        }
+    }
+}

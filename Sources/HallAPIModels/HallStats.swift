@@ -1,0 +1,88 @@
+import DeviceKit
+import Foundation
+
+/// One day's figures for the whole hall and per service, window and clerk.
+public struct HallStats: Sendable, Codable, Equatable {
+    public struct Group: Sendable, Codable, Equatable {
+        public var issued = 0
+        public var served = 0
+        public var noShows = 0
+        /// From issue to call, over called tickets.
+        public var waitingMeanSeconds: Double?
+        public var waitingP90Seconds: Double?
+        /// From call to completion, over served tickets.
+        public var serviceMeanSeconds: Double?
+        /// Ratings by level (verySatisfied …), and completed services with no rating.
+        public var ratings: [String: Int] = [:]
+        public var notRated = 0
+        /// Share of ratings that are 非常满意, 满意 or 基本满意.
+        public var satisfactionRate: Double?
+
+        public init() {}
+    }
+
+    public var date: String
+    public var hall: Group
+    public var services: [String: Group]
+    public var windows: [String: Group]
+    public var clerks: [String: Group]
+
+    public init(date: String, hall: Group, services: [String: Group], windows: [String: Group], clerks: [String: Group]) {
+        self.date = date
+        self.hall = hall
+        self.services = services
+        self.windows = windows
+        self.clerks = clerks
+    }
+
+    /// One CSV row a group: scope, key, then the figures.
+    public var csv: String {
+        let levels = RatingLevel.allCases.map(\.rawValue)
+        var out = "date,scope,key,issued,served,noShows,waitingMeanSeconds,waitingP90Seconds,serviceMeanSeconds,\(levels.joined(separator: ",")),notRated,satisfactionRate\n"
+        func row(_ scope: String, _ key: String, _ g: Group) {
+            let f = { (v: Double?) in v.map { String(format: "%.1f", $0) } ?? "" }
+            out += "\(date),\(scope),\(key),\(g.issued),\(g.served),\(g.noShows),\(f(g.waitingMeanSeconds)),\(f(g.waitingP90Seconds)),\(f(g.serviceMeanSeconds)),"
+            out += levels.map { String(g.ratings[$0] ?? 0) }.joined(separator: ",") + ",\(g.notRated),\(g.satisfactionRate.map { String(format: "%.4f", $0) } ?? "")\n"
+        }
+        row("hall", "all", hall)
+        for (k, g) in services.sorted(by: { $0.key < $1.key }) { row("service", k, g) }
+        for (k, g) in windows.sorted(by: { $0.key < $1.key }) { row("window", k, g) }
+        for (k, g) in clerks.sorted(by: { $0.key < $1.key }) { row("clerk", k, g) }
+        return out
+    }
+
+    /// Computes the figures of one day's tickets and ratings (pure).
+    public static func compute(date: String, tickets: [Ticket], ratings: [Rating]) -> HallStats {
+        let ratingByTicket = Dictionary(ratings.map { ($0.ticket, $0) }, uniquingKeysWith: { a, _ in a })
+        func group(_ ts: [Ticket]) -> Group {
+            var g = Group()
+            g.issued = ts.count
+            g.served = ts.filter { $0.state == .done }.count
+            g.noShows = ts.filter { $0.state == .noShow }.count
+            let waits = ts.compactMap { t in t.calledAt.map { $0.timeIntervalSince(t.issuedAt) } }.sorted()
+            if !waits.isEmpty {
+                g.waitingMeanSeconds = waits.reduce(0, +) / Double(waits.count)
+                g.waitingP90Seconds = waits[Int((0.9 * Double(waits.count)).rounded(.up)) - 1]
+            }
+            let services = ts.filter { $0.state == .done }.compactMap { t in t.calledAt.flatMap { c in t.finishedAt.map { $0.timeIntervalSince(c) } } }
+            if !services.isEmpty { g.serviceMeanSeconds = services.reduce(0, +) / Double(services.count) }
+            var rated = 0, satisfied = 0
+            for t in ts where t.state == .done {
+                guard let r = ratingByTicket[t.id], let level = r.level else {
+                    g.notRated += 1
+                    continue
+                }
+                g.ratings[level.rawValue, default: 0] += 1
+                rated += 1
+                if [RatingLevel.verySatisfied, .satisfied, .basicallySatisfied].contains(level) { satisfied += 1 }
+            }
+            if rated > 0 { g.satisfactionRate = Double(satisfied) / Double(rated) }
+            return g
+        }
+        return HallStats(
+            date: date, hall: group(tickets), services: Dictionary(grouping: tickets, by: \.service).mapValues(group),
+            windows: Dictionary(grouping: tickets.filter { $0.window != nil }, by: { String($0.window!) }).mapValues(group),
+            clerks: Dictionary(grouping: tickets.filter { $0.clerk != nil }, by: { $0.clerk! }).mapValues(group))
+    }
+}
+
