@@ -22,6 +22,8 @@ public actor Hall {
     private var windows: [Int: HallWindow] = [:]
     private var lastCalls: [String] = []
     private var ratingTasks: [String: Task<Void, Never>] = [:]
+    /// The last call of each called ticket (the first call stays in `calledAt`, for waiting times).
+    private var lastCalled: [String: Date] = [:]
     private var today = ""
 
     public init(
@@ -206,11 +208,11 @@ public actor Hall {
         guard t.recalls < setup.recallMax else {
             throw DeviceError(.sequenceError, "\(t.number) was recalled \(t.recalls) times (at most \(setup.recallMax)): mark it no-show")
         }
-        if let last = t.calledAt, now().timeIntervalSince(last) < Double(setup.recallMinInterval.components.seconds) {
+        if let last = lastCalled[t.id] ?? t.calledAt, now().timeIntervalSince(last) < Double(setup.recallMinInterval.components.seconds) {
             throw DeviceError(.sequenceError, "\(t.number) was called \(Int(now().timeIntervalSince(last))) s ago: recall after \(setup.recallMinInterval.components.seconds) s")
         }
         t.recalls += 1
-        t.calledAt = now()
+        lastCalled[t.id] = now()
         try await store(t)
         windows[n]!.current = t
         await announceCall(t, window: config)

@@ -1,0 +1,221 @@
+import Clocks
+import DeviceKit
+import Foundation
+import Hall
+import HallAPIModels
+import HallClient
+@testable import HallDaemon
+import HallStore
+import Simulators
+import Synchronization
+import Testing
+
+@Suite("queue order")
+struct QueueOrderTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+    func c(_ id: String, _ p: TicketPriority, _ minutes: Double, slot: Double? = nil) -> QueueOrder.Candidate {
+        QueueOrder.Candidate(id: id, priority: p, queuedAt: t0.addingTimeInterval(minutes * 60), slot: slot.map { t0.addingTimeInterval($0 * 60) })
+    }
+
+    @Test("green first, then checked-in appointments by slot, then arrival order")
+    func order() {
+        let waiting = [c("a1", .normal, 0), c("a2", .normal, 1), c("g1", .green, 5), c("p1", .normal, 6, slot: 3), c("p2", .normal, 7, slot: 2), c("g2", .green, 8)]
+        let now = t0.addingTimeInterval(10 * 60)
+        #expect(QueueOrder.ordered(waiting, now: now, agingBound: .seconds(30 * 60)).map(\.id) == ["g1", "g2", "p2", "p1", "a1", "a2"])
+        // An appointment whose slot has not begun waits in arrival order.
+        let early = [c("a1", .normal, 0), c("p1", .normal, 1, slot: 60)]
+        #expect(QueueOrder.next(early, now: now, agingBound: .seconds(30 * 60))?.id == "a1")
+    }
+
+    @Test("an ordinary ticket older than the aging bound goes before an endless stream of green ones")
+    func aging() {
+        var waiting = [c("a1", .normal, 0)]
+        for i in 1...50 { waiting.append(c("g\(i)", .green, Double(i))) }
+        #expect(QueueOrder.next(waiting, now: t0.addingTimeInterval(29 * 60), agingBound: .seconds(30 * 60))?.id == "g1")
+        #expect(QueueOrder.next(waiting, now: t0.addingTimeInterval(31 * 60), agingBound: .seconds(30 * 60))?.id == "a1")
+    }
+}
+
+/// A clock the test moves.
+final class HallClock: Sendable {
+    private let value = Mutex(Date(timeIntervalSince1970: 1_800_000_000))  // 2027-01-15 08:00 UTC+8
+    var now: Date { value.withLock { $0 } }
+    func advance(_ minutes: Double) { value.withLock { $0 = $0.addingTimeInterval(minutes * 60) } }
+}
+
+@Suite("the hall")
+struct HallDayTests {
+    struct Bench {
+        let dir: String
+        let clock = HallClock()
+        let keyClock = TestClock()
+        let database: HallDatabase
+        let registry: DeviceRegistry
+        let events = EventRecorder()
+        let hall: Hall
+        let keypad1: SimulatedKeypad
+        let display1 = SimulatedDisplay(id: DeviceID("display-1")!, name: "1", lines: 2, columns: 16)
+        let main = SimulatedDisplay(id: DeviceID("display-main")!, name: "main", lines: 4, columns: 32)
+
+        init() throws {
+            dir = try temporaryDirectory()
+            database = try HallDatabase.open(directory: dir)
+            keypad1 = SimulatedKeypad(id: DeviceID("keypad-1")!, name: "k1", clock: keyClock)
+            registry = DeviceRegistry(devices: [keypad1, display1, main], events: events, logger: testLogger)
+            let setup = HallSetup(
+                name: "城关镇便民服务中心", services: [HallService(code: "A", name: "社会保障"), HallService(code: "B", name: "医疗保险", dailyCap: 3)],
+                windows: [
+                    HallWindowConfig(number: 1, display: DeviceID("display-1"), keypad: DeviceID("keypad-1")),
+                    HallWindowConfig(number: 2, services: ["B"]), HallWindowConfig(number: 3, services: ["A"]),
+                ], mainDisplay: DeviceID("display-main"), agingBound: .seconds(30 * 60), recallMax: 2, recallMinInterval: .seconds(60),
+                ratingTimeout: .seconds(30))
+            let clock = clock
+            hall = Hall(setup: setup, database: database, registry: registry, events: events, logger: testLogger, now: { clock.now })
+        }
+
+        func run(_ body: @Sendable (Bench) async throws -> Void) async throws {
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let task = Task { await registry.run() }
+            defer { task.cancel() }
+            await registry.waitUntilAllAttempted()
+            try await hall.load()
+            try await body(self)
+        }
+    }
+
+    static func code(_ body: () async throws -> some Any) async -> CompletionCode? {
+        do {
+            _ = try await body()
+            return nil
+        } catch let e as DeviceError {
+            return e.code
+        } catch {
+            return .hardwareError
+        }
+    }
+
+    @Test("one day at three windows: numbers, priority, calls on the displays, recall, no-show, transfer, ratings and the statistics")
+    func day() async throws {
+        try await Bench().run { b in
+            let h = b.hall
+            for n in 1...3 { _ = try await h.setStatus(window: n, state: .open, away: nil) }
+            _ = try await h.setClerk(window: 1, ClerkCard(name: "李娜", unit: "社保所", title: "科员"))
+            #expect(await b.display1.content()?.lines == ["1号窗口 李娜", "科员 社保所"])
+
+            // 08:00 A001, 08:02 A002, 08:04 B001 (green), 08:06 A003
+            let a1 = try await h.issue(service: "A")
+            b.clock.advance(2)
+            let a2 = try await h.issue(service: "A")
+            b.clock.advance(2)
+            let b1 = try await h.issue(service: "B", priority: .green)
+            b.clock.advance(2)
+            let a3 = try await h.issue(service: "A")
+            #expect([a1.number, a2.number, b1.number, a3.number] == ["A001", "A002", "B001", "A003"])
+            #expect(a3.waitingAhead == 2)
+            #expect(await Self.code { try await h.issue(service: "X") } == .notFound)
+
+            // 08:10 window 1 serves everything: the green B001 first.
+            b.clock.advance(4)
+            let first = try #require(try await h.callNext(window: 1))
+            #expect(first.number == "B001")
+            #expect(await b.display1.content() == DisplayContent(lines: ["B001 请到1号窗口"], effect: .flash))
+            #expect(await b.main.content()?.lines == ["B001→1号"])
+            // Window 2 serves only B: nobody waits for it.
+            #expect(try await h.callNext(window: 2) == nil)
+            // Window 3 (A only) calls A001; a second call-next while serving is refused.
+            let onThree = try #require(try await h.callNext(window: 3))
+            #expect(onThree.number == "A001")
+            #expect(await Self.code { try await h.callNext(window: 3) } == .sequenceError)
+
+            // Recall: not before 60 s, at most twice; then a no-show.
+            #expect(await Self.code { try await h.recall(window: 3) } == .sequenceError)
+            b.clock.advance(1)
+            _ = try await h.recall(window: 3)
+            b.clock.advance(1)
+            _ = try await h.recall(window: 3)
+            b.clock.advance(1)
+            #expect(await Self.code { try await h.recall(window: 3) } == .sequenceError)
+            let gone = try await h.noShow(window: 3)
+            #expect(gone.state == .noShow)
+
+            // 08:20 window 1 completes B001: its keypad asks; the citizen presses 满意.
+            b.clock.advance(7)
+            _ = try await h.complete(window: 1)
+            while !(await b.keypad1.isWaiting) { try await Task.sleep(for: .milliseconds(2)) }
+            #expect(try await b.keypad1.press(.satisfied))
+            await h.settleRatings()
+            #expect(await Self.code { try await h.rate("B001", level: .verySatisfied, channel: "api") } == .conflict)
+            #expect(await Self.code { try await h.rate("A002", level: .verySatisfied, channel: "api") } == .sequenceError)
+
+            // 08:21 window 3 calls A002 and transfers it to B, keeping its issue time; window 2 calls it.
+            b.clock.advance(1)
+            let a2called = try #require(try await h.callNext(window: 3))
+            #expect(a2called.number == "A002")
+            #expect(await Self.code { try await h.transfer(window: 3, to: "A") } == .invalidData)
+            let moved = try await h.transfer(window: 3, to: "B")
+            #expect(moved.service == "B" && moved.number == "A002" && moved.queuedAt == a2.issuedAt)
+            let onTwo = try #require(try await h.callNext(window: 2))
+            #expect(onTwo.number == "A002")
+            // 08:31 complete on window 2 (no keypad: nothing to ask).
+            b.clock.advance(10)
+            _ = try await h.complete(window: 2)
+            try await h.rate("A002", level: .veryDissatisfied, channel: "paper")
+
+            // Window 1 goes away with a notice; calls on it are refused.
+            let away = try await h.setStatus(window: 1, state: .away, away: AwayNotice(reason: "开会", contact: "8801", backAt: "10:30"))
+            #expect(away.state == .away)
+            #expect(await b.display1.content()?.lines == ["暂停服务: 开会", "10:30 回"])
+            #expect(await Self.code { try await h.callNext(window: 1) } == .sequenceError)
+            #expect(await Self.code { try await h.complete(window: 2) } == .sequenceError)
+
+            // Daily cap of B: three tickets (A002 moved to B keeps its A number).
+            #expect(try await h.issue(service: "B").number == "B002")
+            #expect(try await h.issue(service: "B").number == "B003")
+            #expect(await Self.code { try await h.issue(service: "B") } == .sequenceError)
+
+            // The figures, by hand: waits to the first call A001 10 min (08:00→08:10, recalls do not count), B001 6
+            // (08:04→08:10), A002 19 (08:02→08:21 on window 2 after its transfer); served B001 (10 min) and A002 (10 min).
+            let stats = try await h.stats(date: await h.day(b.clock.now))
+            #expect(stats.hall.issued == 6)
+            #expect(stats.hall.served == 2)
+            #expect(stats.hall.noShows == 1)
+            func near(_ x: Double?, _ y: Double) -> Bool { x.map { abs($0 - y) < 0.01 } ?? false }
+            #expect(near(stats.hall.waitingMeanSeconds, (10 + 6 + 19) * 60 / 3))
+            #expect(near(stats.hall.waitingP90Seconds, 19 * 60))
+            #expect(near(stats.hall.serviceMeanSeconds, 10 * 60))
+            #expect(stats.hall.ratings == ["satisfied": 1, "veryDissatisfied": 1])
+            #expect(stats.hall.satisfactionRate == 0.5)
+            #expect(stats.windows["1"]?.served == 1)
+            #expect(stats.clerks["李娜"]?.ratings == ["satisfied": 1])
+            #expect(stats.services["B"]?.issued == 4)
+            #expect(stats.csv.contains(",hall,all,6,2,1,700.0,1140.0,600.0,0,1,0,0,1,0,0.5000\n"), "\(stats.csv)")
+            let bad = try await h.ratings(from: b.clock.now.addingTimeInterval(-86_400), to: b.clock.now.addingTimeInterval(60), window: nil)
+                .filter { $0.level == .veryDissatisfied }
+            #expect(bad.map(\.number) == ["A002"])
+        }
+    }
+
+    @Test("a rating request that times out is recorded as not rated; the queue survives a restart")
+    func timeoutAndRestart() async throws {
+        try await Bench().run { b in
+            let h = b.hall
+            _ = try await h.setStatus(window: 1, state: .open, away: nil)
+            _ = try await h.issue(service: "A")
+            _ = try await h.issue(service: "A", priority: .green)
+            _ = try await h.callNext(window: 1)
+            _ = try await h.complete(window: 1)
+            while !(await b.keypad1.isWaiting) { try await Task.sleep(for: .milliseconds(2)) }
+            await b.keyClock.advance(by: .seconds(30))
+            await h.settleRatings()
+            let ratings = try await h.ratings(from: .distantPast, to: .distantFuture, window: 1)
+            #expect(ratings.count == 1 && ratings[0].level == nil && ratings[0].number == "A002")
+
+            // A new Hall on the same database finds the waiting ticket and the open window.
+            let again = Hall(setup: h.setup, database: b.database, registry: b.registry, events: b.events, logger: testLogger, now: { b.clock.now })
+            try await again.load()
+            #expect(await again.list(state: .waiting).map(\.number) == ["A001"])
+            #expect(await again.windowList().first?.state == .open)
+            #expect(try await again.issue(service: "A").number == "A003")
+        }
+    }
+}
