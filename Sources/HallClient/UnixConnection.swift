@@ -19,8 +19,10 @@ final class UnixConnection: @unchecked Sendable {
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
+        // A failed init still runs deinit (every stored property is set), which closes
+        // the socket: closing it here too would close a descriptor number that another
+        // thread may have got in between.
         guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
-            close(fd)
             throw HallClientError("socket path too long (\(bytes.count) bytes): \(path)")
         }
         withUnsafeMutableBytes(of: &addr.sun_path) { raw in
@@ -32,7 +34,6 @@ final class UnixConnection: @unchecked Sendable {
         }
         if rc != 0 {
             let reason = String(cString: strerror(errno))
-            close(fd)
             throw HallClientError("cannot reach halld at \(path): \(reason) (is halld running? set --socket or HALLD_SOCKET)")
         }
         if let receiveTimeout {
@@ -41,7 +42,7 @@ final class UnixConnection: @unchecked Sendable {
         }
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
 
     /// Unblocks a thread waiting in `read` (used to stop an event stream).
     func interrupt() { shutdown(fd, Int32(SHUT_RDWR)) }

@@ -1,0 +1,143 @@
+import DeviceKit
+import Foundation
+import HallAPIModels
+import HallClient
+@testable import HallDaemon
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("the hall through the API")
+struct HallAPITests {
+    @Test("issue with print, call on the displays, complete and rate by the keypad, errors with their reasons and fields")
+    func flow() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try simulatedConfig(dir: dir)
+        try await withDaemon(config) { socket in
+            let c = HallClient(socketPath: socket)
+            let hall: HallSummary = try await c.call("GET", "/v1/hall")
+            #expect(hall.services.map(\.code) == ["A", "B"])
+            #expect(hall.windows.map(\.state) == [.closed, .closed])
+
+            let t: Ticket = try await c.call("POST", "/v1/tickets", json: IssueRequest(service: "A", print: true))
+            #expect(t.number == "A001")
+            #expect(t.printJob != nil && t.printError == nil)
+            let printed: Job = try await c.call("GET", "/v1/print-jobs/\(t.printJob!)")
+            #expect(printed.format == "escpos")
+
+            let unknown = try await c.send("POST", "/v1/tickets", body: Data(#"{"service":"Z"}"#.utf8), contentType: "application/json")
+            #expect(unknown.status == 404)
+            #expect(unknown.apiError?.field == "service")
+            let closed = try await c.send("POST", "/v1/windows/1/call-next")
+            #expect(closed.status == 409)
+            #expect(closed.apiError?.message.contains("closed") == true)
+
+            let _: HallWindow = try await c.call("PUT", "/v1/windows/1/status", json: WindowStatusRequest(state: .open))
+            let nothing = try await c.send("POST", "/v1/windows/1/complete")
+            #expect(nothing.status == 409)
+            let called: Ticket = try await c.call("POST", "/v1/windows/1/call-next")
+            #expect(called.number == "A001")
+            let shown: DisplayContent = try await c.call("GET", "/v1/displays/display-1/content")
+            #expect(shown.lines == ["A001 请到1号窗口"])
+            let same = try await c.send("POST", "/v1/windows/1/transfer", body: Data(#"{"service":"A"}"#.utf8), contentType: "application/json")
+            #expect(same.status == 400)
+            #expect(same.apiError?.field == "service")
+            let early = try await c.send("POST", "/v1/tickets/A001/rating", body: Data(#"{"level":"满意"}"#.utf8), contentType: "application/json")
+            #expect(early.status == 409)
+
+            let done: Ticket = try await c.call("POST", "/v1/windows/1/complete")
+            #expect(done.state == .done)
+            // The window's keypad is asked; the citizen presses 非常满意 on it.
+            var pressed = false
+            for _ in 0..<200 where !pressed {
+                let r: PressResponse = try await c.call("POST", "/v1/keypads/keypad-1/press", json: PressRequest(level: "非常满意"))
+                pressed = r.rated
+                if !pressed { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(pressed)
+            var ratings: [Rating] = []
+            for _ in 0..<100 where ratings.isEmpty {
+                ratings = try await c.call("GET", "/v1/ratings?window=1")
+                if ratings.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(ratings.map(\.level) == [.verySatisfied])
+            #expect(ratings.first?.channel == "evaluator")
+            let second = try await c.send("POST", "/v1/tickets/A001/rating", body: Data(#"{"level":"不满意"}"#.utf8), contentType: "application/json")
+            #expect(second.status == 409)
+
+            let stats = try await c.send("GET", "/v1/stats?format=csv")
+            #expect(stats.status == 200)
+            #expect(stats.text.contains(",hall,all,1,1,0,"))
+            let waiting: [Ticket] = try await c.call("GET", "/v1/tickets?state=done")
+            #expect(waiting.map(\.number) == ["A001"])
+        }
+    }
+
+    @Test("a SIGKILL while clients issue tickets loses no acknowledged ticket and issues no number twice")
+    func crash() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var text = try String(contentsOfFile: repositoryRoot + "/Config/simulated.toml", encoding: .utf8)
+        text = text.replacingOccurrences(of: "socket = \"/run/halld/halld.sock\"", with: "socket = \"\(dir)/halld.sock\"")
+            .replacingOccurrences(of: "state_dir = \"/var/lib/halld\"", with: "state_dir = \"\(dir)/state\"")
+        try text.write(toFile: dir + "/halld.toml", atomically: true, encoding: .utf8)
+        func start() throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: builtExecutable("halld"))
+            p.arguments = ["--config", dir + "/halld.toml", "--log-level", "critical"]
+            p.standardInput = FileHandle.nullDevice
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+        let client = HallClient(socketPath: dir + "/halld.sock")
+        func waitUp() async throws {
+            for _ in 0..<500 {
+                if let r = try? await client.send("GET", "/v1/health"), r.status == 200 { return }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            throw CupsPeer.Failure("halld did not come up")
+        }
+        let first = try start()
+        try await waitUp()
+        // Four clients issue tickets as fast as they can; the daemon is killed under them.
+        let acknowledged = try await withThrowingTaskGroup(of: [Ticket].self) { group in
+            for i in 0..<4 {
+                group.addTask {
+                    var mine: [Ticket] = []
+                    while true {
+                        guard let t: Ticket = try? await client.call("POST", "/v1/tickets", json: IssueRequest(service: i % 2 == 0 ? "A" : "B")) else { break }
+                        mine.append(t)
+                        if mine.count > 150 { break }
+                    }
+                    return mine
+                }
+            }
+            try await Task.sleep(for: .milliseconds(400))
+            kill(first.processIdentifier, SIGKILL)
+            first.waitUntilExit()
+            var all: [Ticket] = []
+            for try await part in group { all += part }
+            return all
+        }
+        #expect(acknowledged.count > 4, "too few tickets before the kill to prove anything")
+        let second = try start()
+        defer {
+            kill(second.processIdentifier, SIGTERM)
+            second.waitUntilExit()
+        }
+        try await waitUp()
+        let stored: [Ticket] = try await client.call("GET", "/v1/tickets")
+        let storedIDs = Set(stored.map(\.id))
+        #expect(acknowledged.allSatisfy { storedIDs.contains($0.id) }, "an acknowledged ticket is missing after the crash")
+        #expect(Set(stored.map(\.number)).count == stored.count, "a number was issued twice")
+        // Numbering goes on after the highest one stored.
+        let next: Ticket = try await client.call("POST", "/v1/tickets", json: IssueRequest(service: "A"))
+        let highest = stored.filter { $0.service == "A" }.compactMap { Int($0.number.dropFirst()) }.max() ?? 0
+        #expect(next.number == String(format: "A%03d", highest + 1))
+    }
+}
