@@ -1,0 +1,152 @@
+import ArgumentParser
+import Foundation
+import HallAPIModels
+import HallClient
+
+struct TicketCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ticket", abstract: "Issue and look up queue tickets.", subcommands: [TicketIssue.self, TicketList.self, TicketRate.self])
+}
+
+struct TicketIssue: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "issue", abstract: "Issue a ticket for a service (the kiosk's job).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Service code, e.g. A.") var service: String
+    @Flag(help: "Green channel (绿色通道).") var green = false
+    @Option(help: "Appointment code to check in.") var appointment: String?
+    @Flag(help: "Print it on the kiosk's ticket printer.") var print = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let t: Ticket = try await global.client.call(
+                "POST", "/v1/tickets", json: IssueRequest(service: service, priority: green ? .green : .normal, appointment: appointment, print: print))
+            try global.show(t) { t in
+                "\(t.number) (\(t.service)\(t.priority == .green ? ", green" : "")): \(t.waitingAhead ?? 0) waiting ahead"
+                    + (t.printJob.map { ", printing (job \($0))" } ?? "") + (t.printError.map { ", NOT printed: \($0)" } ?? "")
+            }
+        }
+    }
+}
+
+struct TicketList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "Today's tickets.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "waiting, called, serving, done or noShow.") var state: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let list: [Ticket] = try await global.client.call("GET", "/v1/tickets" + (state.map { "?state=\($0)" } ?? ""))
+            try global.show(list) { list in
+                list.map { t in "\(t.number)  \(t.service)  \(t.state.rawValue)" + (t.window.map { "  window \($0)" } ?? "") }.joined(separator: "\n")
+            }
+        }
+    }
+}
+
+struct TicketRate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "rate", abstract: "Record a completed ticket's rating given outside the keypad.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Ticket number or id.") var ticket: String
+    @Argument(help: "非常满意 … 非常不满意, verySatisfied …, or 1-5 stars.") var level: String
+    @Option(help: "Where it came from (paper, app, sms).") var channel = "paper"
+
+    func run() async throws {
+        try await reportingErrors {
+            let r: Rating = try await global.client.call("POST", "/v1/tickets/\(ticket)/rating", json: RatingRequest(level: level, channel: channel))
+            try global.show(r) { "\($0.number): \($0.level?.label ?? "not rated") (\($0.channel))" }
+        }
+    }
+}
+
+struct WindowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "window",
+        abstract: "Work a window: call-next, recall, no-show, complete, transfer SERVICE, open, close, away --reason R, clerk NAME.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Window number.") var number: Int
+    @Argument(help: "call-next, recall, no-show, complete, transfer, open, close, away, clerk.") var action: String
+    @Argument(help: "transfer: the service; clerk: the name.") var value: String?
+    @Option(help: "away: the reason (去向留言).") var reason: String?
+    @Option(help: "away: how to reach the clerk.") var contact: String?
+    @Option(help: "away: when the clerk is back.") var back: String?
+    @Option(help: "clerk: unit.") var unit: String?
+    @Option(help: "clerk: title.") var title: String?
+    @Option(help: "clerk: phone.") var phone: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let c = global.client
+            let base = "/v1/windows/\(number)"
+            func ticket(_ path: String, _ body: (some Encodable)? = Optional<String>.none) async throws {
+                let reply = try await c.send("POST", base + path, body: try body.map { try JSONEncoder().encode($0) }, contentType: body == nil ? nil : "application/json")
+                if reply.status == 204 {
+                    try global.show(["called": JSONValue.null]) { _ in "nobody waits for window \(number)" }
+                    return
+                }
+                let t: Ticket = try HallClient.decode(reply)
+                try global.show(t) { t in "\(t.number): \(t.state.rawValue)" + (t.state == .called ? " to window \(number)" : "") }
+            }
+            func window(_ path: String, _ body: some Encodable) async throws {
+                let w: HallWindow = try await c.call("PUT", base + path, json: body)
+                try global.show(w) { w in
+                    "window \(w.number): \(w.state.rawValue)" + (w.away.map { " (\($0.reason))" } ?? "") + (w.clerk.map { ", clerk \($0.name)" } ?? "")
+                }
+            }
+            switch action {
+            case "call-next": try await ticket("/call-next")
+            case "recall": try await ticket("/recall")
+            case "no-show": try await ticket("/no-show")
+            case "complete": try await ticket("/complete")
+            case "transfer":
+                guard let value else { throw ValidationError("transfer needs the service: hallctl window \(number) transfer B") }
+                try await ticket("/transfer", TransferRequest(service: value))
+            case "open": try await window("/status", WindowStatusRequest(state: .open))
+            case "close": try await window("/status", WindowStatusRequest(state: .closed))
+            case "away":
+                guard let reason else { throw ValidationError("away needs --reason (去向留言)") }
+                try await window("/status", WindowStatusRequest(state: .away, away: AwayNotice(reason: reason, contact: contact, backAt: back)))
+            case "clerk":
+                guard let value else { throw ValidationError("clerk needs the name: hallctl window \(number) clerk 李娜 --title 科员") }
+                try await window("/clerk", ClerkCard(name: value, unit: unit, title: title, phone: phone))
+            default:
+                throw ValidationError("unknown action \(action): call-next, recall, no-show, complete, transfer, open, close, away, clerk")
+            }
+        }
+    }
+}
+
+struct Stats: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "A day's figures: tickets, waiting and service times, ratings (--csv for CSV).")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "YYYY-MM-DD (default today).") var date: String?
+    @Flag(help: "CSV, one row per hall, service, window and clerk.") var csv = false
+
+    func run() async throws {
+        try await reportingErrors {
+            var query = [String]()
+            if let date { query.append("date=\(date)") }
+            if csv {
+                query.append("format=csv")
+                let reply = try await global.client.send("GET", "/v1/stats?" + query.joined(separator: "&"))
+                guard reply.status == 200 else { _ = try HallClient.decode(reply, as: JSONValue.self); return }
+                Output.line(reply.text.trimmingCharacters(in: .newlines))
+                return
+            }
+            let s: HallStats = try await global.client.call("GET", "/v1/stats" + (query.isEmpty ? "" : "?" + query.joined(separator: "&")))
+            try global.show(s) { s in
+                func line(_ name: String, _ g: HallStats.Group) -> String {
+                    let wait = g.waitingMeanSeconds.map { String(format: "%.1f", $0 / 60) } ?? "-"
+                    let p90 = g.waitingP90Seconds.map { String(format: "%.1f", $0 / 60) } ?? "-"
+                    let serve = g.serviceMeanSeconds.map { String(format: "%.1f", $0 / 60) } ?? "-"
+                    let rate = g.satisfactionRate.map { String(format: "%.0f%%", $0 * 100) } ?? "-"
+                    return "\(name)  issued \(g.issued)  served \(g.served)  no-show \(g.noShows)  wait \(wait)/\(p90) min (mean/p90)  service \(serve) min  satisfied \(rate)"
+                }
+                var out = ["\(s.date)", line("hall", s.hall)]
+                out += s.services.sorted { $0.key < $1.key }.map { line("service \($0.key)", $0.value) }
+                out += s.windows.sorted { $0.key < $1.key }.map { line("window \($0.key)", $0.value) }
+                out += s.clerks.sorted { $0.key < $1.key }.map { line("clerk \($0.key)", $0.value) }
+                return out.joined(separator: "\n")
+            }
+        }
+    }
+}
