@@ -116,8 +116,8 @@ public actor Hall {
             t.waitingAhead = nil
             return t
         }
-        let order = QueueOrder.ordered(candidates { $0.service == t.service }, now: now(), agingBound: setup.agingBound)
-        t.waitingAhead = order.firstIndex { $0.id == t.id }
+        let me = QueueOrder.Candidate(id: t.id, priority: t.priority, queuedAt: t.queuedAt, slot: t.slot)
+        t.waitingAhead = QueueOrder.ahead(of: me, in: candidates { $0.service == t.service }, now: now(), agingBound: setup.agingBound)
         return t
     }
 

@@ -27,20 +27,29 @@ public enum QueueOrder {
         ordered(waiting, now: now, agingBound: agingBound).first
     }
 
-    /// The whole queue in serving order (what `waitingAhead` counts).
+    /// The whole queue in serving order.
     public static func ordered(_ waiting: [Candidate], now: Date, agingBound: Duration) -> [Candidate] {
+        waiting.sorted { before($0, $1, now: now, agingBound: agingBound) }
+    }
+
+    /// How many of `waiting` are served before `ticket` (without sorting the queue).
+    public static func ahead(of ticket: Candidate, in waiting: [Candidate], now: Date, agingBound: Duration) -> Int {
+        waiting.reduce(0) { $0 + ($1.id != ticket.id && before($1, ticket, now: now, agingBound: agingBound) ? 1 : 0) }
+    }
+
+    static func rank(_ c: Candidate, now: Date, bound: Double) -> (Int, Date) {
+        if c.priority == .normal, now.timeIntervalSince(c.queuedAt) > bound { return (0, c.queuedAt) }
+        if c.priority == .green { return (1, c.queuedAt) }
+        if let slot = c.slot, slot <= now { return (2, slot) }
+        return (3, c.queuedAt)
+    }
+
+    /// Whether `a` is served before `b`.
+    public static func before(_ a: Candidate, _ b: Candidate, now: Date, agingBound: Duration) -> Bool {
         let bound = Double(agingBound.components.seconds)
-        func rank(_ c: Candidate) -> (Int, Date, String) {
-            if c.priority == .normal, now.timeIntervalSince(c.queuedAt) > bound { return (0, c.queuedAt, c.id) }
-            if c.priority == .green { return (1, c.queuedAt, c.id) }
-            if let slot = c.slot, slot <= now { return (2, slot, c.id) }
-            return (3, c.queuedAt, c.id)
-        }
-        return waiting.sorted { a, b in
-            let (ra, rb) = (rank(a), rank(b))
-            if ra.0 != rb.0 { return ra.0 < rb.0 }
-            if ra.1 != rb.1 { return ra.1 < rb.1 }
-            return ra.2 < rb.2
-        }
+        let (ra, rb) = (rank(a, now: now, bound: bound), rank(b, now: now, bound: bound))
+        if ra.0 != rb.0 { return ra.0 < rb.0 }
+        if ra.1 != rb.1 { return ra.1 < rb.1 }
+        return a.id < b.id
     }
 }

@@ -17,6 +17,7 @@ struct HallBench: AsyncParsableCommand {
     func run() async throws {
         var rows: [Row] = []
         rows += try await SerialBench(seconds: seconds, rounds: rounds).run()
+        rows += try await TicketBench(seconds: seconds, rounds: rounds).run()
         do {
             rows += try await PrintBench(rounds: rounds).run()
         } catch {

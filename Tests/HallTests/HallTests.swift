@@ -22,6 +22,8 @@ struct QueueOrderTests {
         let waiting = [c("a1", .normal, 0), c("a2", .normal, 1), c("g1", .green, 5), c("p1", .normal, 6, slot: 3), c("p2", .normal, 7, slot: 2), c("g2", .green, 8)]
         let now = t0.addingTimeInterval(10 * 60)
         #expect(QueueOrder.ordered(waiting, now: now, agingBound: .seconds(30 * 60)).map(\.id) == ["g1", "g2", "p2", "p1", "a1", "a2"])
+        #expect(QueueOrder.ahead(of: waiting[0], in: waiting, now: now, agingBound: .seconds(30 * 60)) == 4)
+        #expect(QueueOrder.ahead(of: waiting[5], in: waiting, now: now, agingBound: .seconds(30 * 60)) == 1)
         // An appointment whose slot has not begun waits in arrival order.
         let early = [c("a1", .normal, 0), c("p1", .normal, 1, slot: 60)]
         #expect(QueueOrder.next(early, now: now, agingBound: .seconds(30 * 60))?.id == "a1")

@@ -1,0 +1,116 @@
+import CSQLiteBench
+import Foundation
+import Hall
+import HallAPIModels
+import HallClient
+import HallDaemon
+import HallStore
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Durable ticket issues per second: in process (Hall.issue) and through the API,
+/// against raw SQLite inserting one row per transaction with the same settings
+/// (WAL, synchronous=FULL) in the same folder.
+struct TicketBench {
+    let seconds: Double
+    let rounds: Int
+
+    func run() async throws -> [Row] {
+        let dir = NSTemporaryDirectory() + "hall-bench-tickets-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+
+        var raw: [Double] = []
+        var inProcess: [Double] = []
+        var api: [Double] = []
+        var config = try HallConfig.load(file: Self.configPath)
+        config.socket = dir + "/halld.sock"
+        config.stateDir = dir + "/state"
+        config.logLevel = "critical"
+        var logger = Logger(label: "hall-bench")
+        logger.logLevel = .critical
+        let daemon = Daemon(config: config, logger: logger)
+        let (ready, feed) = AsyncStream.makeStream(of: Daemon.Handle.self)
+        let task = Task { try await daemon.run(onReady: { feed.yield($0) }) }
+        var handle: Daemon.Handle?
+        for await h in ready {
+            handle = h
+            break
+        }
+        let client = HallClient(socketPath: config.socket)
+        // The in-process hall has its own database in the same folder.
+        let database = try HallDatabase.open(directory: dir + "/inprocess")
+        let registry = DeviceRegistry(devices: [], events: NullEvents(), logger: logger)
+        let hall = Hall(setup: config.hall!, database: database, registry: registry, events: NullEvents(), logger: logger)
+        try await hall.load()
+
+        for r in 0..<rounds {
+            raw.append(try rawInserts(path: dir + "/raw-\(r).sqlite"))
+            inProcess.append(try await timed { _ = try await hall.issue(service: "A") })
+            api.append(try await timed { let _: Ticket = try await client.call("POST", "/v1/tickets", json: IssueRequest(service: "A")) })
+        }
+        await handle?.shutdown()
+        _ = try? await task.value
+        let b = median(raw)
+        let note = "baseline: sqlite3 C API, WAL, synchronous=FULL, one INSERT of a ticket-sized row per transaction, in the same folder; halld: Hall.issue (number by MAX(seq)+1 and INSERT in one GRDB write transaction) in process, and POST /v1/tickets through the Unix socket."
+        return [
+            Row(
+                name: "durable ticket issue, in process", unit: "tickets/s", baseline: b, halld: median(inProcess), higherIsBetter: true,
+                target: "≥ 70% of raw SQLite (ratio ≥ 0.70)", met: median(inProcess) / b >= 0.7, note: note),
+            Row(
+                name: "durable ticket issue, through the API", unit: "tickets/s", baseline: b, halld: median(api), higherIsBetter: true, target: "report",
+                met: true),
+        ]
+    }
+
+    static var configPath: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path + "/Config/simulated.toml"
+    }
+
+    func timed(_ body: () async throws -> Void) async throws -> Double {
+        let start = ContinuousClock.now
+        var n = 0
+        while ContinuousClock.now - start < .milliseconds(Int(seconds * 1000)) {
+            try await body()
+            n += 1
+        }
+        let d = ContinuousClock.now - start
+        return Double(n) / (Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+    }
+
+    func rawInserts(path: String) throws -> Double {
+        var db: OpaquePointer?
+        guard sqlite3_open(path, &db) == SQLITE_OK else { throw BenchError("sqlite3_open failed") }
+        defer { sqlite3_close(db) }
+        sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE t (id TEXT PRIMARY KEY, day TEXT, service TEXT, seq INTEGER, number TEXT, issued_at REAL)", nil, nil, nil)
+        var stmt: OpaquePointer?
+        sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?, '2026-11-29', 'A', ?, ?, ?)", -1, &stmt, nil)
+        defer { sqlite3_finalize(stmt) }
+        let start = ContinuousClock.now
+        var n = 0
+        let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+        while ContinuousClock.now - start < .milliseconds(Int(seconds * 1000)) {
+            n += 1
+            sqlite3_exec(db, "BEGIN IMMEDIATE", nil, nil, nil)
+            sqlite3_bind_text(stmt, 1, UUID().uuidString, -1, transient)
+            sqlite3_bind_int(stmt, 2, Int32(n))
+            sqlite3_bind_text(stmt, 3, String(format: "A%03d", n), -1, transient)
+            sqlite3_bind_double(stmt, 4, Date().timeIntervalSince1970)
+            guard sqlite3_step(stmt) == SQLITE_DONE else { throw BenchError("insert failed") }
+            sqlite3_reset(stmt)
+            sqlite3_exec(db, "COMMIT", nil, nil, nil)
+        }
+        let d = ContinuousClock.now - start
+        return Double(n) / (Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+    }
+}
+
+/// Events nobody reads (the in-process hall's).
+struct NullEvents: EventPublisher {
+    func publish(_ event: NewEvent) async throws -> HallEvent {
+        HallEvent(seq: 0, type: event.type, time: "", device: event.device, data: event.data)
+    }
+}
