@@ -19,10 +19,13 @@ public struct Daemon: Sendable {
 
     public let config: HallConfig
     public let logger: Logger
+    /// systemd's notify protocol (READY, STATUS, WATCHDOG, STOPPING) when started by systemd.
+    public let notifier: SystemdNotifier
 
-    public init(config: HallConfig, logger: Logger) {
+    public init(config: HallConfig, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.config = config
         self.logger = logger
+        self.notifier = SystemdNotifier(environment: environment)
     }
 
     /// Stops a running daemon as SIGTERM does: given to `onReady`.
@@ -75,7 +78,7 @@ public struct Daemon: Sendable {
         try SocketFile.prepare(config.socket)
         defer { SocketFile.remove(config.socket) }
 
-        let (socket, group, logger) = (config.socket, config.socketGroup, logger)
+        let (socket, group, logger, notifier) = (config.socket, config.socketGroup, logger, notifier)
         let app = Application(
             router: buildRouter(services),
             configuration: .init(address: .unixDomainSocket(path: socket), serverName: "halld/\(Self.version)"),
@@ -84,6 +87,9 @@ public struct Daemon: Sendable {
                 await registry.waitUntilAllAttempted()
                 logger.notice("halld \(Self.version) listening on \(socket) (\(permissions)), \(registry.ids.count) devices")
                 _ = try? await events.publish(NewEvent(type: EventType.daemonStarted, data: ["version": .string(Self.version), "pid": .number(Double(getpid()))]))
+                let snapshots = await registry.snapshots()
+                let online = snapshots.filter { $0.status.state == .online }.count
+                notifier.notify("READY=1\nSTATUS=listening on \(socket); \(online) of \(snapshots.count) devices online\nMAINPID=\(getpid())")
                 onReady(handle)
             },
             logger: logger)
@@ -95,6 +101,7 @@ public struct Daemon: Sendable {
                     .init(service: JobService(jobs: jobs)),
                 ] + (hall.map { [.init(service: CallerKeyService(hall: $0, events: events))] } ?? []) + (bus.map { [.init(service: USBHotplugService(bus: $0, wanted: wantedUSB, registry: registry, logger: logger))] } ?? []) + [
                     .init(service: app),
+                    .init(service: NotifyService(notifier: notifier, registry: registry)),
                     .init(
                         service: HeartbeatService(
                             events: events, interval: .milliseconds(Int(config.heartbeatSeconds * 1000)),
@@ -104,6 +111,7 @@ public struct Daemon: Sendable {
                 logger: logger))
         handle.attach(serviceGroup)
         try await serviceGroup.run()
+        notifier.notify("STATUS=stopped")
         logger.notice("halld stopped")
     }
 
@@ -156,6 +164,39 @@ struct CallerKeyService: Service {
             // shutdown); the service ends with its own graceful shutdown.
             try? await gracefulShutdown()
             subscription.cancel()
+        }
+    }
+}
+
+/// Keeps systemd informed: WATCHDOG=1 at half of WATCHDOG_USEC, a STATUS= line
+/// when device counts change, and STOPPING=1 when the graceful shutdown starts.
+struct NotifyService: Service {
+    let notifier: SystemdNotifier
+    let registry: DeviceRegistry
+
+    func run() async throws {
+        guard notifier.socketPath != nil else {
+            try? await gracefulShutdown()
+            return
+        }
+        await withDiscardingTaskGroup { group in
+            group.addTask { await notifier.watchdogLoop() }
+            group.addTask {
+                var last = ""
+                while !Task.isCancelled {
+                    let s = await registry.snapshots()
+                    let problems = s.filter { !$0.status.state.acceptsWork }.map { "\($0.id) \($0.status.state.rawValue)" }
+                    let status = "STATUS=\(s.count - problems.count) of \(s.count) devices online" + (problems.isEmpty ? "" : "; " + problems.joined(separator: ", "))
+                    if status != last {
+                        notifier.notify(status)
+                        last = status
+                    }
+                    do { try await Task.sleep(for: .seconds(2)) } catch { return }
+                }
+            }
+            try? await gracefulShutdown()
+            notifier.notify("STOPPING=1\nSTATUS=stopping")
+            group.cancelAll()
         }
     }
 }

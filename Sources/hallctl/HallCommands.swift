@@ -150,3 +150,14 @@ struct Stats: AsyncParsableCommand {
         }
     }
 }
+
+struct UdevRules: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "udev-rules", abstract: "Print the udev rules for the USB devices halld knows (udev/70-halld.rules is this output).")
+
+    func run() async throws {
+        FileHandle.standardOutput.write(Data(USBMatchTable.udevRules().utf8))
+    }
+}
+
+import Drivers

@@ -1,0 +1,84 @@
+import Foundation
+@testable import HallDaemon
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A datagram socket the test owns, standing in for systemd's notify socket.
+final class NotifySocket: @unchecked Sendable {
+    // @unchecked: the descriptor is read by one thread at a time.
+    let path: String
+    let fd: Int32
+
+    init(path: String) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in raw.copyBytes(from: Array(path.utf8) + [0]) }
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        guard rc == 0 else { throw CupsPeer.Failure("bind \(path): \(String(cString: strerror(errno)))") }
+        var tv = timeval(tv_sec: 0, tv_usec: 100_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    /// The next datagram, or nil after 100 ms of silence.
+    func receive() -> String? {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = recv(fd, &buffer, buffer.count, 0)
+        return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : nil
+    }
+}
+
+@Suite("systemd")
+struct SystemdTests {
+    @Test("the notify protocol: READY=1 with a STATUS once the socket answers, WATCHDOG=1 at half of WATCHDOG_USEC, STOPPING=1 on shutdown")
+    func notify() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let sink = try NotifySocket(path: dir + "/notify.sock")
+        let config = try simulatedConfig(dir: dir)
+        let daemon = Daemon(config: config, logger: testLogger, environment: ["NOTIFY_SOCKET": sink.path, "WATCHDOG_USEC": "200000"])
+        let messages = Mutex<[(Date, String)]>([])
+        let reader = Thread {
+            let until = Date().addingTimeInterval(8)
+            while Date() < until {
+                if let m = sink.receive() { messages.withLock { $0.append((Date(), m)) } }
+                if messages.withLock({ $0.contains { $0.1.contains("STOPPING=1") } }) { break }
+            }
+        }
+        reader.start()
+        let (ready, feed) = AsyncStream.makeStream(of: Daemon.Handle.self)
+        let run = Task { try await daemon.run(onReady: { feed.yield($0) }) }
+        var handle: Daemon.Handle?
+        for await h in ready {
+            handle = h
+            break
+        }
+        try await Task.sleep(for: .milliseconds(1000))
+        await handle?.shutdown()
+        try await run.value
+        for _ in 0..<50 where !messages.withLock({ $0.contains { $0.1.contains("STOPPING=1") } }) { try await Task.sleep(for: .milliseconds(20)) }
+        let all = messages.withLock { $0 }
+        let readyMessage = try #require(all.first { $0.1.contains("READY=1") })
+        #expect(readyMessage.1.contains("STATUS=listening on \(config.socket); 7 of 7 devices online"))
+        let watchdogs = all.filter { $0.1 == "WATCHDOG=1" }.map(\.0)
+        #expect(watchdogs.count >= 5, "\(watchdogs.count) WATCHDOG=1 in about a second at a 100 ms cadence")
+        let gaps = zip(watchdogs.dropFirst(), watchdogs).map { $0.timeIntervalSince($1) }
+        #expect(gaps.allSatisfy { $0 > 0.05 && $0 < 0.5 }, "\(gaps)")
+        #expect(all.contains { $0.1.hasPrefix("STATUS=") && $0.1.contains("devices online") })
+        #expect(all.last { $0.1.contains("STOPPING=1") } != nil)
+    }
+
+    @Test("without NOTIFY_SOCKET nothing is sent; a WATCHDOG_PID of another process leaves the watchdog off")
+    func quiet() {
+        #expect(SystemdNotifier(environment: [:]).notify("READY=1") == false)
+        #expect(SystemdNotifier(environment: ["WATCHDOG_USEC": "1000000"]).watchdogInterval == .milliseconds(500))
+        #expect(SystemdNotifier(environment: ["WATCHDOG_USEC": "1000000", "WATCHDOG_PID": "1"]).watchdogInterval == nil)
+    }
+}
