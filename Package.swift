@@ -144,7 +144,7 @@ let package = Package(
         .executableTarget(
             name: "hallctl",
             dependencies: [
-                "HallClient", "HallAPIModels", "Drivers",
+                "HallClient", "HallAPIModels", "Drivers", "HallDaemon", "Transports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -82,3 +82,41 @@ struct SystemdTests {
         #expect(SystemdNotifier(environment: ["WATCHDOG_USEC": "1000000", "WATCHDOG_PID": "1"]).watchdogInterval == nil)
     }
 }
+
+@Suite("hallctl doctor")
+struct DoctorTests {
+    @Test("doctor on a healthy setup says OK line by line; on a broken one it names each problem with its fix and exits 1")
+    func doctor() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try simulatedConfig(dir: dir)
+        var text = try String(contentsOfFile: repositoryRoot + "/Config/simulated.toml", encoding: .utf8)
+        text = text.replacingOccurrences(of: "/run/halld/halld.sock", with: config.socket).replacingOccurrences(of: "/var/lib/halld", with: config.stateDir)
+        try text.write(toFile: dir + "/good.toml", atomically: true, encoding: .utf8)
+        let broken = text + "\n[[device]]\nid = \"keypad-9\"\nkind = \"keypad\"\ndriver = \"hallbus\"\nport = \"\(dir)/no-such-adapter\"\n"
+        try broken.write(toFile: dir + "/missing-port.toml", atomically: true, encoding: .utf8)
+        try (text + "\n[[device]]\nid = \"x\"\nkind = \"camera\"\n").write(toFile: dir + "/bad.toml", atomically: true, encoding: .utf8)
+        let hallctl = builtExecutable("hallctl")
+        try await withDaemon(config) { socket in
+            let (ok, good) = try CupsPeer.run([hallctl, "doctor", "--config", dir + "/good.toml", "--socket", socket])
+            #expect(ok == 0, "\(good)")
+            #expect(good.contains("OK    socket: halld"))
+            #expect(good.contains("OK    role: this user is technician"))
+            #expect(good.contains("OK    device display-1: online"))
+            #expect(!good.contains("FAIL"))
+
+            let (missing, out) = try CupsPeer.run([hallctl, "doctor", "--config", dir + "/missing-port.toml", "--socket", socket])
+            #expect(missing == 1)
+            #expect(out.contains("FAIL  serial \(dir)/no-such-adapter: missing (keypad-9)"))
+            #expect(out.contains("fix: plug the USB-serial adapter in"))
+
+            let (bad, badOut) = try CupsPeer.run([hallctl, "doctor", "--config", dir + "/bad.toml", "--socket", socket])
+            #expect(bad == 1)
+            #expect(badOut.contains("FAIL  config:") && badOut.contains("device[7].kind"), "\(badOut)")
+
+            let (down, downOut) = try CupsPeer.run([hallctl, "doctor", "--config", dir + "/good.toml", "--socket", dir + "/nobody.sock"])
+            #expect(down == 1)
+            #expect(downOut.contains("FAIL  socket: halld does not answer"))
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import ArgumentParser
+import Foundation
+import HallAPIModels
+import HallClient
+import HallDaemon
+import Transports
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One doctor finding: OK, or a problem and what fixes it.
+struct Finding: Codable, Sendable {
+    var ok: Bool
+    var check: String
+    var detail: String
+    var fix: String?
+}
+
+struct Doctor: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check this machine as a technician would: socket, role, configuration, serial ports, CUPS queues, SANE devices, disk space.",
+        discussion: "Each line is OK or a problem with its fix. Exit status 1 when something is wrong.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "halld's configuration.") var config = "/etc/halld/halld.toml"
+
+    func run() async throws {
+        let findings = await Self.examine(config: config, socket: global.socket ?? HallClient.defaultSocket())
+        try global.show(findings) { list in
+            list.map { f in (f.ok ? "OK    " : "FAIL  ") + "\(f.check): \(f.detail)" + (f.fix.map { "\n      fix: \($0)" } ?? "") }.joined(separator: "\n")
+        }
+        if findings.contains(where: { !$0.ok }) { throw ExitCode(1) }
+    }
+
+    static func examine(config path: String, socket: String) async -> [Finding] {
+        var out: [Finding] = []
+        // The daemon and who we are to it.
+        let client = HallClient(socketPath: socket)
+        var info: InfoResponse?
+        do {
+            info = try await client.call("GET", "/v1/info")
+            out.append(Finding(ok: true, check: "socket", detail: "halld \(info!.version) answers at \(socket)"))
+            out.append(Finding(ok: true, check: "role", detail: "this user is \(info!.role.rawValue) (uid \(getuid()))",
+                fix: info!.role == .none ? "add the user to a group listed under [roles] (halld-tech, halld-clerk, halld-kiosk)" : nil))
+            if info!.role == .none { out[out.count - 1].ok = false }
+        } catch {
+            out.append(Finding(ok: false, check: "socket", detail: "halld does not answer at \(socket): \(error)",
+                fix: "systemctl start halld (journalctl -u halld says why it stopped); a user outside group halld cannot connect"))
+        }
+        // The configuration.
+        var parsed: HallConfig?
+        do {
+            parsed = try HallConfig.load(file: path)
+            out.append(Finding(ok: true, check: "config", detail: "\(path): \(parsed!.devices.count) devices"))
+        } catch {
+            out.append(Finding(ok: false, check: "config", detail: "\(error)", fix: "correct the key named above; halld --check-config --config \(path)"))
+        }
+        guard let config = parsed else { return out }
+        // Serial ports.
+        var ports: Set<String> = []
+        for d in config.devices {
+            guard let serial = d.serial, ports.insert(serial.port).inserted else { continue }
+            if !FileManager.default.fileExists(atPath: serial.port) {
+                out.append(Finding(ok: false, check: "serial \(serial.port)", detail: "missing (\(d.id))",
+                    fix: "plug the USB-serial adapter in; ls /dev/halld/ shows the names the udev rules give; check the port in \(path)"))
+            } else if access(serial.port, R_OK | W_OK) != 0 {
+                out.append(Finding(ok: false, check: "serial \(serial.port)", detail: "not readable and writable by this user",
+                    fix: "halld's user needs group dialout (the udev rules set it): usermod -aG dialout halld"))
+            } else {
+                out.append(Finding(ok: true, check: "serial \(serial.port)", detail: "present (\(d.id), \(serial.settings))"))
+            }
+        }
+        // CUPS queues.
+        for d in config.devices {
+            guard let cups = d.cups else { continue }
+            let client = CupsClient(server: cups.server, name: "doctor")
+            do {
+                let queues = try await client.destinations()
+                if queues.contains(cups.queue) {
+                    out.append(Finding(ok: true, check: "cups \(cups.queue)", detail: "queue present (\(d.id))"))
+                } else {
+                    out.append(Finding(ok: false, check: "cups \(cups.queue)", detail: "no such queue (\(d.id)); queues: \(queues.joined(separator: ", "))",
+                        fix: "lpadmin -p \(cups.queue) -E -v socket://PRINTER:9100 -m raw (ticket printer) or -m everywhere (A4)"))
+                }
+            } catch {
+                out.append(Finding(ok: false, check: "cups", detail: "CUPS not reachable (\(d.id)): \(error)", fix: "systemctl start cups"))
+            }
+        }
+        // SANE devices.
+        let sane = config.devices.filter { $0.driver == "sane" }
+        if !sane.isEmpty {
+            do {
+                let names = try await SaneSession.shared.devices().map(\.name)
+                for d in sane {
+                    if let name = d.sane {
+                        out.append(names.contains(name)
+                            ? Finding(ok: true, check: "sane \(name)", detail: "present (\(d.id))")
+                            : Finding(ok: false, check: "sane \(name)", detail: "SANE does not list it (\(d.id)); it lists: \(names.joined(separator: ", "))",
+                                fix: "scanimage -L; the backend must be in /etc/sane.d/dll.conf and the scanner plugged in"))
+                    } else if let usb = d.usb {
+                        out.append(Finding(ok: true, check: "sane usb \(usb)", detail: "found on the bus when halld opens it (\(d.id))"))
+                    }
+                }
+            } catch {
+                out.append(Finding(ok: false, check: "sane", detail: "\(error)", fix: "apt install libsane1; scanimage -L"))
+            }
+        }
+        // Disk space of the state folder.
+        var fs = statvfs()
+        let dir = FileManager.default.fileExists(atPath: config.stateDir) ? config.stateDir : (config.stateDir as NSString).deletingLastPathComponent
+        if statvfs(dir, &fs) == 0 {
+            let free = Double(fs.f_bavail) * Double(fs.f_frsize) / 1_048_576
+            out.append(Finding(ok: free > 500, check: "disk \(config.stateDir)", detail: String(format: "%.0f MiB free", free),
+                fix: free > 500 ? nil : "free space: old scans leave after storage.spool_retention_hours; journalctl --vacuum-size"))
+        } else {
+            out.append(Finding(ok: false, check: "disk \(config.stateDir)", detail: "cannot read the file system", fix: "create \(config.stateDir) (tmpfiles.d does it)"))
+        }
+        // Devices as the daemon sees them.
+        if info != nil, let devices: [DeviceSummary] = try? await client.call("GET", "/v1/devices") {
+            for d in devices {
+                let ok = d.state.acceptsWork
+                out.append(Finding(ok: ok, check: "device \(d.id)", detail: "\(d.state.rawValue)\(d.reasons.isEmpty ? "" : " (\(d.reasons.joined(separator: ", ")))")",
+                    fix: ok ? nil : "hallctl device \(d.id) shows the last error; hallctl health \(d.id); hallctl reset \(d.id)"))
+            }
+        }
+        return out
+    }
+}
