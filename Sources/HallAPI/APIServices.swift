@@ -37,6 +37,8 @@ public struct APIServices: Sendable {
     public var hallName: String?
     /// The hall (queue, windows, ratings), when configured.
     public var hall: Hall?
+    /// Prometheus metrics (`GET /metrics`).
+    public var metrics = HallMetrics()
 
     public init(
         registry: DeviceRegistry, events: EventLog, jobs: JobBoard, roles: RoleMap, info: DaemonInfo, subscriberBuffer: Int = 256,

@@ -5,6 +5,12 @@ import Hummingbird
 public func buildRouter(_ services: APIServices) -> Router<HallRequestContext> {
     let router = Router(context: HallRequestContext.self)
     router.add(middleware: AccessMiddleware(services: services))
+    router.add(middleware: MetricsMiddleware(metrics: services.metrics))
+    router.get("/metrics") { _, context in
+        try context.require(.technician, to: "reading metrics")
+        let text = await services.metrics.scrape(services)
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
     DaemonController(services: services).register(router)
     DeviceController(services: services).register(router)
     JobController(services: services).register(router)

@@ -73,6 +73,17 @@ struct HallAPITests {
             #expect(stats.text.contains(",hall,all,1,1,0,"))
             let waiting: [Ticket] = try await c.call("GET", "/v1/tickets?state=done")
             #expect(waiting.map(\.number) == ["A001"])
+
+            // A scrape of /metrics: requests by route, device states, queues, waiting time.
+            let metrics = try await c.send("GET", "/metrics")
+            #expect(metrics.status == 200)
+            let text = metrics.text
+            #expect(text.contains(#"halld_http_requests_total{method="POST",route="/v1/tickets",status="201"} 1"#), "\(text.prefix(2000))")
+            #expect(text.contains(#"halld_http_requests_total{method="POST",route="/v1/windows/{n}/complete",status="409"} 1"#))
+            #expect(text.contains("halld_http_request_duration_seconds_bucket"))
+            #expect(text.contains(#"halld_device_state{device="display-1",kind="display",state="online"} 1"#))
+            #expect(text.contains(#"halld_queue_waiting{service="A"} 0"#))
+            #expect(text.contains("halld_tickets_issued_today 1"))
         }
     }
 
