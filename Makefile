@@ -7,14 +7,22 @@ RUN_DIR ?= $(CURDIR)/.run
 SOCKET ?= $(RUN_DIR)/halld.sock
 STATE_DIR ?= $(RUN_DIR)/state
 
-# Build: SQLite for GRDB, zlib for the simulated scanner's PNG pages.
+# Build: SQLite for GRDB, zlib for PNG pages, libcups, SANE, libusb, libturbojpeg.
 BUILD_PACKAGES = libsqlite3-dev zlib1g-dev pkg-config libcups2-dev libsane-dev libusb-1.0-0-dev libturbojpeg0-dev
 # Tests also check openapi.yaml with openapi-spec-validator, run the Modbus
-# drivers against pymodbus (PyPI) on a pty pair made by socat.
+# drivers against pymodbus (PyPI) on a pty pair made by socat, start a private
+# cupsd (cups, cups-ipp-utils' ippeveprinter on a D-Bus bus), use the SANE test
+# backend (scanimage, for the benchmark) and pdfinfo (poppler-utils).
 TEST_PACKAGES = $(BUILD_PACKAGES) socat cups cups-daemon cups-client cups-ipp-utils dbus sane-utils poppler-utils
 PYTHON_TEST_PACKAGES = openapi-spec-validator pymodbus pyserial
 
-.PHONY: all build run run-serial test deps test-deps check-openapi bench clean
+.PHONY: all build run run-serial test deps test-deps check-openapi bench install clean
+
+# make install [DESTDIR=…] [PREFIX=/usr/local]: binaries, systemd unit, udev rules,
+# sysusers.d/tmpfiles.d, the example configuration, shell completions, man pages.
+PREFIX ?= /usr/local
+DESTDIR ?=
+INSTALL_BUILD ?= release
 
 all: build
 
@@ -50,6 +58,32 @@ run-serial: build
 bench: deps
 	$(SWIFT) build -c release --product hall-bench
 	$$($(SWIFT) build -c release --show-bin-path)/hall-bench --out BENCHMARKS.md --command "make bench"
+
+install: deps
+	$(SWIFT) build -c $(INSTALL_BUILD)
+	$(SWIFT) build -c $(INSTALL_BUILD) --product generate-manual
+	@bin=$$($(SWIFT) build -c $(INSTALL_BUILD) --show-bin-path); set -e; \
+	for tool in halld hallctl hall-sim; do install -Dm755 $$bin/$$tool $(DESTDIR)$(PREFIX)/bin/$$tool; done; \
+	sed 's|/usr/local|$(PREFIX)|g' systemd/halld.service > $$bin/halld.service; \
+	install -Dm644 $$bin/halld.service $(DESTDIR)/lib/systemd/system/halld.service; \
+	install -Dm644 udev/70-halld.rules $(DESTDIR)/lib/udev/rules.d/70-halld.rules; \
+	install -Dm644 systemd/halld.sysusers.conf $(DESTDIR)/usr/lib/sysusers.d/halld.conf; \
+	install -Dm644 systemd/halld.tmpfiles.conf $(DESTDIR)/usr/lib/tmpfiles.d/halld.conf; \
+	install -Dm644 Config/halld.toml $(DESTDIR)/etc/halld/halld.toml.example; \
+	mkdir -p $$bin/completions $$bin/man; \
+	$$bin/hallctl --generate-completion-script bash > $$bin/completions/hallctl.bash; \
+	$$bin/hallctl --generate-completion-script zsh > $$bin/completions/_hallctl; \
+	$$bin/hallctl --generate-completion-script fish > $$bin/completions/hallctl.fish; \
+	install -Dm644 $$bin/completions/hallctl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/hallctl; \
+	install -Dm644 $$bin/completions/_hallctl $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_hallctl; \
+	install -Dm644 $$bin/completions/hallctl.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/hallctl.fish; \
+	$$bin/generate-manual $$bin/hallctl --section 1 -o $$bin/man; \
+	$$bin/generate-manual $$bin/halld --section 8 -o $$bin/man; \
+	$$bin/generate-manual $$bin/hall-sim --section 1 -o $$bin/man; \
+	install -Dm644 $$bin/man/hallctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/hallctl.1; \
+	install -Dm644 $$bin/man/hall-sim.1 $(DESTDIR)$(PREFIX)/share/man/man1/hall-sim.1; \
+	install -Dm644 $$bin/man/halld.8 $(DESTDIR)$(PREFIX)/share/man/man8/halld.8; \
+	echo "installed under $(DESTDIR)$(PREFIX); then: systemd-sysusers; systemd-tmpfiles --create; udevadm control --reload; cp /etc/halld/halld.toml.example /etc/halld/halld.toml; systemctl enable --now halld"
 
 check-openapi: test-deps
 	python3 -m openapi_spec_validator openapi.yaml

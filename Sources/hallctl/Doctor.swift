@@ -126,3 +126,89 @@ struct Doctor: AsyncParsableCommand {
         return out
     }
 }
+
+struct Diag: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Pack a diagnostics archive: versions, configuration (secrets redacted), devices with identities and counters, the last events, recent logs, doctor's findings.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "halld's configuration.") var config = "/etc/halld/halld.toml"
+    @Option(help: "The archive to write (.tar.gz).") var out: String
+    @Option(help: "How many of the last events to include.") var events = 500
+
+    func run() async throws {
+        try await reportingErrors {
+            let dir = NSTemporaryDirectory() + "hallctl-diag-\(getpid())"
+            let root = dir + "/halld-diag"
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            func write(_ name: String, _ text: String) throws { try text.write(toFile: root + "/" + name, atomically: true, encoding: .utf8) }
+            func json(_ value: some Encodable) -> String {
+                let e = JSONEncoder()
+                e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                e.dateEncodingStrategy = .iso8601
+                return (try? String(decoding: e.encode(value), as: UTF8.self)) ?? "{}"
+            }
+            let client = global.client
+            var notes: [String] = []
+            var versions = "hallctl \(Daemon.version)\n\(ProcessInfo.processInfo.operatingSystemVersionString)\n"
+            let info: InfoResponse? = try? await client.call("GET", "/v1/info")
+            if let info { versions += "halld \(info.version), up \(Int(info.uptimeSeconds)) s, socket \(info.socket), state \(info.stateDir)\n" } else { notes.append("halld did not answer") }
+            try write("versions.txt", versions)
+            if let text = try? String(contentsOfFile: config, encoding: .utf8) {
+                try write("halld.toml", Self.redact(text))
+            } else {
+                notes.append("cannot read \(config)")
+            }
+            if let devices: [DeviceSummary] = try? await client.call("GET", "/v1/devices") {
+                var details: [DeviceDetail] = []
+                for d in devices { if let detail: DeviceDetail = try? await client.call("GET", "/v1/devices/\(d.id)") { details.append(detail) } }
+                try write("devices.json", json(details))
+            }
+            if let info, info.lastEventSeq > 0 {
+                var lines: [String] = []
+                let since = max(0, info.lastEventSeq - Int64(events))
+                for try await m in client.events("/v1/events?since=\(since)") {
+                    if m.event != "heartbeat" { lines.append(m.data) }
+                    if Int64(m.id ?? "") ?? 0 >= info.lastEventSeq { break }
+                }
+                try write("events.jsonl", lines.joined(separator: "\n") + "\n")
+            }
+            let findings = await Doctor.examine(config: config, socket: global.socket ?? HallClient.defaultSocket())
+            try write("doctor.txt", findings.map { ($0.ok ? "OK    " : "FAIL  ") + "\($0.check): \($0.detail)" + ($0.fix.map { " -- fix: \($0)" } ?? "") }.joined(separator: "\n") + "\n")
+            let journal = Self.run(["/usr/bin/journalctl", "-u", "halld", "-n", "1000", "--no-pager", "-o", "short-iso"])
+            try write("halld.log", journal ?? "journalctl not available: logs go to halld's standard error\n")
+            if !notes.isEmpty { try write("notes.txt", notes.joined(separator: "\n") + "\n") }
+            guard Self.run(["/bin/tar", "-czf", out, "-C", dir, "halld-diag"]) != nil else { throw ValidationError("tar could not write \(out)") }
+            try global.show(["archive": out]) { _ in "wrote \(out)" + (notes.isEmpty ? "" : " (\(notes.joined(separator: "; ")))") }
+        }
+    }
+
+    /// Values of keys that look secret become `"<redacted>"`.
+    static func redact(_ text: String) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            guard let eq = line.firstIndex(of: "=") else { return String(line) }
+            let key = line[..<eq].lowercased().trimmingCharacters(in: .whitespaces)
+            guard !key.hasPrefix("#"), ["password", "secret", "token", "api_key", "apikey", "phone"].contains(where: { key.contains($0) }) else {
+                return String(line)
+            }
+            return line[..<eq] + "= \"<redacted>\""
+        }.joined(separator: "\n")
+    }
+
+    /// Runs a command; its standard output, or nil when it failed.
+    static func run(_ argv: [String]) -> String? {
+        guard FileManager.default.isExecutableFile(atPath: argv[0]) else { return nil }
+        let out = NSTemporaryDirectory() + "hallctl-run-\(getpid())-\(UUID().uuidString.prefix(6))"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "exec \"$@\" > \"\(out)\" 2>/dev/null", "sh"] + argv
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return nil }
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { return nil }
+        return (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+    }
+}

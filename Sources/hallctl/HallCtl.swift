@@ -12,7 +12,7 @@ struct HallCtl: AsyncParsableCommand {
         discussion: "Tables for people, --json for scripts. Exit status is non-zero with the error's message on failure.",
         subcommands: [
             Info.self, Devices.self, DeviceShow.self, Health.self, Reset.self, Record.self, Fault.self, Display.self, Rate.self, Press.self,
-            Print.self, TicketPrint.self, PrintJobs.self, Reprint.self, Scan.self, Events.self, TicketCommand.self, WindowCommand.self, Stats.self, UdevRules.self, Doctor.self,
+            Print.self, TicketPrint.self, PrintJobs.self, Reprint.self, Scan.self, Events.self, TicketCommand.self, WindowCommand.self, Stats.self, UdevRules.self, Doctor.self, Diag.self,
         ])
 }
 

@@ -114,6 +114,20 @@ struct DoctorTests {
             #expect(bad == 1)
             #expect(badOut.contains("FAIL  config:") && badOut.contains("device[7].kind"), "\(badOut)")
 
+            // diag: an archive with versions, redacted configuration, devices, events, doctor, logs.
+            let (diag, diagOut) = try CupsPeer.run([hallctl, "diag", "--config", dir + "/good.toml", "--socket", socket, "--out", dir + "/diag.tar.gz"])
+            #expect(diag == 0, "\(diagOut)")
+            let (_, listing) = try CupsPeer.run(["/bin/tar", "-tzf", dir + "/diag.tar.gz"])
+            for name in ["versions.txt", "halld.toml", "devices.json", "events.jsonl", "doctor.txt", "halld.log"] {
+                #expect(listing.contains("halld-diag/" + name), "\(name) missing from \(listing)")
+            }
+            _ = try CupsPeer.run(["/bin/tar", "-xzf", dir + "/diag.tar.gz", "-C", dir])
+            #expect(try String(contentsOfFile: dir + "/halld-diag/devices.json", encoding: .utf8).contains("\"display-main\""))
+            #expect(try String(contentsOfFile: dir + "/halld-diag/events.jsonl", encoding: .utf8).contains("daemon.started"))
+            #expect(try String(contentsOfFile: dir + "/halld-diag/doctor.txt", encoding: .utf8).contains("OK    socket"))
+            let packedConfig = try String(contentsOfFile: dir + "/halld-diag/halld.toml", encoding: .utf8)
+            #expect(packedConfig.contains("城关镇便民服务中心") && packedConfig.contains("keypad = \"keypad-1\""))
+
             let (down, downOut) = try CupsPeer.run([hallctl, "doctor", "--config", dir + "/good.toml", "--socket", dir + "/nobody.sock"])
             #expect(down == 1)
             #expect(downOut.contains("FAIL  socket: halld does not answer"))
