@@ -56,6 +56,8 @@ run-serial: build
 
 # Benchmarks: ratios against baselines measured in the same run, on a release build.
 bench: deps
+	@scripts/ensure-packages.sh $(TEST_PACKAGES)
+	$(SWIFT) build -c release --product halld
 	$(SWIFT) build -c release --product hall-bench
 	$$($(SWIFT) build -c release --show-bin-path)/hall-bench --out BENCHMARKS.md --command "make bench"
 

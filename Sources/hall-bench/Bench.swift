@@ -16,6 +16,12 @@ struct HallBench: AsyncParsableCommand {
 
     func run() async throws {
         var rows: [Row] = []
+        let halld = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("halld").path
+        do {
+            rows += try await ApiBench(seconds: seconds, halld: halld).run()
+        } catch {
+            FileHandle.standardError.write(Data("hall-bench: API skipped: \(error)\n".utf8))
+        }
         rows += try await SerialBench(seconds: seconds, rounds: rounds).run()
         rows += try await TicketBench(seconds: seconds, rounds: rounds).run()
         do {

@@ -1,0 +1,200 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// API round trips over the Unix socket with keep-alive against a 100-byte echo
+/// between two processes (socat running cat), start-up time and resident memory
+/// of a halld process with four simulated devices.
+struct ApiBench {
+    let seconds: Double
+    let halld: String
+
+    final class Conn: @unchecked Sendable {
+        // @unchecked: each connection is used by one thread at a time.
+        let fd: Int32
+        init(_ path: String) throws {
+            fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_un()
+            addr.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
+            let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+            guard rc == 0 else { throw BenchError("connect \(path): \(String(cString: strerror(errno)))") }
+        }
+        deinit { close(fd) }
+        func send(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+        /// Reads exactly n bytes.
+        func read(_ n: Int) -> Bool {
+            var buffer = [UInt8](repeating: 0, count: n)
+            var got = 0
+            while got < n {
+                let r = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, n - got, 0) }
+                if r <= 0 { return false }
+                got += r
+            }
+            return true
+        }
+        /// Reads one HTTP response (headers, then Content-Length bytes).
+        func readHTTP() -> Bool {
+            var head = [UInt8]()
+            var byte: UInt8 = 0
+            while !(head.count >= 4 && head.suffix(4) == [13, 10, 13, 10]) {
+                if recv(fd, &byte, 1, 0) <= 0 { return false }
+                head.append(byte)
+            }
+            let text = String(decoding: head, as: UTF8.self).lowercased()
+            guard let line = text.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+                let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
+            else { return false }
+            return read(length)
+        }
+    }
+
+    func spawn(_ argv: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: argv[0])
+        p.arguments = Array(argv.dropFirst())
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    static func rssMiB(_ pid: Int32) -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kb = Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        else { return 0 }
+        return kb / 1024
+    }
+
+    /// Latencies (ms) of sequential round trips, and throughput for `clients` connections.
+    func measure(path: String, request: [UInt8], reply: @escaping @Sendable (Conn) -> Bool) throws -> (p50: Double, p99: Double, rps: [Int: Double]) {
+        let c = try Conn(path)
+        var times: [Double] = []
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            let t = ContinuousClock.now
+            c.send(request)
+            guard reply(c) else { throw BenchError("no answer from \(path)") }
+            let d = ContinuousClock.now - t
+            times.append(Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1000)
+        }
+        times.sort()
+        var rps: [Int: Double] = [:]
+        for clients in [1, 16, 64] {
+            let total = Atomic<Int>(0)
+            let conns = try (0..<clients).map { _ in try Conn(path) }
+            let end = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+            let group = DispatchGroup()
+            for conn in conns {
+                group.enter()
+                Thread {
+                    var n = 0
+                    while ContinuousClock.now < end {
+                        conn.send(request)
+                        guard reply(conn) else { break }
+                        n += 1
+                    }
+                    total.add(n, ordering: .relaxed)
+                    group.leave()
+                }.start()
+            }
+            group.wait()
+            rps[clients] = Double(total.load(ordering: .relaxed)) / seconds
+        }
+        return (times[times.count / 2], times[min(times.count - 1, Int(Double(times.count) * 0.99))], rps)
+    }
+
+    func run() async throws -> [Row] {
+        let dir = NSTemporaryDirectory() + "hall-bench-api-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Baseline: socat hands each connection to cat, which echoes.
+        let echo = try spawn(["/usr/bin/socat", "UNIX-LISTEN:\(dir)/echo.sock,fork", "EXEC:/bin/cat"])
+        defer { kill(echo.processIdentifier, SIGKILL) }
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: dir + "/echo.sock") { usleep(10_000) }
+        let payload = [UInt8](repeating: 0x61, count: 100)
+        let base = try measure(path: dir + "/echo.sock", request: payload) { $0.read(100) }
+
+        // halld with four simulated devices: start-up to /v1/health, memory idle and after load.
+        let config = """
+            [api]
+            socket = "\(dir)/halld.sock"
+            [storage]
+            state_dir = "\(dir)/state"
+            [log]
+            level = "critical"
+            [[device]]
+            id = "scanner-1"
+            kind = "scanner"
+            driver = "simulated"
+            [[device]]
+            id = "ticket-printer"
+            kind = "printer"
+            driver = "simulated"
+            [[device]]
+            id = "keypad-1"
+            kind = "keypad"
+            driver = "simulated"
+            [[device]]
+            id = "display-1"
+            kind = "display"
+            driver = "simulated"
+            """
+        try config.write(toFile: dir + "/halld.toml", atomically: true, encoding: .utf8)
+        var startups: [Double] = []
+        var daemon: Process?
+        for i in 0..<3 {
+            let t = ContinuousClock.now
+            let p = try spawn([halld, "--config", dir + "/halld.toml"])
+            var up = false
+            while !up && ContinuousClock.now - t < .seconds(10) {
+                if let c = try? Conn(dir + "/halld.sock") {
+                    c.send(Array("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+                    up = c.readHTTP()
+                }
+                if !up { usleep(500) }
+            }
+            guard up else { throw BenchError("halld did not answer /v1/health") }
+            let d = ContinuousClock.now - t
+            startups.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
+            if i < 2 {
+                kill(p.processIdentifier, SIGTERM)
+                p.waitUntilExit()
+            } else {
+                daemon = p
+            }
+        }
+        guard let daemon else { throw BenchError("no daemon") }
+        defer {
+            kill(daemon.processIdentifier, SIGTERM)
+            daemon.waitUntilExit()
+        }
+        usleep(500_000)
+        let idle = Self.rssMiB(daemon.processIdentifier)
+        let get = Array("GET /v1/devices HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        let ours = try measure(path: dir + "/halld.sock", request: get) { $0.readHTTP() }
+        let loaded = Self.rssMiB(daemon.processIdentifier)
+        let startup = median(startups)
+
+        let note = "baseline: 100 bytes written and read back over a Unix socket to socat running cat (two processes); halld: GET /v1/devices (four simulated devices, ~1 KB JSON) over the Unix socket with keep-alive; one client for latency, 1/16/64 connections on threads for throughput."
+        var rows = [
+            Row(name: "API round trip p50, 1 client", unit: "ms", baseline: base.p50, halld: ours.p50, higherIsBetter: false, target: "within 2x (ratio ≤ 2)", met: ours.p50 / base.p50 <= 2, note: note),
+            Row(name: "API round trip p99, 1 client", unit: "ms", baseline: base.p99, halld: ours.p99, higherIsBetter: false, target: "within 4x (ratio ≤ 4)", met: ours.p99 / base.p99 <= 4),
+        ]
+        for n in [1, 16, 64] {
+            rows.append(Row(name: "API requests/s, \(n) client\(n == 1 ? "" : "s")", unit: "req/s", baseline: base.rps[n] ?? 0, halld: ours.rps[n] ?? 0, higherIsBetter: true, target: "report", met: true))
+        }
+        rows.append(
+            Row(name: "start-up: exec to /v1/health answering, 4 simulated devices", unit: "ms", baseline: 150, halld: startup, higherIsBetter: false,
+                target: "under 150 ms (baseline column is the target)", met: startup < 150, note: "median of 3 starts; the baseline column holds the 150 ms target, not a measurement."))
+        rows.append(
+            Row(name: "resident memory idle / after the API load", unit: "MiB", baseline: idle, halld: loaded, higherIsBetter: false,
+                target: "idle under 25 MiB (baseline column is idle)", met: idle < 25, note: "VmRSS of the halld process: the baseline column is idle, the halld column after the throughput runs."))
+        return rows
+    }
+}
