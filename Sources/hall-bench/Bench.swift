@@ -91,3 +91,37 @@ func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
 }
+
+/// A daemon running in this process for a benchmark, stopped with `stop()`.
+struct BenchDaemon {
+    let client: HallClient
+    private let handle: Daemon.Handle?
+    private let task: Task<Void, any Error>
+
+    static var quietLogger: Logger {
+        var logger = Logger(label: "hall-bench")
+        logger.logLevel = .critical
+        return logger
+    }
+
+    static func start(_ config: HallConfig) async -> BenchDaemon {
+        let daemon = Daemon(config: config, logger: quietLogger)
+        let (ready, feed) = AsyncStream.makeStream(of: Daemon.Handle.self)
+        let task = Task { try await daemon.run(onReady: { feed.yield($0) }) }
+        var handle: Daemon.Handle?
+        for await h in ready {
+            handle = h
+            break
+        }
+        return BenchDaemon(client: HallClient(socketPath: config.socket), handle: handle, task: task)
+    }
+
+    func stop() async {
+        await handle?.shutdown()
+        _ = try? await task.value
+    }
+}
+
+import HallClient
+import HallDaemon
+import Logging

@@ -52,18 +52,8 @@ struct PrintBench {
         let bytesFile = dir + "/ticket.bin"
         try Data(try layout.render(TicketFields(ticket.values))).write(to: URL(fileURLWithPath: bytesFile))
 
-        var logger = Logger(label: "hall-bench")
-        logger.logLevel = .critical
-        let daemon = Daemon(config: config, logger: logger)
-        let (ready, feed) = AsyncStream.makeStream(of: Daemon.Handle.self)
-        let task = Task { try await daemon.run(onReady: { feed.yield($0) }) }
-        var handle: Daemon.Handle?
-        for await h in ready {
-            handle = h
-            break
-        }
-        defer { task.cancel() }
-        let client = HallClient(socketPath: config.socket)
+        let daemon = await BenchDaemon.start(config)
+        let client = daemon.client
 
         var lpTimes: [Double] = []
         var apiTimes: [Double] = []
@@ -84,8 +74,7 @@ struct PrintBench {
                 guard job.state != .failed else { throw BenchError("print job failed: \(job.error?.message ?? "")") }
             }
         }
-        await handle?.shutdown()
-        _ = try? await task.value
+        await daemon.stop()
         let (b, h) = (median(lpTimes), median(apiTimes))
         return [
             Row(

@@ -30,17 +30,8 @@ struct ScanBench {
         config.stateDir = dir + "/state"
         config.logLevel = "critical"
         config.devices = try HallConfig.parse("[[device]]\nid = \"scanner-1\"\nkind = \"scanner\"\ndriver = \"sane\"\nsane = \"test:0\"\n", file: "bench.toml").devices
-        var logger = Logger(label: "hall-bench")
-        logger.logLevel = .critical
-        let daemon = Daemon(config: config, logger: logger)
-        let (ready, feed) = AsyncStream.makeStream(of: Daemon.Handle.self)
-        let task = Task { try await daemon.run(onReady: { feed.yield($0) }) }
-        var handle: Daemon.Handle?
-        for await h in ready {
-            handle = h
-            break
-        }
-        let client = HallClient(socketPath: config.socket)
+        let daemon = await BenchDaemon.start(config)
+        let client = daemon.client
 
         var rows: [Row] = []
         for (format, ext) in [("jpeg", "jpeg"), ("pnm", "pnm")] {
@@ -82,8 +73,7 @@ struct ScanBench {
                     target: "at least as fast as scanimage (ratio ≥ 1)", met: h >= b,
                     note: "baseline: `scanimage --batch --format=\(format)` on the SANE test backend (test:0) with the same source, mode, resolution and area, exec to exit; halld: POST /v1/scanners/scanner-1/jobs through the Unix socket until GET shows the job completed (pages in the spool, each announced). \(rounds) runs each, interleaved."))
         }
-        await handle?.shutdown()
-        _ = try? await task.value
+        await daemon.stop()
         return rows
     }
 

@@ -30,17 +30,9 @@ struct TicketBench {
         config.socket = dir + "/halld.sock"
         config.stateDir = dir + "/state"
         config.logLevel = "critical"
-        var logger = Logger(label: "hall-bench")
-        logger.logLevel = .critical
-        let daemon = Daemon(config: config, logger: logger)
-        let (ready, feed) = AsyncStream.makeStream(of: Daemon.Handle.self)
-        let task = Task { try await daemon.run(onReady: { feed.yield($0) }) }
-        var handle: Daemon.Handle?
-        for await h in ready {
-            handle = h
-            break
-        }
-        let client = HallClient(socketPath: config.socket)
+        let logger = BenchDaemon.quietLogger
+        let daemon = await BenchDaemon.start(config)
+        let client = daemon.client
         // The in-process hall has its own database in the same folder.
         let database = try HallDatabase.open(directory: dir + "/inprocess")
         let registry = DeviceRegistry(devices: [], events: NullEvents(), logger: logger)
@@ -52,8 +44,7 @@ struct TicketBench {
             inProcess.append(try await timed { _ = try await hall.issue(service: "A") })
             api.append(try await timed { let _: Ticket = try await client.call("POST", "/v1/tickets", json: IssueRequest(service: "A")) })
         }
-        await handle?.shutdown()
-        _ = try? await task.value
+        await daemon.stop()
         let b = median(raw)
         let note = "baseline: sqlite3 C API, WAL, synchronous=FULL, one INSERT of a ticket-sized row per transaction, in the same folder; halld: Hall.issue (number by MAX(seq)+1 and INSERT in one GRDB write transaction) in process, and POST /v1/tickets through the Unix socket."
         return [
