@@ -197,6 +197,23 @@ struct HallDayTests {
         }
     }
 
+    @Test("a window caller's call and recall keys work the window like the clerk program; keys of other devices do nothing")
+    func callerKeys() async throws {
+        try await Bench().run { b in
+            let h = b.hall
+            _ = try await h.setStatus(window: 1, state: .open, away: nil)
+            _ = try await h.issue(service: "A")
+            await h.key("call", on: DeviceID("keypad-9")!)
+            #expect(await h.list(state: .waiting).count == 1)
+            await h.key("call", on: DeviceID("keypad-1")!)
+            #expect(await h.list(state: .called).map(\.number) == ["A001"])
+            #expect(await b.display1.content()?.lines == ["A001 请到1号窗口"])
+            b.clock.advance(2)
+            await h.key("recall", on: DeviceID("keypad-1")!)
+            #expect(await h.ticket("A001")?.recalls == 1)
+        }
+    }
+
     @Test("a rating request that times out is recorded as not rated; the queue survives a restart")
     func timeoutAndRestart() async throws {
         try await Bench().run { b in
