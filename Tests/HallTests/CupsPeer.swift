@@ -18,6 +18,8 @@ final class CupsPeer: @unchecked Sendable {
     private let listener = Mutex<Process?>(nil)
     private let cupsd = Process()
     private let ippeve = Mutex<Process?>(nil)
+    /// The D-Bus system bus this peer started for ippeveprinter (nil: one was running).
+    private let startedBus = Mutex<Process?>(nil)
     var a4Spool: String { dir + "/ippeve-spool" }
 
     struct Failure: Error, CustomStringConvertible {
@@ -56,6 +58,11 @@ final class CupsPeer: @unchecked Sendable {
         if let p = ippeve.withLock({ $0 }) {
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
+        }
+        if let bus = startedBus.withLock({ $0 }) {
+            kill(bus.processIdentifier, SIGKILL)
+            bus.waitUntilExit()
+            try? FileManager.default.removeItem(atPath: "/run/dbus/system_bus_socket")
         }
         printerOff()
         if cupsd.isRunning {
@@ -112,9 +119,19 @@ final class CupsPeer: @unchecked Sendable {
     /// `a4` (`lpadmin -m everywhere`). It keeps each job's document in `a4Spool`.
     func startA4() throws {
         if !FileManager.default.fileExists(atPath: "/run/dbus/system_bus_socket") {
-            // ippeveprinter wants a D-Bus system bus (for DNS-SD); containers have none running.
+            // ippeveprinter wants a D-Bus system bus (for DNS-SD); containers have none
+            // running. It runs in the foreground as this peer's child (a forking
+            // daemon would keep Process from seeing its parent exit) and stops with it.
             try? FileManager.default.createDirectory(atPath: "/run/dbus", withIntermediateDirectories: true)
-            _ = try? Self.run(["/usr/bin/dbus-daemon", "--system", "--fork"])
+            let bus = Process()
+            bus.executableURL = URL(fileURLWithPath: "/usr/bin/dbus-daemon")
+            bus.arguments = ["--system", "--nofork", "--nopidfile"]
+            bus.standardInput = FileHandle.nullDevice
+            bus.standardOutput = FileHandle.nullDevice
+            bus.standardError = FileHandle.nullDevice
+            try bus.run()
+            startedBus.withLock { $0 = bus }
+            for _ in 0..<200 where !FileManager.default.fileExists(atPath: "/run/dbus/system_bus_socket") { Thread.sleep(forTimeInterval: 0.01) }
         }
         try FileManager.default.createDirectory(atPath: a4Spool, withIntermediateDirectories: true)
         let ippPort = port + 1
