@@ -22,6 +22,11 @@ struct HallBench: AsyncParsableCommand {
         } catch {
             FileHandle.standardError.write(Data("hall-bench: API skipped: \(error)\n".utf8))
         }
+        do {
+            rows += try await FanOutBench().run()
+        } catch {
+            FileHandle.standardError.write(Data("hall-bench: fan-out skipped: \(error)\n".utf8))
+        }
         rows += try await SerialBench(seconds: seconds, rounds: rounds).run()
         rows += try await TicketBench(seconds: seconds, rounds: rounds).run()
         do {
