@@ -10,6 +10,8 @@ import Logging
 /// SQLite before the call returns, and announced as an event.
 public actor Hall {
     public nonisolated let setup: HallSetup
+    /// Gregorian, in the hall's time zone.
+    nonisolated let calendar: Calendar
     let database: HallDatabase
     let registry: DeviceRegistry
     let events: any EventPublisher
@@ -19,6 +21,8 @@ public actor Hall {
     let printTicket: (@Sendable (Ticket, DeviceID) async throws -> String)?
 
     private var tickets: [String: Ticket] = [:]
+    /// Waiting tickets per service, kept with `tickets` (every change goes through `put`).
+    private var waiting: [String: Int] = [:]
     private var windows: [Int: HallWindow] = [:]
     private var lastCalls: [String] = []
     private var ratingTasks: [String: Task<Void, Never>] = [:]
@@ -31,6 +35,9 @@ public actor Hall {
         now: @escaping @Sendable () -> Date = { Date() }, printTicket: (@Sendable (Ticket, DeviceID) async throws -> String)? = nil
     ) {
         self.setup = setup
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = setup.timeZone
+        self.calendar = calendar
         self.database = database
         self.registry = registry
         self.events = events
@@ -45,7 +52,7 @@ public actor Hall {
     /// Loads today's tickets and the windows' states (after a restart).
     public func load() async throws {
         today = day(now())
-        for r in try await database.tickets(day: today) { tickets[r.id] = Self.ticket(r) }
+        for r in try await database.tickets(day: today) { put(Self.ticket(r)) }
         let decoder = JSONDecoder()
         for w in try await database.windows() where windows[w.number] != nil {
             windows[w.number]!.state = WindowState(rawValue: w.state) ?? .closed
@@ -60,16 +67,12 @@ public actor Hall {
     // MARK: reading
 
     /// The hall's day of `date` in its time zone: `2026-11-29`.
-    public func day(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = setup.timeZone
+    public nonisolated func day(_ date: Date) -> String {
         let c = calendar.dateComponents([.year, .month, .day], from: date)
         return String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!)
     }
 
     func minuteOfDay(_ date: Date) -> Int {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = setup.timeZone
         let c = calendar.dateComponents([.hour, .minute], from: date)
         return c.hour! * 60 + c.minute!
     }
@@ -80,6 +83,8 @@ public actor Hall {
         if d != today {
             today = d
             tickets = tickets.filter { $0.value.day == d }
+            waiting = [:]
+            for t in tickets.values where t.state == .waiting { waiting[t.service, default: 0] += 1 }
             lastCalls = []
         }
     }
@@ -97,10 +102,16 @@ public actor Hall {
     public func windowList() -> [HallWindow] { windows.values.sorted { $0.number < $1.number } }
 
     public func waitingCounts() -> [String: Int] {
-        var counts: [String: Int] = [:]
-        for s in setup.services { counts[s.code] = 0 }
-        for t in tickets.values where t.state == .waiting { counts[t.service, default: 0] += 1 }
+        var counts = waiting
+        for s in setup.services where counts[s.code] == nil { counts[s.code] = 0 }
         return counts
+    }
+
+    /// Records a ticket's new state in memory, keeping the waiting counts.
+    private func put(_ t: Ticket) {
+        if tickets[t.id]?.state == .waiting, let old = tickets[t.id] { waiting[old.service, default: 0] -= 1 }
+        if t.state == .waiting { waiting[t.service, default: 0] += 1 }
+        tickets[t.id] = t
     }
 
     private func candidates(_ filter: (Ticket) -> Bool) -> [QueueOrder.Candidate] {
@@ -151,18 +162,25 @@ public actor Hall {
             throw DeviceError(.conflict, "appointment '\(appointment ?? "")' was already checked in (ticket \(tickets[ticket]?.number ?? ticket))", reasons: ["field:appointment"])
         }
         var ticket = Self.ticket(record)
-        tickets[ticket.id] = ticket
+        put(ticket)
         await publish("ticket.issued", ticket)
+        // A new ordinary ticket is the last of its queue: everyone waiting is ahead
+        // (no sorting or scanning of the queue on the hot path).
+        let issued = priority == .normal && appointment == nil ? { var t = ticket; t.waitingAhead = (waiting[code] ?? 1) - 1; return t }() : withAhead(ticket)
         if print, let printer = setup.kioskPrinter, let printTicket {
             do {
-                ticket.printJob = try await printTicket(withAhead(ticket), printer)
+                ticket.printJob = try await printTicket(issued, printer)
             } catch {
                 ticket.printError = "\(error)"
                 logger.warning("ticket \(ticket.number) not printed: \(error)")
             }
             try await store(ticket)
+            var printed = issued
+            printed.printJob = ticket.printJob
+            printed.printError = ticket.printError
+            return printed
         }
-        return withAhead(ticket)
+        return issued
     }
 
     /// Registers an appointment (from the booking system) that a citizen checks in with its code.
@@ -418,7 +436,7 @@ public actor Hall {
 
     private func store(_ t: Ticket) async throws {
         try await database.saveTicket(Self.record(t))
-        tickets[t.id] = t
+        put(t)
     }
 
     private func storeWindow(_ w: HallWindow) async throws {

@@ -26,6 +26,7 @@ struct TicketBench {
         var raw: [Double] = []
         var inProcess: [Double] = []
         var api: [Double] = []
+        var ledger: [Double] = []
         var config = try HallConfig.load(file: Self.configPath)
         config.socket = dir + "/halld.sock"
         config.stateDir = dir + "/state"
@@ -43,6 +44,13 @@ struct TicketBench {
             raw.append(try rawInserts(path: dir + "/raw-\(r).sqlite"))
             inProcess.append(try await timed { _ = try await hall.issue(service: "A") })
             api.append(try await timed { let _: Ticket = try await client.call("POST", "/v1/tickets", json: IssueRequest(service: "A")) })
+            var n = 0
+            ledger.append(try await timed {
+                n += 1
+                _ = try await database.issueTicket(
+                    day: "2026-11-29", service: "L", prefix: "L", priority: "normal", appointment: nil, at: Date().timeIntervalSince1970, dailyCap: nil,
+                    id: "ledger-\(r)-\(n)")
+            })
         }
         await daemon.stop()
         let b = median(raw)
@@ -54,6 +62,10 @@ struct TicketBench {
             Row(
                 name: "durable ticket issue, through the API", unit: "tickets/s", baseline: b, halld: median(api), higherIsBetter: true, target: "report",
                 met: true),
+            Row(
+                name: "ticket ledger write alone (HallDatabase.issueTicket)", unit: "tickets/s", baseline: b, halld: median(ledger), higherIsBetter: true,
+                target: "report", met: true,
+                note: "the SQLite part of an issue through GRDB (one write transaction: MAX(seq) and INSERT), without the hall's queue work: it shows where the in-process time goes."),
         ]
     }
 
