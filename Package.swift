@@ -74,7 +74,7 @@ let package = Package(
         .target(
             name: "Drivers",
             dependencies: ["DeviceKit", "WireProtocols", "Transports", "Imaging"],
-            exclude: ["Profile/README.md", "Modbus/README.md", "Cups/README.md", "Sane/README.md"],
+            exclude: ["Profile/README.md", "Modbus/README.md", "Cups/README.md", "Sane/README.md", "USB/README.md"],
             swiftSettings: swiftSettings
         ),
         // In-process simulated devices with fault injection.
