@@ -174,11 +174,13 @@ let package = Package(
             name: "HallTests",
             dependencies: [
                 "DeviceKit", "Simulators", "HallStore", "HallAPIModels", "HallClient",
-                "HallAPI", "HallDaemon", "CZlib", "WireProtocols", "Transports", "Drivers",
+                "HallAPI", "HallDaemon", "CZlib", "WireProtocols", "Transports", "Drivers", "Hall", "Imaging",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
+            // Serial recordings the replay tests read from the source tree.
+            exclude: ["Recordings"],
             swiftSettings: swiftSettings
         ),
     ]
