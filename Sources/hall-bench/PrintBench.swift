@@ -24,7 +24,11 @@ struct PrintBench {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         guard try shell(["/bin/bash", root + "/Tests/peers/cups_peer.sh", "configure", dir]).contains("configured") else { throw BenchError("cups_peer.sh configure failed") }
         let cupsd = try spawn(["/usr/sbin/cupsd", "-f", "-c", dir + "/cupsd.conf", "-s", dir + "/cups-files.conf"])
-        defer { kill(cupsd.processIdentifier, SIGKILL) }
+        defer {
+            // SIGTERM: cupsd stops its backends with it (SIGKILL would orphan a backend still retrying).
+            kill(cupsd.processIdentifier, SIGTERM)
+            cupsd.waitUntilExit()
+        }
         let env = ["CUPS_SERVER": dir + "/cups.sock"]
         for _ in 0..<200 where !(try shell(["/usr/bin/lpstat", "-r"], env: env)).contains("is running") { usleep(50_000) }
         let port = Int.random(in: 40_001...50_000)

@@ -64,11 +64,15 @@ final class CupsPeer: @unchecked Sendable {
             bus.waitUntilExit()
             try? FileManager.default.removeItem(atPath: "/run/dbus/system_bus_socket")
         }
-        printerOff()
         if cupsd.isRunning {
-            kill(cupsd.processIdentifier, SIGKILL)
+            // SIGTERM: cupsd stops its backends with it (SIGKILL would orphan one still retrying).
+            kill(cupsd.processIdentifier, SIGTERM)
+            let deadline = Date().addingTimeInterval(5)
+            while cupsd.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+            if cupsd.isRunning { kill(cupsd.processIdentifier, SIGKILL) }
             cupsd.waitUntilExit()
         }
+        printerOff()
         try? FileManager.default.removeItem(atPath: dir)
     }
 
