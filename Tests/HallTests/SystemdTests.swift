@@ -70,7 +70,10 @@ struct SystemdTests {
         let watchdogs = all.filter { $0.1 == "WATCHDOG=1" }.map(\.0)
         #expect(watchdogs.count >= 5, "\(watchdogs.count) WATCHDOG=1 in about a second at a 100 ms cadence")
         let gaps = zip(watchdogs.dropFirst(), watchdogs).map { $0.timeIntervalSince($1) }
-        #expect(gaps.allSatisfy { $0 > 0.05 && $0 < 0.5 }, "\(gaps)")
+        // Half of 200 ms: never much faster; typically 100 ms (a loaded machine may delay one).
+        #expect(gaps.allSatisfy { $0 > 0.05 }, "\(gaps)")
+        let median = gaps.sorted()[gaps.count / 2]
+        #expect(median > 0.07 && median < 0.3, "median gap \(median) s: \(gaps)")
         #expect(all.contains { $0.1.hasPrefix("STATUS=") && $0.1.contains("devices online") })
         #expect(all.last { $0.1.contains("STOPPING=1") } != nil)
     }
