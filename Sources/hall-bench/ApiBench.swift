@@ -144,6 +144,15 @@ struct ApiBench {
             id = "display-1"
             kind = "display"
             driver = "simulated"
+            [hall]
+            name = "bench"
+            [[hall.service]]
+            code = "A"
+            name = "社会保障"
+            [[hall.window]]
+            number = 1
+            display = "display-1"
+            keypad = "keypad-1"
             """
         try config.write(toFile: dir + "/halld.toml", atomically: true, encoding: .utf8)
         var startups: [Double] = []
@@ -178,16 +187,23 @@ struct ApiBench {
         let idle = Self.rssMiB(daemon.processIdentifier)
         let get = Array("GET /v1/devices HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
         let ours = try measure(path: dir + "/halld.sock", request: get) { $0.readHTTP() }
+        let hallGet = Array("GET /v1/hall HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        let hall = try measure(path: dir + "/halld.sock", request: hallGet) { $0.readHTTP() }
         let loaded = Self.rssMiB(daemon.processIdentifier)
         let startup = median(startups)
 
-        let note = "baseline: 100 bytes written and read back over a Unix socket to socat running cat (two processes); halld: GET /v1/devices (four simulated devices, ~1 KB JSON) over the Unix socket with keep-alive; one client for latency, 1/16/64 connections on threads for throughput."
+        let note = "baseline: 100 bytes written and read back over a Unix socket to socat running cat (two processes); halld: GET /v1/devices (four simulated devices, ~1 KB JSON) and GET /v1/hall (one service, one window) over the Unix socket with keep-alive; one client for latency, 1/16/64 connections on threads for throughput."
         var rows = [
             Row(name: "API round trip p50, 1 client", unit: "ms", baseline: base.p50, halld: ours.p50, higherIsBetter: false, target: "within 2x (ratio ≤ 2)", met: ours.p50 / base.p50 <= 2, note: note),
             Row(name: "API round trip p99, 1 client", unit: "ms", baseline: base.p99, halld: ours.p99, higherIsBetter: false, target: "within 4x (ratio ≤ 4)", met: ours.p99 / base.p99 <= 4),
         ]
         for n in [1, 16, 64] {
             rows.append(Row(name: "API requests/s, \(n) client\(n == 1 ? "" : "s")", unit: "req/s", baseline: base.rps[n] ?? 0, halld: ours.rps[n] ?? 0, higherIsBetter: true, target: "report", met: true))
+        }
+        rows.append(Row(name: "GET /v1/hall round trip p50, 1 client", unit: "ms", baseline: base.p50, halld: hall.p50, higherIsBetter: false, target: "within 2x (ratio ≤ 2)", met: hall.p50 / base.p50 <= 2))
+        rows.append(Row(name: "GET /v1/hall round trip p99, 1 client", unit: "ms", baseline: base.p99, halld: hall.p99, higherIsBetter: false, target: "within 4x (ratio ≤ 4)", met: hall.p99 / base.p99 <= 4))
+        for n in [1, 16, 64] {
+            rows.append(Row(name: "GET /v1/hall requests/s, \(n) client\(n == 1 ? "" : "s")", unit: "req/s", baseline: base.rps[n] ?? 0, halld: hall.rps[n] ?? 0, higherIsBetter: true, target: "report", met: true))
         }
         rows.append(
             Row(name: "start-up: exec to /v1/health answering, 4 simulated devices", unit: "ms", baseline: 150, halld: startup, higherIsBetter: false,
