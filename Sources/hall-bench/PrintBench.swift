@@ -25,15 +25,18 @@ struct PrintBench {
         guard try shell(["/bin/bash", root + "/Tests/peers/cups_peer.sh", "configure", dir]).contains("configured") else { throw BenchError("cups_peer.sh configure failed") }
         let cupsd = try spawn(["/usr/sbin/cupsd", "-f", "-c", dir + "/cupsd.conf", "-s", dir + "/cups-files.conf"])
         defer {
-            // SIGTERM: cupsd stops its backends with it (SIGKILL would orphan a backend still retrying).
-            kill(cupsd.processIdentifier, SIGTERM)
+            kill(cupsd.processIdentifier, SIGKILL)
             cupsd.waitUntilExit()
         }
         let env = ["CUPS_SERVER": dir + "/cups.sock"]
         for _ in 0..<200 where !(try shell(["/usr/bin/lpstat", "-r"], env: env)).contains("is running") { usleep(50_000) }
         let port = Int.random(in: 40_001...50_000)
         let listener = try spawn(["/usr/bin/python3", root + "/Tests/peers/capture_printer.py", "\(port)", dir + "/captured.bin"])
-        defer { kill(listener.processIdentifier, SIGKILL) }
+        defer {
+            kill(listener.processIdentifier, SIGKILL)
+            // The socket backends our cupsd started for this printer die with it.
+            _ = try? shell(["/usr/bin/pkill", "-KILL", "-f", "socket://127.0.0.1:\(port)"])
+        }
         usleep(300_000)
         _ = try shell(["/usr/sbin/lpadmin", "-p", "ticket", "-E", "-v", "socket://127.0.0.1:\(port)", "-m", "raw"], env: env)
 

@@ -65,13 +65,11 @@ final class CupsPeer: @unchecked Sendable {
             try? FileManager.default.removeItem(atPath: "/run/dbus/system_bus_socket")
         }
         if cupsd.isRunning {
-            // SIGTERM: cupsd stops its backends with it (SIGKILL would orphan one still retrying).
-            kill(cupsd.processIdentifier, SIGTERM)
-            let deadline = Date().addingTimeInterval(5)
-            while cupsd.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-            if cupsd.isRunning { kill(cupsd.processIdentifier, SIGKILL) }
+            kill(cupsd.processIdentifier, SIGKILL)
             cupsd.waitUntilExit()
         }
+        // A socket backend still retrying for this printer outlives a killed cupsd: it goes too.
+        _ = try? Self.run(["/usr/bin/pkill", "-KILL", "-f", "socket://127.0.0.1:\(port)"])
         printerOff()
         try? FileManager.default.removeItem(atPath: dir)
     }
