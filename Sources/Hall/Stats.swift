@@ -7,10 +7,7 @@ extension Hall {
     /// The figures of `date` (`YYYY-MM-DD`, the hall's day).
     public func stats(date: String) async throws -> HallStats {
         let tickets = try await database.tickets(day: date).map(Self.ticket)
-        var ratings: [Rating] = []
-        for t in tickets where t.state == .done {
-            if let r = try await database.rating(ticket: t.id) { ratings.append(Self.rating(r)) }
-        }
+        let ratings = try await database.ratings(day: date).map(Self.rating)
         return HallStats.compute(date: date, tickets: tickets, ratings: ratings)
     }
 }

@@ -176,8 +176,12 @@ extension HallDatabase {
         }
     }
 
-    public func rating(ticket: String) async throws -> RatingRecord? {
-        try await writer.read { db in try RatingRecord.fetchOne(db, key: ticket) }
+    /// The ratings of one day's tickets, in one read.
+    public func ratings(day: String) async throws -> [RatingRecord] {
+        try await writer.read { db in
+            try RatingRecord.fetchAll(
+                db, sql: "SELECT rating.* FROM rating JOIN ticket ON ticket.id = rating.ticket WHERE ticket.day = ? ORDER BY rating.time", arguments: [day])
+        }
     }
 
     public func saveWindow(_ w: WindowRecord) async throws {
