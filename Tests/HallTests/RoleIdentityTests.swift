@@ -45,7 +45,10 @@ extension PeerTests {
             var config = try simulatedConfig(dir: dir)
             config.roles.kiosk = ["halld-kiosk"]
             config.socketGroup = Self.socketGroup
-            let hallctl = builtExecutable("hallctl")
+            // A copy other users can run: the build folder may sit in a private (0700) folder.
+            let hallctl = dir + "/hallctl"
+            try FileManager.default.copyItem(atPath: builtExecutable("hallctl"), toPath: hallctl)
+            chmod(hallctl, 0o755)
             try await withDaemon(config) { socket in
                 // The kiosk may issue a ticket and read its info…
                 let (infoStatus, info) = try Self.asUser(Self.kiosk, [hallctl, "info", "--socket", socket])
