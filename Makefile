@@ -68,6 +68,7 @@ install: deps
 	for tool in halld hallctl hall-sim; do install -Dm755 $$bin/$$tool $(DESTDIR)$(PREFIX)/bin/$$tool; done; \
 	sed 's|/usr/local|$(PREFIX)|g' systemd/halld.service > $$bin/halld.service; \
 	install -Dm644 $$bin/halld.service $(DESTDIR)/lib/systemd/system/halld.service; \
+	install -Dm644 systemd/halld.socket $(DESTDIR)/lib/systemd/system/halld.socket; \
 	install -Dm644 udev/70-halld.rules $(DESTDIR)/lib/udev/rules.d/70-halld.rules; \
 	install -Dm644 systemd/halld.sysusers.conf $(DESTDIR)/usr/lib/sysusers.d/halld.conf; \
 	install -Dm644 systemd/halld.tmpfiles.conf $(DESTDIR)/usr/lib/tmpfiles.d/halld.conf; \
@@ -85,7 +86,7 @@ install: deps
 	install -Dm644 $$bin/man/hallctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/hallctl.1; \
 	install -Dm644 $$bin/man/hall-sim.1 $(DESTDIR)$(PREFIX)/share/man/man1/hall-sim.1; \
 	install -Dm644 $$bin/man/halld.8 $(DESTDIR)$(PREFIX)/share/man/man8/halld.8; \
-	echo "installed under $(DESTDIR)$(PREFIX); then: systemd-sysusers; systemd-tmpfiles --create; udevadm control --reload; cp /etc/halld/halld.toml.example /etc/halld/halld.toml; systemctl enable --now halld"
+	echo "installed under $(DESTDIR)$(PREFIX); then: systemd-sysusers; systemd-tmpfiles --create; udevadm control --reload; cp /etc/halld/halld.toml.example /etc/halld/halld.toml; systemctl enable --now halld.socket halld"
 
 check-openapi: test-deps
 	python3 -m openapi_spec_validator openapi.yaml

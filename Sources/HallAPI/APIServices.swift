@@ -37,6 +37,8 @@ public struct APIServices: Sendable {
     public var hallName: String?
     /// The hall (queue, windows, ratings), when configured.
     public var hall: Hall?
+    /// The role of connections over TCP (`api.tcp`), which carry no peer credentials.
+    public var tcpRole: Role = .kiosk
     /// Prometheus metrics (`GET /metrics`).
     public var metrics = HallMetrics()
 

@@ -12,8 +12,14 @@ struct AccessMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        context.peer = await services.identify(context)
-        context.role = services.roles.role(for: context.peer)
+        switch context.channel.localAddress {
+        case .v4?, .v6?:
+            // The TCP listener (loopback only): no peer credentials, its configured role.
+            context.role = services.tcpRole
+        default:
+            context.peer = await services.identify(context)
+            context.role = services.roles.role(for: context.peer)
+        }
         do {
             // A process outside every configured group may only see whether halld is there.
             if context.role == .none, !["/v1/info", "/v1/health"].contains(request.uri.path) {
@@ -66,15 +72,24 @@ func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok, he
 }
 
 extension Request {
+    /// The body, up to `limit` bytes: a larger Content-Length is refused before the
+    /// body is read (the client need not send it), a larger body while it is read.
+    func collectBody(upTo limit: Int, what: String) async throws -> ByteBuffer {
+        let human = limit >= 1024 * 1024 ? "\(limit / 1024 / 1024) MiB" : "\(limit / 1024) KiB"
+        if let declared = headers[.contentLength].flatMap(Int.init), declared > limit {
+            throw APIError(.contentTooLarge, .invalidData, "\(what) of \(declared) bytes is larger than \(human)", field: "Content-Length")
+        }
+        do {
+            return try await body.collect(upTo: limit)
+        } catch {
+            throw APIError(.contentTooLarge, .invalidData, "\(what) larger than \(human)")
+        }
+    }
+
     /// Reads a JSON object body into `T`, refusing unknown fields and naming the
     /// field that is wrong. An empty body reads as `{}` when `emptyAllowed`.
     func decodeStrict<T: Decodable>(_ type: T.Type, fields: Set<String>, emptyAllowed: Bool = false) async throws -> T {
-        let buffer: ByteBuffer
-        do {
-            buffer = try await body.collect(upTo: 64 * 1024)
-        } catch {
-            throw APIError(.contentTooLarge, .invalidData, "request body larger than 64 KiB")
-        }
+        let buffer = try await collectBody(upTo: 64 * 1024, what: "request body")
         var data = Data(buffer: buffer)
         if data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
             guard emptyAllowed else { throw APIError.invalidData("request body is empty; expected a JSON object") }

@@ -97,7 +97,7 @@ struct DeviceController {
 
 extension Request {
     func decodeStrict<T: Decodable>(_ type: T.Type, fields: Set<String>, emptyAllowed: Bool, default value: T) async throws -> T {
-        let buffer = try? await body.collect(upTo: 64 * 1024)
+        let buffer: ByteBuffer? = try await collectBody(upTo: 64 * 1024, what: "request body")
         if let buffer, buffer.readableBytes > 0 {
             var copy = self
             copy.body = .init(buffer: buffer)

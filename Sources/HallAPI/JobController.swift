@@ -175,12 +175,7 @@ struct JobController {
             throw APIError(.badRequest, .invalidData, "\(printer.id) takes \(printer.formats.joined(separator: ", ")), not \(format)", device: printer.id, field: "Content-Type")
         }
         try await ensurePrinterReady(printer)
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: 16 * 1024 * 1024)
-        } catch {
-            throw APIError(.contentTooLarge, .invalidData, "document larger than 16 MiB")
-        }
+        let buffer = try await request.collectBody(upTo: 16 * 1024 * 1024, what: "document")
         guard buffer.readableBytes > 0 else { throw APIError.invalidData("the document is empty") }
         let data = Data(buffer: buffer)
         if format == "text", String(data: data, encoding: .utf8) == nil {

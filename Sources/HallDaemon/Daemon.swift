@@ -22,9 +22,15 @@ public struct Daemon: Sendable {
     /// systemd's notify protocol (READY, STATUS, WATCHDOG, STOPPING) when started by systemd.
     public let notifier: SystemdNotifier
 
+    /// The process environment: NOTIFY_SOCKET, WATCHDOG_USEC, LISTEN_FDS, LISTEN_PID.
+    let environment: [String: String]
+    /// Called with the TCP listener's port once it listens (port 0 in `api.tcp` picks one).
+    public var onTCPListening: @Sendable (Int) -> Void = { _ in }
+
     public init(config: HallConfig, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.config = config
         self.logger = logger
+        self.environment = environment
         self.notifier = SystemdNotifier(environment: environment)
     }
 
@@ -75,24 +81,46 @@ public struct Daemon: Sendable {
             services.hall = h
             services.hallName = setup.name
         }
-        try SocketFile.prepare(config.socket)
-        defer { SocketFile.remove(config.socket) }
+        services.tcpRole = config.tcpRole
+        // systemd socket activation (halld.socket): the socket is systemd's; otherwise
+        // halld binds its own, after making sure no other halld answers there.
+        let inherited = try SystemdSockets.inheritedUnixListener(environment: environment)
+        let address: ListenAddress
+        if let inherited {
+            address = .inherited(descriptor: inherited.fd, name: inherited.name)
+        } else {
+            try SocketFile.prepare(config.socket)
+            address = .unixSocket(path: config.socket)
+        }
+        defer { if inherited == nil { SocketFile.remove(config.socket) } }
 
         let (socket, group, logger, notifier) = (config.socket, config.socketGroup, logger, notifier)
-        let app = Application(
-            router: buildRouter(services),
-            configuration: .init(address: .unixDomainSocket(path: socket), serverName: "halld/\(Self.version)"),
-            onServerRunning: { _ in
-                let permissions = SocketFile.restrict(socket, group: group)
+        let router = buildRouter(services)
+        let serverName = "halld/\(Self.version)"
+        let api = APIServer(
+            address: address, router: router, limits: config.limits, serverName: serverName, logger: logger,
+            onRunning: { _ in
+                let permissions = inherited == nil ? SocketFile.restrict(socket, group: group) : "mode and group set by systemd"
                 await registry.waitUntilAllAttempted()
-                logger.notice("halld \(Self.version) listening on \(socket) (\(permissions)), \(registry.ids.count) devices")
+                logger.notice("halld \(Self.version) listening on \(address) (\(permissions)), \(registry.ids.count) devices")
                 _ = try? await events.publish(NewEvent(type: EventType.daemonStarted, data: ["version": .string(Self.version), "pid": .number(Double(getpid()))]))
                 let snapshots = await registry.snapshots()
                 let online = snapshots.filter { $0.status.state == .online }.count
-                notifier.notify("READY=1\nSTATUS=listening on \(socket); \(online) of \(snapshots.count) devices online\nMAINPID=\(getpid())")
+                notifier.notify("READY=1\nSTATUS=listening on \(address); \(online) of \(snapshots.count) devices online\nMAINPID=\(getpid())")
                 onReady(handle)
-            },
-            logger: logger)
+            })
+        var listeners: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: api)]
+        if let tcp = config.tcp {
+            let (onTCP, tcpRole) = (self.onTCPListening, config.tcpRole)
+            listeners.append(
+                .init(
+                    service: APIServer(
+                        address: .tcp(host: tcp.host, port: tcp.port), router: router, limits: config.limits, serverName: serverName, logger: logger,
+                        onRunning: { channel in
+                            logger.notice("API also on TCP \(tcp.host):\(APIServer.port(of: channel) ?? tcp.port), role \(tcpRole.rawValue)")
+                            onTCP(APIServer.port(of: channel) ?? tcp.port)
+                        })))
+        }
 
         let serviceGroup = ServiceGroup(
             configuration: .init(
@@ -100,7 +128,7 @@ public struct Daemon: Sendable {
                     .init(service: RegistryService(registry: registry)),
                     .init(service: JobService(jobs: jobs)),
                 ] + (hall.map { [.init(service: CallerKeyService(hall: $0, events: events))] } ?? []) + (bus.map { [.init(service: USBHotplugService(bus: $0, wanted: wantedUSB, registry: registry, logger: logger))] } ?? []) + [
-                    .init(service: app),
+                ] + listeners + [
                     .init(service: NotifyService(notifier: notifier, registry: registry)),
                     .init(
                         service: HeartbeatService(

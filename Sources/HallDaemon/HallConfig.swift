@@ -4,6 +4,7 @@ import Drivers
 import Transports
 import WireProtocols
 import Hall
+import HallAPI
 import HallAPIModels
 
 /// The daemon's configuration (`halld.toml`). Every key is documented in
@@ -70,6 +71,17 @@ public struct HallConfig: Sendable, Equatable {
     public var socket = "/run/halld/halld.sock"
     /// Group given to the socket file (mode 0660) when it exists on the system.
     public var socketGroup = "halld"
+    /// An optional TCP listener on a loopback address (`api.tcp`, "127.0.0.1:8470"),
+    /// for programs that cannot speak to a Unix socket and for conformance tests.
+    public var tcp: TCPListener?
+    public struct TCPListener: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+    }
+    /// The role of every TCP connection (no peer credentials exist on TCP).
+    public var tcpRole: Role = .kiosk
+    /// Connection limits of every listener.
+    public var limits = ConnectionLimits()
     public var stateDir = "/var/lib/halld"
     /// Hours the pages of a finished scan job stay in the spool.
     public var spoolRetentionHours = 24
@@ -109,6 +121,20 @@ public struct HallConfig: Sendable, Equatable {
             config.socketGroup = try api.string("socket_group") ?? config.socketGroup
             if config.socket.isEmpty || !config.socket.hasPrefix("/") { throw api.error("socket", "expected an absolute path, found \"\(config.socket)\"") }
             if config.socket.utf8.count > 107 { throw api.error("socket", "a Unix socket path is at most 107 bytes") }
+            if let tcp = try api.string("tcp") {
+                guard let colon = tcp.lastIndex(of: ":"), let port = Int(tcp[tcp.index(after: colon)...]), (0...65535).contains(port) else {
+                    throw api.error("tcp", "expected HOST:PORT on a loopback address (127.0.0.1:8470 or [::1]:8470), found \"\(tcp)\"")
+                }
+                let host = String(tcp[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+                guard host == "127.0.0.1" || host == "::1" || host == "localhost" else {
+                    throw api.error("tcp", "only loopback addresses are allowed (127.0.0.1, ::1, localhost), found \"\(host)\": TCP has no peer credentials")
+                }
+                config.tcp = TCPListener(host: host, port: port)
+            }
+            if let role = try api.string("tcp_role", oneOf: Role.allCases.map(\.rawValue)) { config.tcpRole = Role(rawValue: role)! }
+            config.limits.maxConnections = try api.int("max_connections", in: 1...100_000) ?? config.limits.maxConnections
+            if let s = try api.seconds("idle_timeout_seconds", in: 0.1...86_400) { config.limits.idleTimeout = .milliseconds(Int(s * 1000)) }
+            if let s = try api.seconds("request_timeout_seconds", in: 0.1...3600) { config.limits.requestTimeout = .milliseconds(Int(s * 1000)) }
             try api.finish()
         }
         if var storage = try root.table("storage") {

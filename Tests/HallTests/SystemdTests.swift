@@ -1,4 +1,6 @@
 import Foundation
+import HallAPIModels
+import HallClient
 @testable import HallDaemon
 import Synchronization
 import Testing
@@ -77,6 +79,65 @@ struct SystemdTests {
         #expect(quickest > 0.08 && quickest < 0.25, "quickest gap \(quickest) s: \(gaps)")
         #expect(all.contains { $0.1.hasPrefix("STATUS=") && $0.1.contains("devices online") })
         #expect(all.last { $0.1.contains("STOPPING=1") } != nil)
+    }
+
+    @Test("socket activation: halld serves the listening socket systemd passes (LISTEN_FDS), binds nothing itself, and leaves that socket in place when it stops")
+    func socketActivation() async throws {
+        let activate = "/usr/bin/systemd-socket-activate"
+        guard FileManager.default.isExecutableFile(atPath: activate) else { return }
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var text = try String(contentsOfFile: repositoryRoot + "/Config/simulated.toml", encoding: .utf8)
+        text = text.replacingOccurrences(of: "/run/halld/halld.sock", with: dir + "/own.sock").replacingOccurrences(of: "/var/lib/halld", with: dir + "/state")
+        try text.write(toFile: dir + "/halld.toml", atomically: true, encoding: .utf8)
+        // systemd-socket-activate binds and listens (as halld.socket would), then execs
+        // halld with LISTEN_FDS=1 and LISTEN_PID set to halld's own pid.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: activate)
+        p.arguments = ["-l", dir + "/systemd.sock", "--fdname=halld.sock", builtExecutable("halld"), "--config", dir + "/halld.toml", "--log-level", "info"]
+        let log = Pipe()
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = log
+        p.standardError = log
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        let client = HallClient(socketPath: dir + "/systemd.sock")
+        var devices: [DeviceSummary] = []
+        for _ in 0..<500 {
+            if let d: [DeviceSummary] = try? await client.call("GET", "/v1/devices") {
+                devices = d
+                break
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(devices.count == 7, "halld answers on the socket it inherited")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/own.sock"), "halld did not bind api.socket")
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let output = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(output.contains("listening on halld.sock (descriptor 3 from systemd) (mode and group set by systemd)"), "\(output)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/systemd.sock"), "the socket is systemd's: halld leaves it")
+    }
+
+    @Test("LISTEN_FDS meant for another process, or a descriptor that is not a listening Unix socket, is not taken")
+    func inheritedChecks() throws {
+        #expect(try SystemdSockets.inheritedUnixListener(environment: [:]) == nil)
+        #expect(try SystemdSockets.inheritedUnixListener(environment: ["LISTEN_FDS": "1", "LISTEN_PID": "1"]) == nil)
+        // A pipe, and a Unix socket that does not listen, are refused with the reason.
+        var pipeEnds: [Int32] = [0, 0]
+        #expect(pipe(&pipeEnds) == 0)
+        defer { close(pipeEnds[0]); close(pipeEnds[1]) }
+        let env = ["LISTEN_FDS": "1", "LISTEN_PID": "\(getpid())"]
+        #expect(throws: SystemdSockets.Problem.self) { _ = try SystemdSockets.inheritedUnixListener(environment: env, first: pipeEnds[0]) }
+        let unconnected = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(unconnected) }
+        do {
+            _ = try SystemdSockets.inheritedUnixListener(environment: env, first: unconnected)
+            Issue.record("a socket that does not listen was taken")
+        } catch let problem as SystemdSockets.Problem {
+            #expect(problem.description.contains("must be a listening Unix stream socket"))
+        }
     }
 
     @Test("without NOTIFY_SOCKET nothing is sent; a WATCHDOG_PID of another process leaves the watchdog off")

@@ -33,7 +33,7 @@ struct UdevTests {
         #expect(lines == USBMatchTable.entries.reduce(0) { $0 + ($1.role == .ticketPrinter ? 1 : 2) })
     }
 
-    @Test("the service unit passes systemd-analyze verify where the machine has it")
+    @Test("the service and socket units pass systemd-analyze verify where the machine has it")
     func unit() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze") else { return }
         let dir = try temporaryDirectory()
@@ -41,7 +41,10 @@ struct UdevTests {
         let unit = try String(contentsOfFile: repositoryRoot + "/systemd/halld.service", encoding: .utf8)
             .replacingOccurrences(of: "/usr/local/bin/halld", with: builtExecutable("halld"))
         try unit.write(toFile: dir + "/halld.service", atomically: true, encoding: .utf8)
-        let (status, output) = try CupsPeer.run(["/usr/bin/systemd-analyze", "verify", "--man=no", dir + "/halld.service"])
+        let socketUnit = try String(contentsOfFile: repositoryRoot + "/systemd/halld.socket", encoding: .utf8)
+        #expect(socketUnit.contains("ListenStream=/run/halld/halld.sock") && socketUnit.contains("SocketMode=0660") && socketUnit.contains("SocketGroup=halld"))
+        try socketUnit.write(toFile: dir + "/halld.socket", atomically: true, encoding: .utf8)
+        let (status, output) = try CupsPeer.run(["/usr/bin/systemd-analyze", "verify", "--man=no", dir + "/halld.socket", dir + "/halld.service"])
         #expect(status == 0, "\(output)")
         #expect(!output.contains("Unknown key") && !output.contains("Failed to parse"), "\(output)")
     }
