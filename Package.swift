@@ -156,6 +156,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Every decoder of outside bytes as a fuzz target (`make fuzz`, replayed by the tests).
+        .target(
+            name: "FuzzTargets",
+            dependencies: ["WireProtocols", "HallAPI", "HallAPIModels", "HallDaemon"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "hall-fuzz",
+            dependencies: ["FuzzTargets"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "hall-bench",
             dependencies: [
@@ -177,7 +188,7 @@ let package = Package(
             name: "HallTests",
             dependencies: [
                 "DeviceKit", "Simulators", "HallStore", "HallAPIModels", "HallClient",
-                "HallAPI", "HallDaemon", "CZlib", "WireProtocols", "Transports", "Drivers", "Hall", "Imaging",
+                "HallAPI", "HallDaemon", "CZlib", "WireProtocols", "Transports", "Drivers", "Hall", "Imaging", "FuzzTargets",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

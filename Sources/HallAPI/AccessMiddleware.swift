@@ -90,7 +90,15 @@ extension Request {
     /// field that is wrong. An empty body reads as `{}` when `emptyAllowed`.
     func decodeStrict<T: Decodable>(_ type: T.Type, fields: Set<String>, emptyAllowed: Bool = false) async throws -> T {
         let buffer = try await collectBody(upTo: 64 * 1024, what: "request body")
-        var data = Data(buffer: buffer)
+        return try StrictJSON.decode(type, from: Data(buffer: buffer), fields: fields, emptyAllowed: emptyAllowed)
+    }
+}
+
+/// How every JSON request body is read: a JSON object, no unknown fields, the
+/// wrong field named. A pure function, so the fuzzer can drive it with any bytes.
+public enum StrictJSON {
+    public static func decode<T: Decodable>(_ type: T.Type, from body: Data, fields: Set<String>, emptyAllowed: Bool = false) throws -> T {
+        var data = body
         if data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
             guard emptyAllowed else { throw APIError.invalidData("request body is empty; expected a JSON object") }
             data = Data("{}".utf8)
@@ -99,7 +107,7 @@ extension Request {
         do {
             value = try JSONDecoder().decode(JSONValue.self, from: data)
         } catch {
-            throw APIError.invalidData("body is not valid JSON: \(Self.describe(error))")
+            throw APIError.invalidData("body is not valid JSON: \(describe(error))")
         }
         guard case .object(let object) = value else { throw APIError.invalidData("body must be a JSON object") }
         for key in object.keys.sorted() where !fields.contains(key) {

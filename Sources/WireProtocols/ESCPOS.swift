@@ -104,7 +104,10 @@ public struct TicketLayout: Sendable, Equatable {
 
 extension TicketTemplate {
     /// The layout of a queue ticket as most halls print it.
-    public static let standard = try! TicketTemplate(parsing: [
+    public static let standard = try! TicketTemplate(parsing: standardLines)
+
+    /// The standard layout as configuration lines (`ticket_template`).
+    public static let standardLines = [
         "center,bold: {hall}",
         "center: {service}",
         "rule",
@@ -117,7 +120,7 @@ extension TicketTemplate {
         "center: 请留意叫号, 过号请重新取号",
         "feed 2",
         "cut",
-    ])
+    ]
 }
 
 extension TicketTemplate {
@@ -259,8 +262,9 @@ extension TicketTemplate {
                 out += try encoding.encode(String(c))
             } catch {
                 // Name the field the character came from, for the API's error.
-                let field = fields.values.first { $0.value.contains(c) }.map { "ticket.\($0.key)" } ?? "template"
-                throw RenderError(field: field, message: "'\(c)' (U+\(String(c.unicodeScalars.first!.value, radix: 16, uppercase: true))) cannot be printed in \(encoding.rawValue)")
+                let field = fields.values.first { $0.value.contains(c) }.map { "ticket.\($0.key)" } ?? "ticket_template"
+                let origin = field == "ticket_template" ? " (template line \"\(template)\")" : ""
+                throw RenderError(field: field, message: "'\(c)' (U+\(String(c.unicodeScalars.first!.value, radix: 16, uppercase: true))) cannot be printed in \(encoding.rawValue)\(origin)")
             }
         }
         if chinese { out += ESCPOS.chineseOff }
