@@ -26,6 +26,8 @@ public actor Hall {
     private var windows: [Int: HallWindow] = [:]
     private var lastCalls: [String] = []
     private var ratingTasks: [String: Task<Void, Never>] = [:]
+    /// The ticket each window keypad is asking about.
+    private var keypadAsking: [DeviceID: String] = [:]
     /// The last call of each called ticket (the first call stays in `calledAt`, for waiting times).
     private var lastCalled: [String: Date] = [:]
     private var today = ""
@@ -284,9 +286,17 @@ public actor Hall {
 
     private func askRating(_ t: Ticket, keypad id: DeviceID) {
         let timeout = setup.ratingTimeout
+        // The citizen before has left the window: their request ends (stored as not
+        // rated) before the keypad asks the next one, who must not inherit "busy".
+        let previous = keypadAsking[id].flatMap { ratingTasks[$0] }
+        previous?.cancel()
+        keypadAsking[id] = t.id
         ratingTasks[t.id] = Task { [registry] in
+            await previous?.value
             let level: RatingLevel?
-            if let keypad = await registry.device(id) as? any EvaluationKeypad {
+            if Task.isCancelled {
+                level = nil
+            } else if let keypad = await registry.device(id) as? any EvaluationKeypad {
                 do {
                     level = try await keypad.requestRating(ticket: t.number, timeout: timeout)
                 } catch {
@@ -296,12 +306,17 @@ public actor Hall {
             } else {
                 level = nil
             }
-            _ = try? await self.rate(t.id, level: level, channel: "evaluator")
-            await self.ratingDone(t.id)
+            // Stored even when this request was ended early: a fresh task, as a
+            // cancelled one would have its database write refused.
+            await Task { _ = try? await self.rate(t.id, level: level, channel: "evaluator") }.value
+            await self.ratingDone(t.id, keypad: id)
         }
     }
 
-    private func ratingDone(_ id: String) { ratingTasks[id] = nil }
+    private func ratingDone(_ ticket: String, keypad: DeviceID) {
+        ratingTasks[ticket] = nil
+        if keypadAsking[keypad] == ticket { keypadAsking[keypad] = nil }
+    }
 
     /// Waits for the rating requests under way (tests, shutdown).
     public func settleRatings() async {
@@ -325,6 +340,8 @@ public actor Hall {
         } catch LedgerError.alreadyRated {
             throw DeviceError(.conflict, "\(t.number) is already rated: one rating per service (一次一评)")
         }
+        // Rated another way (app, SMS, paper): the keypad stops asking.
+        if channel != "evaluator" { ratingTasks[t.id]?.cancel() }
         _ = try? await events.publish(
             NewEvent(
                 type: EventType.keypadRating, device: setup.window(window)?.keypad,

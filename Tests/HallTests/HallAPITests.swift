@@ -11,6 +11,45 @@ import Glibc
 
 @Suite("the hall through the API")
 struct HallAPITests {
+    @Test("the next citizen's rating is asked for even when the one before was rated another way or never pressed (一次一评 per citizen)")
+    func nextCitizenIsAsked() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try simulatedConfig(dir: dir)
+        try await withDaemon(config) { socket in
+            let c = HallClient(socketPath: socket)
+            let _: HallWindow = try await c.call("PUT", "/v1/windows/1/status", json: WindowStatusRequest(state: .open))
+            for _ in 0..<3 { let _: Ticket = try await c.call("POST", "/v1/tickets", json: IssueRequest(service: "A")) }
+            // The first citizen rates in the app; the keypad stops asking them.
+            let first: Ticket = try await c.call("POST", "/v1/windows/1/call-next")
+            let _: Ticket = try await c.call("POST", "/v1/windows/1/complete")
+            let byApp: Rating = try await c.call("POST", "/v1/tickets/\(first.id)/rating", json: RatingRequest(level: "5", channel: "app"))
+            #expect(byApp.level == .verySatisfied)
+            // The second leaves without pressing: the third one's completion ends that request.
+            let second: Ticket = try await c.call("POST", "/v1/windows/1/call-next")
+            let _: Ticket = try await c.call("POST", "/v1/windows/1/complete")
+            let third: Ticket = try await c.call("POST", "/v1/windows/1/call-next")
+            let _: Ticket = try await c.call("POST", "/v1/windows/1/complete")
+            var pressed: PressResponse?
+            for _ in 0..<200 {
+                pressed = try await c.call("POST", "/v1/keypads/keypad-1/press", json: PressRequest(level: "2"))
+                if pressed?.rated == true { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(pressed?.rated == true, "the keypad asks the third citizen")
+            var ratings: [Rating] = []
+            for _ in 0..<200 {
+                ratings = try await c.call("GET", "/v1/ratings")
+                if ratings.count == 3 { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let byTicket = Dictionary(ratings.map { ($0.ticket, $0) }, uniquingKeysWith: { a, _ in a })
+            #expect(byTicket[first.id]?.channel == "app" && byTicket[first.id]?.level == .verySatisfied)
+            #expect(byTicket[second.id] != nil && byTicket[second.id]?.level == nil, "the second is stored as not rated: \(ratings)")
+            #expect(byTicket[third.id]?.level == .dissatisfied && byTicket[third.id]?.channel == "evaluator", "\(String(describing: byTicket[third.id]))")
+        }
+    }
+
     @Test("issue with print, call on the displays, complete and rate by the keypad, errors with their reasons and fields")
     func flow() async throws {
         let dir = try temporaryDirectory()
