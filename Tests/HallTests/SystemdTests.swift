@@ -83,25 +83,27 @@ struct SystemdTests {
 
     @Test("socket activation: halld serves the listening socket systemd passes (LISTEN_FDS), binds nothing itself, and leaves that socket in place when it stops")
     func socketActivation() async throws {
-        let activate = "/usr/bin/systemd-socket-activate"
-        guard FileManager.default.isExecutableFile(atPath: activate) else { return }
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var text = try String(contentsOfFile: repositoryRoot + "/Config/simulated.toml", encoding: .utf8)
         text = text.replacingOccurrences(of: "/run/halld/halld.sock", with: dir + "/own.sock").replacingOccurrences(of: "/var/lib/halld", with: dir + "/state")
         try text.write(toFile: dir + "/halld.toml", atomically: true, encoding: .utf8)
-        // systemd-socket-activate binds and listens (as halld.socket would), then execs
-        // halld with LISTEN_FDS=1 and LISTEN_PID set to halld's own pid.
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: activate)
-        p.arguments = ["-l", dir + "/systemd.sock", "--fdname=halld.sock", builtExecutable("halld"), "--config", dir + "/halld.toml", "--log-level", "info"]
-        let log = Pipe()
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = log
-        p.standardError = log
-        try p.run()
-        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-        let client = HallClient(socketPath: dir + "/systemd.sock")
+        // What systemd does for halld.socket: bind and listen, then start the service with
+        // the socket as descriptor 3, LISTEN_FDS=1 and LISTEN_PID = the service's pid
+        // (sh sets it to its own pid, then execs halld, which keeps that pid).
+        let path = dir + "/systemd.sock"
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { close(listener) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        #expect(bound == 0 && listen(listener, 16) == 0)
+        let log = dir + "/halld.log"
+        let script = "LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=halld.sock exec \"$0\" \"$@\""
+        let pid = try spawn(
+            ["/bin/sh", "-c", script, builtExecutable("halld"), "--config", dir + "/halld.toml", "--log-level", "info"], fd3: listener, log: log)
+        let client = HallClient(socketPath: path)
         var devices: [DeviceSummary] = []
         for _ in 0..<500 {
             if let d: [DeviceSummary] = try? await client.call("GET", "/v1/devices") {
@@ -112,12 +114,38 @@ struct SystemdTests {
         }
         #expect(devices.count == 7, "halld answers on the socket it inherited")
         #expect(!FileManager.default.fileExists(atPath: dir + "/own.sock"), "halld did not bind api.socket")
-        kill(p.processIdentifier, SIGTERM)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
-        let output = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        kill(pid, SIGTERM)
+        let status = try await onThread { () -> Int32 in
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            return status
+        }
+        #expect(status == 0, "halld exit status \(status)")
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(output.contains("listening on halld.sock (descriptor 3 from systemd) (mode and group set by systemd)"), "\(output)")
-        #expect(FileManager.default.fileExists(atPath: dir + "/systemd.sock"), "the socket is systemd's: halld leaves it")
+        // The socket is systemd's: still there, still listening, for the next start.
+        #expect(FileManager.default.fileExists(atPath: path), "halld left the socket file")
+        #expect((try? RawConnection(unix: path)) != nil, "the socket still accepts connections (queued for the next halld)")
+    }
+
+    /// posix_spawn with `fd3` as descriptor 3 and stdout/stderr to `log` (Foundation's
+    /// Process cannot pass a descriptor at a given number).
+    func spawn(_ argv: [String], fd3: Int32, log: String) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fd3, 3)
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let args = argv.map { strdup($0) } + [nil]
+        defer { for a in args { free(a) } }
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("LISTEN_") && $0.key != "NOTIFY_SOCKET" }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for e in env { free(e) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, argv[0], &actions, nil, args, &env)
+        guard rc == 0 else { throw CupsPeer.Failure("posix_spawn \(argv[0]): \(String(cString: strerror(rc)))") }
+        return pid
     }
 
     @Test("LISTEN_FDS meant for another process, or a descriptor that is not a listening Unix socket, is not taken")
