@@ -16,7 +16,7 @@ BUILD_PACKAGES = libsqlite3-dev zlib1g-dev pkg-config libcups2-dev libsane-dev l
 TEST_PACKAGES = $(BUILD_PACKAGES) socat cups cups-daemon cups-client cups-ipp-utils dbus sane-utils poppler-utils
 PYTHON_TEST_PACKAGES = openapi-spec-validator pymodbus pyserial
 
-.PHONY: all build run run-serial test deps test-deps check-openapi bench install clean
+.PHONY: all build run run-serial test deps test-deps check-openapi bench fuzz soak install clean
 
 # make install [DESTDIR=…] [PREFIX=/usr/local]: binaries, systemd unit, udev rules,
 # sysusers.d/tmpfiles.d, the example configuration, shell completions, man pages.
@@ -53,6 +53,32 @@ run-serial: build
 	$$bin/halld --config Config/serial-demo.toml --socket $(SOCKET) --state-dir $(STATE_DIR) 2> $(RUN_DIR)/halld.log & halld=$$!; \
 	echo "halld (pid $$halld) logs to $(RUN_DIR)/halld.log; try: HALLD_SOCKET=$(SOCKET) $$bin/hallctl devices"; \
 	$$bin/hall-sim --link $(RUN_DIR)/bus-1 --keypad 1 --display 2; kill $$halld
+
+# Fuzzing with libFuzzer: every decoder of outside bytes, FUZZ_SECONDS each
+# (make fuzz FUZZ_SECONDS=600 FUZZ_TARGETS="hallbus modbus"). The corpus grows in
+# .build-fuzz/corpus; an input that crashes or breaks an invariant is written to
+# Fuzz/regressions/TARGET/, which the tests replay: commit it with the fix.
+# Reproduce one without the fuzzer: .build/debug/hall-fuzz TARGET FILE
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= hallbus profile modbus escpos config api
+fuzz: deps
+	$(SWIFT) build -c release --scratch-path .build-fuzz --product hall-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -parse-as-library
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p .build-fuzz/corpus/$$t Fuzz/regressions/$$t; cp Fuzz/corpus/$$t/* .build-fuzz/corpus/$$t/; \
+	  echo "== $$t: $(FUZZ_SECONDS) s"; \
+	  HALL_FUZZ_TARGET=$$t .build-fuzz/release/hall-fuzz .build-fuzz/corpus/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=5 \
+	    -rss_limit_mb=2048 -artifact_prefix=Fuzz/regressions/$$t/ -print_final_stats=1 2>&1 | grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss|==|INFO: seed corpus)|ERROR|Test unit written|fatal error" ; \
+	done
+
+# Load and crash durability against a release halld (RELIABILITY.md has the figures):
+# 200 clients for SOAK_SECONDS, then SIGKILL under load CRASH_KILLS times.
+SOAK_SECONDS ?= 60
+CRASH_KILLS ?= 30
+soak: deps
+	$(SWIFT) build -c release --product halld
+	$(SWIFT) build -c release --product hall-bench
+	$$($(SWIFT) build -c release --show-bin-path)/hall-bench soak --clients 200 --seconds $(SOAK_SECONDS)
+	$$($(SWIFT) build -c release --show-bin-path)/hall-bench crash --kills $(CRASH_KILLS)
 
 # Benchmarks: ratios against baselines measured in the same run, on a release build.
 bench: deps

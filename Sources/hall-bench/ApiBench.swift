@@ -36,6 +36,42 @@ struct ApiBench {
             }
             return true
         }
+        /// Sends a request and reads its answer: the status and body, nil when the
+        /// connection failed.
+        func request(_ method: String, _ path: String, json: String? = nil) -> (status: Int, body: [UInt8])? {
+            var text = "\(method) \(path) HTTP/1.1\r\nHost: halld\r\n"
+            if let json { text += "Content-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n\r\n\(json)" } else { text += "Content-Length: 0\r\n\r\n" }
+            send(Array(text.utf8))
+            return readResponse()
+        }
+        /// One HTTP response: status and Content-Length body.
+        func readResponse() -> (status: Int, body: [UInt8])? {
+            var head = [UInt8]()
+            var byte: UInt8 = 0
+            while !(head.count >= 4 && head.suffix(4) == [13, 10, 13, 10]) {
+                if recv(fd, &byte, 1, 0) <= 0 { return nil }
+                head.append(byte)
+            }
+            let text = String(decoding: head, as: UTF8.self).lowercased()
+            let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
+            guard let line = text.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+                let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
+            else { return (status, []) }
+            var body = [UInt8](repeating: 0, count: length)
+            var got = 0
+            while got < length {
+                let r = body.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, length - got, 0) }
+                if r <= 0 { return nil }
+                got += r
+            }
+            return (status, body)
+        }
+        /// Reads whatever arrives next (up to 64 KiB); empty when the peer closed.
+        func readSome() -> [UInt8] {
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            let n = recv(fd, &buffer, buffer.count, 0)
+            return n > 0 ? Array(buffer[0..<n]) : []
+        }
         /// Reads one HTTP response (headers, then Content-Length bytes).
         func readHTTP() -> Bool {
             var head = [UInt8]()

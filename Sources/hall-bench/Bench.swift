@@ -5,9 +5,15 @@ import Foundation
 /// to BENCHMARKS.md. Every figure is a ratio to a baseline measured moments
 /// before or after it, because these machines are noisy.
 @main
+struct HallBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hall-bench", abstract: "halld's benchmarks (BENCHMARKS.md) and its load and crash runs (RELIABILITY.md).",
+        subcommands: [HallBench.self, Soak.self, Crash.self], defaultSubcommand: HallBench.self)
+}
+
 struct HallBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "hall-bench", abstract: "Measure halld against its baselines and write BENCHMARKS.md.")
+        commandName: "measure", abstract: "Measure halld against its baselines and write BENCHMARKS.md.")
 
     @Option(help: "Seconds each measurement runs.") var seconds = 2.0
     @Option(help: "Rounds: baseline and halld alternate this many times; the median is reported.") var rounds = 3

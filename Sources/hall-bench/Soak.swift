@@ -1,0 +1,409 @@
+import ArgumentParser
+import CSQLiteBench
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A halld process of the release build with a small hall of simulated devices,
+/// for the load and crash runs (`make soak`).
+struct SoakHall {
+    let dir: String
+    let halld: String
+    var socket: String { dir + "/halld.sock" }
+    var database: String { dir + "/state/halld.sqlite" }
+
+    init(halld: String) throws {
+        self.halld = halld
+        dir = NSTemporaryDirectory() + "hall-soak-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var config = """
+            [api]
+            socket = "\(dir)/halld.sock"
+            max_connections = 1000
+            [storage]
+            state_dir = "\(dir)/state"
+            [log]
+            level = "critical"
+            [[device]]
+            id = "scanner-1"
+            kind = "scanner"
+            driver = "simulated"
+            [[device]]
+            id = "ticket-printer"
+            kind = "printer"
+            driver = "simulated"
+
+            """
+        for n in 1...3 {
+            config += "[[device]]\nid = \"keypad-\(n)\"\nkind = \"keypad\"\ndriver = \"simulated\"\n"
+            config += "[[device]]\nid = \"display-\(n)\"\nkind = \"display\"\ndriver = \"simulated\"\n"
+        }
+        config += "[hall]\nname = \"soak\"\nrating_timeout_seconds = 5\n"
+        config += "[[hall.service]]\ncode = \"A\"\nname = \"社会保障\"\n[[hall.service]]\ncode = \"B\"\nname = \"不动产登记\"\n"
+        for n in 1...3 { config += "[[hall.window]]\nnumber = \(n)\ndisplay = \"display-\(n)\"\nkeypad = \"keypad-\(n)\"\nservices = [\"A\", \"B\"]\n" }
+        config += "[hall.kiosk]\nprinter = \"ticket-printer\"\n"
+        try config.write(toFile: dir + "/halld.toml", atomically: true, encoding: .utf8)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: dir) }
+
+    /// Opens the three windows, as clerks do in the morning.
+    func openWindows() {
+        guard let c = try? ApiBench.Conn(socket) else { return }
+        for n in 1...3 { _ = c.request("PUT", "/v1/windows/\(n)/status", json: #"{"state":"open"}"#) }
+    }
+
+    /// Starts halld and waits until /v1/health answers.
+    func start() throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: halld)
+        p.arguments = ["--config", dir + "/halld.toml"]
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let until = Date().addingTimeInterval(15)
+        while Date() < until {
+            if let c = try? ApiBench.Conn(socket), c.request("GET", "/v1/health")?.status == 200 { return p }
+            usleep(5_000)
+        }
+        kill(p.processIdentifier, SIGKILL)
+        throw BenchError("halld did not answer /v1/health within 15 s")
+    }
+
+    /// `PRAGMA integrity_check` on the database file, as a fresh connection sees it.
+    func integrity() -> String {
+        var db: OpaquePointer?
+        guard sqlite3_open_v2(database, &db, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK else { return "cannot open: \(String(cString: sqlite3_errmsg(db)))" }
+        defer { sqlite3_close(db) }
+        var stmt: OpaquePointer?
+        guard sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &stmt, nil) == SQLITE_OK else { return "cannot check" }
+        defer { sqlite3_finalize(stmt) }
+        var lines: [String] = []
+        while sqlite3_step(stmt) == SQLITE_ROW { lines.append(String(cString: sqlite3_column_text(stmt, 0))) }
+        return lines.joined(separator: "; ")
+    }
+}
+
+func jsonObject(_ bytes: [UInt8]) -> [String: Any]? { try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] }
+func jsonArray(_ bytes: [UInt8]) -> [[String: Any]] { (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [[String: Any]]) ?? [] }
+
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    guard !values.isEmpty else { return 0 }
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p + 0.5))]
+}
+
+/// Runs `count` threads of `body(i)` and waits for all of them.
+func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    let group = DispatchGroup()
+    for i in 0..<count {
+        group.enter()
+        let t = Thread {
+            body(i)
+            group.leave()
+        }
+        t.stackSize = 256 * 1024
+        t.start()
+    }
+    group.wait()
+}
+
+private let isoMillis = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+/// `hall-bench soak`: many clients at once for a bounded time.
+struct Soak: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Load: concurrent clients mixing reads, ticket issues, calls and event subscriptions, one subscriber that never reads.")
+
+    @Option(help: "Concurrent clients.") var clients = 200
+    @Option(help: "Seconds of load.") var seconds = 30.0
+
+    struct Tally: Sendable {
+        var requests = 0
+        var serverErrors = 0
+        var transportErrors = 0
+        var expected4xx = 0
+        var unexpected: [String] = []
+        var readLatencies: [Double] = []
+        var issued = 0
+    }
+
+    func run() throws {
+        let halld = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("halld").path
+        let hall = try SoakHall(halld: halld)
+        defer { hall.remove() }
+        let daemon = try hall.start()
+        defer {
+            kill(daemon.processIdentifier, SIGTERM)
+            daemon.waitUntilExit()
+        }
+        hall.openWindows()
+        usleep(500_000)
+        let pid = daemon.processIdentifier
+        let rssBefore = ApiBench.rssMiB(pid)
+        let tally = Mutex(Tally())
+        let eventLatencies = Mutex<(before: [Double], after: [Double])>(([], []))
+        let start = Date()
+        let stuckAt = start.addingTimeInterval(seconds / 3)
+        let end = start.addingTimeInterval(seconds)
+        let rssSamples = Mutex<[Double]>([])
+        let sampler = Thread {
+            while Date() < end {
+                rssSamples.withLock { $0.append(ApiBench.rssMiB(pid)) }
+                Thread.sleep(forTimeInterval: 0.5)
+            }
+        }
+        sampler.start()
+        // A subscriber that never reads, connected a third of the way in.
+        let stuck = Mutex<ApiBench.Conn?>(nil)
+        let stuckThread = Thread {
+            Thread.sleep(until: stuckAt)
+            if let c = try? ApiBench.Conn(hall.socket) {
+                c.send(Array("GET /v1/events HTTP/1.1\r\nHost: halld\r\n\r\n".utf8))
+                stuck.withLock { $0 = c }
+            }
+        }
+        stuckThread.start()
+
+        let subscribers = max(1, clients / 10)
+        let issuers = max(1, clients / 10)
+        let clerks = 6
+        let socket = hall.socket
+        onThreads(clients - 1) { i in
+            guard let c = try? ApiBench.Conn(socket) else {
+                tally.withLock { $0.transportErrors += 1 }
+                return
+            }
+            var tv = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            if i < subscribers {
+                // Event subscribers: the delay from an event's time to its arrival.
+                c.send(Array("GET /v1/events HTTP/1.1\r\nHost: halld\r\n\r\n".utf8))
+                var pending = ""
+                while Date() < end {
+                    let bytes = c.readSome()
+                    if bytes.isEmpty {
+                        tally.withLock { $0.transportErrors += 1; $0.unexpected.append("subscriber \(i) lost its stream") }
+                        return
+                    }
+                    let now = Date()
+                    pending += String(decoding: bytes, as: UTF8.self)
+                    while let r = pending.range(of: "\n\n") {
+                        let message = pending[..<r.lowerBound]
+                        pending = String(pending[r.upperBound...])
+                        guard let data = message.split(separator: "\n").first(where: { $0.hasPrefix("data: ") }),
+                            let object = jsonObject(Array(data.dropFirst(6).utf8)), let time = object["time"] as? String, let t = try? isoMillis.parse(time)
+                        else { continue }
+                        let ms = now.timeIntervalSince(t) * 1000
+                        eventLatencies.withLock { now < stuckAt ? $0.before.append(ms) : $0.after.append(ms) }
+                    }
+                }
+                return
+            }
+            var n = 0
+            while Date() < end {
+                n += 1
+                let (method, path, json, pause): (String, String, String?, Double)
+                var kind = "read"
+                if i < subscribers + issuers {
+                    (method, path, json, pause) = ("POST", "/v1/tickets", n % 3 == 0 ? #"{"service":"B"}"# : #"{"service":"A"}"#, 0.2)
+                    kind = "issue"
+                } else if i < subscribers + issuers + clerks {
+                    let window = (i % 3) + 1
+                    (method, path, json, pause) = ("POST", n % 2 == 1 ? "/v1/windows/\(window)/call-next" : "/v1/windows/\(window)/complete", nil, 0.1)
+                    kind = "clerk"
+                } else {
+                    let paths = ["/v1/devices", "/v1/hall", "/v1/tickets?state=waiting", "/v1/info", "/v1/devices/keypad-1"]
+                    (method, path, json, pause) = ("GET", paths[n % paths.count], nil, 0.05)
+                }
+                let t0 = ContinuousClock.now
+                let reply = c.request(method, path, json: json)
+                let d = ContinuousClock.now - t0
+                tally.withLock { t in
+                    t.requests += 1
+                    guard let reply else {
+                        t.transportErrors += 1
+                        return
+                    }
+                    if reply.status >= 500 {
+                        t.serverErrors += 1
+                        t.unexpected.append("\(method) \(path): \(reply.status) \(String(decoding: reply.body.prefix(200), as: UTF8.self))")
+                    } else if reply.status >= 400 {
+                        // A clerk completing with nobody at the window, or calling an empty queue, is told so.
+                        if kind == "clerk" && reply.status == 409 { t.expected4xx += 1 } else { t.unexpected.append("\(method) \(path): \(reply.status)") }
+                    } else if kind == "read" {
+                        t.readLatencies.append(Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1000)
+                    } else if kind == "issue" {
+                        t.issued += 1
+                    }
+                }
+                if reply == nil { return }
+                Thread.sleep(forTimeInterval: pause)
+            }
+        }
+        sampler.cancel()
+        // The stuck subscriber: was it let go (lagged, then closed) instead of holding memory?
+        let stuckOutcome: String = stuck.withLock { c in
+            guard let c else { return "never connected" }
+            var tv = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            var all = [UInt8]()
+            while true {
+                let b = c.readSome()
+                if b.isEmpty { break }
+                all += b
+                if all.count > 64 * 1024 * 1024 { break }
+            }
+            let text = String(decoding: all, as: UTF8.self)
+            return text.contains("event: lagged") ? "sent 'lagged' and closed after \(all.count / 1024) KiB" : "\(all.count / 1024) KiB, no lagged event"
+        }
+        Thread.sleep(forTimeInterval: 5)
+        let rssAfter = ApiBench.rssMiB(pid)
+        let t = tally.withLock { $0 }
+        let lat = eventLatencies.withLock { $0 }
+        let peak = rssSamples.withLock { $0.max() ?? 0 }
+        let alive = kill(pid, 0) == 0
+        let ok = alive && t.serverErrors == 0 && t.transportErrors == 0 && t.unexpected.isEmpty
+        var out = "| figure | value |\n|---|---|\n"
+        out += "| clients | \(clients) (\(subscribers) event subscribers, \(issuers) ticket issuers, \(clerks) clerks, \(clients - 1 - subscribers - issuers - clerks) readers, 1 subscriber that never reads) |\n"
+        out += "| duration | \(Int(seconds)) s |\n"
+        out += "| requests | \(t.requests) (\(Int(Double(t.requests) / seconds))/s), tickets issued \(t.issued) |\n"
+        out += "| 5xx | \(t.serverErrors) |\n| transport errors | \(t.transportErrors) |\n| other 4xx | \(t.unexpected.count) unexpected, \(t.expected4xx) expected (409: call-next on an empty queue, complete with nobody called) |\n"
+        out += String(format: "| read latency | p50 %.2f ms, p99 %.2f ms |\n", percentile(t.readLatencies, 0.5), percentile(t.readLatencies, 0.99))
+        out += String(
+            format: "| event delivery to the other subscribers | before the stuck subscriber: p50 %.1f ms, p99 %.1f ms (%d events); with it: p50 %.1f ms, p99 %.1f ms (%d events) |\n",
+            percentile(lat.before, 0.5), percentile(lat.before, 0.99), lat.before.count, percentile(lat.after, 0.5), percentile(lat.after, 0.99), lat.after.count)
+        out += "| the subscriber that never reads | \(stuckOutcome) |\n"
+        out += String(format: "| halld RSS | before %.1f MiB, peak during %.1f MiB, 5 s after %.1f MiB |\n", rssBefore, peak, rssAfter)
+        out += "| daemon alive at the end | \(alive ? "yes" : "NO") |\n"
+        print(out, terminator: "")
+        for line in t.unexpected.prefix(10) { print("unexpected: \(line)") }
+        if !ok { throw ExitCode.failure }
+    }
+}
+
+/// `hall-bench crash`: SIGKILL halld at random moments under a mixed load, many times.
+struct Crash: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Crash durability: SIGKILL under tickets, ratings and print jobs; nothing acknowledged is lost, no number repeats, no event gap.")
+
+    @Option(help: "Times halld is killed.") var kills = 20
+    @Option(help: "Client threads of the mixed load.") var clients = 6
+
+    struct Acknowledged: Sendable {
+        var tickets: [String: String] = [:]  // id → number
+        var ratings: Set<String> = []  // ticket ids rated
+        var printJobs: Set<String> = []
+    }
+
+    func run() throws {
+        let halld = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("halld").path
+        let hall = try SoakHall(halld: halld)
+        defer { hall.remove() }
+        let acked = Mutex(Acknowledged())
+        var problems: [String] = []
+        var checks = 0
+        for round in 1...kills {
+            let daemon = try hall.start()
+            if round == 1 { hall.openWindows() }
+            if round > 1 {
+                problems += verify(hall, acked.withLock { $0 }, round: round)
+                checks += 1
+            }
+            let stop = Atomic<Bool>(false)
+            let socket = hall.socket
+            let worker = Thread {
+                onThreads(clients) { i in
+                    guard let c = try? ApiBench.Conn(socket) else { return }
+                    var n = 0
+                    while !stop.load(ordering: .relaxed) {
+                        n += 1
+                        switch i % 3 {
+                        case 0:
+                            guard let r = c.request("POST", "/v1/tickets", json: #"{"service":"\#(n % 2 == 0 ? "A" : "B")"}"#) else { return }
+                            if r.status == 201 || r.status == 200, let o = jsonObject(r.body), let id = o["id"] as? String, let number = o["number"] as? String {
+                                acked.withLock { $0.tickets[id] = number }
+                            }
+                        case 1:
+                            let window = (i / 3) % 3 + 1
+                            guard let called = c.request("POST", "/v1/windows/\(window)/call-next") else { return }
+                            guard called.status == 200, let o = jsonObject(called.body), let id = o["id"] as? String else { continue }
+                            guard c.request("POST", "/v1/windows/\(window)/complete") != nil else { return }
+                            guard let r = c.request("POST", "/v1/tickets/\(id)/rating", json: #"{"level":"\#(n % 5 + 1)","channel":"app"}"#) else { return }
+                            if r.status == 201 { acked.withLock { _ = $0.ratings.insert(id) } }
+                        default:
+                            var text = "POST /v1/printers/ticket-printer/jobs HTTP/1.1\r\nHost: halld\r\nContent-Type: application/vnd.escpos\r\nContent-Length: 6\r\n\r\n"
+                            text += "\u{1B}@A\(n % 10)\n\u{0A}"
+                            c.send(Array(text.utf8))
+                            guard let r = c.readResponse() else { return }
+                            if r.status == 201 || r.status == 202, let o = jsonObject(r.body), let id = o["id"] as? String { acked.withLock { _ = $0.printJobs.insert(id) } }
+                        }
+                    }
+                }
+            }
+            worker.start()
+            // A random moment under load.
+            usleep(UInt32.random(in: 150_000...900_000))
+            kill(daemon.processIdentifier, SIGKILL)
+            daemon.waitUntilExit()
+            stop.store(true, ordering: .relaxed)
+            while !worker.isFinished { usleep(10_000) }
+            let check = hall.integrity()
+            if check != "ok" { problems.append("round \(round): integrity_check says \(check)") }
+        }
+        let daemon = try hall.start()
+        problems += verify(hall, acked.withLock { $0 }, round: kills + 1)
+        checks += 1
+        kill(daemon.processIdentifier, SIGTERM)
+        daemon.waitUntilExit()
+        let a = acked.withLock { $0 }
+        var out = "| figure | value |\n|---|---|\n"
+        out += "| SIGKILLs under load | \(kills) (\(clients) client threads: tickets, call-next + complete + rating, ESC/POS print jobs) |\n"
+        out += "| acknowledged before the kills | \(a.tickets.count) tickets, \(a.ratings.count) ratings, \(a.printJobs.count) print jobs |\n"
+        out += "| restarts checked | \(checks): every acknowledged ticket, rating and print job present; no ticket number twice; event sequence without a gap; PRAGMA integrity_check after every kill |\n"
+        out += "| problems found | \(problems.count) |\n"
+        print(out, terminator: "")
+        for p in problems.prefix(20) { print("problem: \(p)") }
+        if !problems.isEmpty { throw ExitCode.failure }
+    }
+
+    func verify(_ hall: SoakHall, _ a: Acknowledged, round: Int) -> [String] {
+        guard let c = try? ApiBench.Conn(hall.socket) else { return ["round \(round): cannot connect after restart"] }
+        var problems: [String] = []
+        let tickets = jsonArray(c.request("GET", "/v1/tickets")?.body ?? [])
+        let present = Dictionary(tickets.compactMap { t in (t["id"] as? String).map { ($0, t["number"] as? String ?? "") } }, uniquingKeysWith: { x, _ in x })
+        for (id, number) in a.tickets where present[id] != number { problems.append("round \(round): acknowledged ticket \(number) (\(id)) is \(present[id] ?? "missing")") }
+        let numbers = tickets.compactMap { $0["number"] as? String }
+        if Set(numbers).count != numbers.count { problems.append("round \(round): a ticket number was issued twice") }
+        let ratings = Set(jsonArray(c.request("GET", "/v1/ratings")?.body ?? []).compactMap { $0["ticket"] as? String })
+        for id in a.ratings where !ratings.contains(id) && !ratings.contains(a.tickets[id] ?? "") { problems.append("round \(round): acknowledged rating of \(id) missing") }
+        for id in a.printJobs {
+            let r = c.request("GET", "/v1/print-jobs/\(id)")
+            if r?.status != 200 { problems.append("round \(round): acknowledged print job \(id) answered \(r?.status ?? 0)") }
+        }
+        // The event log: 1 … last, each once.
+        guard let info = jsonObject(c.request("GET", "/v1/info")?.body ?? []), let last = info["lastEventSeq"] as? Int else { return problems + ["round \(round): no /v1/info"] }
+        guard let s = try? ApiBench.Conn(hall.socket) else { return problems }
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(s.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        s.send(Array("GET /v1/events?since=0 HTTP/1.1\r\nHost: halld\r\n\r\n".utf8))
+        var ids: [Int] = []
+        var pending = ""
+        while (ids.last ?? 0) < last {
+            let b = s.readSome()
+            if b.isEmpty { break }
+            pending += String(decoding: b, as: UTF8.self)
+            // "\r\n" (chunk framing) is one Character in Swift: split on either.
+            let lines = pending.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+            pending = String(lines.last ?? "")
+            for line in lines.dropLast() where line.hasPrefix("id: ") { if let n = Int(line.dropFirst(4)) { ids.append(n) } }
+        }
+        let upTo = ids.filter { $0 <= last }
+        if upTo != Array(1...max(1, last)) { problems.append("round \(round): event ids are not 1…\(last) once each (\(upTo.count) ids)") }
+        return problems
+    }
+}
