@@ -2,8 +2,9 @@ import Foundation
 import FuzzTargets
 
 #if FUZZING
-// Built by `make fuzz` with -sanitize=fuzzer: libFuzzer owns main() and calls this
-// for every input. The target comes from HALL_FUZZ_TARGET (hallbus, profile, modbus,
+// Built by `make fuzz` with -sanitize=fuzzer. SwiftPM links an executable's entry
+// point by the name hall_fuzz_main; it hands the command line to libFuzzer's driver,
+// which calls LLVMFuzzerTestOneInput for every input. The target comes from HALL_FUZZ_TARGET (hallbus, profile, modbus,
 // escpos, config, api); an invariant that breaks stops the run like a crash.
 nonisolated(unsafe) let selected: FuzzTarget = {
     let name = ProcessInfo.processInfo.environment["HALL_FUZZ_TARGET"] ?? ""
@@ -12,6 +13,19 @@ nonisolated(unsafe) let selected: FuzzTarget = {
     }
     return target
 }()
+
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+@_cdecl("hall_fuzz_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var count = argc
+    var vector = argv
+    return LLVMFuzzerRunDriver(&count, &vector) { data, size in fuzzOne(data, size) }
+}
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
