@@ -14,7 +14,7 @@ BUILD_PACKAGES = libsqlite3-dev zlib1g-dev pkg-config libcups2-dev libsane-dev l
 # cupsd (cups, cups-ipp-utils' ippeveprinter on a D-Bus bus), use the SANE test
 # backend (scanimage, for the benchmark) and pdfinfo (poppler-utils).
 TEST_PACKAGES = $(BUILD_PACKAGES) socat cups cups-daemon cups-client cups-ipp-utils dbus sane-utils poppler-utils
-PYTHON_TEST_PACKAGES = openapi-spec-validator pymodbus pyserial
+PYTHON_TEST_PACKAGES = openapi-spec-validator pymodbus pyserial schemathesis
 
 .PHONY: all build run run-serial test deps test-deps check-openapi bench fuzz soak install clean
 
@@ -32,7 +32,7 @@ deps:
 
 test-deps: deps
 	@scripts/ensure-packages.sh $(TEST_PACKAGES)
-	@python3 -c 'import openapi_spec_validator, pymodbus, serial' 2>/dev/null || python3 -m pip install -q $(PYTHON_TEST_PACKAGES)
+	@python3 -c 'import openapi_spec_validator, pymodbus, serial, schemathesis' 2>/dev/null || python3 -m pip install -q $(PYTHON_TEST_PACKAGES)
 
 build: deps
 	$(SWIFT) build
@@ -63,12 +63,14 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= hallbus profile modbus escpos config api
 fuzz: deps
 	$(SWIFT) build -c release --scratch-path .build-fuzz --product hall-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -parse-as-library
-	@set -e; for t in $(FUZZ_TARGETS); do \
+	@failed=""; for t in $(FUZZ_TARGETS); do \
 	  mkdir -p .build-fuzz/corpus/$$t Fuzz/regressions/$$t; cp Fuzz/corpus/$$t/* .build-fuzz/corpus/$$t/; \
 	  echo "== $$t: $(FUZZ_SECONDS) s"; \
-	  HALL_FUZZ_TARGET=$$t .build-fuzz/release/hall-fuzz .build-fuzz/corpus/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=5 \
-	    -rss_limit_mb=2048 -artifact_prefix=Fuzz/regressions/$$t/ -print_final_stats=1 2>&1 | grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss|==|INFO: seed corpus)|ERROR|Test unit written|fatal error" ; \
-	done
+	  SWIFT_BACKTRACE=enable=no HALL_FUZZ_TARGET=$$t .build-fuzz/release/hall-fuzz .build-fuzz/corpus/$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -max_len=4096 -timeout=5 -rss_limit_mb=2048 -artifact_prefix=Fuzz/regressions/$$t/ -print_final_stats=1 > .build-fuzz/$$t.log 2>&1 || failed="$$failed $$t"; \
+	  grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb|INFO: seed corpus)|ERROR|Test unit written|Assertion|Fatal error" .build-fuzz/$$t.log; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashes in$$failed (inputs in Fuzz/regressions; logs in .build-fuzz/TARGET.log)"; exit 1; fi
 
 # Load and crash durability against a release halld (RELIABILITY.md has the figures):
 # 200 clients for SOAK_SECONDS, then SIGKILL under load CRASH_KILLS times.

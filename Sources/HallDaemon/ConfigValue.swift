@@ -39,12 +39,46 @@ public indirect enum ConfigValue: Sendable, Equatable {
 
     /// Parses TOML text. Syntax errors carry line and column.
     static func parse(toml text: String, file: String) throws -> [String: ConfigValue] {
+        if let (line, column) = unquotedHeaderStart(text) {
+            throw ConfigError(
+                file: file, key: nil,
+                message: "line \(line), column \(column): a table name starts with a letter, digit, - or _; quote other names ([\"设备\"])")
+        }
         do {
             let table = try TOMLTable(string: text)
             return convert(table)
         } catch let e as TOMLParseError {
             throw ConfigError(file: file, key: nil, message: "line \(e.source.begin.line), column \(e.source.begin.column): \(e.description)")
         }
+    }
+
+    /// The position of a table header whose name starts with a character a bare key
+    /// cannot have and that is not a quote (`[设备]`). toml++ does not check this
+    /// before reading the key: it stops the process on an assertion (or, built
+    /// without assertions, reads on undefined). Found by `make fuzz` (config).
+    static func unquotedHeaderStart(_ text: String) -> (line: Int, column: Int)? {
+        var inMultiline: String?
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            // Multi-line strings may hold anything, also lines starting with '['.
+            var rest = Substring(line)
+            if let open = inMultiline {
+                guard let end = rest.range(of: open) else { continue }
+                rest = rest[end.upperBound...]
+                inMultiline = nil
+            }
+            let trimmed = rest.drop { $0 == " " || $0 == "\t" }
+            if trimmed.first == "[" {
+                let name = trimmed.dropFirst(trimmed.hasPrefix("[[") ? 2 : 1).drop { $0 == " " || $0 == "\t" }
+                if let c = name.first, !(c.isASCII && (c.isLetter || c.isNumber || c == "-" || c == "_" || c == "\"" || c == "'" || c == "]" || c == "[")) {
+                    return (index + 1, line.distance(from: line.startIndex, to: name.startIndex) + 1)
+                }
+            }
+            for quote in ["\"\"\"", "'''"] where (rest.components(separatedBy: quote).count - 1) % 2 == 1 {
+                inMultiline = quote
+                break
+            }
+        }
+        return nil
     }
 
     private static func convert(_ table: TOMLTable) -> [String: ConfigValue] {

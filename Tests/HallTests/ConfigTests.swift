@@ -95,6 +95,16 @@ struct ConfigTests {
         #expect(e?.message.hasPrefix("line 2, column") == true)
     }
 
+    @Test("a table name in Chinese without quotes is an error with its line and column, not a crash of the TOML parser (found by make fuzz)")
+    func unquotedTableName() {
+        let e = error("[api]\nsocket = \"/tmp/x.sock\"\n\n  [ 设备]\nid = \"x\"\n")
+        #expect(e?.message == "line 4, column 5: a table name starts with a letter, digit, - or _; quote other names ([\"设备\"])", "\(String(describing: e))")
+        #expect(error("[[\u{FFFD}]]\n")?.message.hasPrefix("line 1, column 3") == true)
+        // Quoted, it parses (and is then an unknown key); inside a multi-line string it is text.
+        #expect(error("[\"设备\"]\nid = 1\n")?.message.contains("unknown key") == true)
+        #expect(error("[hall]\nname = \"\"\"\n[设备]\n\"\"\"\n")?.message.contains("a table name") != true)
+    }
+
     @Test("a missing file is reported, not a crash")
     func missing() {
         #expect(throws: ConfigError.self) { try HallConfig.load(file: "/nonexistent/halld.toml") }
