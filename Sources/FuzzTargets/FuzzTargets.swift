@@ -141,7 +141,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         let body = Data(data)
         var keys: Set<String> = []
         if let object = try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]) as? [String: Any] { keys = Set(object.keys) }
-        func attempt<T: Decodable>(_ requestType: T.Type) throws(FuzzFailure) {
+        func attempt<T: Codable>(_ requestType: T.Type) throws(FuzzFailure) {
             for fields in [keys, ["service", "priority", "ticket"]] {
                 do {
                     _ = try StrictJSON.decode(requestType, from: body, fields: fields, emptyAllowed: true)

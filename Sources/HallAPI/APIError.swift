@@ -29,7 +29,10 @@ public struct APIError: Error, Sendable {
     public init(_ error: DeviceError) {
         let status: HTTPResponse.Status =
             switch error.code {
-            case .invalidData, .unsupportedCommand: .badRequest
+            case .invalidData: .badRequest
+            // The device cannot do this (a fault a display does not have, a scanner asked
+            // to print): a conflict with what the device is, not a malformed request.
+            case .unsupportedCommand: .conflict
             case .notFound: .notFound
             case .notAuthorized: .forbidden
             case .conflict, .sequenceError, .canceled: .conflict

@@ -3,12 +3,15 @@ import Foundation
 import HallAPIModels
 import HallStore
 import Hummingbird
+import Synchronization
 
 /// Gives every request its caller's identity and role, and turns every error into
 /// the API's JSON error body. Denials are written to the event log (`access.denied`).
 struct AccessMiddleware: RouterMiddleware {
     typealias Context = HallRequestContext
     let services: APIServices
+    /// The routes' paths and methods, to answer 405 with `Allow` for a known path.
+    let routes: RouteTable
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
@@ -33,6 +36,12 @@ struct AccessMiddleware: RouterMiddleware {
             return Self.response(APIError(error))
         } catch let error as DecodingError {
             return Self.response(APIError(error))
+        } catch let error as HTTPError where error.status == .notFound && !routes.methods(for: request.uri.path).isEmpty {
+            let allowed = routes.methods(for: request.uri.path)
+            var response = Self.response(
+                APIError(.methodNotAllowed, .unsupportedCommand, "\(request.method) is not allowed on \(request.uri.path); allowed: \(allowed.joined(separator: ", "))"))
+            response.headers[.allow] = allowed.joined(separator: ", ")
+            return response
         } catch let error as HTTPError {
             let code: CompletionCode = error.status == .notFound ? .notFound : error.status == .methodNotAllowed ? .unsupportedCommand : .invalidData
             return Self.response(APIError(error.status, code, error.body ?? error.status.reasonPhrase))
@@ -53,6 +62,28 @@ struct AccessMiddleware: RouterMiddleware {
 
     static func response(_ error: APIError) -> Response {
         jsonResponse(ErrorResponse(error.body), status: error.status)
+    }
+}
+
+/// Every route's path pattern and methods, filled once the router is built.
+final class RouteTable: Sendable {
+    private let entries = Mutex<[(pattern: [Substring], methods: [String])]>([])
+
+    func fill(_ routes: [(path: String, method: String)]) {
+        var byPath: [String: [String]] = [:]
+        for r in routes { byPath[r.path, default: []].append(r.method) }
+        entries.withLock { $0 = byPath.map { (pattern: $0.key.split(separator: "/"), methods: $0.value.sorted()) } }
+    }
+
+    /// The methods of the route whose pattern matches `path` (`{id}` and `:id` match one segment).
+    func methods(for path: String) -> [String] {
+        let parts = path.split(separator: "/")
+        return entries.withLock { list in
+            list.first { e in
+                e.pattern.count == parts.count
+                    && zip(e.pattern, parts).allSatisfy { p, s in p == s || p.hasPrefix("{") || p.hasPrefix(":") || p == "*" }
+            }?.methods ?? []
+        }
     }
 }
 
@@ -88,7 +119,7 @@ extension Request {
 
     /// Reads a JSON object body into `T`, refusing unknown fields and naming the
     /// field that is wrong. An empty body reads as `{}` when `emptyAllowed`.
-    func decodeStrict<T: Decodable>(_ type: T.Type, fields: Set<String>, emptyAllowed: Bool = false) async throws -> T {
+    func decodeStrict<T: Codable>(_ type: T.Type, fields: Set<String>, emptyAllowed: Bool = false) async throws -> T {
         let buffer = try await collectBody(upTo: 64 * 1024, what: "request body")
         return try StrictJSON.decode(type, from: Data(buffer: buffer), fields: fields, emptyAllowed: emptyAllowed)
     }
@@ -97,7 +128,7 @@ extension Request {
 /// How every JSON request body is read: a JSON object, no unknown fields, the
 /// wrong field named. A pure function, so the fuzzer can drive it with any bytes.
 public enum StrictJSON {
-    public static func decode<T: Decodable>(_ type: T.Type, from body: Data, fields: Set<String>, emptyAllowed: Bool = false) throws -> T {
+    public static func decode<T: Codable>(_ type: T.Type, from body: Data, fields: Set<String>, emptyAllowed: Bool = false) throws -> T {
         var data = body
         if data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
             guard emptyAllowed else { throw APIError.invalidData("request body is empty; expected a JSON object") }
@@ -113,9 +144,61 @@ public enum StrictJSON {
         for key in object.keys.sorted() where !fields.contains(key) {
             throw APIError.invalidData("unknown field '\(key)'; expected \(fields.sorted().joined(separator: ", "))", field: key)
         }
+        if let path = firstNull(value, path: "") {
+            throw APIError.invalidData("\(path) is null: leave an optional field out instead", field: path)
+        }
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return try decoder.decode(T.self, from: data)
+        decoder.dateDecodingStrategy = .custom { d in
+            let c = try d.singleValueContainer()
+            let text = try c.decode(String.self)
+            // A calendar day that exists (no 11-31), then RFC 3339 with or without fractional seconds.
+            let ymd = text.prefix(10).split(separator: "-").compactMap { Int($0) }
+            guard ymd.count == 3, DateComponents(calendar: Calendar(identifier: .gregorian), year: ymd[0], month: ymd[1], day: ymd[2]).isValidDate else {
+                throw DecodingError.dataCorruptedError(in: c, debugDescription: "'\(text)' is not a day of the calendar")
+            }
+            if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
+            if let date = try? Date.ISO8601FormatStyle().parse(text) { return date }
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "'\(text)' is not an ISO 8601 time (2026-11-30T09:30:00+08:00)")
+        }
+        let decoded = try decoder.decode(T.self, from: data)
+        // Unknown fields inside nested objects (away.x): what the value does not
+        // encode back was not read.
+        if let again = try? JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(decoded)), let path = firstUnknown(value, known: again, path: "") {
+            throw APIError.invalidData("unknown field '\(path)'", field: path)
+        }
+        return decoded
+    }
+
+    /// The path of the first key of `sent` that `known` (the decoded value encoded
+    /// again) does not have, looking into objects both have.
+    static func firstUnknown(_ sent: JSONValue, known: JSONValue, path: String) -> String? {
+        switch (sent, known) {
+        case (.object(let s), .object(let k)):
+            for key in s.keys.sorted() {
+                let p = path.isEmpty ? key : "\(path).\(key)"
+                guard let inner = k[key] else { return p }
+                if let found = firstUnknown(s[key]!, known: inner, path: p) { return found }
+            }
+        case (.array(let s), .array(let k)) where s.count == k.count:
+            for (i, pair) in zip(s, k).enumerated() { if let found = firstUnknown(pair.0, known: pair.1, path: "\(path)[\(i)]") { return found } }
+        default: break
+        }
+        return nil
+    }
+
+    /// The path of the first explicit null (`away.backAt`, `lines[2]`).
+    static func firstNull(_ value: JSONValue, path: String) -> String? {
+        switch value {
+        case .null: return path
+        case .object(let o):
+            for key in o.keys.sorted() {
+                if let p = firstNull(o[key]!, path: path.isEmpty ? key : "\(path).\(key)") { return p }
+            }
+        case .array(let a):
+            for (i, v) in a.enumerated() { if let p = firstNull(v, path: "\(path)[\(i)]") { return p } }
+        default: break
+        }
+        return nil
     }
 
     private static func describe(_ error: any Error) -> String {

@@ -39,7 +39,7 @@ struct DeviceController {
             let device = try await device(context)
             let body = try await request.decodeStrict(FaultRequest.self, fields: ["fault"])
             guard let simulated = device as? any FaultInjectable else {
-                throw APIError(.badRequest, .unsupportedCommand, "\(device.id) is driven by '\(device.driver)': faults are injected into simulated devices only", device: device.id)
+                throw APIError(.conflict, .unsupportedCommand, "\(device.id) is driven by '\(device.driver)': faults are injected into simulated devices only", device: device.id)
             }
             try await simulated.inject(body.fault)
             // Answer with the state the registry shows once it applied what the device signalled.
@@ -57,7 +57,7 @@ struct DeviceController {
             let seconds = body.seconds ?? 600
             guard (1...86_400).contains(seconds) else { throw APIError.invalidData("seconds must be 1 to 86400, found \(seconds)", field: "seconds") }
             guard let recordable = device as? any TrafficRecordable else {
-                throw APIError(.badRequest, .unsupportedCommand, "\(device.id) is driven by '\(device.driver)': only serial devices record their traffic", device: device.id)
+                throw APIError(.conflict, .unsupportedCommand, "\(device.id) is driven by '\(device.driver)': only serial devices record their traffic", device: device.id)
             }
             let folder = services.info.stateDir + "/recordings"
             do {
@@ -96,7 +96,7 @@ struct DeviceController {
 }
 
 extension Request {
-    func decodeStrict<T: Decodable>(_ type: T.Type, fields: Set<String>, emptyAllowed: Bool, default value: T) async throws -> T {
+    func decodeStrict<T: Codable>(_ type: T.Type, fields: Set<String>, emptyAllowed: Bool, default value: T) async throws -> T {
         let buffer: ByteBuffer? = try await collectBody(upTo: 64 * 1024, what: "request body")
         if let buffer, buffer.readableBytes > 0 {
             var copy = self

@@ -76,6 +76,9 @@ struct EventsController {
     static func since(_ request: Request) throws -> Int64? {
         let header = request.headers[.init("Last-Event-ID")!]
         let query = request.uri.queryParameters.get("since")
+        if let header, Int64(header).map({ $0 < 0 }) ?? true {
+            throw APIError.invalidData("Last-Event-ID must be a sequence number (0 or more), not '\(header)'", field: "Last-Event-ID")
+        }
         guard let raw = query ?? header else { return nil }
         guard let seq = Int64(raw), seq >= 0 else {
             throw APIError.invalidData("since must be a sequence number (0 or more), not '\(raw)'", field: query != nil ? "since" : "Last-Event-ID")
@@ -86,7 +89,7 @@ struct EventsController {
     static func types(_ request: Request) throws -> Set<String>? {
         guard let raw = request.uri.queryParameters.get("types") else { return nil }
         let types = Set(raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
-        for t in types where !t.allSatisfy({ $0.isLetter || $0 == "." || $0 == "-" }) {
+        for t in types where !t.allSatisfy({ $0.isASCII && ($0.isLetter || $0 == "." || $0 == "-") }) {
             throw APIError.invalidData("type '\(t)' is not an event type", field: "types")
         }
         return types.isEmpty ? nil : types

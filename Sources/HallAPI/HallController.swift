@@ -132,6 +132,7 @@ struct HallController {
                 guard let n = Int(raw) else { throw APIError.invalidData("window '\(raw)' is not a number", field: "window") }
                 return n
             }
+            if let raw = q.get("bad"), raw != "true", raw != "false" { throw APIError.invalidData("bad '\(raw)' is not true or false", field: "bad") }
             let bad = q.get("bad") == "true"
             let list = try await hall { try await $0.ratings(from: from, to: to, window: window) }
             // Bad ratings (不满意, 非常不满意) need follow-up.
@@ -145,6 +146,9 @@ struct HallController {
                 let date = q.get("date") ?? today
                 guard date.count == 10, date.split(separator: "-").count == 3 else { throw DeviceError(.invalidData, "date: expected YYYY-MM-DD, found \(date)") }
                 return try await h.stats(date: date)
+            }
+            if let format = q.get("format"), format != "csv", format != "json" {
+                throw APIError.invalidData("format '\(format)' is not json or csv", field: "format")
             }
             if q.get("format") == "csv" {
                 return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: stats.csv)))

@@ -101,7 +101,7 @@ struct JobController {
         let id = try context.parameters.deviceID()
         guard let device = await services.registry.device(id) else { throw APIError.notFound("no device '\(id)'") }
         guard let typed = device as? T else {
-            throw APIError(.badRequest, .unsupportedCommand, "\(id) is a \(device.kind.rawValue), not a \(kind.rawValue)", device: id)
+            throw APIError(.conflict, .unsupportedCommand, "\(id) is a \(device.kind.rawValue), not a \(kind.rawValue)", device: id)
         }
         return typed
     }

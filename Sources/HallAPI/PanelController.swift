@@ -28,7 +28,7 @@ struct PanelController {
             let id = try context.parameters.deviceID()
             guard let device = await services.registry.device(id) else { throw APIError.notFound("no device '\(id)'") }
             guard let keypad = device as? SimulatedKeypad else {
-                throw APIError(.badRequest, .unsupportedCommand, "\(id) is not a simulated keypad: a person presses its keys", device: id)
+                throw APIError(.conflict, .unsupportedCommand, "\(id) is not a simulated keypad: a person presses its keys", device: id)
             }
             let body = try await request.decodeStrict(PressRequest.self, fields: ["level"])
             guard let level = RatingLevel(parsing: body.level) else {
@@ -45,7 +45,7 @@ struct PanelController {
         let id = try context.parameters.deviceID()
         guard let device = await services.registry.device(id) else { throw APIError.notFound("no device '\(id)'") }
         guard let display = device as? any QueueDisplay else {
-            throw APIError(.badRequest, .unsupportedCommand, "\(id) is a \(device.kind.rawValue), not a display", device: id)
+            throw APIError(.conflict, .unsupportedCommand, "\(id) is a \(device.kind.rawValue), not a display", device: id)
         }
         return display
     }

@@ -4,7 +4,8 @@ import Hummingbird
 /// Builds the API's router. `main` and the tests share it.
 public func buildRouter(_ services: APIServices) -> Router<HallRequestContext> {
     let router = Router(context: HallRequestContext.self)
-    router.add(middleware: AccessMiddleware(services: services))
+    let routes = RouteTable()
+    router.add(middleware: AccessMiddleware(services: services, routes: routes))
     router.add(middleware: MetricsMiddleware(metrics: services.metrics))
     router.get("/metrics") { _, context in
         try context.require(.technician, to: "reading metrics")
@@ -17,5 +18,6 @@ public func buildRouter(_ services: APIServices) -> Router<HallRequestContext> {
     PanelController(services: services).register(router)
     HallController(services: services).register(router)
     EventsController(services: services).register(router)
+    routes.fill(router.routes.map { (path: $0.path.description, method: $0.method.rawValue) })
     return router
 }

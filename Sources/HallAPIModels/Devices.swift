@@ -48,6 +48,12 @@ public struct DeviceDetail: Codable, Sendable, Equatable {
 public struct HealthCheckRequest: Codable, Sendable, Equatable {
     public var level: HealthLevel
     public init(level: HealthLevel) { self.level = level }
+
+    /// `{}` asks for the internal check, as no body does.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        level = try c.decodeIfPresent(HealthLevel.self, forKey: .level) ?? .internal
+    }
 }
 
 /// `POST /v1/devices/{id}/faults` (simulated devices, technician).
