@@ -53,30 +53,62 @@ public indirect enum ConfigValue: Sendable, Equatable {
     }
 
     /// The position of a table header whose name starts with a character a bare key
-    /// cannot have and that is not a quote (`[设备]`). toml++ does not check this
-    /// before reading the key: it stops the process on an assertion (or, built
-    /// without assertions, reads on undefined). Found by `make fuzz` (config).
+    /// cannot have and that is not a quote (`[设备]`, or `[` left at the end of a line).
+    /// toml++ does not check this before reading the key: it stops the process on an
+    /// assertion (or, built without assertions, reads on undefined). Found by
+    /// `make fuzz` (config). Headers are told from arrays by tracking brackets of
+    /// values, strings and comments.
     static func unquotedHeaderStart(_ text: String) -> (line: Int, column: Int)? {
-        var inMultiline: String?
+        var depth = 0  // open [ and { of values
+        var string: String?  // the open quote: " ' """ '''
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            // Multi-line strings may hold anything, also lines starting with '['.
-            var rest = Substring(line)
-            if let open = inMultiline {
-                guard let end = rest.range(of: open) else { continue }
-                rest = rest[end.upperBound...]
-                inMultiline = nil
-            }
-            let trimmed = rest.drop { $0 == " " || $0 == "\t" }
-            if trimmed.first == "[" {
-                let name = trimmed.dropFirst(trimmed.hasPrefix("[[") ? 2 : 1).drop { $0 == " " || $0 == "\t" }
-                if let c = name.first, !(c.isASCII && (c.isLetter || c.isNumber || c == "-" || c == "_" || c == "\"" || c == "'" || c == "]" || c == "[")) {
-                    return (index + 1, line.distance(from: line.startIndex, to: name.startIndex) + 1)
+            var chars = Array(line)
+            if chars.last == "\r" { chars.removeLast() }
+            var i = 0
+            if string == nil, depth == 0 {
+                while i < chars.count, chars[i] == " " || chars[i] == "\t" { i += 1 }
+                if i < chars.count, chars[i] == "[" {
+                    i += chars.count > i + 1 && chars[i + 1] == "[" ? 2 : 1
+                    while i < chars.count, chars[i] == " " || chars[i] == "\t" { i += 1 }
+                    let c = i < chars.count ? chars[i] : "\n"
+                    if !(c.isASCII && (c.isLetter || c.isNumber || c == "-" || c == "_" || c == "\"" || c == "'" || c == "]")) { return (index + 1, i + 1) }
+                    // The rest of a header line is names and a comment: no values.
+                    continue
                 }
             }
-            for quote in ["\"\"\"", "'''"] where (rest.components(separatedBy: quote).count - 1) % 2 == 1 {
-                inMultiline = quote
-                break
+            while i < chars.count {
+                let c = chars[i]
+                if let open = string {
+                    if c == "\\", open == "\"" || open == "\"\"\"" {
+                        i += 2
+                        continue
+                    }
+                    let q = Array(open)
+                    if i + q.count <= chars.count, Array(chars[i..<i + q.count]) == q {
+                        string = nil
+                        i += q.count
+                        continue
+                    }
+                    i += 1
+                    continue
+                }
+                switch c {
+                case "#": i = chars.count
+                case "\"", "'":
+                    let triple = i + 2 < chars.count && chars[i + 1] == c && chars[i + 2] == c
+                    string = triple ? String(repeating: c, count: 3) : String(c)
+                    i += triple ? 3 : 1
+                case "[", "{":
+                    depth += 1
+                    i += 1
+                case "]", "}":
+                    depth = max(0, depth - 1)
+                    i += 1
+                default: i += 1
+                }
             }
+            // A one-line string does not go on to the next line.
+            if string == "\"" || string == "'" { string = nil }
         }
         return nil
     }

@@ -103,6 +103,9 @@ struct ConfigTests {
         // Quoted, it parses (and is then an unknown key); inside a multi-line string it is text.
         #expect(error("[\"设备\"]\nid = 1\n")?.message.contains("unknown key") == true)
         #expect(error("[hall]\nname = \"\"\"\n[设备]\n\"\"\"\n")?.message.contains("a table name") != true)
+        // A header broken off at the end of its line; arrays of arrays over lines are values, not headers.
+        #expect(error("[\n [hall.service]]\n")?.message.hasPrefix("line 1, column 2: a table name") == true)
+        #expect(error("[api]\nsocket = [\n  [\n 1]]\n")?.message.contains("a table name") != true)
     }
 
     @Test("a missing file is reported, not a crash")
