@@ -61,7 +61,9 @@ public indirect enum ConfigValue: Sendable, Equatable {
     static func unquotedHeaderStart(_ text: String) -> (line: Int, column: Int)? {
         var depth = 0  // open [ and { of values
         var string: String?  // the open quote: " ' """ '''
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Unicode scalars, not Characters: a combining mark after '[' (U+06DC) would
+        // otherwise join it into one Character and hide the bracket.
+        for (index, line) in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             var chars = Array(line)
             if chars.last == "\r" { chars.removeLast() }
             var i = 0
@@ -70,8 +72,9 @@ public indirect enum ConfigValue: Sendable, Equatable {
                 if i < chars.count, chars[i] == "[" {
                     i += chars.count > i + 1 && chars[i + 1] == "[" ? 2 : 1
                     while i < chars.count, chars[i] == " " || chars[i] == "\t" { i += 1 }
-                    let c = i < chars.count ? chars[i] : "\n"
-                    if !(c.isASCII && (c.isLetter || c.isNumber || c == "-" || c == "_" || c == "\"" || c == "'" || c == "]")) { return (index + 1, i + 1) }
+                    let c: Unicode.Scalar = i < chars.count ? chars[i] : "\n"
+                    let bare = ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || c == "-" || c == "_"
+                    if !(bare || c == "\"" || c == "'" || c == "]") { return (index + 1, i + 1) }
                     // The rest of a header line is names and a comment: no values.
                     continue
                 }
@@ -83,7 +86,7 @@ public indirect enum ConfigValue: Sendable, Equatable {
                         i += 2
                         continue
                     }
-                    let q = Array(open)
+                    let q = Array(open.unicodeScalars)
                     if i + q.count <= chars.count, Array(chars[i..<i + q.count]) == q {
                         string = nil
                         i += q.count
@@ -96,7 +99,7 @@ public indirect enum ConfigValue: Sendable, Equatable {
                 case "#": i = chars.count
                 case "\"", "'":
                     let triple = i + 2 < chars.count && chars[i + 1] == c && chars[i + 2] == c
-                    string = triple ? String(repeating: c, count: 3) : String(c)
+                    string = triple ? String(repeating: String(c), count: 3) : String(c)
                     i += triple ? 3 : 1
                 case "[", "{":
                     depth += 1
