@@ -98,7 +98,20 @@ public actor Hall {
 
     public func list(state: TicketState?) -> [Ticket] {
         rollDay()
-        return tickets.values.filter { state == nil || $0.state == state }.sorted { ($0.issuedAt, $0.id) < ($1.issuedAt, $1.id) }.map(withAhead)
+        // Each service's queue is put in serving order once; a waiting ticket's place
+        // in it is the number ahead of it (asking per ticket was quadratic, and the
+        // actor served nothing else meanwhile: kiosks poll this list).
+        let now = now()
+        var place: [String: Int] = [:]
+        for (_, queue) in Dictionary(grouping: tickets.values.filter { $0.state == .waiting }, by: \.service) {
+            let order = QueueOrder.ordered(queue.map { QueueOrder.Candidate(id: $0.id, priority: $0.priority, queuedAt: $0.queuedAt, slot: $0.slot) }, now: now, agingBound: setup.agingBound)
+            for (i, c) in order.enumerated() { place[c.id] = i }
+        }
+        return tickets.values.filter { state == nil || $0.state == state }.sorted { ($0.issuedAt, $0.id) < ($1.issuedAt, $1.id) }.map { t in
+            var t = t
+            t.waitingAhead = t.state == .waiting ? place[t.id] : nil
+            return t
+        }
     }
 
     public func windowList() -> [HallWindow] { windows.values.sorted { $0.number < $1.number } }

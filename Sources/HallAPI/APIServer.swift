@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOExtras
 import NIOHTTP1
+import NIOHTTPTypes
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
@@ -35,8 +36,8 @@ public struct ConnectionLimits: Sendable, Equatable {
     public var maxConnections = 256
     /// A connection with no request in progress is closed after this long.
     public var idleTimeout: Duration = .seconds(60)
-    /// From a request's first byte to the start of its answer: a slow sender
-    /// (one byte a second) is cut off here.
+    /// From a request's first byte to its last (or to the start of its answer): a
+    /// slow sender (one byte a second) is cut off here. Handling time does not count.
     public var requestTimeout: Duration = .seconds(30)
 
     public init(maxConnections: Int = 256, idleTimeout: Duration = .seconds(60), requestTimeout: Duration = .seconds(30)) {
@@ -76,7 +77,9 @@ public struct APIServer: Service {
         let quiescing = ServerQuiescingHelper(group: group)
         let open = Atomic<Int>(0)
         let (limits, logger, address) = (limits, logger, address)
-        let http = HTTP1Channel(responder: respond, configuration: .init(idleTimeout: .nanoseconds(Int64(limits.idleTimeout.nanoseconds))))
+        let http = HTTP1Channel(
+            responder: respond,
+            configuration: .init(additionalChannelHandlers: [RequestEndHandler()], idleTimeout: .nanoseconds(Int64(limits.idleTimeout.nanoseconds))))
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -185,9 +188,11 @@ final class RefuseHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }
 
-/// Closes a connection whose request has not started being answered within the
-/// timeout from its first byte: slow senders, and half-sent requests of clients
-/// that went away. Sits next to the socket, so it sees raw bytes both ways.
+/// Closes a connection whose request has not arrived whole within the timeout from
+/// its first byte: slow senders, and half-sent requests of clients that went away.
+/// Sits next to the socket and sees raw bytes; `RequestEndHandler`, after the HTTP
+/// decoder, disarms it when the request's end arrives, so the time a handler takes
+/// (an interactive health check waits for a key) does not count.
 final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -215,17 +220,37 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         context.fireChannelRead(data)
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        // The answer has started: the request arrived whole.
+    /// The request arrived whole.
+    func requestEnded() {
         deadline?.cancel()
         deadline = nil
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        // The answer has started: the request arrived whole.
+        requestEnded()
         context.write(data, promise: promise)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = nil
+        requestEnded()
         context.fireChannelInactive()
+    }
+}
+
+/// Tells the connection's `RequestDeadlineHandler` that a request's last part arrived.
+final class RequestEndHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    private var deadline: RequestDeadlineHandler?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        deadline = try? context.pipeline.syncOperations.handler(type: RequestDeadlineHandler.self)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .end = unwrapInboundIn(data) { deadline?.requestEnded() }
+        context.fireChannelRead(data)
     }
 }
 

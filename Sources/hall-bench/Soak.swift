@@ -129,6 +129,7 @@ struct Soak: ParsableCommand {
         var expected4xx = 0
         var unexpected: [String] = []
         var readLatencies: [Double] = []
+        var latencyByPath: [String: [Double]] = [:]
         var issued = 0
     }
 
@@ -240,6 +241,10 @@ struct Soak: ParsableCommand {
                     } else if kind == "issue" {
                         t.issued += 1
                     }
+                    if reply.status < 500 {
+                        let route = "\(method) \(path.replacingOccurrences(of: "/[0-9]+/", with: "/N/", options: .regularExpression))"
+                        t.latencyByPath[route, default: []].append(Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1000)
+                    }
                 }
                 if reply == nil { return }
                 Thread.sleep(forTimeInterval: pause)
@@ -277,6 +282,9 @@ struct Soak: ParsableCommand {
         out += String(
             format: "| event delivery to the other subscribers | before the stuck subscriber: p50 %.1f ms, p99 %.1f ms (%d events); with it: p50 %.1f ms, p99 %.1f ms (%d events) |\n",
             percentile(lat.before, 0.5), percentile(lat.before, 0.99), lat.before.count, percentile(lat.after, 0.5), percentile(lat.after, 0.99), lat.after.count)
+        for (path, values) in t.latencyByPath.sorted(by: { $0.key < $1.key }) {
+            out += String(format: "| latency %@ | p50 %.2f ms, p99 %.2f ms (%d) |\n", path, percentile(values, 0.5), percentile(values, 0.99), values.count)
+        }
         out += "| the subscriber that never reads | \(stuckOutcome) |\n"
         out += String(format: "| halld RSS | before %.1f MiB, peak during %.1f MiB, 5 s after %.1f MiB |\n", rssBefore, peak, rssAfter)
         out += "| daemon alive at the end | \(alive ? "yes" : "NO") |\n"

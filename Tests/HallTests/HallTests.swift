@@ -96,6 +96,24 @@ struct HallDayTests {
         }
     }
 
+    @Test("the ticket list gives each waiting ticket its place in its own service's queue, green ahead of ordinary")
+    func listPlaces() async throws {
+        try await Bench().run { b in
+            let h = b.hall
+            _ = try await h.issue(service: "A")
+            b.clock.advance(1)
+            _ = try await h.issue(service: "B", priority: .green)
+            b.clock.advance(1)
+            let a2 = try await h.issue(service: "A")
+            b.clock.advance(1)
+            _ = try await h.issue(service: "A", priority: .green)
+            let listed = Dictionary(uniqueKeysWithValues: await h.list(state: .waiting).map { ($0.number, $0.waitingAhead) })
+            #expect(listed == ["A003": 0, "A001": 1, "A002": 2, "B001": 0], "\(listed)")
+            #expect(await h.ticket(a2.id)?.waitingAhead == 2, "one ticket's own count agrees with the list")
+            #expect(await h.list(state: nil).allSatisfy { $0.state == .waiting })
+        }
+    }
+
     @Test("one day at three windows: numbers, priority, calls on the displays, recall, no-show, transfer, ratings and the statistics")
     func day() async throws {
         try await Bench().run { b in
