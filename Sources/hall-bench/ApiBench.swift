@@ -73,19 +73,7 @@ struct ApiBench {
             return n > 0 ? Array(buffer[0..<n]) : []
         }
         /// Reads one HTTP response (headers, then Content-Length bytes).
-        func readHTTP() -> Bool {
-            var head = [UInt8]()
-            var byte: UInt8 = 0
-            while !(head.count >= 4 && head.suffix(4) == [13, 10, 13, 10]) {
-                if recv(fd, &byte, 1, 0) <= 0 { return false }
-                head.append(byte)
-            }
-            let text = String(decoding: head, as: UTF8.self).lowercased()
-            guard let line = text.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
-                let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
-            else { return false }
-            return read(length)
-        }
+        func readHTTP() -> Bool { readResponse() != nil }
     }
 
     func spawn(_ argv: [String]) throws -> Process {
