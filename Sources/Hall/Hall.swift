@@ -31,6 +31,12 @@ public actor Hall {
     /// The last call of each called ticket (the first call stays in `calledAt`, for waiting times).
     private var lastCalled: [String: Date] = [:]
     private var today = ""
+    /// Bumped on every change of `tickets`: the key of the list cache.
+    private var revision = 0
+    /// Recent answers of `list(state:)`: kiosks and clerk programs poll the same list
+    /// many times between two changes. Kept at most a second, as aging reorders a queue
+    /// with time alone.
+    private var listCache: [TicketState?: (revision: Int, at: Date, list: [Ticket])] = [:]
 
     public init(
         setup: HallSetup, database: HallDatabase, registry: DeviceRegistry, events: any EventPublisher, logger: Logger,
@@ -85,6 +91,7 @@ public actor Hall {
         if d != today {
             today = d
             tickets = tickets.filter { $0.value.day == d }
+            revision += 1
             waiting = [:]
             for t in tickets.values where t.state == .waiting { waiting[t.service, default: 0] += 1 }
             lastCalls = []
@@ -102,16 +109,19 @@ public actor Hall {
         // in it is the number ahead of it (asking per ticket was quadratic, and the
         // actor served nothing else meanwhile: kiosks poll this list).
         let now = now()
+        if let cached = listCache[state], cached.revision == revision, abs(now.timeIntervalSince(cached.at)) < 1 { return cached.list }
         var place: [String: Int] = [:]
         for (_, queue) in Dictionary(grouping: tickets.values.filter { $0.state == .waiting }, by: \.service) {
             let order = QueueOrder.ordered(queue.map { QueueOrder.Candidate(id: $0.id, priority: $0.priority, queuedAt: $0.queuedAt, slot: $0.slot) }, now: now, agingBound: setup.agingBound)
             for (i, c) in order.enumerated() { place[c.id] = i }
         }
-        return tickets.values.filter { state == nil || $0.state == state }.sorted { ($0.issuedAt, $0.id) < ($1.issuedAt, $1.id) }.map { t in
+        let list = tickets.values.filter { state == nil || $0.state == state }.sorted { ($0.issuedAt, $0.id) < ($1.issuedAt, $1.id) }.map { t in
             var t = t
             t.waitingAhead = t.state == .waiting ? place[t.id] : nil
             return t
         }
+        listCache[state] = (revision, now, list)
+        return list
     }
 
     public func windowList() -> [HallWindow] { windows.values.sorted { $0.number < $1.number } }
@@ -127,6 +137,7 @@ public actor Hall {
         if tickets[t.id]?.state == .waiting, let old = tickets[t.id] { waiting[old.service, default: 0] -= 1 }
         if t.state == .waiting { waiting[t.service, default: 0] += 1 }
         tickets[t.id] = t
+        revision += 1
     }
 
     private func candidates(_ filter: (Ticket) -> Bool) -> [QueueOrder.Candidate] {
