@@ -119,9 +119,12 @@ install: deps
 check-openapi: test-deps
 	python3 -m openapi_spec_validator openapi.yaml
 
+# SANE_CONFIG_DIR is set before the tests start: the SANE tests write their private
+# configuration there (setting the variable while tests run in parallel would race).
 test: test-deps check-openapi
 	$(SWIFT) build --build-tests
-	$(SWIFT) test
+	mkdir -p .build/test-sane
+	SANE_CONFIG_DIR=$(CURDIR)/.build/test-sane $(SWIFT) test
 
 clean:
 	rm -rf .build $(RUN_DIR)

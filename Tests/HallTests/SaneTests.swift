@@ -14,9 +14,14 @@ import Glibc
 #endif
 
 /// A private SANE configuration with only the `test` backend, A4-capable
-/// (geometry_max 300 mm), set before the process first calls SANE.
+/// (geometry_max 300 mm), written before the process first calls SANE. `make test`
+/// names the folder in SANE_CONFIG_DIR before the tests start: setting the variable
+/// here, while other tests run on other threads and read the environment (every
+/// Process spawn does), is a data race in glibc. Without it (a bare `swift test`)
+/// the folder is made and the variable set here.
 let saneConfigDir: String = {
-    let dir = NSTemporaryDirectory() + "halld-sane-\(getpid())"
+    let preset = ProcessInfo.processInfo.environment["SANE_CONFIG_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+    let dir = preset ?? NSTemporaryDirectory() + "halld-sane-\(getpid())"
     try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     try? "test\n".write(toFile: dir + "/dll.conf", atomically: true, encoding: .utf8)
     var conf = (try? String(contentsOfFile: "/etc/sane.d/test.conf", encoding: .utf8)) ?? "number_of_devices 2\n"
@@ -24,7 +29,7 @@ let saneConfigDir: String = {
         .joined(separator: "\n")
     if !conf.contains("geometry_max 300.0") { conf += "\ngeometry_max 300.0\n" }
     try? conf.write(toFile: dir + "/test.conf", atomically: true, encoding: .utf8)
-    setenv("SANE_CONFIG_DIR", dir, 1)
+    if preset == nil { setenv("SANE_CONFIG_DIR", dir, 1) }
     return dir
 }()
 
