@@ -288,8 +288,8 @@ struct Soak: ParsableCommand {
         out += "| the subscriber that never reads | \(stuckOutcome) |\n"
         out += String(format: "| halld RSS | before %.1f MiB, peak during %.1f MiB, 5 s after %.1f MiB |\n", rssBefore, peak, rssAfter)
         out += "| daemon alive at the end | \(alive ? "yes" : "NO") |\n"
-        print(out, terminator: "")
-        for line in t.unexpected.prefix(10) { print("unexpected: \(line)") }
+        for line in t.unexpected.prefix(10) { out += "unexpected: \(line)\n" }
+        FileHandle.standardOutput.write(Data(out.utf8))
         if !ok { throw ExitCode.failure }
     }
 }
@@ -377,8 +377,8 @@ struct Crash: ParsableCommand {
         out += "| acknowledged before the kills | \(a.tickets.count) tickets, \(a.ratings.count) ratings, \(a.printJobs.count) print jobs |\n"
         out += "| restarts checked | \(checks): every acknowledged ticket, rating and print job present; no ticket number twice; event sequence without a gap; PRAGMA integrity_check after every kill |\n"
         out += "| problems found | \(problems.count) |\n"
-        print(out, terminator: "")
-        for p in problems.prefix(20) { print("problem: \(p)") }
+        for p in problems.prefix(20) { out += "problem: \(p)\n" }
+        FileHandle.standardOutput.write(Data(out.utf8))
         if !problems.isEmpty { throw ExitCode.failure }
     }
 
