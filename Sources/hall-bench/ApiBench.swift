@@ -25,17 +25,18 @@ struct ApiBench {
         }
         deinit { close(fd) }
         func send(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
-        /// Reads exactly n bytes.
-        func read(_ n: Int) -> Bool {
+        /// Reads exactly n bytes; nil when the connection ends first.
+        func readExactly(_ n: Int) -> [UInt8]? {
             var buffer = [UInt8](repeating: 0, count: n)
             var got = 0
             while got < n {
                 let r = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, n - got, 0) }
-                if r <= 0 { return false }
+                if r <= 0 { return nil }
                 got += r
             }
-            return true
+            return buffer
         }
+        func read(_ n: Int) -> Bool { readExactly(n) != nil }
         /// Sends a request and reads its answer: the status and body, nil when the
         /// connection failed.
         func request(_ method: String, _ path: String, json: String? = nil) -> (status: Int, body: [UInt8])? {
@@ -57,14 +58,7 @@ struct ApiBench {
             guard let line = text.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
                 let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
             else { return (status, []) }
-            var body = [UInt8](repeating: 0, count: length)
-            var got = 0
-            while got < length {
-                let r = body.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, length - got, 0) }
-                if r <= 0 { return nil }
-                got += r
-            }
-            return (status, body)
+            return readExactly(length).map { (status, $0) }
         }
         /// Reads whatever arrives next (up to 64 KiB); empty when the peer closed.
         func readSome() -> [UInt8] {
