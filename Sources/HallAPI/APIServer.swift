@@ -79,7 +79,7 @@ public struct APIServer: Service {
         let (limits, logger, address) = (limits, logger, address)
         let http = HTTP1Channel(
             responder: respond,
-            configuration: .init(additionalChannelHandlers: [RequestEndHandler()], idleTimeout: .nanoseconds(Int64(limits.idleTimeout.nanoseconds))))
+            configuration: .init(additionalChannelHandlers: [RequestEndHandler()], idleTimeout: TimeAmount(limits.idleTimeout)))
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -204,7 +204,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var deadline: Scheduled<Void>?
 
     init(timeout: Duration, logger: Logger) {
-        self.timeout = .nanoseconds(Int64(timeout.nanoseconds))
+        self.timeout = TimeAmount(timeout)
         self.logger = logger
     }
 
@@ -251,12 +251,5 @@ final class RequestEndHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .end = unwrapInboundIn(data) { deadline?.requestEnded() }
         context.fireChannelRead(data)
-    }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (s, a) = components
-        return s * 1_000_000_000 + a / 1_000_000_000
     }
 }
