@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import DeviceKit
 import WireProtocols
 
 #if canImport(Glibc)
@@ -18,7 +19,18 @@ public final class PtyPeer: Sendable {
         var master: Int32 = -1
         var running = false
         var generation = 0
-        var done: DispatchSemaphore?
+        var done: Done?
+    }
+
+    /// The serving thread's end, seen by a blocking caller (a program's main thread)
+    /// or by a task (which must not block the cooperative pool).
+    private struct Done: Sendable {
+        let semaphore = DispatchSemaphore(value: 0)
+        let ended = OneShot<Void>()
+        func signal() {
+            semaphore.signal()
+            ended.fulfill(())
+        }
     }
 
     private let state = Mutex(State())
@@ -47,7 +59,7 @@ public final class PtyPeer: Sendable {
         try plug()
     }
 
-    deinit { hangUp() }
+    deinit { hangUpSoon() }
 
     /// The pty the symlink points at now.
     public var devicePath: String? { try? FileManager.default.destinationOfSymbolicLink(atPath: path) }
@@ -69,7 +81,7 @@ public final class PtyPeer: Sendable {
         let name = String(cString: nameBuffer)
         unlink(path)
         guard symlink(name, path) == 0 else { throw PtyError("symlink \(path) -> \(name): \(String(cString: strerror(errno)))") }
-        let done = DispatchSemaphore(value: 0)
+        let done = Done()
         let generation = state.withLock { s in
             s = State(master: master, running: true, generation: s.generation + 1, done: done)
             return s.generation
@@ -89,14 +101,27 @@ public final class PtyPeer: Sendable {
     }
 
     /// Closes the pty: the daemon's next read or write sees the line hang up.
-    /// Returns once the descriptors are closed.
-    public func hangUp() {
-        let done = state.withLock { s -> DispatchSemaphore? in
+    /// Returns once the descriptors are closed (or after 2 s). For tasks: it suspends,
+    /// never blocks a thread of the cooperative pool.
+    public func hangUp() async {
+        guard let done = takeDone() else { return }
+        _ = try? await withDeadline(.seconds(2), clock: ContinuousClock()) { try await done.ended.wait() }
+    }
+
+    /// `hangUp` for a program's own thread (hall-sim's command loop): it blocks that thread.
+    public func hangUpBlocking() {
+        _ = takeDone()?.semaphore.wait(timeout: .now() + 2)
+    }
+
+    /// Tells the serving thread to close the pty, without waiting for it.
+    public func hangUpSoon() { _ = takeDone() }
+
+    private func takeDone() -> Done? {
+        state.withLock { s -> Done? in
             s.running = false
             defer { s.done = nil }
             return s.done
         }
-        _ = done?.wait(timeout: .now() + 2)
     }
 
     /// Writes bytes onto the line as the device would (noise, unsolicited frames).

@@ -24,7 +24,7 @@ struct SerialBench {
         let simulator = FrameBusSimulator()
         simulator.add(.keypad, address: 1)
         let peer = try PtyPeer(path: dir + "/bus") { simulator.respond(to: $0) }
-        defer { peer.hangUp() }
+        defer { peer.hangUpBlocking() }
         let request = HallBus.frame(to: 1, .poll)
         let answerLength = FrameProfile.hallBus.encode(Frame(address: 1, command: 0)).count
 

@@ -72,7 +72,7 @@ struct HallSim: ParsableCommand {
         }
         // The link goes with hall-sim, so halld sees the port gone, not a dead pty.
         defer {
-            peer.hangUp()
+            peer.hangUpBlocking()
             unlink(link)
         }
         say("hall-sim: \(link) -> \(peer.devicePath ?? "?") (\(bus.name))")
@@ -98,7 +98,7 @@ struct HallSim: ParsableCommand {
                 peer.send(bytes)
                 say("sent \(hex(bytes))")
             case ("hangup", _):
-                peer.hangUp()
+                peer.hangUpBlocking()
                 say("hung up")
             case ("plug", _):
                 try peer.plug()

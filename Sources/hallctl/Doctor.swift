@@ -3,6 +3,8 @@ import Foundation
 import HallAPIModels
 import HallClient
 import HallDaemon
+import Subprocess
+import SystemPackage
 import Transports
 
 #if canImport(Glibc)
@@ -175,10 +177,10 @@ struct Diag: AsyncParsableCommand {
             }
             let findings = await Doctor.examine(config: config, socket: global.socket ?? HallClient.defaultSocket())
             try write("doctor.txt", findings.map { ($0.ok ? "OK    " : "FAIL  ") + "\($0.check): \($0.detail)" + ($0.fix.map { " -- fix: \($0)" } ?? "") }.joined(separator: "\n") + "\n")
-            let journal = Self.run(["/usr/bin/journalctl", "-u", "halld", "-n", "1000", "--no-pager", "-o", "short-iso"])
+            let journal = await Self.run(["/usr/bin/journalctl", "-u", "halld", "-n", "1000", "--no-pager", "-o", "short-iso"])
             try write("halld.log", journal ?? "journalctl not available: logs go to halld's standard error\n")
             if !notes.isEmpty { try write("notes.txt", notes.joined(separator: "\n") + "\n") }
-            guard Self.run(["/bin/tar", "-czf", out, "-C", dir, "halld-diag"]) != nil else { throw ValidationError("tar could not write \(out)") }
+            guard await Self.run(["/bin/tar", "-czf", out, "-C", dir, "halld-diag"]) != nil else { throw ValidationError("tar could not write \(out)") }
             try global.show(["archive": out]) { _ in "wrote \(out)" + (notes.isEmpty ? "" : " (\(notes.joined(separator: "; ")))") }
         }
     }
@@ -195,20 +197,15 @@ struct Diag: AsyncParsableCommand {
         }.joined(separator: "\n")
     }
 
-    /// Runs a command; its standard output, or nil when it failed.
-    static func run(_ argv: [String]) -> String? {
+    /// Runs a command; its standard output, or nil when it failed. Through
+    /// swift-subprocess: the wait suspends, it blocks no thread of the pool.
+    static func run(_ argv: [String]) async -> String? {
         guard FileManager.default.isExecutableFile(atPath: argv[0]) else { return nil }
-        let out = NSTemporaryDirectory() + "hallctl-run-\(getpid())-\(UUID().uuidString.prefix(6))"
-        defer { try? FileManager.default.removeItem(atPath: out) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "exec \"$@\" > \"\(out)\" 2>/dev/null", "sh"] + argv
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return nil }
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { return nil }
-        return (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        guard
+            let r = try? await Subprocess.run(
+                .path(FilePath(argv[0])), arguments: Arguments(Array(argv.dropFirst())), output: .string(limit: 64 << 20), error: .discarded),
+            r.terminationStatus.isSuccess
+        else { return nil }
+        return r.standardOutput ?? ""
     }
 }

@@ -11,7 +11,7 @@ import Testing
 @testable import HallAPI
 
 /// The API through the router, with a crafted peer identity per request.
-@Suite("API through the router")
+@Suite("API through the router", .timeLimit(.minutes(3)))
 struct APIRouterTests {
     static let technician = PeerIdentity(pid: 10, uid: 1001, groups: [5001])
     static let clerk = PeerIdentity(pid: 11, uid: 1002, groups: [5002, 100])
@@ -192,7 +192,7 @@ struct APIRouterTests {
                 location = r.headers[.location] ?? ""
             }
             #expect(location.hasPrefix("/v1/rating-jobs/"))
-            while await !h.keypad.isWaiting { await Task.yield() }
+            try await eventually("the keypad waiting for a key") { await h.keypad.isWaiting }
             try await client.execute(uri: "/v1/keypads/keypad-1/press", method: .post, body: json(#"{"level":"不满意"}"#)) { r in
                 let press = try JSONDecoder().decode(PressResponse.self, from: Data(buffer: r.body))
                 #expect(press == PressResponse(level: .dissatisfied, rated: true))

@@ -4,7 +4,7 @@ import Testing
 
 @testable import HallDaemon
 
-@Suite("Configuration")
+@Suite("Configuration", .timeLimit(.minutes(3)))
 struct ConfigTests {
     @Test("the shipped configurations are valid", arguments: ["simulated.toml", "halld.toml", "serial-demo.toml"])
     func shipped(_ name: String) throws {

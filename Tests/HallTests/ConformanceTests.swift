@@ -10,7 +10,7 @@ import Testing
 /// type, headers, body), and an undeclared method gets 405. Fault injection and resets
 /// are left out: they put devices into states whose documented answer is 503. Event
 /// streams and interactive checks never end by themselves: each request gets 5 s.
-@Suite("API conformance (schemathesis)")
+@Suite("API conformance (schemathesis)", .timeLimit(.minutes(10)))
 struct ConformanceTests {
     @Test("no 5xx and no answer outside openapi.yaml for generated requests")
     func schemathesis() async throws {
@@ -23,28 +23,14 @@ struct ConformanceTests {
         config.tcpRole = .technician
         config.limits = ConnectionLimits()
         try await LimitsTests().withTCPDaemon(config) { _, port in
-            let (status, output) = try await onThread { () -> (Int32, String) in
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: st)
-                p.arguments = [
-                    "run", repositoryRoot + "/openapi.yaml", "--url", "http://127.0.0.1:\(port)", "--max-examples", "15", "--workers", "1",
+            let (status, output) = try await runCommand(
+                [
+                    st, "run", repositoryRoot + "/openapi.yaml", "--url", "http://127.0.0.1:\(port)", "--max-examples", "15", "--workers", "1",
                     "--generation-deterministic", "--request-timeout", "5",
                     "--checks",
                     "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance,unsupported_method",
                     "--exclude-path-regex", "/(faults|reset)$",
-                ]
-                let out = Pipe()
-                p.standardOutput = out
-                p.standardError = out
-                p.standardInput = FileHandle.nullDevice
-                var env = ProcessInfo.processInfo.environment
-                env["NO_COLOR"] = "1"
-                p.environment = env
-                try p.run()
-                let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                p.waitUntilExit()
-                return (p.terminationStatus, text)
-            }
+                ], environment: ["NO_COLOR": "1"], within: .seconds(600))
             #expect(status == 0, "\(output.suffix(6000))")
             #expect(output.contains("passed"), "\(output.suffix(2000))")
         }

@@ -8,7 +8,7 @@ import Testing
 import Transports
 import WireProtocols
 
-@Suite("ESC/POS tickets")
+@Suite("ESC/POS tickets", .timeLimit(.minutes(3)))
 struct ESCPOSTests {
     let fields = TicketFields([
         "hall": "城关镇便民服务中心", "service": "社会保障", "number": "A012", "waitingAhead": "5", "time": "2026-11-29 09:30", "notice": "请到3号窗口办理",
@@ -79,7 +79,7 @@ struct ESCPOSTests {
     }
 }
 
-@Suite("CUPS states")
+@Suite("CUPS states", .timeLimit(.minutes(3)))
 struct CupsStateTests {
     @Test("CUPS states and reasons map onto the status model")
     func mapping() {
@@ -103,7 +103,7 @@ struct CupsStateTests {
 extension PeerTests {
     /// halld's CUPS driver against a private cupsd with a raw queue to a capture
     /// listener: the bytes a ticket printer receives, job states, faults.
-    @Suite("printing through a real cupsd")
+    @Suite("printing through a real cupsd", .timeLimit(.minutes(3)))
     struct CupsPeerTests {
         static func config(_ peer: CupsPeer, dir: String, queue: String = "ticket") throws -> HallConfig {
             var config = try simulatedConfig(dir: dir)
@@ -140,7 +140,7 @@ extension PeerTests {
 
         @Test("a ticket through the API reaches the printer byte for byte; the job is recorded; missing queues and bad text are clear errors")
         func ticket() async throws {
-            let peer = try CupsPeer()
+            try await withCupsPeer { peer in
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
             var config = try Self.config(peer, dir: dir)
@@ -182,17 +182,18 @@ extension PeerTests {
                 #expect(refused.apiError?.field == "ticket.notice")
                 #expect(refused.apiError?.message.contains("😀") == true)
             }
+            }
         }
 
         @Test("printer off: the job waits with CUPS's reason and the printer shows offline; on again: the job completes; cancel and reprint")
         func printerOff() async throws {
-            let peer = try CupsPeer()
+            try await withCupsPeer { peer in
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let config = try Self.config(peer, dir: dir)
             try await withDaemon(config) { socket in
                 let client = HallClient(socketPath: socket)
-                peer.printerOff()
+                await peer.printerOff()
                 let job: Job = try await client.call("POST", "/v1/printers/ticket-printer/jobs", json: TicketPrintRequest(ticket: Self.ticket))
                 var waiting = job
                 var printer: DeviceDetail = try await client.call("GET", "/v1/devices/ticket-printer")
@@ -215,7 +216,7 @@ extension PeerTests {
                 let canceled = try await Self.finished(client, second, seconds: 10)
                 #expect(canceled.state == .canceled)
 
-                try peer.printerOn()
+                try await peer.printerOn()
                 let done = try await Self.finished(client, job)
                 #expect(done.state == .completed)
                 let one = peer.captured.count
@@ -236,14 +237,15 @@ extension PeerTests {
                 #expect(peer.captured.count == 2 * one)
                 #expect(Array(peer.captured[one...]) == Array(peer.captured[..<one]))
                 // CUPS has nothing left queued for it.
-                #expect(try peer.tool(["/usr/bin/lpstat", "-o", "ticket"]).isEmpty)
+                #expect(try await peer.tool(["/usr/bin/lpstat", "-o", "ticket"]).isEmpty)
+            }
             }
         }
 
         @Test("an IPP Everywhere A4 printer (ippeveprinter): its identity from CUPS, a PDF through the API arrives as PDF; a ticket is refused")
         func a4() async throws {
-            let peer = try CupsPeer()
-            try peer.startA4()
+            try await withCupsPeer { peer in
+            try await peer.startA4()
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
             var config = try simulatedConfig(dir: dir)
@@ -280,11 +282,12 @@ extension PeerTests {
                 #expect(ticket.status == 400)
                 #expect(ticket.apiError?.message.contains("not ESC/POS tickets") == true)
             }
+            }
         }
 
         @Test("a queue that rejects jobs shows offline with its reason; health checks read it and print a test ticket")
         func statesAndHealth() async throws {
-            let peer = try CupsPeer()
+            try await withCupsPeer { peer in
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
             try await withDaemon(try Self.config(peer, dir: dir)) { socket in
@@ -297,7 +300,7 @@ extension PeerTests {
                 #expect(peer.captured.suffix(4) == [0x1D, 0x56, 0x42, 0x00])
                 #expect(hex(peer.captured).contains(hex(try TextEncoding.gb18030.encode("打印测试"))))
 
-                try peer.tool(["/usr/sbin/cupsreject", "ticket"])
+                try await peer.tool(["/usr/sbin/cupsreject", "ticket"])
                 var printer: DeviceDetail = try await client.call("GET", "/v1/devices/ticket-printer")
                 let deadline = Date().addingTimeInterval(10)
                 // The test ticket's job may still show CUPS's passing "connecting-to-device,
@@ -311,12 +314,13 @@ extension PeerTests {
                 let refused = try await client.send(
                     "POST", "/v1/printers/ticket-printer/jobs", body: try JSONEncoder().encode(TicketPrintRequest(ticket: Self.ticket)), contentType: "application/json")
                 #expect(refused.status == 503)
-                try peer.tool(["/usr/sbin/cupsaccept", "ticket"])
+                try await peer.tool(["/usr/sbin/cupsaccept", "ticket"])
                 while printer.state != .online && Date() < deadline.addingTimeInterval(10) {
                     try await Task.sleep(for: .milliseconds(100))
                     printer = try await client.call("GET", "/v1/devices/ticket-printer")
                 }
                 #expect(printer.state == .online)
+            }
             }
         }
     }

@@ -11,7 +11,7 @@ extension PeerTests {
     /// Faults while work is in progress, end to end: the daemon with hall-bus devices on
     /// a pty and simulated scanner and printer, one event-stream client connected from
     /// the first fault to the last.
-    @Suite("faults end to end")
+    @Suite("faults end to end", .timeLimit(.minutes(3)))
     struct FaultScenarioTests {
         struct Seen: Sendable {
             var seq: Int64
@@ -49,7 +49,7 @@ extension PeerTests {
                 }
                 return noisy ? [0x68, 0x00, 0x99, 0x16, 0xFF, 0x13, 0x37] + answer : answer
             }
-            defer { peer.hangUp() }
+            defer { peer.hangUpSoon() }
             var config = try simulatedConfig(dir: dir)
             let toml = try String(contentsOfFile: repositoryRoot + "/Config/serial-demo.toml", encoding: .utf8)
                 .replacingOccurrences(of: "\".run/bus-1\"", with: "\"\(dir)/bus-1\"")
@@ -85,10 +85,10 @@ extension PeerTests {
                 }
                 func scanUntilFault(_ f: SimulatedFault) async throws -> Job {
                     let job: Job = try await client.call("POST", "/v1/scanners/scanner-1/jobs", json: ScanJobRequest(source: .adf, mode: .color, resolution: 150, format: "jpeg"))
-                    var current = job
-                    while (current.pages ?? []).isEmpty && !current.state.isFinal { current = try await client.call("GET", "/v1/scan-jobs/\(job.id)") }
+                    // Fast polling on purpose: the fault must land while sheets are still to go.
+                    _ = try await poll("a first page of \(job.id)", every: .milliseconds(1), { () async throws -> Job in try await client.call("GET", "/v1/scan-jobs/\(job.id)") }, until: { !($0.pages ?? []).isEmpty || $0.state.isFinal })
                     try await fault("scanner-1", f)
-                    while !current.state.isFinal { current = try await client.call("GET", "/v1/scan-jobs/\(job.id)") }
+                    let current = try await poll("the job at " + "/v1/scan-jobs/\(job.id)", { () async throws -> Job in try await client.call("GET", "/v1/scan-jobs/\(job.id)") }, until: { $0.state.isFinal })
                     return current
                 }
 
@@ -114,7 +114,7 @@ extension PeerTests {
                 _ = try await waitState("scanner-1", .online, "replugged")
                 let after: Job = try await client.call("POST", "/v1/scanners/scanner-1/jobs", json: ScanJobRequest(source: .adf, mode: .gray, resolution: 75, format: "jpeg", maxPages: 3))
                 var done = after
-                while !done.state.isFinal { done = try await client.call("GET", "/v1/scan-jobs/\(after.id)") }
+                done = try await poll("the job at " + "/v1/scan-jobs/\(after.id)", { () async throws -> Job in try await client.call("GET", "/v1/scan-jobs/\(after.id)") }, until: { $0.state.isFinal })
                 #expect(done.state == .completed && done.pages?.count == 3)
 
                 // 3. The ticket printer out of paper: a print is refused with the reason (no 5xx),
@@ -127,13 +127,13 @@ extension PeerTests {
                 let ticket: Ticket = try await client.call("POST", "/v1/tickets", json: IssueRequest(service: "A", print: true))
                 let kioskJob = try #require(ticket.printJob, "the kiosk ticket's print job is recorded")
                 var failedPrint: Job = try await client.call("GET", "/v1/print-jobs/\(kioskJob)")
-                while !failedPrint.state.isFinal { failedPrint = try await client.call("GET", "/v1/print-jobs/\(kioskJob)") }
+                failedPrint = try await poll("the job at " + "/v1/print-jobs/\(kioskJob)", { () async throws -> Job in try await client.call("GET", "/v1/print-jobs/\(kioskJob)") }, until: { $0.state.isFinal })
                 #expect(failedPrint.state == .failed && failedPrint.error?.reasons?.contains(Reason.mediaEmpty) == true, "\(failedPrint)")
                 try await fault("ticket-printer", .clear)
                 _ = try await waitState("ticket-printer", .online, "paper in")
                 // The ticket the citizen did not get is printed again from the stored job.
                 var reprint: Job = try await client.call("POST", "/v1/print-jobs/\(kioskJob)/reprint")
-                while !reprint.state.isFinal { reprint = try await client.call("GET", "/v1/print-jobs/\(reprint.id)") }
+                reprint = try await poll("the job at " + "/v1/print-jobs/\(reprint.id)", { () async throws -> Job in try await client.call("GET", "/v1/print-jobs/\(reprint.id)") }, until: { $0.state.isFinal })
                 #expect(reprint.state == .completed && reprint.reprintOf == kioskJob)
                 let printed = try await client.send("POST", "/v1/printers/ticket-printer/jobs", body: Data([0x1B, 0x40, 0x41, 0x0A]), contentType: "application/vnd.escpos")
                 #expect(printed.status == 201 || printed.status == 200 || printed.status == 202, "\(printed.status)")
@@ -146,7 +146,7 @@ extension PeerTests {
                     }
                 }
                 try await Task.sleep(for: .milliseconds(30))
-                peer.hangUp()
+                await peer.hangUp()
                 _ = try await waitState("keypad-1", .noDevice, "line hung up")
                 _ = try await waitState("display-1", .noDevice, "line hung up")
                 await writer.value
@@ -157,10 +157,10 @@ extension PeerTests {
                 // 5. Garbage on the bus during a rating: the rating completes, the noise is counted.
                 let rating: Job = try await client.call("POST", "/v1/keypads/keypad-1/ratings", json: RatingJobRequest(ticket: ticket.number, timeoutSeconds: 10))
                 garbage.withLock { $0 = 40 }
-                while !simulator.isEvaluating(address: 1) { try await Task.sleep(for: .milliseconds(5)) }
+                try await eventually("simulator.isEvaluating(address: 1)") { simulator.isEvaluating(address: 1) }
                 #expect(simulator.pressRating(address: 1, key: 1))
                 var rated = rating
-                while !rated.state.isFinal { rated = try await client.call("GET", "/v1/rating-jobs/\(rating.id)") }
+                rated = try await poll("the job at " + "/v1/rating-jobs/\(rating.id)", { () async throws -> Job in try await client.call("GET", "/v1/rating-jobs/\(rating.id)") }, until: { $0.state.isFinal })
                 #expect(rated.state == .completed && rated.rating?.level == .verySatisfied)
                 let shown: DisplayContent = try await client.call("PUT", "/v1/displays/display-1/content", json: DisplayContent(lines: ["A099 请到1号窗口"]))
                 #expect(shown.lines == ["A099 请到1号窗口"])

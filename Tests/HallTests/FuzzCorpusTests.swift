@@ -5,7 +5,7 @@ import Testing
 /// The committed fuzz corpora (Fuzz/corpus: seeds and what libFuzzer kept) and
 /// every input that once failed (Fuzz/regressions) run through their targets on
 /// each test run: a fixed bug stays fixed.
-@Suite("fuzz corpora and regressions")
+@Suite("fuzz corpora and regressions", .timeLimit(.minutes(3)))
 struct FuzzCorpusTests {
     @Test("every committed input of every target runs clean", arguments: FuzzTarget.allCases)
     func corpus(_ target: FuzzTarget) throws {

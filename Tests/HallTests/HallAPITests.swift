@@ -9,7 +9,7 @@ import Testing
 import Glibc
 #endif
 
-@Suite("the hall through the API")
+@Suite("the hall through the API", .timeLimit(.minutes(3)))
 struct HallAPITests {
     @Test("the next citizen's rating is asked for even when the one before was rated another way or never pressed (一次一评 per citizen)")
     func nextCitizenIsAsked() async throws {
@@ -134,15 +134,8 @@ struct HallAPITests {
         text = text.replacingOccurrences(of: "socket = \"/run/halld/halld.sock\"", with: "socket = \"\(dir)/halld.sock\"")
             .replacingOccurrences(of: "state_dir = \"/var/lib/halld\"", with: "state_dir = \"\(dir)/state\"")
         try text.write(toFile: dir + "/halld.toml", atomically: true, encoding: .utf8)
-        func start() throws -> Process {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: builtExecutable("halld"))
-            p.arguments = ["--config", dir + "/halld.toml", "--log-level", "critical"]
-            p.standardInput = FileHandle.nullDevice
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            return p
+        func start() async throws -> Child {
+            try await Child.start([builtExecutable("halld"), "--config", dir + "/halld.toml", "--log-level", "critical"])
         }
         let client = HallClient(socketPath: dir + "/halld.sock")
         func waitUp() async throws {
@@ -152,7 +145,7 @@ struct HallAPITests {
             }
             throw CupsPeer.Failure("halld did not come up")
         }
-        let first = try start()
+        let first = try await start()
         try await waitUp()
         // Four clients issue tickets as fast as they can; the daemon is killed under them.
         let acknowledged = try await withThrowingTaskGroup(of: [Ticket].self) { group in
@@ -168,18 +161,23 @@ struct HallAPITests {
                 }
             }
             try await Task.sleep(for: .milliseconds(400))
-            kill(first.processIdentifier, SIGKILL)
-            first.waitUntilExit()
+            await first.stop(signal: SIGKILL)
             var all: [Ticket] = []
             for try await part in group { all += part }
             return all
         }
         #expect(acknowledged.count > 4, "too few tickets before the kill to prove anything")
-        let second = try start()
-        defer {
-            kill(second.processIdentifier, SIGTERM)
-            second.waitUntilExit()
+        let second = try await start()
+        do {
+            try await Self.checkAfterCrash(client, acknowledged: acknowledged, waitUp: waitUp)
+        } catch {
+            await second.stop()
+            throw error
         }
+        #expect(await second.stop() == 0, "halld's exit status after SIGTERM")
+    }
+
+    static func checkAfterCrash(_ client: HallClient, acknowledged: [Ticket], waitUp: () async throws -> Void) async throws {
         try await waitUp()
         let stored: [Ticket] = try await client.call("GET", "/v1/tickets")
         let storedIDs = Set(stored.map(\.id))

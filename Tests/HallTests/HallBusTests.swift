@@ -9,7 +9,7 @@ import WireProtocols
 extension PeerTests {
     /// The hall-bus drivers over a real pseudo-terminal, with a simulated evaluator and
     /// display on the far end sharing one line.
-    @Suite("hall-bus over a pty")
+    @Suite("hall-bus over a pty", .timeLimit(.minutes(3)))
     struct HallBusTests {
         struct Bench {
             let dir: String
@@ -40,13 +40,13 @@ extension PeerTests {
 
             func run(_ body: @Sendable (Bench) async throws -> Void) async throws {
                 defer {
-                    peer.hangUp()
+                    peer.hangUpSoon()
                     try? FileManager.default.removeItem(atPath: dir)
                 }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { await registry.run() }
-                    _ = await events.status("keypad-1", .online)
-                    _ = await events.status("display-1", .online)
+                    _ = try await events.status("keypad-1", .online)
+                    _ = try await events.status("display-1", .online)
                     try await body(self)
                     group.cancelAll()
                 }
@@ -58,7 +58,7 @@ extension PeerTests {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let peer = try PtyPeer(path: dir + "/bus-1") { _ in nil }
-            defer { peer.hangUp() }
+            defer { peer.hangUpSoon() }
             let port = try SerialPort(path: dir + "/bus-1", settings: SerialSettings(baud: 9600, rs485: true))
             defer { port.close() }
             #expect(port.rs485Result == ENOTTY)
@@ -71,19 +71,19 @@ extension PeerTests {
         func rating() async throws {
             try await Bench().run { b in
                 let rating = Task { try await b.keypad.requestRating(ticket: "A012", timeout: .seconds(5)) }
-                while !b.simulator.isEvaluating(address: 1) { await Task.yield() }
+                try await eventually("b.simulator.isEvaluating(address: 1)") { b.simulator.isEvaluating(address: 1) }
                 #expect(b.simulator.pressRating(address: 1, key: 2))
                 let level = try await rating.value
                 #expect(level == .satisfied)
-                let key = await b.events.next(EventType.keypadKey, device: "keypad-1")
+                let key = try await b.events.next(EventType.keypadKey, device: "keypad-1")
                 #expect(key.data["key"] == 2 && key.data["rated"] == true)
-                let stored = await b.events.next(EventType.keypadRating, device: "keypad-1")
+                let stored = try await b.events.next(EventType.keypadRating, device: "keypad-1")
                 #expect(stored.data["level"]?.stringValue == "satisfied")
                 #expect(stored.data["ticket"]?.stringValue == "A012")
                 #expect(!b.simulator.pressRating(address: 1, key: 5), "the evaluator is dark again until the next request")
 
                 b.simulator.pressCaller(address: 1, "call")
-                let call = await b.events.next(EventType.keypadKey, device: "keypad-1") { $0.data["key"]?.stringValue == "call" }
+                let call = try await b.events.next(EventType.keypadKey, device: "keypad-1") { $0.data["key"]?.stringValue == "call" }
                 #expect(call.data["rated"] == false)
             }
         }
@@ -106,11 +106,11 @@ extension PeerTests {
         func silence() async throws {
             try await Bench().run { b in
                 b.simulator.setSilent(address: 1, true)
-                let off = await b.events.status("keypad-1", .offline)
+                let off = try await b.events.status("keypad-1", .offline)
                 #expect(off.data["reasons"] == ["communication-timeout-error"])
                 await #expect(throws: DeviceError.self) { _ = try await b.keypad.requestRating(ticket: nil, timeout: .seconds(1)) }
                 b.simulator.setSilent(address: 1, false)
-                _ = await b.events.status("keypad-1", .online)
+                _ = try await b.events.status("keypad-1", .online)
                 let snapshot = try #require(await b.registry.snapshot(DeviceID("keypad-1")!))
                 #expect(snapshot.counters[.communicationErrors] >= 2)
                 // The display on the same line still answers.
@@ -126,7 +126,7 @@ extension PeerTests {
                 try await b.display.show(DisplayContent(lines: ["A001"]))
                 #expect(b.simulator.shown(address: 2)?.lines == ["A001"])
                 let rating = Task { try await b.keypad.requestRating(ticket: nil, timeout: .seconds(5)) }
-                while !b.simulator.isEvaluating(address: 1) { await Task.yield() }
+                try await eventually("b.simulator.isEvaluating(address: 1)") { b.simulator.isEvaluating(address: 1) }
                 b.simulator.pressRating(address: 1, key: 5)
                 let level = try await rating.value
                 #expect(level == .veryDissatisfied)
@@ -136,13 +136,13 @@ extension PeerTests {
         @Test("the port hanging up takes both devices to noDevice; they return on a new pty with no restart")
         func hangUp() async throws {
             try await Bench().run { b in
-                b.peer.hangUp()
-                _ = await b.events.status("keypad-1", .noDevice)
-                _ = await b.events.next(EventType.deviceRemoved, device: "keypad-1")
-                _ = await b.events.status("display-1", .noDevice)
+                await b.peer.hangUp()
+                _ = try await b.events.status("keypad-1", .noDevice)
+                _ = try await b.events.next(EventType.deviceRemoved, device: "keypad-1")
+                _ = try await b.events.status("display-1", .noDevice)
                 try b.peer.plug()
-                _ = await b.events.status("keypad-1", .online)
-                _ = await b.events.status("display-1", .online)
+                _ = try await b.events.status("keypad-1", .online)
+                _ = try await b.events.status("display-1", .online)
                 try await b.display.show(DisplayContent(lines: ["A002"]))
                 #expect(b.simulator.shown(address: 2)?.lines == ["A002"])
             }
@@ -153,7 +153,7 @@ extension PeerTests {
 extension PeerTests {
     /// The daemon with hall-bus devices from configuration, against the simulator on a
     /// pty, driven through the API as a clerk program would.
-    @Suite("halld with hall-bus devices")
+    @Suite("halld with hall-bus devices", .timeLimit(.minutes(3)))
     struct HallBusDaemonTests {
         @Test("a rating through the API lights the evaluator and completes with the key's level; the display shows the call")
         func throughTheAPI() async throws {
@@ -163,7 +163,7 @@ extension PeerTests {
             simulator.add(.keypad, address: 1)
             simulator.add(.display, address: 2)
             let peer = try PtyPeer(path: dir + "/bus-1") { simulator.respond(to: $0) }
-            defer { peer.hangUp() }
+            defer { peer.hangUpSoon() }
             var config = try simulatedConfig(dir: dir)
             let toml = try String(contentsOfFile: repositoryRoot + "/Config/serial-demo.toml", encoding: .utf8)
                 .replacingOccurrences(of: "\".run/bus-1\"", with: "\"\(dir)/bus-1\"")
@@ -178,10 +178,10 @@ extension PeerTests {
                 #expect(simulator.shown(address: 2)?.lines == ["A012 请到3号窗口"])
 
                 let job: Job = try await client.call("POST", "/v1/keypads/keypad-1/ratings", json: RatingJobRequest(ticket: "A012", timeoutSeconds: 10))
-                while !simulator.isEvaluating(address: 1) { try await Task.sleep(for: .milliseconds(5)) }
+                try await eventually("simulator.isEvaluating(address: 1)") { simulator.isEvaluating(address: 1) }
                 #expect(simulator.pressRating(address: 1, key: 4))
                 var done = job
-                while !done.state.isFinal { done = try await client.call("GET", "/v1/rating-jobs/\(job.id)") }
+                done = try await poll("the job at " + "/v1/rating-jobs/\(job.id)", { () async throws -> Job in try await client.call("GET", "/v1/rating-jobs/\(job.id)") }, until: { $0.state.isFinal })
                 #expect(done.state == .completed)
                 #expect(done.rating?.level == .dissatisfied)
                 let detail: DeviceDetail = try await client.call("GET", "/v1/devices/keypad-1")

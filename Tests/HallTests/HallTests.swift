@@ -1,4 +1,3 @@
-import Clocks
 import DeviceKit
 import Foundation
 import Hall
@@ -10,7 +9,7 @@ import Simulators
 import Synchronization
 import Testing
 
-@Suite("queue order")
+@Suite("queue order", .timeLimit(.minutes(3)))
 struct QueueOrderTests {
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
     func c(_ id: String, _ p: TicketPriority, _ minutes: Double, slot: Double? = nil) -> QueueOrder.Candidate {
@@ -45,12 +44,12 @@ final class HallClock: Sendable {
     func advance(_ minutes: Double) { value.withLock { $0 = $0.addingTimeInterval(minutes * 60) } }
 }
 
-@Suite("the hall")
+@Suite("the hall", .timeLimit(.minutes(3)))
 struct HallDayTests {
     struct Bench {
         let dir: String
         let clock = HallClock()
-        let keyClock = TestClock()
+        let keyClock = ManualClock()
         let database: HallDatabase
         let registry: DeviceRegistry
         let events = EventRecorder()
@@ -161,7 +160,7 @@ struct HallDayTests {
             // 08:20 window 1 completes B001: its keypad asks; the citizen presses 满意.
             b.clock.advance(7)
             _ = try await h.complete(window: 1)
-            while !(await b.keypad1.isWaiting) { try await Task.sleep(for: .milliseconds(2)) }
+            try await eventually("keypad-1 waiting for a key") { await b.keypad1.isWaiting }
             #expect(try await b.keypad1.press(.satisfied))
             await h.settleRatings()
             #expect(await Self.code { try await h.rate("B001", level: .verySatisfied, channel: "api") } == .conflict)
@@ -241,8 +240,9 @@ struct HallDayTests {
             _ = try await h.issue(service: "A", priority: .green)
             _ = try await h.callNext(window: 1)
             _ = try await h.complete(window: 1)
-            while !(await b.keypad1.isWaiting) { try await Task.sleep(for: .milliseconds(2)) }
-            await b.keyClock.advance(by: .seconds(30))
+            try await eventually("keypad-1 waiting for a key") { await b.keypad1.isWaiting }
+            try await b.keyClock.waitForSleepers()
+            b.keyClock.advance(by: .seconds(30))
             await h.settleRatings()
             let ratings = try await h.ratings(from: .distantPast, to: .distantFuture, window: 1)
             #expect(ratings.count == 1 && ratings[0].level == nil && ratings[0].number == "A002")

@@ -3,47 +3,33 @@ import Testing
 
 extension PeerTests {
     /// The `halld` executable as a technician runs it: `--check-config` on good and broken files.
-    @Suite("halld command line")
+    @Suite("halld command line", .timeLimit(.minutes(3)))
     struct HalldCommandTests {
         static var halld: String { builtExecutable("halld") }
 
-        /// Runs halld with its output in files (not Pipes: Foundation's Process may close a
-        /// pipe's descriptor behind the FileHandle's back, and tests run in parallel).
-        static func run(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-            let dir = try temporaryDirectory()
-            defer { try? FileManager.default.removeItem(atPath: dir) }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "exec \"$@\" > \(dir)/out 2> \(dir)/err", "sh", halld] + arguments
-            process.standardInput = FileHandle.nullDevice
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            return (
-                process.terminationStatus, (try? String(contentsOfFile: dir + "/out", encoding: .utf8)) ?? "",
-                (try? String(contentsOfFile: dir + "/err", encoding: .utf8)) ?? ""
-            )
+        /// Runs halld to its end (within a minute) with its output and errors apart.
+        static func run(_ arguments: [String]) async throws -> (status: Int32, out: String, err: String) {
+            try await runCommandSplit([halld] + arguments)
         }
 
         @Test("--check-config accepts the shipped example")
-        func valid() throws {
-            let r = try Self.run(["--check-config", "--config", repositoryRoot + "/Config/halld.toml"])
+        func valid() async throws {
+            let r = try await Self.run(["--check-config", "--config", repositoryRoot + "/Config/halld.toml"])
             #expect(r.status == 0)
             #expect(r.out.contains("valid, 4 devices"))
         }
 
         @Test("a broken configuration stops halld with the file, the key and exit status 78")
-        func broken() throws {
+        func broken() async throws {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let file = dir + "/broken.toml"
             try "[[device]]\nid = \"cam-1\"\nkind = \"camera\"\ndriver = \"simulated\"\n".write(toFile: file, atomically: true, encoding: .utf8)
-            let r = try Self.run(["--check-config", "--config", file])
+            let r = try await Self.run(["--check-config", "--config", file])
             #expect(r.status == 78)
             #expect(r.err == "halld: configuration error: \(file): device[0].kind: expected one of scanner, printer, keypad, display, found \"camera\"\n")
             // Without --check-config the daemon does not start either.
-            let start = try Self.run(["--config", file, "--socket", dir + "/s.sock", "--state-dir", dir + "/state"])
+            let start = try await Self.run(["--config", file, "--socket", dir + "/s.sock", "--state-dir", dir + "/state"])
             #expect(start.status == 78)
             #expect(!FileManager.default.fileExists(atPath: dir + "/s.sock"))
         }

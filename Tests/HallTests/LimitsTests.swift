@@ -89,7 +89,7 @@ func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async thr
     }
 }
 
-@Suite("connection limits and the TCP listener")
+@Suite("connection limits and the TCP listener", .timeLimit(.minutes(3)))
 struct LimitsTests {
     func config(_ dir: String) throws -> HallConfig {
         var config = try simulatedConfig(dir: dir)

@@ -5,7 +5,7 @@ import Testing
 import Transports
 import WireProtocols
 
-@Suite("Modbus RTU")
+@Suite("Modbus RTU", .timeLimit(.minutes(3)))
 struct ModbusCodecTests {
     @Test("requests have the documented bytes and CRC")
     func requests() {
@@ -74,74 +74,75 @@ struct ModbusCodecTests {
 extension PeerTests {
     /// The Modbus drivers against pymodbus, a Modbus RTU server written by others, on a
     /// pty pair made by socat.
-    @Suite("Modbus drivers against pymodbus")
+    @Suite("Modbus drivers against pymodbus", .timeLimit(.minutes(3)))
     struct ModbusPeerTests {
+        /// socat's pty pair, pymodbus on one end. `stop` ends both.
         final class Peers: Sendable {
             let dir: String
-            let socat: Process
-            let server = Mutex<Process?>(nil)
-
-            init() throws {
-                dir = try temporaryDirectory()
-                socat = Process()
-                socat.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                socat.arguments = ["socat", "pty,raw,echo=0,link=\(dir)/halld-side", "pty,raw,echo=0,link=\(dir)/server-side"]
-                socat.standardInput = FileHandle.nullDevice
-                socat.standardOutput = FileHandle.nullDevice
-                socat.standardError = FileHandle.nullDevice
-                try socat.run()
-                while !FileManager.default.fileExists(atPath: dir + "/server-side") || !FileManager.default.fileExists(atPath: dir + "/halld-side") {
-                    guard socat.isRunning else { throw PeerError("socat exited: is it installed? (make test installs it)") }
-                    Thread.sleep(forTimeInterval: 0.01)
-                }
-                try startServer()
-            }
+            let socat: Child
+            let server = Mutex<Child?>(nil)
 
             struct PeerError: Error, CustomStringConvertible {
                 let description: String
                 init(_ d: String) { description = d }
             }
 
-            func startServer() throws {
-                // Output goes to a file, not a Pipe: no descriptor of this process is handed
-                // over and closed behind its back.
-                let log = dir + "/modbus-server.log"
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: "/bin/sh")
-                p.arguments = ["-c", "exec python3 \"$0\" \"$1\" > \"$2\" 2>&1", repositoryRoot + "/Tests/peers/modbus_server.py", dir + "/server-side", log]
-                p.standardInput = FileHandle.nullDevice
-                p.standardOutput = FileHandle.nullDevice
-                p.standardError = FileHandle.nullDevice
-                try p.run()
-                // pymodbus may print notices first; "ready" comes once the port is open.
-                let deadline = Date().addingTimeInterval(20)
-                while !((try? String(contentsOfFile: log, encoding: .utf8))?.contains("ready\n") ?? false) {
-                    guard p.isRunning, Date() < deadline else {
-                        kill(p.processIdentifier, SIGKILL)
-                        throw PeerError("pymodbus did not start (is it installed? make test installs it): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            private init(dir: String, socat: Child) {
+                self.dir = dir
+                self.socat = socat
+            }
+
+            static func start() async throws -> Peers {
+                let dir = try temporaryDirectory()
+                let socat: Child
+                do {
+                    socat = try await Child.start(["/usr/bin/socat", "pty,raw,echo=0,link=\(dir)/halld-side", "pty,raw,echo=0,link=\(dir)/server-side"])
+                } catch {
+                    throw PeerError("cannot start socat (make test installs it): \(error)")
+                }
+                let peers = Peers(dir: dir, socat: socat)
+                do {
+                    try await eventually("socat's pty links", within: .seconds(10), every: .milliseconds(10), seen: { socat.output }) {
+                        guard socat.isRunning else { throw PeerError("socat exited: \(socat.output)") }
+                        return FileManager.default.fileExists(atPath: dir + "/server-side") && FileManager.default.fileExists(atPath: dir + "/halld-side")
                     }
-                    Thread.sleep(forTimeInterval: 0.02)
+                    try await peers.startServer()
+                } catch {
+                    await peers.stop()
+                    throw error
+                }
+                return peers
+            }
+
+            func startServer() async throws {
+                let p = try await Child.start(["/usr/bin/env", "python3", repositoryRoot + "/Tests/peers/modbus_server.py", dir + "/server-side"])
+                // pymodbus may print notices first; "ready" comes once the port is open.
+                do {
+                    try await p.waitForOutput("ready\n", within: .seconds(20))
+                } catch {
+                    await p.stop(signal: SIGKILL)
+                    throw PeerError("pymodbus did not start (is it installed? make test installs it): \(error)")
                 }
                 server.withLock { $0 = p }
             }
 
             /// Freezes or thaws the server: a device that stops answering, then answers again.
             func signalServer(_ signal: Int32) {
-                if let p = server.withLock({ $0 }) { kill(p.processIdentifier, signal) }
+                server.withLock { $0 }?.signal(signal)
             }
 
-            func stopServer() {
-                let p = server.withLock { s -> Process? in
+            /// The server is a device that loses power: no goodbye (pymodbus would catch SIGTERM).
+            func stopServer() async {
+                let p = server.withLock { s -> Child? in
                     defer { s = nil }
                     return s
                 }
-                // The server is a device that loses power: no goodbye (pymodbus would catch SIGTERM).
-                if let p { kill(p.processIdentifier, SIGKILL) }
+                if let p { await p.stop(signal: SIGKILL) }
             }
 
-            deinit {
-                stopServer()
-                kill(socat.processIdentifier, SIGKILL)
+            func stop() async {
+                await stopServer()
+                await socat.stop(signal: SIGKILL)
                 try? FileManager.default.removeItem(atPath: dir)
             }
         }
@@ -162,7 +163,17 @@ extension PeerTests {
 
         @Test("display text lands in the server's registers; a rating is read from the result register; exceptions and a server that goes away are handled")
         func endToEnd() async throws {
-            let peers = try Peers()
+            let peers = try await Peers.start()
+            do {
+                try await Self.endToEnd(peers)
+            } catch {
+                await peers.stop()
+                throw error
+            }
+            await peers.stop()
+        }
+
+        static func endToEnd(_ peers: Peers) async throws {
             let line = SerialLine(path: peers.dir + "/halld-side", settings: SerialSettings(baud: 9600), gap: .milliseconds(2))
             var displayMap = ModbusRegisterMap()
             displayMap.effectRegister = 10
@@ -174,8 +185,8 @@ extension PeerTests {
             let registry = DeviceRegistry(devices: [keypad, display], events: events, retry: RetryPolicy(initial: .milliseconds(50), maximum: .milliseconds(200)), logger: testLogger)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await registry.run() }
-                _ = await events.status("keypad-1", .online)
-                _ = await events.status("display-1", .online)
+                _ = try await events.status("keypad-1", .online)
+                _ = try await events.status("display-1", .online)
 
                 try await display.show(DisplayContent(lines: ["A012 请到3号窗口", "请稍候"], effect: .flash))
                 let text = try await display.readText()
@@ -189,7 +200,7 @@ extension PeerTests {
                 let level = try await rating.value
                 #expect(level == .basicallySatisfied)
                 #expect(try await Self.request(line, .readHolding(unit: 1, address: 0, count: 2)) == .registers([0, 0]), "start and result are cleared")
-                let stored = await events.next(EventType.keypadRating, device: "keypad-1")
+                let stored = try await events.next(EventType.keypadRating, device: "keypad-1")
                 #expect(stored.data["ticket"]?.stringValue == "A007")
 
                 // A register outside the server's map: pymodbus answers exception 2.
@@ -201,9 +212,9 @@ extension PeerTests {
 
                 // The server stops answering: the devices go offline after their retries, and return with it.
                 peers.signalServer(SIGSTOP)
-                _ = await events.status("keypad-1", .offline)
+                _ = try await events.status("keypad-1", .offline)
                 peers.signalServer(SIGCONT)
-                _ = await events.status("keypad-1", .online)
+                _ = try await events.status("keypad-1", .online)
                 group.cancelAll()
             }
         }

@@ -6,7 +6,7 @@ import Testing
 
 @testable import HallAPI
 
-@Suite("openapi.yaml")
+@Suite("openapi.yaml", .timeLimit(.minutes(3)))
 struct OpenAPITests {
     /// `METHOD /path` pairs under `paths:` (two-space path keys, four-space method keys).
     static func documentedRoutes() throws -> Set<String> {

@@ -59,7 +59,7 @@ func vendorDevicesTOML(port: String) -> String {
     """
 }
 
-@Suite("frame profiles from configuration")
+@Suite("frame profiles from configuration", .timeLimit(.minutes(3)))
 struct ProfileConfigTests {
     @Test("a [[profile]] table becomes the frame and command meanings its devices use")
     func parsed() throws {
@@ -99,7 +99,7 @@ struct ProfileConfigTests {
 extension PeerTests {
     /// The daemon with profile devices from configuration, against the simulator
     /// speaking the same profile on a pty; a recording of the session replayed.
-    @Suite("halld with profile devices, recording and replay")
+    @Suite("halld with profile devices, recording and replay", .timeLimit(.minutes(3)))
     struct ProfileDaemonTests {
         @Test("a vendor display shows GB18030 text and a vendor evaluator rates; the line is recorded and the recording replays")
         func vendorDevices() async throws {
@@ -114,7 +114,7 @@ extension PeerTests {
             simulator.add(.keypad, address: 7)
             simulator.add(.display, address: 8)
             let peer = try PtyPeer(path: dir + "/bus-2", profile: profile.frame) { simulator.respond(to: $0) }
-            defer { peer.hangUp() }
+            defer { peer.hangUpSoon() }
 
             let recording: String = try await withDaemon(config) { socket in
                 let client = HallClient(socketPath: socket)
@@ -138,10 +138,10 @@ extension PeerTests {
 
                 #expect(simulator.pressCaller(address: 7, "pause"))
                 let job: Job = try await client.call("POST", "/v1/keypads/keypad-7/ratings", json: RatingJobRequest(ticket: "A012", timeoutSeconds: 10))
-                while !simulator.isEvaluating(address: 7) { try await Task.sleep(for: .milliseconds(5)) }
+                try await eventually("simulator.isEvaluating(address: 7)") { simulator.isEvaluating(address: 7) }
                 #expect(simulator.pressRating(address: 7, key: 2))
                 var done = job
-                while !done.state.isFinal { done = try await client.call("GET", "/v1/rating-jobs/\(job.id)") }
+                done = try await poll("the job at " + "/v1/rating-jobs/\(job.id)", { () async throws -> Job in try await client.call("GET", "/v1/rating-jobs/\(job.id)") }, until: { $0.state.isFinal })
                 #expect(done.rating?.level == .satisfied)
 
                 let stopped: RecordingResponse = try await client.call("DELETE", "/v1/devices/keypad-7/recording")
@@ -200,7 +200,7 @@ func replayRating(
     let registry = DeviceRegistry(devices: [keypad], events: events, retry: RetryPolicy(initial: .milliseconds(50), maximum: .milliseconds(200)), logger: testLogger)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { await registry.run() }
-        _ = await events.status("keypad-1", .online)
+        _ = try await events.status("keypad-1", .online)
         let level = try await keypad.requestRating(ticket: "A001", timeout: .seconds(5))
         let counters = await registry.snapshot(DeviceID("keypad-1")!)?.counters ?? DeviceCounters()
         group.cancelAll()

@@ -1,11 +1,10 @@
-import Clocks
 import DeviceKit
 import Simulators
 import Testing
 
-@Suite("DeviceRegistry")
+@Suite("DeviceRegistry", .timeLimit(.minutes(3)))
 struct RegistryTests {
-    func makeRegistry(_ devices: [any Device], clock: TestClock<Duration> = TestClock()) -> (DeviceRegistry, EventRecorder) {
+    func makeRegistry(_ devices: [any Device], clock: ManualClock = ManualClock()) -> (DeviceRegistry, EventRecorder) {
         let recorder = EventRecorder()
         let registry = DeviceRegistry(devices: devices, events: recorder, clock: clock, retry: RetryPolicy(initial: .seconds(1), maximum: .seconds(4)), logger: testLogger)
         return (registry, recorder)
@@ -18,9 +17,9 @@ struct RegistryTests {
         let (registry, events) = makeRegistry([keypad, display])
         let run = Task { await registry.run() }
         defer { run.cancel() }
-        let e = await events.status("keypad-1", .online)
+        let e = try await events.status("keypad-1", .online)
         #expect(e.data["previousState"]?.stringValue == "starting")
-        _ = await events.status("display-1", .online)
+        _ = try await events.status("display-1", .online)
         await registry.waitUntilAllAttempted()
         let snap = try #require(await registry.snapshot(DeviceID("keypad-1")!))
         #expect(snap.status == .online)
@@ -30,29 +29,31 @@ struct RegistryTests {
 
     @Test("a device that does not open is retried with doubling backoff, capped, without touching the others")
     func backoff() async throws {
-        let clock = TestClock()
+        let clock = ManualClock()
         let flaky = FlakyDevice(id: "flaky", failing: true)
         let display = SimulatedDisplay(id: DeviceID("display-1")!, name: "d")
         let (registry, events) = makeRegistry([flaky, display], clock: clock)
         let run = Task { await registry.run() }
         defer { run.cancel() }
-        var attempts = flaky.attemptsStream.makeAsyncIterator()
-        #expect(await attempts.next() == 1)
-        let down = await events.status("flaky", .noDevice)
+        try await eventually("the first attempt", seen: { "\(await flaky.attempts) attempts" }) { await flaky.attempts == 1 }
+        let down = try await events.status("flaky", .noDevice)
         #expect(down.data["reasons"] == ["device-absent-error"])
-        _ = await events.status("display-1", .online)
+        _ = try await events.status("display-1", .online)
         // 1 s, then 2 s, then 4 s, then 4 s (the cap).
         for (step, expected) in [(1, 2), (2, 3), (4, 4), (4, 5)] {
-            await clock.advance(by: .seconds(step - 1))
+            // The retry's sleep is on the clock before the clock moves.
+            try await clock.waitForSleepers()
+            clock.advance(by: .seconds(step - 1))
             #expect(await flaky.attempts == expected - 1, "no attempt before the backoff of \(step) s ran out")
-            await clock.advance(by: .seconds(1))
-            #expect(await attempts.next() == expected)
+            clock.advance(by: .seconds(1))
+            try await eventually("attempt \(expected)", seen: { "\(await flaky.attempts) attempts" }) { await flaky.attempts == expected }
         }
         await flaky.setFailing(false)
-        await clock.advance(by: .seconds(4))
-        #expect(await attempts.next() == 6)
-        _ = await events.next(EventType.deviceAdded, device: "flaky")
-        _ = await events.status("flaky", .online)
+        try await clock.waitForSleepers()
+        clock.advance(by: .seconds(4))
+        try await eventually("attempt 6", seen: { "\(await flaky.attempts) attempts" }) { await flaky.attempts == 6 }
+        _ = try await events.next(EventType.deviceAdded, device: "flaky")
+        _ = try await events.status("flaky", .online)
         // The display never changed state meanwhile.
         #expect(events.all.filter { $0.device?.rawValue == "display-1" && $0.type == EventType.deviceStatus }.count == 1)
         let snap = try #require(await registry.snapshot(DeviceID("flaky")!))
@@ -61,17 +62,18 @@ struct RegistryTests {
 
     @Test("a device that drops is reopened; the backoff starts again at the initial delay")
     func dropAndRecover() async throws {
-        let clock = TestClock()
+        let clock = ManualClock()
         let flaky = FlakyDevice(id: "flaky", failing: false)
         let (registry, events) = makeRegistry([flaky], clock: clock)
         let run = Task { await registry.run() }
         defer { run.cancel() }
-        _ = await events.status("flaky", .online)
+        _ = try await events.status("flaky", .online)
         await flaky.drop()
-        _ = await events.next(EventType.deviceRemoved, device: "flaky")
-        _ = await events.status("flaky", .noDevice)
-        await clock.advance(by: .seconds(1))
-        _ = await events.status("flaky", .online)
+        _ = try await events.next(EventType.deviceRemoved, device: "flaky")
+        _ = try await events.status("flaky", .noDevice)
+        try await clock.waitForSleepers()
+        clock.advance(by: .seconds(1))
+        _ = try await events.status("flaky", .online)
         #expect(await flaky.attempts == 2)
     }
 
@@ -81,21 +83,21 @@ struct RegistryTests {
         let (registry, events) = makeRegistry([printer])
         let run = Task { await registry.run() }
         defer { run.cancel() }
-        _ = await events.status("printer-1", .online)
+        _ = try await events.status("printer-1", .online)
 
         try await printer.inject(.jam)
-        let jam = await events.status("printer-1", .userError)
+        let jam = try await events.status("printer-1", .userError)
         #expect(jam.data["reasons"] == ["media-jam-error"])
         await #expect(throws: DeviceError.self) { _ = try await printer.print(PrintDocument(format: "text", data: Data("x".utf8), title: "t")) }
         try await printer.inject(.clear)
-        _ = await events.status("printer-1", .online)
+        _ = try await events.status("printer-1", .online)
 
         try await printer.inject(.unplug)
-        _ = await events.next(EventType.deviceRemoved, device: "printer-1")
-        _ = await events.status("printer-1", .noDevice)
+        _ = try await events.next(EventType.deviceRemoved, device: "printer-1")
+        _ = try await events.status("printer-1", .noDevice)
         try await printer.inject(.replug)
-        _ = await events.next(EventType.deviceAdded, device: "printer-1")
-        _ = await events.status("printer-1", .online)
+        _ = try await events.next(EventType.deviceAdded, device: "printer-1")
+        _ = try await events.status("printer-1", .online)
         let snap = try #require(await registry.snapshot(DeviceID("printer-1")!))
         #expect(snap.counters[.opens] == 2)
     }
@@ -106,7 +108,7 @@ struct RegistryTests {
         let (registry, events) = makeRegistry([keypad])
         let run = Task { await registry.run() }
         defer { run.cancel() }
-        _ = await events.status("keypad-1", .online)
+        _ = try await events.status("keypad-1", .online)
         let after = try await registry.reset(DeviceID("keypad-1")!)
         #expect(after.status == .online)
         #expect(after.counters[.resets] == 1)

@@ -1,4 +1,3 @@
-import Clocks
 import DeviceKit
 import Drivers
 import Foundation
@@ -9,7 +8,7 @@ import WireProtocols
 
 /// Drivers over a simulated transport (a recording played back) with an injected
 /// clock: the time a rating request waits is the clock's, not the machine's.
-@Suite("drivers over a replayed line with an injected clock")
+@Suite("drivers over a replayed line with an injected clock", .timeLimit(.minutes(3)))
 struct ReplayClockTests {
     /// A recording where the evaluator acknowledges everything and nobody presses a key.
     static func recording(_ exchanges: [([UInt8], [UInt8])]) -> SerialRecording {
@@ -20,12 +19,12 @@ struct ReplayClockTests {
 
     /// Runs `keypad` under a registry and asks for a rating with a 30 s timeout, advancing
     /// the test clock a second at a time; returns the error and the seconds advanced.
-    static func unansweredRating(_ keypad: any EvaluationKeypad, clock: TestClock<Duration>) async throws -> (DeviceError?, Int) {
+    static func unansweredRating(_ keypad: any EvaluationKeypad, clock: ManualClock) async throws -> (DeviceError?, Int) {
         let events = EventRecorder()
         let registry = DeviceRegistry(devices: [keypad], events: events, clock: clock, retry: RetryPolicy(initial: .seconds(1), maximum: .seconds(2)), logger: testLogger)
         let run = Task { await registry.run() }
         defer { run.cancel() }
-        _ = await events.status(keypad.id.rawValue, .online)
+        _ = try await events.status(keypad.id.rawValue, .online)
         let outcome = Mutex<DeviceError??>(nil)
         let rating = Task {
             do {
@@ -41,7 +40,7 @@ struct ReplayClockTests {
         while outcome.withLock({ $0 == nil }) && advanced < 120 {
             for _ in 0..<20 { await Task.yield() }
             try await Task.sleep(for: .milliseconds(2))
-            await clock.advance(by: .seconds(1))
+            clock.advance(by: .seconds(1))
             advanced += 1
         }
         _ = await rating.result
@@ -52,7 +51,7 @@ struct ReplayClockTests {
     func profileKeypad() async throws {
         let poll = HallBus.frame(to: 1, .poll), idle = FrameProfile.hallBus.encode(Frame(address: 1, command: 0))
         let replay = ReplayPort(Self.recording([(poll, idle), (HallBus.frame(to: 1, .evaluation, [0x0B]), idle), (poll, idle), (poll, idle)]))
-        let clock = TestClock()
+        let clock = ManualClock()
         let keypad = ProfileKeypad(
             id: DeviceID("keypad-1")!, name: "k", link: FrameLink(line: SerialLine(replaying: replay), address: 1, timeout: .milliseconds(200), retries: 0),
             pollInterval: .milliseconds(200), clock: clock)
@@ -73,7 +72,7 @@ struct ReplayClockTests {
             exchange(poll, .registers([0])), exchange(clear, .written(address: 1, value: 0)), exchange(start, .written(address: 0, value: 1)),
             exchange(poll, .registers([0])), exchange(stop, .written(address: 0, value: 0)),
         ]))
-        let clock = TestClock()
+        let clock = ManualClock()
         let keypad = ModbusKeypad(
             id: DeviceID("keypad-2")!, name: "k", line: SerialLine(replaying: replay), unit: 1, timeout: .milliseconds(200), retries: 0,
             pollInterval: .milliseconds(200), clock: clock)

@@ -12,24 +12,25 @@ import Glibc
 extension PeerTests {
     /// Roles from real identities: users and groups made for the test, clients run
     /// as them (runuser), the daemon deciding from SO_PEERCRED alone.
-    @Suite("roles with real users")
+    @Suite("roles with real users", .timeLimit(.minutes(3)))
     struct RoleIdentityTests {
         static let kiosk = "halldtkiosk", outsider = "halldtout", socketGroup = "halldtsock"
 
         /// Creates the groups and users (idempotent). Needs root, as `make test` runs here.
-        static func setUpIdentities() throws {
-            for group in ["halld-kiosk", socketGroup] { _ = try CupsPeer.run(["/usr/sbin/groupadd", "-f", group]) }
+        static func setUpIdentities() async throws {
+            for group in ["halld-kiosk", socketGroup] { _ = try await runCommand(["/usr/sbin/groupadd", "-f", group]) }
             if getpwnam(kiosk) == nil {
-                _ = try CupsPeer.run(["/usr/sbin/useradd", "-M", "-N", "-g", "halld-kiosk", "-G", socketGroup, "-s", "/usr/sbin/nologin", kiosk])
+                _ = try await runCommand(["/usr/sbin/useradd", "-M", "-N", "-g", "halld-kiosk", "-G", socketGroup, "-s", "/usr/sbin/nologin", kiosk])
             }
             if getpwnam(outsider) == nil {
-                _ = try CupsPeer.run(["/usr/sbin/useradd", "-M", "-U", "-s", "/usr/sbin/nologin", outsider])
+                _ = try await runCommand(["/usr/sbin/useradd", "-M", "-U", "-s", "/usr/sbin/nologin", outsider])
             }
             guard getpwnam(kiosk) != nil, getpwnam(outsider) != nil else { throw CupsPeer.Failure("useradd failed") }
         }
 
-        static func asUser(_ user: String, _ arguments: [String]) throws -> (Int32, String) {
-            try CupsPeer.run(["/usr/sbin/runuser", "-u", user, "--"] + arguments)
+        static func asUser(_ user: String, _ arguments: [String]) async throws -> (Int32, String) {
+            let r = try await runCommand(["/usr/sbin/runuser", "-u", user, "--"] + arguments)
+            return (r.status, r.output)
         }
 
         @Test("a kiosk cannot reset devices, inject faults, read ratings or metrics; a process outside the socket's group cannot connect; denials are audited")
@@ -38,7 +39,7 @@ extension PeerTests {
                 Issue.record("this test creates users: run it as root (make test does, here)")
                 return
             }
-            try Self.setUpIdentities()
+            try await Self.setUpIdentities()
             let dir = try temporaryDirectory()
             chmod(dir, 0o755)
             defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -51,23 +52,23 @@ extension PeerTests {
             chmod(hallctl, 0o755)
             try await withDaemon(config) { socket in
                 // The kiosk may issue a ticket and read its info…
-                let (infoStatus, info) = try Self.asUser(Self.kiosk, [hallctl, "info", "--socket", socket])
+                let (infoStatus, info) = try await Self.asUser(Self.kiosk, [hallctl, "info", "--socket", socket])
                 #expect(infoStatus == 0, "\(info)")
                 #expect(info.contains("kiosk"))
-                let (issue, issued) = try Self.asUser(Self.kiosk, [hallctl, "ticket", "issue", "A", "--socket", socket])
+                let (issue, issued) = try await Self.asUser(Self.kiosk, [hallctl, "ticket", "issue", "A", "--socket", socket])
                 #expect(issue == 0, "\(issued)")
                 // … but not what a technician or clerk does.
                 for args in [["reset", "display-1"], ["fault", "display-1", "unplug"], ["stats"]] {
-                    let (status, out) = try Self.asUser(Self.kiosk, [hallctl] + args + ["--socket", socket])
+                    let (status, out) = try await Self.asUser(Self.kiosk, [hallctl] + args + ["--socket", socket])
                     #expect(status != 0, "\(args) was allowed: \(out)")
                     #expect(out.contains("notAuthorized"), "\(args): \(out)")
                 }
                 for path in ["/v1/ratings", "/metrics"] {
-                    let (_, code) = try Self.asUser(Self.kiosk, ["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", socket, "http://localhost" + path])
+                    let (_, code) = try await Self.asUser(Self.kiosk, ["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", socket, "http://localhost" + path])
                     #expect(code == "403", "\(path) answered \(code) to a kiosk")
                 }
                 // Someone outside the socket's group cannot connect at all.
-                let (outStatus, outOut) = try Self.asUser(Self.outsider, [hallctl, "info", "--socket", socket])
+                let (outStatus, outOut) = try await Self.asUser(Self.outsider, [hallctl, "info", "--socket", socket])
                 #expect(outStatus != 0)
                 #expect(outOut.contains("Permission denied"), "\(outOut)")
                 // The device was not touched, and each denial is in the event log with the kiosk's uid.

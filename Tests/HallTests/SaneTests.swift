@@ -36,7 +36,7 @@ let saneConfigDir: String = {
 
 extension PeerTests {
     /// The SANE driver against the SANE `test` backend, a real backend with virtual devices.
-    @Suite("scanning through SANE (test backend)")
+    @Suite("scanning through SANE (test backend)", .timeLimit(.minutes(3)))
     struct SaneTests {
         static func opened(_ name: String = "test:0") async throws -> (SaneScanner, DeviceRegistry, EventRecorder) {
             _ = saneConfigDir
@@ -50,7 +50,7 @@ extension PeerTests {
             let (scanner, registry, events) = try await opened()
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await registry.run() }
-                _ = await events.status("scanner-1", .online)
+                _ = try await events.status("scanner-1", .online)
                 let result = try await body(scanner, registry, events)
                 group.cancelAll()
                 return result
@@ -102,14 +102,14 @@ extension PeerTests {
                         #expect(e.code == code)
                         #expect(e.reasons == [reason])
                     }
-                    let down = await events.next(EventType.deviceStatus, device: "scanner-1") { $0.data["state"]?.stringValue == state.rawValue }
+                    let down = try await events.next(EventType.deviceStatus, device: "scanner-1") { $0.data["state"]?.stringValue == state.rawValue }
                     #expect(down.data["reasons"] == .array([.string(reason)]))
                 }
                 #expect((await registry.snapshot(DeviceID("scanner-1")!)?.counters[.communicationErrors] ?? 0) == 1)
                 try await scanner.setBackendOption("read-return-value", "Default")
                 let pages = PageBox()
                 #expect(try await scanner.scan(ScanSettings(source: .flatbed, mode: .gray, resolution: 75, format: "png")) { pages.add($0) } == 1)
-                _ = await events.status("scanner-1", .online)
+                _ = try await events.status("scanner-1", .online)
                 #expect(await registry.snapshot(DeviceID("scanner-1")!)?.status == .online)
             }
         }
@@ -194,7 +194,7 @@ extension PeerTests {
                 let pdf = try await client.send("GET", "/v1/scan-jobs/\(job.id)/document")
                 #expect(pdf.status == 200)
                 try pdf.body.write(to: URL(fileURLWithPath: dir + "/scan.pdf"))
-                let (status, info) = try CupsPeer.run(["/usr/bin/pdfinfo", dir + "/scan.pdf"])
+                let (status, info) = try await runCommand(["/usr/bin/pdfinfo", dir + "/scan.pdf"])
                 #expect(status == 0, "pdfinfo: \(info)")
                 #expect(info.contains("Pages:           10"), "\(info)")
             }
@@ -202,7 +202,7 @@ extension PeerTests {
     }
 }
 
-@Suite("scan spool")
+@Suite("scan spool", .timeLimit(.minutes(3)))
 struct SpoolRetentionTests {
     @Test("pages of finished scan jobs leave the spool after the retention; newer ones stay")
     func retention() async throws {
@@ -219,7 +219,7 @@ struct SpoolRetentionTests {
             runRegistry.cancel()
             runJobs.cancel()
         }
-        _ = await events.status("scanner-1", .online)
+        _ = try await events.status("scanner-1", .online)
         let job = await jobs.submitScan(scanner, settings: ScanSettings(source: .adf, mode: .gray, resolution: 75, format: "png"))
         while await jobs.job(job.id)?.state.isFinal != true { try await Task.sleep(for: .milliseconds(10)) }
         #expect(FileManager.default.fileExists(atPath: dir + "/\(job.id)/page-2.png"))

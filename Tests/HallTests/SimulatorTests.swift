@@ -1,11 +1,10 @@
 import CZlib
-import Clocks
 import DeviceKit
 import Foundation
 import Simulators
 import Testing
 
-@Suite("Simulated devices")
+@Suite("Simulated devices", .timeLimit(.minutes(3)))
 struct SimulatorTests {
     @Test("scanned pages are real PNG images of the requested size and mode")
     func png() async throws {
@@ -74,19 +73,20 @@ struct SimulatorTests {
 
     @Test("the keypad rates once per request and times out on the injected clock")
     func keypad() async throws {
-        let clock = TestClock()
+        let clock = ManualClock()
         let keypad = SimulatedKeypad(id: DeviceID("keypad-1")!, name: "k", clock: clock)
         _ = try await keypad.open(context: .detached(testLogger))
         #expect(try await keypad.press(.satisfied) == false, "no request waits: the key rates nothing")
         let request = Task { try await keypad.requestRating(ticket: "A001", timeout: .seconds(30)) }
-        while await !keypad.isWaiting { await Task.yield() }
+        try await eventually("keypad-1 waiting for a key") { await keypad.isWaiting }
         #expect(try await keypad.press(.dissatisfied) == true)
         #expect(try await request.value == .dissatisfied)
         #expect(try await keypad.press(.verySatisfied) == false, "a second press after the rating is ignored")
 
         let timed = Task { try await keypad.requestRating(ticket: "A002", timeout: .seconds(30)) }
-        while await !keypad.isWaiting { await Task.yield() }
-        await clock.advance(by: .seconds(30))
+        try await eventually("keypad-1 waiting for a key") { await keypad.isWaiting }
+        try await clock.waitForSleepers()
+        clock.advance(by: .seconds(30))
         await #expect(throws: DeviceError(.timeOut, "no key pressed on keypad-1 within 30.0 seconds", device: DeviceID("keypad-1")!)) { try await timed.value }
     }
 

@@ -7,7 +7,7 @@ import Testing
 @testable import HallDaemon
 
 /// The real daemon on a real Unix socket, driven through HallClient (hallctl's client).
-@Suite("Daemon on its Unix socket")
+@Suite("Daemon on its Unix socket", .timeLimit(.minutes(3)))
 struct SocketTests {
     @Test("every route family answers through the socket; a rating reaches the event stream")
     func routeFamilies() async throws {
@@ -62,7 +62,7 @@ struct SocketTests {
             // A scan: pages can be fetched while and after the job runs.
             let scan: Job = try await client.call("POST", "/v1/scanners/scanner-1/jobs", json: ScanJobRequest(source: .adf, mode: .gray, resolution: 75))
             var scanned = scan
-            while !scanned.state.isFinal { scanned = try await client.call("GET", "/v1/scan-jobs/\(scan.id)") }
+            scanned = try await poll("the job at " + "/v1/scan-jobs/\(scan.id)", { () async throws -> Job in try await client.call("GET", "/v1/scan-jobs/\(scan.id)") }, until: { $0.state.isFinal })
             #expect(scanned.state == .completed)
             #expect(scanned.pages?.count == 5, "the simulated ADF holds 5 sheets")
             let page = try await client.send("GET", "/v1/scan-jobs/\(scan.id)/pages/5")

@@ -3,7 +3,7 @@ import Foundation
 import HallStore
 import Testing
 
-@Suite("HallStore")
+@Suite("HallStore", .timeLimit(.minutes(3)))
 struct StoreTests {
     @Test("migrations are named and applied once; the database is sound")
     func migrations() async throws {

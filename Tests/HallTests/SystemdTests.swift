@@ -37,7 +37,7 @@ final class NotifySocket: @unchecked Sendable {
     }
 }
 
-@Suite("systemd")
+@Suite("systemd", .timeLimit(.minutes(3)))
 struct SystemdTests {
     @Test("the notify protocol: READY=1 with a STATUS once the socket answers, WATCHDOG=1 at half of WATCHDOG_USEC, STOPPING=1 on shutdown")
     func notify() async throws {
@@ -115,11 +115,15 @@ struct SystemdTests {
         #expect(devices.count == 7, "halld answers on the socket it inherited")
         #expect(!FileManager.default.fileExists(atPath: dir + "/own.sock"), "halld did not bind api.socket")
         kill(pid, SIGTERM)
-        let status = try await onThread { () -> Int32 in
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-            return status
+        // Reaped without blocking a thread: WNOHANG, polled with a deadline.
+        let reaped = Mutex<Int32?>(nil)
+        try await eventually("halld (pid \(pid)) exiting after SIGTERM", within: .seconds(15), seen: { (try? String(contentsOfFile: log, encoding: .utf8))?.suffix(1500).description ?? "" }) {
+            var raw: Int32 = 0
+            guard waitpid(pid, &raw, WNOHANG) == pid else { return false }
+            reaped.withLock { $0 = raw }
+            return true
         }
+        let status = reaped.withLock { $0 } ?? -1
         #expect(status == 0, "halld exit status \(status)")
         let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(output.contains("listening on halld.sock (descriptor 3 from systemd) (mode and group set by systemd)"), "\(output)")
@@ -176,7 +180,7 @@ struct SystemdTests {
     }
 }
 
-@Suite("hallctl doctor")
+@Suite("hallctl doctor", .timeLimit(.minutes(3)))
 struct DoctorTests {
     @Test("doctor on a healthy setup says OK line by line; on a broken one it names each problem with its fix and exits 1")
     func doctor() async throws {
@@ -191,37 +195,37 @@ struct DoctorTests {
         try (text + "\n[[device]]\nid = \"x\"\nkind = \"camera\"\n").write(toFile: dir + "/bad.toml", atomically: true, encoding: .utf8)
         let hallctl = builtExecutable("hallctl")
         try await withDaemon(config) { socket in
-            let (ok, good) = try CupsPeer.run([hallctl, "doctor", "--config", dir + "/good.toml", "--socket", socket])
+            let (ok, good) = try await runCommand([hallctl, "doctor", "--config", dir + "/good.toml", "--socket", socket])
             #expect(ok == 0, "\(good)")
             #expect(good.contains("OK    socket: halld"))
             #expect(good.contains("OK    role: this user is technician"))
             #expect(good.contains("OK    device display-1: online"))
             #expect(!good.contains("FAIL"))
 
-            let (missing, out) = try CupsPeer.run([hallctl, "doctor", "--config", dir + "/missing-port.toml", "--socket", socket])
+            let (missing, out) = try await runCommand([hallctl, "doctor", "--config", dir + "/missing-port.toml", "--socket", socket])
             #expect(missing == 1)
             #expect(out.contains("FAIL  serial \(dir)/no-such-adapter: missing (keypad-9)"))
             #expect(out.contains("fix: plug the USB-serial adapter in"))
 
-            let (bad, badOut) = try CupsPeer.run([hallctl, "doctor", "--config", dir + "/bad.toml", "--socket", socket])
+            let (bad, badOut) = try await runCommand([hallctl, "doctor", "--config", dir + "/bad.toml", "--socket", socket])
             #expect(bad == 1)
             #expect(badOut.contains("FAIL  config:") && badOut.contains("device[7].kind"), "\(badOut)")
 
             // diag: an archive with versions, redacted configuration, devices, events, doctor, logs.
-            let (diag, diagOut) = try CupsPeer.run([hallctl, "diag", "--config", dir + "/good.toml", "--socket", socket, "--out", dir + "/diag.tar.gz"])
+            let (diag, diagOut) = try await runCommand([hallctl, "diag", "--config", dir + "/good.toml", "--socket", socket, "--out", dir + "/diag.tar.gz"])
             #expect(diag == 0, "\(diagOut)")
-            let (_, listing) = try CupsPeer.run(["/bin/tar", "-tzf", dir + "/diag.tar.gz"])
+            let (_, listing) = try await runCommand(["/bin/tar", "-tzf", dir + "/diag.tar.gz"])
             for name in ["versions.txt", "halld.toml", "devices.json", "events.jsonl", "doctor.txt", "halld.log"] {
                 #expect(listing.contains("halld-diag/" + name), "\(name) missing from \(listing)")
             }
-            _ = try CupsPeer.run(["/bin/tar", "-xzf", dir + "/diag.tar.gz", "-C", dir])
+            _ = try await runCommand(["/bin/tar", "-xzf", dir + "/diag.tar.gz", "-C", dir])
             #expect(try String(contentsOfFile: dir + "/halld-diag/devices.json", encoding: .utf8).contains("\"display-main\""))
             #expect(try String(contentsOfFile: dir + "/halld-diag/events.jsonl", encoding: .utf8).contains("daemon.started"))
             #expect(try String(contentsOfFile: dir + "/halld-diag/doctor.txt", encoding: .utf8).contains("OK    socket"))
             let packedConfig = try String(contentsOfFile: dir + "/halld-diag/halld.toml", encoding: .utf8)
             #expect(packedConfig.contains("城关镇便民服务中心") && packedConfig.contains("keypad = \"keypad-1\""))
 
-            let (down, downOut) = try CupsPeer.run([hallctl, "doctor", "--config", dir + "/good.toml", "--socket", dir + "/nobody.sock"])
+            let (down, downOut) = try await runCommand([hallctl, "doctor", "--config", dir + "/good.toml", "--socket", dir + "/nobody.sock"])
             #expect(down == 1)
             #expect(downOut.contains("FAIL  socket: halld does not answer"))
         }

@@ -9,13 +9,13 @@ import Synchronization
 
 /// Keeps every published event and lets a test await the next one of a type.
 final class EventRecorder: EventPublisher, Sendable {
-    private let state = Mutex<(events: [HallEvent], waiters: [(String, (HallEvent) -> Bool, CheckedContinuation<HallEvent, Never>, String)], consumed: [String: Int])>(([], [], [:]))
+    private let state = Mutex<(events: [HallEvent], waiters: [(String, (HallEvent) -> Bool, CheckedContinuation<HallEvent?, Never>, String, String)], consumed: [String: Int])>(([], [], [:]))
 
     func publish(_ event: NewEvent) async throws -> HallEvent {
-        let resumed: [(CheckedContinuation<HallEvent, Never>, HallEvent)] = state.withLock { s in
+        let resumed: [(CheckedContinuation<HallEvent?, Never>, HallEvent)] = state.withLock { s in
             let e = HallEvent(seq: Int64(s.events.count + 1), type: event.type, time: Timestamp.string(), device: event.device, data: event.data)
             s.events.append(e)
-            var ready: [(CheckedContinuation<HallEvent, Never>, HallEvent)] = []
+            var ready: [(CheckedContinuation<HallEvent?, Never>, HallEvent)] = []
             s.waiters.removeAll { w in
                 if w.0 == e.type && w.1(e) {
                     s.consumed[w.3] = s.events.count
@@ -33,27 +33,47 @@ final class EventRecorder: EventPublisher, Sendable {
     var all: [HallEvent] { state.withLock { $0.events } }
 
     /// The next event of `type` (from any device, or from `device`) after the last one
-    /// returned for the same type and device, waiting if none yet.
-    func next(_ type: String, device: String? = nil, where match: @escaping @Sendable (HallEvent) -> Bool = { _ in true }) async -> HallEvent {
+    /// returned for the same type and device, waiting up to `limit` if none yet. On the
+    /// deadline it throws, naming what it waited for and the last events it saw.
+    func next(
+        _ type: String, device: String? = nil, within limit: Duration = .seconds(30), where match: @escaping @Sendable (HallEvent) -> Bool = { _ in true }
+    ) async throws -> HallEvent {
         let predicate: (HallEvent) -> Bool = { e in (device == nil || e.device?.rawValue == device) && match(e) }
         let key = "\(type)|\(device ?? "*")"
-        return await withCheckedContinuation { c in
+        let token = UUID().uuidString
+        let found: HallEvent? = await withCheckedContinuation { (c: CheckedContinuation<HallEvent?, Never>) in
             let hit: HallEvent? = state.withLock { s in
                 if let i = s.events.indices.dropFirst(s.consumed[key] ?? 0).first(where: { s.events[$0].type == type && predicate(s.events[$0]) }) {
                     s.consumed[key] = i + 1
                     return s.events[i]
                 }
-                s.waiters.append((type, predicate, c, key))
+                s.waiters.append((type, predicate, c, key, token))
                 return nil
             }
-            if let hit { c.resume(returning: hit) }
+            if let hit { return c.resume(returning: hit) }
+            // The timer starts once the waiter is registered, so it cannot fire before it.
+            Task { [self] in
+                try? await Task.sleep(for: limit)
+                let waiter = state.withLock { s -> CheckedContinuation<HallEvent?, Never>? in
+                    guard let i = s.waiters.firstIndex(where: { $0.4 == token }) else { return nil }
+                    return s.waiters.remove(at: i).2
+                }
+                waiter?.resume(returning: nil)
+            }
         }
+        if let found { return found }
+        let seen = all.suffix(12).map { "\($0.seq) \($0.type) \($0.device?.rawValue ?? "-") \($0.data)" }.joined(separator: "\n  ")
+        throw EventTimeout(description: "no \(type) event\(device.map { " from \($0)" } ?? "") matching within \(limit); the last events seen:\n  \(seen)")
     }
 
     /// Waits for the `device.status` event that puts `device` into `state`.
-    func status(_ device: String, _ state: DeviceState) async -> HallEvent {
-        await next(EventType.deviceStatus, device: device) { $0.data["state"]?.stringValue == state.rawValue }
+    func status(_ device: String, _ state: DeviceState, within limit: Duration = .seconds(30)) async throws -> HallEvent {
+        try await next(EventType.deviceStatus, device: device, within: limit) { $0.data["state"]?.stringValue == state.rawValue }
     }
+}
+
+struct EventTimeout: Error, CustomStringConvertible {
+    let description: String
 }
 
 /// A device that fails to open while `failing` is set, and counts its attempts.
@@ -145,5 +165,69 @@ func withDaemon<T: Sendable>(_ config: HallConfig, _ body: @Sendable (String) as
             try? await group.waitForAll()
             throw error
         }
+    }
+}
+
+/// A clock the test moves by hand. Unlike a clock that only wakes sleepers already
+/// registered, it lets a test wait until the code under test is asleep on it, so an
+/// advance never slips in before the sleep it means to end (which would leave that
+/// sleeper waiting forever).
+final class ManualClock: Clock, Sendable {
+    struct Instant: InstantProtocol {
+        var offset: Duration
+        func advanced(by duration: Duration) -> Self { Instant(offset: offset + duration) }
+        func duration(to other: Self) -> Duration { other.offset - offset }
+        static func < (lhs: Self, rhs: Self) -> Bool { lhs.offset < rhs.offset }
+    }
+
+    private struct Sleeper {
+        let id: UUID
+        let deadline: Instant
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private let state = Mutex<(now: Instant, sleepers: [Sleeper])>((Instant(offset: .zero), []))
+    var now: Instant { state.withLock { $0.now } }
+    var minimumResolution: Duration { .zero }
+    /// How many sleeps are waiting on this clock now.
+    var sleepers: Int { state.withLock { $0.sleepers.count } }
+
+    func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
+        let id = UUID()
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+                let due: Bool = state.withLock { s in
+                    if Task.isCancelled || deadline <= s.now { return true }
+                    s.sleepers.append(Sleeper(id: id, deadline: deadline, continuation: c))
+                    return false
+                }
+                if due { Task.isCancelled ? c.resume(throwing: CancellationError()) : c.resume() }
+            }
+        } onCancel: {
+            let s = state.withLock { s -> Sleeper? in
+                guard let i = s.sleepers.firstIndex(where: { $0.id == id }) else { return nil }
+                return s.sleepers.remove(at: i)
+            }
+            s?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Waits (in real time, up to `limit`) until at least `count` sleeps wait on this clock.
+    func waitForSleepers(_ count: Int = 1, within limit: Duration = .seconds(10)) async throws {
+        try await eventually("\(count) sleeper(s) on the test clock", within: limit, every: .milliseconds(1), seen: { "\(self.sleepers) sleeping" }) {
+            self.sleepers >= count
+        }
+    }
+
+    /// Moves the clock on and wakes every sleep whose deadline it reaches.
+    func advance(by duration: Duration) {
+        let woken = state.withLock { s -> [Sleeper] in
+            s.now = s.now.advanced(by: duration)
+            let now = s.now
+            let due = s.sleepers.filter { $0.deadline <= now }
+            s.sleepers.removeAll { $0.deadline <= now }
+            return due
+        }
+        woken.forEach { $0.continuation.resume() }
     }
 }

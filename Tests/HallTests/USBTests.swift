@@ -63,7 +63,7 @@ actor USBBackedDevice: Device, HardwareResettable {
     }
 }
 
-@Suite("USB")
+@Suite("USB", .timeLimit(.minutes(3)))
 struct USBTests {
     let fujitsu = USBDeviceInfo(id: USBID("04c5:132e")!, serialNumber: "A1B2", bus: 1, address: 5, portPath: "1-1.4")
 
@@ -95,14 +95,14 @@ struct USBTests {
             run.cancel()
             watch.cancel()
         }
-        _ = await events.status("scanner-1", .online)
+        _ = try await events.status("scanner-1", .online)
         try await Task.sleep(for: .milliseconds(50))
         bus.pull(fujitsu)
-        _ = await events.next(EventType.deviceRemoved, device: "scanner-1")
+        _ = try await events.next(EventType.deviceRemoved, device: "scanner-1")
         #expect(await registry.snapshot(device.id)?.status.state == .noDevice)
         bus.plug(fujitsu)
-        _ = await events.next(EventType.deviceAdded, device: "scanner-1")
-        _ = await events.status("scanner-1", .online)
+        _ = try await events.next(EventType.deviceAdded, device: "scanner-1")
+        _ = try await events.status("scanner-1", .online)
         // Another scanner of the same model with another serial number is not this one.
         var presence = USBPresence([USBPresence.Wanted(device: device.id, usb: fujitsu.id, serialNumber: "A1B2")])
         var other = fujitsu

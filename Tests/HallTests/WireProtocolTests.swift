@@ -2,7 +2,7 @@ import Testing
 
 @testable import WireProtocols
 
-@Suite("Wire protocols")
+@Suite("Wire protocols", .timeLimit(.minutes(3)))
 struct WireProtocolTests {
     /// A deterministic generator, so a failing chunking can be reproduced.
     struct SplitMix: RandomNumberGenerator {
