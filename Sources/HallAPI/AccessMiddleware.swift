@@ -18,6 +18,11 @@ struct AccessMiddleware: RouterMiddleware {
         switch context.channel.localAddress {
         case .v4?, .v6?:
             // The TCP listener (loopback only): no peer credentials, its configured role.
+            // No web page may drive it: browsers come through the bridge, with tokens.
+            if let refusal = Self.browserRefusal(request, port: context.channel.localAddress?.port) {
+                context.logger.notice("refused \(request.method) \(request.uri.path) on the TCP listener: \(refusal.body.message)")
+                return Self.response(refusal)
+            }
             context.role = services.tcpRole
         default:
             context.peer = await services.identify(context)
@@ -49,6 +54,58 @@ struct AccessMiddleware: RouterMiddleware {
             context.logger.error("unexpected error on \(request.method) \(request.uri.path): \(error)")
             return Self.response(APIError(.internalServerError, .hardwareError, "internal error: \(error)"))
         }
+    }
+
+    /// Content types a web page can send without a CORS preflight, and so without
+    /// asking: never accepted on the TCP listener, whatever the route.
+    static let simpleContentTypes: Set<String> = ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+
+    /// Host names that name the loopback listener itself.
+    static let loopbackHosts: Set<String> = ["127.0.0.1", "localhost", "[::1]", "::1"]
+
+    /// Why a request on the loopback TCP listener is refused, or nil: a request with
+    /// `Origin` (a browser; 403), a `Host` that is not the listener's own address (DNS
+    /// rebinding; 421), a body that is not JSON or a document type a route takes (415).
+    static func browserRefusal(_ request: Request, port: Int?) -> APIError? {
+        if let origin = request.headers[.origin] {
+            return APIError(
+                .forbidden, .notAuthorized,
+                "requests from web pages (Origin: \(origin)) are refused on the TCP listener; browsers use the bridge listener with a token")
+        }
+        guard let host = request.head.authority else {
+            return APIError(.misdirectedRequest, .invalidData, "a Host header naming 127.0.0.1:\(port.map(String.init) ?? "PORT") is required on the TCP listener", field: "Host")
+        }
+        var name = Substring(host.lowercased())
+        var hostPort: Substring?
+        if name.hasPrefix("[") {
+            if let close = name.firstIndex(of: "]") {
+                let after = name[name.index(after: close)...]
+                if after.hasPrefix(":") { hostPort = after.dropFirst() }
+                name = name[...close]
+            }
+        } else if let colon = name.lastIndex(of: ":") {
+            hostPort = name[name.index(after: colon)...]
+            name = name[..<colon]
+        }
+        let portMatches = hostPort.map { p in port.map { String($0) == p } ?? false } ?? true
+        guard loopbackHosts.contains(String(name)), portMatches else {
+            return APIError(
+                .misdirectedRequest, .notAuthorized,
+                "Host '\(host)' is not this listener (127.0.0.1:\(port.map(String.init) ?? "?") or localhost); refused against DNS rebinding", field: "Host")
+        }
+        let hasBody = (request.headers[.contentLength].flatMap { Int($0) } ?? 0) > 0 || request.headers[.transferEncoding] != nil
+        if hasBody {
+            let contentType = request.headers[.contentType] ?? ""
+            let media = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+            let accepted = media == "application/json" || (PrintDocument.mediaTypes[media] != nil && !simpleContentTypes.contains(media))
+            if !accepted {
+                return APIError(
+                    .unsupportedMediaType, .invalidData,
+                    "Content-Type '\(contentType)' is refused on the TCP listener: send application/json\(simpleContentTypes.contains(media) ? " (a web page can send \(media) without asking)" : "")",
+                    field: "Content-Type")
+            }
+        }
+        return nil
     }
 
     private func audit(_ request: Request, _ context: Context, _ error: APIError) async {

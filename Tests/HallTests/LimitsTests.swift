@@ -135,9 +135,9 @@ struct LimitsTests {
             let replies = try await onThread { () -> (String, String) in
                 let a = try RawConnection(tcpPort: port)
                 let body = #"{"service":"A"}"#
-                _ = a.send("POST /v1/tickets HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+                _ = a.send("POST /v1/tickets HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
                 let issued = a.readResponse()
-                _ = a.send("GET /v1/ratings HTTP/1.1\r\nHost: x\r\n\r\n")
+                _ = a.send("GET /v1/ratings HTTP/1.1\r\nHost: localhost:\(port)\r\n\r\n")
                 return (issued, a.readResponse())
             }
             #expect(replies.0.hasPrefix("HTTP/1.1 201") || replies.0.hasPrefix("HTTP/1.1 200"), "\(replies.0)")
@@ -149,6 +149,63 @@ struct LimitsTests {
             #expect(throws: ConfigError.self, "\(bad)") { _ = try HallConfig.parse(text, file: "t.toml") }
         }
         #expect(try HallConfig.parse("[api]\ntcp = \"[::1]:8470\"\ntcp_role = \"clerk\"\n", file: "t.toml").tcpRole == .clerk)
+    }
+
+    @Test("no web page can drive the TCP listener: Origin is 403, a Host that is not the listener is 421, a text/plain or form body is 415; nothing changes in the hall")
+    func browsersRefused() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = try config(dir)
+        config.tcpRole = .clerk
+        try await withTCPDaemon(config) { socket, port in
+            let client = HallClient(socketPath: socket)
+            let before: InfoResponse = try await client.call("GET", "/v1/info")
+            let ticketsBefore: [Ticket] = try await client.call("GET", "/v1/tickets")
+            let body = #"{"service":"A"}"#
+            @Sendable func post(_ headers: String, _ body: String = body, path: String = "/v1/tickets") -> String {
+                "POST \(path) HTTP/1.1\r\n\(headers)Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            }
+            let cases: [(String, String, String)] = [
+                // What a cross-origin fetch with a text/plain JSON body sends.
+                ("Origin", post("Host: 127.0.0.1:\(port)\r\nOrigin: http://evil.example\r\nContent-Type: text/plain;charset=UTF-8\r\n"), "403"),
+                ("Origin on a GET", "GET /v1/tickets HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nOrigin: null\r\n\r\n", "403"),
+                ("Origin with JSON", post("Host: 127.0.0.1:\(port)\r\nOrigin: http://127.0.0.1:\(port)\r\nContent-Type: application/json\r\n"), "403"),
+                // DNS rebinding: the page's own name, now resolving to 127.0.0.1.
+                ("rebinding", post("Host: evil.example:\(port)\r\nContent-Type: application/json\r\n"), "421"),
+                ("another port", post("Host: 127.0.0.1:\(port + 1)\r\nContent-Type: application/json\r\n"), "421"),
+                ("text/plain", post("Host: 127.0.0.1:\(port)\r\nContent-Type: text/plain\r\n"), "415"),
+                ("form", post("Host: localhost:\(port)\r\nContent-Type: application/x-www-form-urlencoded\r\n"), "415"),
+                ("multipart", post("Host: localhost:\(port)\r\nContent-Type: multipart/form-data; boundary=x\r\n"), "415"),
+                ("no type", post("Host: localhost:\(port)\r\n"), "415"),
+                ("call", post("Host: [::1]:\(port)\r\nContent-Type: text/plain\r\n", "{}", path: "/v1/windows/1/call-next"), "415"),
+            ]
+            let answers = try await onThread { () -> [String] in
+                try cases.map { c in
+                    let conn = try RawConnection(tcpPort: port)
+                    _ = conn.send(c.1)
+                    return conn.readResponse()
+                }
+            }
+            for (c, answer) in zip(cases, answers) {
+                #expect(answer.hasPrefix("HTTP/1.1 \(c.2)"), "\(c.0): \(answer)")
+                #expect(answer.contains("\"code\""), "\(c.0): a JSON error body: \(answer)")
+            }
+            #expect(answers[0].contains("evil.example"), "the refusal names the origin: \(answers[0])")
+            #expect(answers[3].contains("DNS rebinding") && answers[3].contains("\"field\":\"Host\""), "\(answers[3])")
+            #expect(answers[5].contains("\"field\":\"Content-Type\""), "\(answers[5])")
+            // Nothing changed in the hall.
+            let after: InfoResponse = try await client.call("GET", "/v1/info")
+            let ticketsAfter: [Ticket] = try await client.call("GET", "/v1/tickets")
+            #expect(ticketsAfter.map(\.id) == ticketsBefore.map(\.id))
+            #expect(after.lastEventSeq == before.lastEventSeq, "no event was published by a refused request")
+            // The same request from a program (no Origin, its own Host, JSON) is served.
+            let served = try await onThread { () -> String in
+                let conn = try RawConnection(tcpPort: port)
+                _ = conn.send(post("Host: 127.0.0.1:\(port)\r\nContent-Type: application/json\r\n"))
+                return conn.readResponse()
+            }
+            #expect(served.hasPrefix("HTTP/1.1 201") || served.hasPrefix("HTTP/1.1 200"), "\(served)")
+        }
     }
 
     @Test("one connection too many gets 503 naming api.max_connections and is closed; the others keep being served, and a freed slot is used again")
