@@ -97,12 +97,16 @@ public struct APIServer: Service {
                 logger.warning("refused a connection on \(address): \(count - 1) open, api.max_connections = \(limits.maxConnections)")
                 return Self.refuse(channel, open: count - 1, limit: limits.maxConnections)
             }
-            do {
-                try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(timeout: limits.requestTimeout, logger: logger))
-            } catch {
-                return channel.eventLoop.makeFailedFuture(error)
+            // Who connected, from the kernel, now: kept with the connection for its requests.
+            return PeerIdentity.atAccept(channel).flatMap { identity in
+                ConnectionPeers.shared.remember(identity, for: channel)
+                do {
+                    try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(timeout: limits.requestTimeout, logger: logger))
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+                return http.setup(channel: channel, logger: logger).map { Optional($0) }
             }
-            return http.setup(channel: channel, logger: logger).map { Optional($0) }
         }
         let listener: NIOAsyncChannel<HTTP1Channel.Value?, Never>
         switch address {

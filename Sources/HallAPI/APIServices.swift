@@ -44,7 +44,7 @@ public struct APIServices: Sendable {
 
     public init(
         registry: DeviceRegistry, events: EventLog, jobs: JobBoard, roles: RoleMap, info: DaemonInfo, subscriberBuffer: Int = 256,
-        identify: @escaping @Sendable (HallRequestContext) async -> PeerIdentity? = { await PeerIdentity.of($0.channel) }
+        identify: @escaping @Sendable (HallRequestContext) async -> PeerIdentity? = { PeerIdentity.of($0.channel) }
     ) {
         self.registry = registry
         self.events = events

@@ -1,6 +1,7 @@
 import Foundation
 import HallAPIModels
 import NIOCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -29,32 +30,65 @@ private struct PeerCredentials: Sendable {
 }
 
 private let soPeerCred: Int32 = 17  // SO_PEERCRED on Linux
+private let soPeerGroups: Int32 = 59  // SO_PEERGROUPS on Linux (4.13 and later)
+
+/// Room for 128 supplementary group ids: SO_PEERGROUPS answers ERANGE for a peer
+/// with more, and the primary group alone is used then.
+private struct PeerGroupBuffer {
+    var low: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    var high: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+    /// The ids the kernel wrote. Its list is sorted ascending and the buffer starts
+    /// zeroed, so trailing zeros are padding; a 0 can only be a member in first place.
+    var groups: Set<UInt32> {
+        var all = withUnsafeBytes(of: self) { Array($0.bindMemory(to: UInt32.self)) }
+        while all.last == 0 { all.removeLast() }
+        return Set(all)
+    }
+}
 
 extension PeerIdentity {
-    /// Reads the peer credentials of a Unix-socket connection. Nil for channels
-    /// that are not sockets (tests through the router) or not Unix sockets.
-    public static func of(_ channel: any Channel) async -> PeerIdentity? {
-        guard let provider = channel as? any SocketOptionProvider else { return nil }
-        do {
-            let cred: PeerCredentials = try await provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(soPeerCred)).get()
-            guard cred.pid > 0 else { return nil }
-            return PeerIdentity(pid: cred.pid, uid: cred.uid, groups: groups(pid: cred.pid, primary: cred.gid))
-        } catch {
-            return nil
-        }
+    /// Reads the peer credentials of a Unix-socket connection when it is accepted:
+    /// the uid, gid and pid from `SO_PEERCRED` and the supplementary groups from
+    /// `SO_PEERGROUPS`, as the kernel recorded them at connect time (not whatever
+    /// process holds that pid later). Nil for channels that are not Unix sockets.
+    static func atAccept(_ channel: any Channel) -> EventLoopFuture<PeerIdentity?> {
+        guard let provider = channel as? any SocketOptionProvider else { return channel.eventLoop.makeSucceededFuture(nil) }
+        let level = SocketOptionLevel(SOL_SOCKET)
+        let credentials: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(level: level, name: SocketOptionName(soPeerCred))
+        return credentials.flatMap { cred -> EventLoopFuture<PeerIdentity?> in
+            guard cred.pid > 0 else { return channel.eventLoop.makeSucceededFuture(nil) }
+            let groups: EventLoopFuture<PeerGroupBuffer> = provider.unsafeGetSocketOption(level: level, name: SocketOptionName(soPeerGroups))
+            return groups.map { buffer in
+                PeerIdentity(pid: cred.pid, uid: cred.uid, groups: buffer.groups.union([cred.gid]))
+            }.recover { _ in
+                PeerIdentity(pid: cred.pid, uid: cred.uid, groups: [cred.gid])
+            }
+        }.recover { _ in nil }
     }
 
-    /// The process's groups from `/proc/PID/status`, which the kernel keeps for the
-    /// running process; the primary group alone when that cannot be read.
-    static func groups(pid: Int32, primary: UInt32) -> Set<UInt32> {
-        var groups: Set<UInt32> = [primary]
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return groups }
-        for line in status.split(separator: "\n") where line.hasPrefix("Groups:") {
-            for field in line.dropFirst("Groups:".count).split(whereSeparator: { $0 == " " || $0 == "\t" }) {
-                if let g = UInt32(field) { groups.insert(g) }
-            }
-        }
-        return groups
+    /// The identity taken when `channel` was accepted (nil for TCP, or a channel
+    /// that did not come through the API server's listener).
+    public static func of(_ channel: any Channel) -> PeerIdentity? {
+        ConnectionPeers.shared.identity(of: channel)
+    }
+}
+
+/// The peer identity of every open Unix-socket connection, taken at accept time and
+/// dropped when the connection closes.
+final class ConnectionPeers: Sendable {
+    static let shared = ConnectionPeers()
+    private let byChannel = Mutex<[ObjectIdentifier: PeerIdentity]>([:])
+
+    func remember(_ identity: PeerIdentity?, for channel: any Channel) {
+        guard let identity else { return }
+        let key = ObjectIdentifier(channel)
+        byChannel.withLock { $0[key] = identity }
+        channel.closeFuture.whenComplete { [self] _ in _ = byChannel.withLock { $0.removeValue(forKey: key) } }
+    }
+
+    func identity(of channel: any Channel) -> PeerIdentity? {
+        byChannel.withLock { $0[ObjectIdentifier(channel)] }
     }
 }
 

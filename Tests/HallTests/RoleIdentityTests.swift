@@ -14,7 +14,7 @@ extension PeerTests {
     /// as them (runuser), the daemon deciding from SO_PEERCRED alone.
     @Suite("roles with real users", .timeLimit(.minutes(3)))
     struct RoleIdentityTests {
-        static let kiosk = "halldtkiosk", outsider = "halldtout", socketGroup = "halldtsock"
+        static let kiosk = "halldtkiosk", outsider = "halldtout", socketGroup = "halldtsock", supplementary = "halldtsupp"
 
         /// Creates the groups and users (idempotent). Needs root, as `make test` runs here.
         static func setUpIdentities() async throws {
@@ -25,7 +25,11 @@ extension PeerTests {
             if getpwnam(outsider) == nil {
                 _ = try await runCommand(["/usr/sbin/useradd", "-M", "-U", "-s", "/usr/sbin/nologin", outsider])
             }
-            guard getpwnam(kiosk) != nil, getpwnam(outsider) != nil else { throw CupsPeer.Failure("useradd failed") }
+            if getpwnam(supplementary) == nil {
+                // Kiosk only through a supplementary group: its primary group is its own.
+                _ = try await runCommand(["/usr/sbin/useradd", "-M", "-U", "-G", "halld-kiosk,\(socketGroup)", "-s", "/usr/sbin/nologin", supplementary])
+            }
+            guard getpwnam(kiosk) != nil, getpwnam(outsider) != nil, getpwnam(supplementary) != nil else { throw CupsPeer.Failure("useradd failed") }
         }
 
         static func asUser(_ user: String, _ arguments: [String]) async throws -> (Int32, String) {
@@ -84,6 +88,34 @@ extension PeerTests {
                 }
                 #expect(denials.count == 5, "\(denials)")
                 #expect(denials.allSatisfy { $0["data"]?["role"]?.stringValue == "kiosk" && $0["data"]?["uid"] == .number(kioskUID) }, "\(denials.first.map { "\($0)" } ?? "")")
+            }
+        }
+    
+        @Test("roles come from the credentials taken when the connection was accepted (SO_PEERCRED, SO_PEERGROUPS): a kiosk by a supplementary group keeps its role after the connecting process is gone")
+        func credentialsAtAccept() async throws {
+            guard getuid() == 0 else {
+                Issue.record("this test creates users: run it as root (make test does, here)")
+                return
+            }
+            try await Self.setUpIdentities()
+            let dir = try temporaryDirectory()
+            chmod(dir, 0o755)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            var config = try simulatedConfig(dir: dir)
+            config.roles.kiosk = ["halld-kiosk"]
+            config.socketGroup = Self.socketGroup
+            let script = dir + "/handoff_client.py"
+            try FileManager.default.copyItem(atPath: repositoryRoot + "/Tests/peers/handoff_client.py", toPath: script)
+            chmod(script, 0o755)
+            try await withDaemon(config) { socket in
+                // A kiosk route: allowed only through the supplementary group halld-kiosk.
+                let (status, out) = try await Self.asUser(Self.supplementary, ["/usr/bin/python3", script, socket, "/v1/hall"])
+                #expect(status == 0, "\(out)")
+                #expect(out.contains("parent-gone"), "the connecting process should be gone before the request: \(out)")
+                #expect(out.contains("HTTP/1.1 200"), "the kiosk role of the connecting user: \(out)")
+                // A technician route stays refused to that kiosk.
+                let (_, refused) = try await Self.asUser(Self.supplementary, ["/usr/bin/python3", script, socket, "/v1/ratings"])
+                #expect(refused.contains("HTTP/1.1 403"), "\(refused)")
             }
         }
     }
