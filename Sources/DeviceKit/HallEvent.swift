@@ -48,6 +48,8 @@ public enum EventType {
     public static let daemonStopping = "daemon.stopping"
     /// Sent on the stream only (never stored): the subscriber fell behind.
     public static let lagged = "lagged"
+    /// A resume from before the oldest event kept: the events between were trimmed.
+    public static let gap = "gap"
 }
 
 /// Where events go: the store's event log in the daemon, a recorder in tests.

@@ -29,7 +29,16 @@ struct EventsController {
                 // A daemon shutting down ends the stream; the client resumes from its last id.
                 await withGracefulShutdownHandler {
                 do {
-                    // The backlog, page by page.
+                    // Asked for events the log no longer keeps (trimmed by age): say so,
+                    // with where the log starts, instead of a silent gap.
+                    if let since, case let first = try await events.firstAvailable(), first > since + 1 {
+                        let gap = GapEvent(
+                            requestedAfter: since, firstAvailable: first,
+                            message: "events \(since + 1)…\(first - 1) are no longer kept (events.retention_days); the stream goes on from \(first)")
+                        let data = String(decoding: try jsonEncoder.encode(gap), as: UTF8.self)
+                        try await writer.write(ByteBuffer(string: "event: \(EventType.gap)\ndata: \(data)\n\n"))
+                    }
+                    // The backlog, page by page (filtered in the query: a short page is the end).
                     while true {
                         let page = try await events.events(after: last, limit: 500, types: types)
                         for event in page {

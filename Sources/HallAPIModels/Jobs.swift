@@ -106,6 +106,19 @@ public struct LaggedEvent: Codable, Sendable, Equatable {
     }
 }
 
+/// `event: gap`: a resume asked for events older than the log keeps (trimmed by
+/// age); the stream goes on from `firstAvailable`.
+public struct GapEvent: Codable, Sendable, Equatable {
+    public var requestedAfter: Int64
+    public var firstAvailable: Int64
+    public var message: String
+    public init(requestedAfter: Int64, firstAvailable: Int64, message: String) {
+        self.requestedAfter = requestedAfter
+        self.firstAvailable = firstAvailable
+        self.message = message
+    }
+}
+
 /// `POST /v1/printers/{id}/jobs` with `{"ticket": {…}}`: a queue ticket the daemon
 /// renders in ESC/POS with the printer's template.
 public struct TicketPrintRequest: Codable, Sendable, Equatable {

@@ -61,15 +61,38 @@ public final class EventLog: EventPublisher, Sendable {
 
     public var subscriberCount: Int { subscribers.withLock { $0.count } }
 
-    /// Stored events after `seq`, oldest first, at most `limit`.
+    /// Stored events after `seq` of `types` (types or families, all when nil), oldest
+    /// first, at most `limit`. The filter is in the query, so a page shorter than
+    /// `limit` is the end of the log.
     public func events(after seq: Int64, limit: Int = 500, types: Set<String>? = nil) async throws -> [HallEvent] {
+        var sql = "SELECT seq, type, device, time, data FROM event WHERE seq > ?"
+        var arguments: StatementArguments = [seq]
+        if let types {
+            let sorted = types.sorted()
+            // A type (keypad.rating) matches itself; a family (keypad) every type under it.
+            let exact = sorted.map { _ in "?" }.joined(separator: ", ")
+            let families = sorted.map { _ in "substr(type, 1, instr(type, '.') - 1) = ?" }.joined(separator: " OR ")
+            sql += " AND (type IN (\(exact)) OR (instr(type, '.') > 0 AND (\(families))))"
+            for t in sorted { _ = arguments.append(contentsOf: [t]) }
+            for t in sorted { _ = arguments.append(contentsOf: [t]) }
+        }
+        sql += " ORDER BY seq LIMIT ?"
+        _ = arguments.append(contentsOf: [limit])
+        let (query, values) = (sql, arguments)
+        return try await database.writer.read { db in
+            try Row.fetchAll(db, sql: query, arguments: values).map { row in
+                let data = (row["data"] as String?).flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) } ?? .null
+                return HallEvent(seq: row["seq"], type: row["type"], time: row["time"], device: (row["device"] as String?).flatMap(DeviceID.init), data: data)
+            }
+        }
+    }
+
+    /// The oldest sequence number still stored, or the next one to be given when the
+    /// log is empty: a resume from before it has lost the events between.
+    public func firstAvailable() async throws -> Int64 {
         try await database.writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT seq, type, device, time, data FROM event WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
-                .map { row in
-                    let data = (row["data"] as String?).flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) } ?? .null
-                    return HallEvent(seq: row["seq"], type: row["type"], time: row["time"], device: (row["device"] as String?).flatMap(DeviceID.init), data: data)
-                }
-                .filter { EventSubscription.matches($0.type, types) }
+            if let first = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM event") { return first }
+            return (try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'event'") ?? 0) + 1
         }
     }
 

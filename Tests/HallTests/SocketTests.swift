@@ -147,3 +147,100 @@ struct SocketTests {
         }
     }
 }
+
+import HallStore
+
+@Suite("event resume", .timeLimit(.minutes(3)))
+struct EventResumeTests {
+    /// Stores `count` events of mixed types in the state folder's database before the daemon starts.
+    static func prefill(_ stateDir: String, count: Int) async throws -> [HallEvent] {
+        try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
+        let database = try HallDatabase.open(directory: stateDir)
+        let log = EventLog(database: database)
+        var stored: [HallEvent] = []
+        let types = [EventType.deviceStatus, EventType.keypadRating, "ticket.issued", EventType.deviceStatus, EventType.displayContent]
+        for i in 0..<count {
+            stored.append(try await log.publish(NewEvent(type: types[i % types.count], data: ["i": .number(Double(i))])))
+        }
+        try database.close()
+        return stored
+    }
+
+    /// Reads the stream at `path` until an event with an id of at least `until` arrives
+    /// (or the deadline): every message, gap and lagged included.
+    static func read(_ client: HallClient, _ path: String, until: Int64) async throws -> [SSEMessage] {
+        try await withThrowingTaskGroup(of: [SSEMessage]?.self) { group in
+            group.addTask {
+                var seen: [SSEMessage] = []
+                for try await m in client.events(path) where m.event != "heartbeat" {
+                    seen.append(m)
+                    if (Int64(m.id ?? "") ?? 0) >= until { break }
+                }
+                return seen
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(30))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let seen = first else {
+                throw EventTimeout(description: "no event \(until) on \(path) within 30 s")
+            }
+            return seen
+        }
+    }
+
+    @Test("a resume with ?types= over more than 1 000 stored events of mixed types gets every event of those types, in order")
+    func typesOverManyPages() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try simulatedConfig(dir: dir)
+        let stored = try await Self.prefill(config.stateDir, count: 1_300)
+        let ratings = stored.filter { $0.type == EventType.keypadRating }
+        let ratingsAndTickets = stored.filter { $0.type == EventType.keypadRating || $0.type.hasPrefix("ticket.") }
+        try await withDaemon(config) { socket in
+            let client = HallClient(socketPath: socket)
+            // One type: 260 ratings spread over 1 300 events (more than two pages of 500).
+            let got = try await Self.read(client, "/v1/events?since=0&types=keypad.rating", until: ratings.last!.seq)
+            #expect(got.map(\.event).allSatisfy { $0 == EventType.keypadRating }, "\(Set(got.map(\.event)))")
+            #expect(got.compactMap { $0.id.flatMap(Int64.init) } == ratings.map(\.seq), "\(got.count) of \(ratings.count) ratings")
+            // A type and a family, with Last-Event-ID from the middle of the log.
+            let middle = stored[600].seq
+            let expected = ratingsAndTickets.filter { $0.seq > middle }
+            var resumed: [SSEMessage] = []
+            for try await m in client.events("/v1/events?types=keypad.rating,ticket", headers: ["Last-Event-ID": "\(middle)"]) where m.event != "heartbeat" {
+                resumed.append(m)
+                if (Int64(m.id ?? "") ?? 0) >= expected.last!.seq { break }
+            }
+            #expect(resumed.compactMap { $0.id.flatMap(Int64.init) } == expected.map(\.seq))
+        }
+    }
+
+    @Test("a resume from before the oldest event kept starts with an explicit gap event naming the first available id")
+    func gap() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try simulatedConfig(dir: dir)
+        let stored = try await Self.prefill(config.stateDir, count: 50)
+        // The first 30 are trimmed, as events.retention_days does.
+        let database = try HallDatabase.open(directory: config.stateDir)
+        let cut = try await database.writer.write { db in
+            try db.execute(sql: "DELETE FROM event WHERE seq <= ?", arguments: [stored[29].seq])
+            return db.changesCount
+        }
+        try database.close()
+        #expect(cut == 30)
+        try await withDaemon(config) { socket in
+            let client = HallClient(socketPath: socket)
+            let got = try await Self.read(client, "/v1/events?since=5", until: stored.last!.seq)
+            let first = try #require(got.first)
+            #expect(first.event == EventType.gap, "\(first)")
+            let gap = try JSONDecoder().decode(GapEvent.self, from: Data(first.data.utf8))
+            #expect(gap.requestedAfter == 5 && gap.firstAvailable == stored[30].seq, "\(gap)")
+            #expect(got.dropFirst().first?.id == "\(stored[30].seq)")
+            // A resume inside what is kept has no gap.
+            let inside = try await Self.read(client, "/v1/events?since=\(stored[35].seq)", until: stored.last!.seq)
+            #expect(inside.first?.id == "\(stored[36].seq)" && !inside.contains { $0.event == EventType.gap })
+        }
+    }
+}
