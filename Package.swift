@@ -64,6 +64,7 @@ let package = Package(
         // checksums, GB2312/GB18030 text. No I/O: the fuzzing targets.
         .target(
             name: "WireProtocols",
+            dependencies: ["DeviceKit"],
             swiftSettings: swiftSettings
         ),
         // Thin live wrappers over the OS: serial ports (termios), CUPS (libcups),

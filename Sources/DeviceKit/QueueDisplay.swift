@@ -47,9 +47,17 @@ extension DisplayContent {
 }
 
 /// Display width of text with CJK (and other East Asian wide) characters counted as
-/// two columns, as LED modules and thermal printers lay them out.
-public func displayColumns(_ text: String) -> Int {
-    text.unicodeScalars.reduce(0) { $0 + (isWide($1) ? 2 : 1) }
+/// two columns, as LED modules and thermal printers lay them out. The one width table
+/// of halld: displays, ESC/POS tickets and hallctl's tables all count with it.
+public func displayColumns(_ text: some StringProtocol) -> Int {
+    text.reduce(0) { $0 + displayColumns($1) }
+}
+
+/// Columns of one character as the reader sees it: its first scalar decides, so a
+/// combining mark adds nothing to the letter it sits on.
+public func displayColumns(_ c: Character) -> Int {
+    guard let first = c.unicodeScalars.first else { return 0 }
+    return isWide(first) ? 2 : 1
 }
 
 private func isWide(_ s: Unicode.Scalar) -> Bool {

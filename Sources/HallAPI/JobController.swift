@@ -196,14 +196,10 @@ struct JobController {
         let t = body.ticket
         guard !t.number.isEmpty, t.number.count <= 16 else { throw APIError.invalidData("ticket.number must be 1 to 16 characters", field: "ticket.number") }
         if let w = t.waitingAhead, w < 0 { throw APIError.invalidData("ticket.waitingAhead must not be negative", field: "ticket.waitingAhead") }
-        var values = t.values
-        if values["hall"] == nil, let hall = services.hallName { values["hall"] = hall }
-        if values["time"] == nil { values["time"] = Self.localTime() }
-        values["service"] = values["service"] ?? ""
         let layout = services.ticketLayouts[printer.id] ?? TicketLayout()
         let bytes: [UInt8]
         do {
-            bytes = try layout.render(TicketFields(values))
+            bytes = try TicketRendering.render(t, layout: layout, hallName: services.hallName)
         } catch {
             throw APIError.invalidData("\(error)", field: error.field)
         }
@@ -211,9 +207,4 @@ struct JobController {
         return PrintDocument(format: "escpos", data: Data(bytes), title: "ticket \(t.number)")
     }
 
-    static func localTime() -> String {
-        let f = DateFormatter()
-        f.dateFormat = "yyyy-MM-dd HH:mm"
-        return f.string(from: Date())
-    }
 }

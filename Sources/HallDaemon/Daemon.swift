@@ -74,7 +74,7 @@ public struct Daemon: Sendable {
             let h = Hall(
                 setup: setup, database: database, registry: registry, events: events, logger: logger,
                 printTicket: { ticket, printer in
-                    try await Self.printTicket(ticket, on: printer, hallName: setup.name, registry: registry, jobs: jobs, layouts: layouts)
+                    try await Self.printTicket(ticket, on: printer, setup: setup, registry: registry, jobs: jobs, layouts: layouts)
                 })
             try await h.load()
             hall = h
@@ -157,18 +157,18 @@ public struct Daemon: Sendable {
 
 /// Supervises the devices until graceful shutdown, then closes them.
 extension Daemon {
-    /// A kiosk ticket on the kiosk's printer, rendered with its layout; returns the print job's id.
+    /// A kiosk ticket on the kiosk's printer, rendered with its layout as the print
+    /// route renders tickets: the service by its name (社会保障), not its code.
+    /// Returns the print job's id.
     static func printTicket(
-        _ t: Ticket, on printer: DeviceID, hallName: String, registry: DeviceRegistry, jobs: JobBoard, layouts: [DeviceID: TicketLayout]
+        _ t: Ticket, on printer: DeviceID, setup: HallSetup, registry: DeviceRegistry, jobs: JobBoard, layouts: [DeviceID: TicketLayout]
     ) async throws -> String {
         guard let device = await registry.device(printer) as? any Printer else { throw DeviceError(.notFound, "no printer \(printer)") }
-        let f = DateFormatter()
-        f.dateFormat = "yyyy-MM-dd HH:mm"
+        let serviceName = setup.services.first { $0.code == t.service }?.name ?? t.service
         let content = TicketContent(
-            number: t.number, service: t.service, hall: hallName, waitingAhead: t.waitingAhead, time: f.string(from: t.issuedAt), id: t.id)
-        var values = content.values
-        values["service"] = t.service
-        let bytes = try (layouts[printer] ?? TicketLayout()).render(TicketFields(values))
+            number: t.number, service: serviceName, hall: setup.name, waitingAhead: t.waitingAhead,
+            time: TicketRendering.localTime(t.issuedAt, timeZone: setup.timeZone), id: t.id)
+        let bytes = try TicketRendering.render(content, layout: layouts[printer] ?? TicketLayout(), hallName: setup.name, timeZone: setup.timeZone)
         let job = try await jobs.submitPrint(device, document: PrintDocument(format: "escpos", data: Data(bytes), title: "ticket \(t.number)"))
         return job.id
     }

@@ -1,3 +1,4 @@
+import DeviceKit
 /// ESC/POS queue tickets for 58 mm and 80 mm thermal printers, rendered from a
 /// template. Chinese text goes out in GB18030 (or GBK) between `FS &` and `FS .`;
 /// widths count a CJK character as two columns, for wrapping and centering.
@@ -31,26 +32,13 @@ public enum ESCPOS {
             + [0x1D, 0x28, 0x6B, 0x03, 0x00, 0x31, 0x51, 0x30]
     }
 
-    /// Display columns of `text`: CJK and other wide characters take two.
-    public static func columns(_ text: some StringProtocol) -> Int { text.reduce(0) { $0 + columns($1) } }
-
-    public static func columns(_ c: Character) -> Int {
-        guard let v = c.unicodeScalars.first?.value else { return 0 }
-        if v < 0x1100 { return 1 }
-        let wide: [ClosedRange<UInt32>] = [
-            0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xA000...0xA4CF, 0xAC00...0xD7A3, 0xF900...0xFAFF,
-            0xFE30...0xFE4F, 0xFF00...0xFF60, 0xFFE0...0xFFE6, 0x20000...0x3FFFD,
-        ]
-        return wide.contains { $0.contains(v) } ? 2 : 1
-    }
-
     /// Splits `text` into lines of at most `width` columns, a wide character never split.
     public static func wrap(_ text: String, width: Int) -> [String] {
         guard width > 0 else { return [text] }
         var lines: [String] = []
         var current = "", used = 0
         for c in text {
-            let w = columns(c)
+            let w = displayColumns(c)
             if used + w > width, !current.isEmpty {
                 lines.append(current)
                 current = ""
@@ -224,7 +212,7 @@ extension TicketTemplate {
                 if bold { out += ESCPOS.bold(true) }
                 if scale > 1 { out += ESCPOS.size(width: scale, height: scale) }
                 for piece in ESCPOS.wrap(text, width: width) {
-                    let pad = width - ESCPOS.columns(piece)
+                    let pad = width - displayColumns(piece)
                     let lead = alignment == .center ? pad / 2 : alignment == .right ? pad : 0
                     out += Array(repeating: 0x20, count: lead)
                     out += try Self.encode(piece, encoding: encoding, template: template, fields: fields)

@@ -17,8 +17,8 @@ struct ESCPOSTests {
 
     @Test("CJK characters count two columns for wrapping and centering")
     func columns() {
-        #expect(ESCPOS.columns("A012 请到3号窗口") == 5 + 4 + 1 + 6)
-        #expect(ESCPOS.wrap("请到3号窗口办理请到3号窗口办理请到3号窗口办理", width: 32).map { ESCPOS.columns($0) } == [32, 13])
+        #expect(displayColumns("A012 请到3号窗口") == 5 + 4 + 1 + 6)
+        #expect(ESCPOS.wrap("请到3号窗口办理请到3号窗口办理请到3号窗口办理", width: 32).map { displayColumns($0) } == [32, 13])
         #expect(ESCPOS.wrap("abc", width: 2) == ["ab", "c"])
     }
 
@@ -182,6 +182,31 @@ extension PeerTests {
                 #expect(refused.apiError?.field == "ticket.notice")
                 #expect(refused.apiError?.message.contains("😀") == true)
             }
+            }
+        }
+
+        @Test("a kiosk ticket issued with print: true reaches the printer behind cupsd with the service's name (社会保障) in GB18030, not its code")
+        func kioskTicket() async throws {
+            try await withCupsPeer { peer in
+                let dir = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(atPath: dir) }
+                var config = try simulatedConfig(dir: dir)
+                // The hall's simulated devices, with the kiosk's ticket printer on the real cupsd.
+                config.devices = config.devices.filter { $0.id.rawValue != "ticket-printer" } + (try Self.config(peer, dir: dir).devices)
+                try await withDaemon(config) { socket in
+                    let client = HallClient(socketPath: socket)
+                    let ticket: Ticket = try await client.call("POST", "/v1/tickets", json: IssueRequest(service: "A", print: true))
+                    let jobID = try #require(ticket.printJob, "the ticket names its print job: \(ticket)")
+                    let done = try await Self.finished(client, try await client.call("GET", "/v1/print-jobs/\(jobID)"))
+                    #expect(done.state == .completed, "\(done)")
+                    let bytes = peer.captured
+                    let name = try TextEncoding.gb18030.encode("社会保障")
+                    #expect(hex(bytes).contains(hex(name)), "the printed ticket carries the service's name")
+                    #expect(hex(bytes).contains(hex(try TextEncoding.gb18030.encode("城关镇便民服务中心"))), "and the hall's name")
+                    #expect(hex(bytes).contains(hex(Array(ticket.number.utf8))), "and the number \(ticket.number)")
+                    // The service line is the name, centered; the code alone is not printed as the service.
+                    #expect(!hex(bytes).contains(hex(Array("\nA\n".utf8))), "the service code printed as its own line")
+                }
             }
         }
 
