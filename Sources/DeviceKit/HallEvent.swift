@@ -38,6 +38,10 @@ public enum EventType {
     public static let deviceStatus = "device.status"
     public static let keypadKey = "keypad.key"
     public static let keypadRating = "keypad.rating"
+    /// A window keypad started asking a citizen for a rating (请评价): ticket, window, keypad, deadline.
+    public static let ratingRequested = "rating.requested"
+    /// A rating the keypad gave could not be stored, after retries: ticket, level, error.
+    public static let ratingFailed = "rating.failed"
     public static let scanPage = "scan.page"
     public static let scanFinished = "scan.finished"
     public static let printJob = "print.job"

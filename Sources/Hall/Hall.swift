@@ -37,11 +37,20 @@ public actor Hall {
     /// many times between two changes. Kept at most a second, as aging reorders a queue
     /// with time alone.
     private var listCache: [TicketState?: (revision: Int, at: Date, list: [Ticket])] = [:]
+    /// Waits between the tries of storing a rating the keypad gave.
+    let ratingRetryDelays: [Duration]
+    /// Since start: rating writes that failed (each try), ratings given on a keypad
+    /// that could not be stored at all, and events that could not be published.
+    public private(set) var ratingWriteFailures = 0
+    public private(set) var ratingsLost = 0
+    public private(set) var publishFailures = 0
 
     public init(
         setup: HallSetup, database: HallDatabase, registry: DeviceRegistry, events: any EventPublisher, logger: Logger,
-        now: @escaping @Sendable () -> Date = { Date() }, printTicket: (@Sendable (Ticket, DeviceID) async throws -> String)? = nil
+        now: @escaping @Sendable () -> Date = { Date() }, printTicket: (@Sendable (Ticket, DeviceID) async throws -> String)? = nil,
+        ratingRetryDelays: [Duration] = [.milliseconds(200), .seconds(1), .seconds(3)]
     ) {
+        self.ratingRetryDelays = ratingRetryDelays
         self.setup = setup
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = setup.timeZone
@@ -322,6 +331,8 @@ public actor Hall {
                 level = nil
             } else if let keypad = await registry.device(id) as? any EvaluationKeypad {
                 do {
+                    // The clerk's program shows 请评价 from this event until the rating or the deadline.
+                    await self.publishRatingRequested(t, keypad: id, timeout: timeout)
                     level = try await keypad.requestRating(ticket: t.number, timeout: timeout)
                 } catch {
                     logger.info("no rating for \(t.number): \(error)")
@@ -332,8 +343,66 @@ public actor Hall {
             }
             // Stored even when this request was ended early: a fresh task, as a
             // cancelled one would have its database write refused.
-            await Task { _ = try? await self.rate(t.id, level: level, channel: "evaluator") }.value
+            await Task { await self.storeKeypadRating(t, level: level, keypad: id) }.value
             await self.ratingDone(t.id, keypad: id)
+        }
+    }
+
+    private func publishRatingRequested(_ t: Ticket, keypad: DeviceID, timeout: Duration) async {
+        let deadline = now().addingTimeInterval(Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
+        await publish(
+            NewEvent(
+                type: EventType.ratingRequested, device: keypad,
+                data: [
+                    "ticket": .string(t.id), "number": .string(t.number), "window": t.window.map { .number(Double($0)) } ?? .null,
+                    "keypad": .string(keypad.rawValue), "deadline": .string(Timestamp.string(deadline)),
+                ]))
+    }
+
+    /// Stores what the citizen pressed (or that they did not rate). A write that
+    /// fails is tried again after each of `ratingRetryDelays`; one that still fails
+    /// is logged at error with everything pressed, published as `rating.failed` and
+    /// counted: nothing the citizen pressed disappears without a trace.
+    private func storeKeypadRating(_ t: Ticket, level: RatingLevel?, keypad: DeviceID) async {
+        var lastError: (any Error)?
+        for attempt in 0...ratingRetryDelays.count {
+            if attempt > 0 { try? await Task.sleep(for: ratingRetryDelays[attempt - 1]) }
+            do {
+                try await rate(t.id, level: level, channel: "evaluator")
+                return
+            } catch let e as DeviceError where e.code == .conflict || e.code == .sequenceError || e.code == .notFound {
+                // Rated another way first, or no longer ratable: nothing is lost.
+                logger.info("keypad rating of \(t.number) not stored: \(e.message)")
+                return
+            } catch {
+                lastError = error
+                ratingWriteFailures += 1
+                logger.warning(
+                    "storing the rating of \(t.number) failed (try \(attempt + 1) of \(ratingRetryDelays.count + 1)): \(error)",
+                    metadata: ["ticket": "\(t.id)", "device": "\(keypad)"])
+            }
+        }
+        ratingsLost += 1
+        let error = lastError.map { "\($0)" } ?? "unknown"
+        logger.error(
+            "the rating of \(t.number) could not be stored: level \(level?.rawValue ?? "none"), window \(t.window.map(String.init) ?? "?"): \(error)",
+            metadata: ["ticket": "\(t.id)", "device": "\(keypad)", "window": "\(t.window.map(String.init) ?? "")"])
+        await publish(
+            NewEvent(
+                type: EventType.ratingFailed, device: keypad,
+                data: [
+                    "ticket": .string(t.id), "number": .string(t.number), "window": t.window.map { .number(Double($0)) } ?? .null,
+                    "level": level.map { .string($0.rawValue) } ?? .null, "error": .string(error),
+                ]))
+    }
+
+    /// Publishes `event`; a failure is logged and counted, never silently dropped.
+    private func publish(_ event: NewEvent) async {
+        do {
+            _ = try await events.publish(event)
+        } catch {
+            publishFailures += 1
+            logger.error("event \(event.type) could not be published: \(error)", metadata: ["ticket": "\(event.data["ticket"]?.stringValue ?? "")"])
         }
     }
 
@@ -366,7 +435,7 @@ public actor Hall {
         }
         // Rated another way (app, SMS, paper): the keypad stops asking.
         if channel != "evaluator" { ratingTasks[t.id]?.cancel() }
-        _ = try? await events.publish(
+        await publish(
             NewEvent(
                 type: EventType.keypadRating, device: setup.window(window)?.keypad,
                 data: [
@@ -494,12 +563,12 @@ public actor Hall {
             for (k, v) in extra { o[k] = v }
             data = .object(o)
         }
-        _ = try? await events.publish(NewEvent(type: type, data: data))
+        await publish(NewEvent(type: type, data: data))
     }
 
     private func publish(window w: HallWindow) async {
         guard let data = try? JSONValue(encoding: w) else { return }
-        _ = try? await events.publish(NewEvent(type: "window.status", data: data))
+        await publish(NewEvent(type: "window.status", data: data))
     }
 
     static func ticket(_ r: TicketRecord) -> Ticket {

@@ -123,6 +123,9 @@ struct HallAPITests {
             #expect(text.contains(#"halld_device_state{device="display-1",kind="display",state="online"} 1"#))
             #expect(text.contains(#"halld_queue_waiting{service="A"} 0"#))
             #expect(text.contains("halld_tickets_issued_today 1"))
+            #expect(text.contains("# TYPE halld_device_jobs_total counter") && text.contains("# TYPE halld_ratings_failed_total counter"), "\(text.prefix(3000))")
+            #expect(text.contains("halld_ratings_failed_total 0"))
+            #expect(text.contains(#"halld_device_jobs_total{device="keypad-1",kind="ratings"} 1"#), "\(text.prefix(3000))")
         }
     }
 
@@ -187,5 +190,38 @@ struct HallAPITests {
         let next: Ticket = try await client.call("POST", "/v1/tickets", json: IssueRequest(service: "A"))
         let highest = stored.filter { $0.service == "A" }.compactMap { Int($0.number.dropFirst()) }.max() ?? 0
         #expect(next.number == String(format: "A%03d", highest + 1))
+    }
+}
+
+@testable import DeviceKit
+@testable import HallAPI
+import Prometheus
+
+@Suite("metrics", .timeLimit(.minutes(3)))
+struct MetricsTests {
+    static func snapshot(_ id: String, _ state: DeviceState, errors: Int64) -> DeviceSnapshot {
+        DeviceSnapshot(
+            id: DeviceID(id)!, kind: .keypad, driver: "test", name: id, status: DeviceStatus(state), identity: DeviceIdentity(connection: "test"),
+            capabilities: DeviceCapabilities(), counters: DeviceCounters([CounterName.communicationErrors.rawValue: errors]), lastError: nil, isOpen: true)
+    }
+
+    @Test("device totals are counters that follow the persistent counters; a device no longer there loses its series; the same metric objects serve every scrape")
+    func countersAndRemoval() throws {
+        let metrics = HallMetrics()
+        metrics.updateDevices([Self.snapshot("keypad-1", .online, errors: 3), Self.snapshot("keypad-2", .offline, errors: 0)])
+        var text = metrics.registry.emitToString()
+        #expect(text.contains("# TYPE halld_device_communication_errors_total counter"), "\(text)")
+        #expect(text.contains(#"halld_device_communication_errors_total{device="keypad-1"} 3"#), "\(text)")
+        #expect(text.contains(#"halld_device_state{device="keypad-2",kind="keypad",state="offline"} 1"#))
+        // Three more errors: the counter adds them (it is not rebuilt nor set back).
+        metrics.updateDevices([Self.snapshot("keypad-1", .online, errors: 6)])
+        text = metrics.registry.emitToString()
+        #expect(text.contains(#"halld_device_communication_errors_total{device="keypad-1"} 6"#), "\(text)")
+        #expect(!text.contains(#"device="keypad-2""#), "a removed device's series stay: \(text)")
+        // It comes back: its series start again.
+        metrics.updateDevices([Self.snapshot("keypad-1", .online, errors: 6), Self.snapshot("keypad-2", .online, errors: 1)])
+        text = metrics.registry.emitToString()
+        #expect(text.contains(#"halld_device_state{device="keypad-2",kind="keypad",state="online"} 1"#), "\(text)")
+        #expect(text.contains(#"halld_device_communication_errors_total{device="keypad-1"} 6"#))
     }
 }

@@ -58,7 +58,7 @@ struct HallDayTests {
         let display1 = SimulatedDisplay(id: DeviceID("display-1")!, name: "1", lines: 2, columns: 16)
         let main = SimulatedDisplay(id: DeviceID("display-main")!, name: "main", lines: 4, columns: 32)
 
-        init() throws {
+        init(ratingRetryDelays: [Duration] = [.milliseconds(200), .seconds(1), .seconds(3)]) throws {
             dir = try temporaryDirectory()
             database = try HallDatabase.open(directory: dir)
             keypad1 = SimulatedKeypad(id: DeviceID("keypad-1")!, name: "k1", clock: keyClock)
@@ -71,7 +71,19 @@ struct HallDayTests {
                 ], mainDisplay: DeviceID("display-main"), agingBound: .seconds(30 * 60), recallMax: 2, recallMinInterval: .seconds(60),
                 ratingTimeout: .seconds(30))
             let clock = clock
-            hall = Hall(setup: setup, database: database, registry: registry, events: events, logger: testLogger, now: { clock.now })
+            hall = Hall(
+                setup: setup, database: database, registry: registry, events: events, logger: testLogger, now: { clock.now }, ratingRetryDelays: ratingRetryDelays)
+        }
+
+        /// Makes every rating insert fail in SQLite, as a full or failing disk would.
+        func breakRatingWrites() async throws {
+            try await database.writer.write { db in
+                try db.execute(sql: "CREATE TRIGGER fail_rating BEFORE INSERT ON rating BEGIN SELECT RAISE(ABORT, 'disk I/O error (test)'); END")
+            }
+        }
+
+        func repairRatingWrites() async throws {
+            try await database.writer.write { db in try db.execute(sql: "DROP TRIGGER fail_rating") }
         }
 
         func run(_ body: @Sendable (Bench) async throws -> Void) async throws {
@@ -253,6 +265,55 @@ struct HallDayTests {
             #expect(await again.list(state: .waiting).map(\.number) == ["A001"])
             #expect(await again.windowList().first?.state == .open)
             #expect(try await again.issue(service: "A").number == "A003")
+        }
+    }
+
+    @Test("completing announces rating.requested (ticket, window, keypad, deadline) when the keypad asks; a rating whose write fails is retried and stored")
+    func ratingRequestedAndRetried() async throws {
+        try await Bench(ratingRetryDelays: [.milliseconds(300), .milliseconds(300), .milliseconds(300)]).run { b in
+            let h = b.hall
+            _ = try await h.setStatus(window: 1, state: .open, away: nil)
+            _ = try await h.issue(service: "A")
+            _ = try await h.callNext(window: 1)
+            try await b.breakRatingWrites()
+            let done = try await h.complete(window: 1)
+            let requested = try await b.events.next(EventType.ratingRequested)
+            #expect(requested.device?.rawValue == "keypad-1")
+            #expect(requested.data["ticket"]?.stringValue == done.id && requested.data["number"]?.stringValue == "A001")
+            #expect(requested.data["window"] == .number(1) && requested.data["keypad"]?.stringValue == "keypad-1")
+            #expect(requested.data["deadline"]?.stringValue == Timestamp.string(b.clock.now.addingTimeInterval(30)), "\(requested.data)")
+            try await eventually("keypad-1 waiting for a key") { await b.keypad1.isWaiting }
+            #expect(try await b.keypad1.press(.satisfied))
+            try await eventually("a failed rating write", seen: { "\(await h.ratingWriteFailures) failures" }) { await h.ratingWriteFailures >= 1 }
+            try await b.repairRatingWrites()
+            await h.settleRatings()
+            let ratings = try await h.ratings(from: .distantPast, to: .distantFuture, window: 1)
+            #expect(ratings.map(\.level) == [.satisfied], "the press survived the failed write")
+            #expect(await h.ratingsLost == 0)
+            let stored = try await b.events.next(EventType.keypadRating)
+            #expect(stored.data["level"]?.stringValue == "satisfied")
+            #expect(!b.events.all.contains { $0.type == EventType.ratingFailed })
+        }
+    }
+
+    @Test("a rating that still cannot be stored after its retries is logged, published as rating.failed with what was pressed, and counted")
+    func ratingFailed() async throws {
+        try await Bench(ratingRetryDelays: [.milliseconds(50), .milliseconds(50)]).run { b in
+            let h = b.hall
+            _ = try await h.setStatus(window: 1, state: .open, away: nil)
+            _ = try await h.issue(service: "A")
+            _ = try await h.callNext(window: 1)
+            try await b.breakRatingWrites()
+            let done = try await h.complete(window: 1)
+            try await eventually("keypad-1 waiting for a key") { await b.keypad1.isWaiting }
+            #expect(try await b.keypad1.press(.verySatisfied))
+            let failed = try await b.events.next(EventType.ratingFailed)
+            #expect(failed.data["ticket"]?.stringValue == done.id && failed.data["level"]?.stringValue == "verySatisfied", "\(failed.data)")
+            #expect(failed.data["error"]?.stringValue?.contains("disk I/O error (test)") == true, "\(failed.data)")
+            await h.settleRatings()
+            #expect(await h.ratingsLost == 1)
+            #expect(await h.ratingWriteFailures == 3, "one try and two retries")
+            #expect(try await h.ratings(from: .distantPast, to: .distantFuture, window: 1).isEmpty)
         }
     }
 }
