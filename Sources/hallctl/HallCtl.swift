@@ -9,11 +9,43 @@ struct HallCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hallctl",
         abstract: "Talk to halld: devices, health checks, displays, ratings, jobs and events.",
-        discussion: "Tables for people, --json for scripts. Exit status is non-zero with the error's message on failure.",
+        discussion: """
+            Tables for people, --json for scripts. Exit status is non-zero with the error's message on failure.
+            --socket and --json may come before the verb (hallctl --socket /run/halld/halld.sock devices) or after it.
+            """,
         subcommands: [
             Info.self, Devices.self, DeviceShow.self, Health.self, Reset.self, Record.self, Fault.self, Display.self, Rate.self, Press.self,
             Print.self, TicketPrint.self, PrintJobs.self, Reprint.self, Scan.self, Events.self, TicketCommand.self, WindowCommand.self, Stats.self, UdevRules.self, Doctor.self, Diag.self,
         ])
+
+    /// `hallctl --socket PATH VERB …` as well as `hallctl VERB … --socket PATH`: the
+    /// global options given before the verb are handed to the verb.
+    static func main() async {
+        await main(hoistingGlobalOptions(Array(CommandLine.arguments.dropFirst())))
+    }
+
+    /// Moves `--socket PATH`, `--socket=PATH` and `--json` that come before the verb to
+    /// the end of the verb's arguments (before a `--`, if there is one).
+    static func hoistingGlobalOptions(_ arguments: [String]) -> [String] {
+        var leading: [String] = []
+        var rest = arguments[...]
+        while let first = rest.first {
+            if first == "--socket", rest.count >= 2 {
+                leading += rest.prefix(2)
+                rest = rest.dropFirst(2)
+            } else if first.hasPrefix("--socket=") || first == "--json" {
+                leading.append(first)
+                rest = rest.dropFirst()
+            } else {
+                break
+            }
+        }
+        guard !leading.isEmpty, !rest.isEmpty else { return arguments }
+        var hoisted = Array(rest)
+        let end = hoisted.firstIndex(of: "--") ?? hoisted.endIndex
+        hoisted.insert(contentsOf: leading, at: end)
+        return hoisted
+    }
 }
 
 struct GlobalOptions: ParsableArguments {

@@ -150,6 +150,31 @@ struct SocketTests {
 
 import HallStore
 
+@Suite("hallctl's global options", .timeLimit(.minutes(3)))
+struct HallctlOptionTests {
+    @Test("--socket and --json work before the verb (hallctl --socket PATH VERB) as after it")
+    func globalOptionsFirst() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try simulatedConfig(dir: dir)
+        try await withDaemon(config) { socket in
+            let hallctl = builtExecutable("hallctl")
+            let before = try await runCommand([hallctl, "--socket", socket, "devices"])
+            #expect(before.status == 0, "\(before.output)")
+            #expect(before.output.contains("display-main"), "\(before.output)")
+            let after = try await runCommand([hallctl, "devices", "--socket", socket])
+            #expect(after.output == before.output)
+            let json = try await runCommand([hallctl, "--json", "--socket=\(socket)", "ticket", "issue", "A"])
+            #expect(json.status == 0, "\(json.output)")
+            let ticket = try JSONDecoder().decode(Ticket.self, from: Data(json.output.utf8))
+            #expect(ticket.number == "A001")
+            // Nothing to hand over: the options alone are still refused with usage.
+            let alone = try await runCommand([hallctl, "--socket", socket])
+            #expect(alone.status != 0 || alone.output.contains("USAGE"), "\(alone.output)")
+        }
+    }
+}
+
 @Suite("event resume", .timeLimit(.minutes(3)))
 struct EventResumeTests {
     /// Stores `count` events of mixed types in the state folder's database before the daemon starts.
