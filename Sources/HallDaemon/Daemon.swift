@@ -26,6 +26,9 @@ public struct Daemon: Sendable {
     let environment: [String: String]
     /// Called with the TCP listener's port once it listens (port 0 in `api.tcp` picks one).
     public var onTCPListening: @Sendable (Int) -> Void = { _ in }
+    /// Replaces the watchdog's probe of that name (`registry`, `hall`, `database`):
+    /// how a test stands in for a part that stops answering.
+    public var probeOverrides: [String: LivenessProbe] = [:]
 
     public init(config: HallConfig, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.config = config
@@ -129,7 +132,7 @@ public struct Daemon: Sendable {
                     .init(service: JobService(jobs: jobs)),
                 ] + (hall.map { [.init(service: CallerKeyService(hall: $0, events: events))] } ?? []) + (bus.map { [.init(service: USBHotplugService(bus: $0, wanted: wantedUSB, registry: registry, logger: logger))] } ?? []) + [
                 ] + listeners + [
-                    .init(service: NotifyService(notifier: notifier, registry: registry)),
+                    .init(service: NotifyService(notifier: notifier, registry: registry, probes: livenessProbes(registry: registry, hall: hall, database: database), logger: logger)),
                     .init(
                         service: HeartbeatService(
                             events: events, interval: .milliseconds(Int(config.heartbeatSeconds * 1000)),
@@ -152,6 +155,19 @@ public struct Daemon: Sendable {
         return RoleMap(
             technicianGroups: resolve(config.roles.technician, "technician"), clerkGroups: resolve(config.roles.clerk, "clerk"),
             kioskGroups: resolve(config.roles.kiosk, "kiosk"))
+    }
+}
+
+extension Daemon {
+    /// What must answer before each WATCHDOG=1: the device registry, the hall (when
+    /// there is one) and a read of the database.
+    func livenessProbes(registry: DeviceRegistry, hall: Hall?, database: HallDatabase) -> [LivenessProbe] {
+        var probes = [
+            LivenessProbe("registry") { _ = await registry.snapshots() },
+            LivenessProbe("database") { _ = try await database.integrityCheckQuick() },
+        ]
+        if let hall { probes.insert(LivenessProbe("hall") { _ = await hall.waitingCounts() }, at: 1) }
+        return probes.map { probeOverrides[$0.name] ?? $0 }
     }
 }
 
@@ -201,6 +217,8 @@ struct CallerKeyService: Service {
 struct NotifyService: Service {
     let notifier: SystemdNotifier
     let registry: DeviceRegistry
+    let probes: [LivenessProbe]
+    let logger: Logger
 
     func run() async throws {
         guard notifier.socketPath != nil else {
@@ -208,7 +226,7 @@ struct NotifyService: Service {
             return
         }
         await withDiscardingTaskGroup { group in
-            group.addTask { await notifier.watchdogLoop() }
+            group.addTask { await notifier.watchdogLoop(probes: probes, logger: logger) }
             group.addTask {
                 var last = ""
                 while !Task.isCancelled {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -47,12 +48,76 @@ public struct SystemdNotifier: Sendable {
         return sent == message.count
     }
 
-    /// Sends `WATCHDOG=1` at half the watchdog interval until cancelled.
-    public func watchdogLoop() async {
+    /// Every half watchdog interval, asks each of `probes` to answer within that
+    /// interval, and sends `WATCHDOG=1` only when all did: a wedged part of the
+    /// daemon (the device registry, the hall, the database) stops the beats, and
+    /// systemd restarts halld. A probe that does not answer is named in the log and
+    /// in `STATUS=`. Runs until cancelled.
+    public func watchdogLoop(probes: [LivenessProbe], logger: Logger) async {
         guard let interval = watchdogInterval, socketPath != nil else { return }
+        var silent: [String] = []
         while !Task.isCancelled {
-            notify("WATCHDOG=1")
-            do { try await Task.sleep(for: interval) } catch { return }
+            let started = ContinuousClock.now
+            let failing = await LivenessProbe.failing(probes, within: interval)
+            if failing.isEmpty {
+                notify("WATCHDOG=1")
+                if !silent.isEmpty { logger.notice("watchdog: \(silent.joined(separator: ", ")) answering again") }
+            } else if failing != silent {
+                logger.error("watchdog: \(failing.joined(separator: ", ")) not answering within \(interval); WATCHDOG=1 withheld")
+                notify("STATUS=not answering: \(failing.joined(separator: ", "))")
+            }
+            silent = failing
+            let left = interval - (ContinuousClock.now - started)
+            if left > .zero {
+                do { try await Task.sleep(for: left) } catch { return }
+            }
         }
+    }
+}
+
+/// One part of the daemon the watchdog asks before each beat: it answers by
+/// returning, and fails by throwing or by not returning in time.
+public struct LivenessProbe: Sendable {
+    public let name: String
+    public let check: @Sendable () async throws -> Void
+
+    public init(_ name: String, _ check: @escaping @Sendable () async throws -> Void) {
+        self.name = name
+        self.check = check
+    }
+
+    /// The names of the probes that did not answer within `limit` (all asked at once).
+    /// A probe that does not return is left running, never awaited past the limit.
+    static func failing(_ probes: [LivenessProbe], within limit: Duration) async -> [String] {
+        final class Answered: Sendable {
+            let names = Mutex<Set<String>>([])
+        }
+        let answered = Answered()
+        let count = probes.count
+        let (done, feed) = AsyncStream.makeStream(of: Void.self)
+        var tasks: [Task<Void, Never>] = []
+        for probe in probes {
+            let (name, check) = (probe.name, probe.check)
+            tasks.append(
+                Task {
+                    if (try? await check()) != nil {
+                        let all = answered.names.withLock { a -> Bool in
+                            a.insert(name)
+                            return a.count == count
+                        }
+                        if all { feed.finish() }
+                    }
+                })
+        }
+        let timer = Task {
+            try? await Task.sleep(for: limit)
+            feed.finish()
+        }
+        if probes.isEmpty { feed.finish() }
+        for await _ in done {}
+        timer.cancel()
+        let names = answered.names.withLock { $0 }
+        for task in tasks { task.cancel() }
+        return probes.map(\.name).filter { !names.contains($0) }
     }
 }

@@ -150,6 +150,11 @@ public final class HallDatabase: Sendable {
     }
 
     /// Names of the migrations applied, in order.
+    /// A read that touches the database file (the watchdog's probe): the number of tables.
+    public func integrityCheckQuick() async throws -> Int {
+        try await writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0 }
+    }
+
     public func appliedMigrations() async throws -> [String] {
         try await writer.read { db in try Self.migrator.appliedIdentifiers(db).sorted() }
     }

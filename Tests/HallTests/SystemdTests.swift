@@ -81,6 +81,54 @@ struct SystemdTests {
         #expect(all.last { $0.1.contains("STOPPING=1") } != nil)
     }
 
+    @Test("WATCHDOG=1 is sent only while the registry, the hall and the database answer: a wedged hall stops the beats and is named in STATUS; they resume when it answers")
+    func watchdogNeedsAnswers() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let sink = try NotifySocket(path: dir + "/notify.sock")
+        let config = try simulatedConfig(dir: dir)
+        final class Wedge: Sendable { let on = Mutex(false) }
+        let wedge = Wedge()
+        var daemon = Daemon(config: config, logger: testLogger, environment: ["NOTIFY_SOCKET": sink.path, "WATCHDOG_USEC": "200000"])
+        // The hall stops answering while wedged (as an actor stuck in a long call would).
+        daemon.probeOverrides["hall"] = LivenessProbe("hall") {
+            while wedge.on.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        let messages = Mutex<[(Date, String)]>([])
+        let stop = Mutex(false)
+        let reader = Thread {
+            let until = Date().addingTimeInterval(20)
+            while Date() < until && !stop.withLock({ $0 }) {
+                if let m = sink.receive() { messages.withLock { $0.append((Date(), m)) } }
+            }
+        }
+        reader.start()
+        defer { stop.withLock { $0 = true } }
+        let (ready, feed) = AsyncStream.makeStream(of: Daemon.Handle.self)
+        let run = Task { [daemon] in try await daemon.run(onReady: { feed.yield($0) }) }
+        var handle: Daemon.Handle?
+        for await h in ready {
+            handle = h
+            break
+        }
+        func beats(after: Date, before: Date) -> Int { messages.withLock { $0.filter { $0.1 == "WATCHDOG=1" && $0.0 > after && $0.0 < before }.count } }
+        try await Task.sleep(for: .milliseconds(600))
+        let wedgedAt = Date()
+        wedge.on.withLock { $0 = true }
+        try await Task.sleep(for: .milliseconds(1000))
+        let unwedgedAt = Date()
+        wedge.on.withLock { $0 = false }
+        try await Task.sleep(for: .milliseconds(600))
+        await handle?.shutdown()
+        try await run.value
+        let all = messages.withLock { $0 }
+        #expect(beats(after: .distantPast, before: wedgedAt) >= 2, "beats before the wedge: \(all.map(\.1))")
+        // A beat already under way when the wedge began may still land just after it.
+        #expect(beats(after: wedgedAt.addingTimeInterval(0.25), before: unwedgedAt) == 0, "beats while the hall was wedged: \(all.map(\.1))")
+        #expect(all.contains { $0.1 == "STATUS=not answering: hall" && $0.0 > wedgedAt }, "\(all.map(\.1))")
+        #expect(beats(after: unwedgedAt, before: .distantFuture) >= 2, "beats after: \(all.map(\.1))")
+    }
+
     @Test("socket activation: halld serves the listening socket systemd passes (LISTEN_FDS), binds nothing itself, and leaves that socket in place when it stops")
     func socketActivation() async throws {
         let dir = try temporaryDirectory()
