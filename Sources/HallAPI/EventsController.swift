@@ -31,7 +31,7 @@ struct EventsController {
                 do {
                     // Asked for events the log no longer keeps (trimmed by age): say so,
                     // with where the log starts, instead of a silent gap.
-                    if let since, case let first = try await events.firstAvailable(), first > since + 1 {
+                    if let since, case let first = try await events.firstAvailable(), first - 1 > since {
                         let gap = GapEvent(
                             requestedAfter: since, firstAvailable: first,
                             message: "events \(since + 1)…\(first - 1) are no longer kept (events.retention_days); the stream goes on from \(first)")
