@@ -175,6 +175,41 @@ struct HallctlOptionTests {
     }
 }
 
+@Suite("device counters across restarts", .timeLimit(.minutes(3)))
+struct CounterPersistenceTests {
+    @Test("counters persist: key presses, resets and opens counted, the daemon restarted, the same totals read back and counting goes on")
+    func countRestartRead() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try simulatedConfig(dir: dir)
+        let first: DeviceCounters = try await withDaemon(config) { socket in
+            let client = HallClient(socketPath: socket)
+            for level in ["满意", "基本满意", "满意"] {
+                let _: PressResponse = try await client.call("POST", "/v1/keypads/keypad-1/press", json: PressRequest(level: level))
+            }
+            let _: DeviceDetail = try await client.call("POST", "/v1/devices/keypad-1/reset")
+            // Counters are written as they happen; wait until the reset is counted.
+            return try await poll("keypad-1's counters", { () async throws -> DeviceCounters in
+                let d: DeviceDetail = try await client.call("GET", "/v1/devices/keypad-1")
+                return d.counters
+            }, until: { $0[.keyPresses] == 3 && $0[.resets] == 1 })
+        }
+        #expect(first[.opens] == 2, "opened at start and by the reset: \(first)")
+        try await withDaemon(config) { socket in
+            let client = HallClient(socketPath: socket)
+            let again: DeviceDetail = try await client.call("GET", "/v1/devices/keypad-1")
+            #expect(again.counters[.keyPresses] == 3, "\(again.counters)")
+            #expect(again.counters[.resets] == 1)
+            #expect(again.counters[.opens] == 3, "one more open after the restart: \(again.counters)")
+            let _: PressResponse = try await client.call("POST", "/v1/keypads/keypad-1/press", json: PressRequest(level: "satisfied"))
+            _ = try await poll("a fourth key press counted", { () async throws -> DeviceCounters in
+                let d: DeviceDetail = try await client.call("GET", "/v1/devices/keypad-1")
+                return d.counters
+            }, until: { $0[.keyPresses] == 4 })
+        }
+    }
+}
+
 @Suite("event resume", .timeLimit(.minutes(3)))
 struct EventResumeTests {
     /// Stores `count` events of mixed types in the state folder's database before the daemon starts.
