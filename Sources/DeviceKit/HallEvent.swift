@@ -42,6 +42,8 @@ public enum EventType {
     public static let ratingRequested = "rating.requested"
     /// A rating the keypad gave could not be stored, after retries: ticket, level, error.
     public static let ratingFailed = "rating.failed"
+    /// An interactive health check waits for a person: device, action, deadline (and, for a display, the lines shown).
+    public static let healthInteractive = "health.interactive"
     public static let scanPage = "scan.page"
     public static let scanFinished = "scan.finished"
     public static let printJob = "print.job"

@@ -41,6 +41,8 @@ public struct APIServices: Sendable {
     public var tcpRole: Role = .kiosk
     /// Prometheus metrics (`GET /metrics`).
     public var metrics = HallMetrics()
+    /// Interactive health checks waiting for a person.
+    public var interactiveChecks = InteractiveChecks()
 
     public init(
         registry: DeviceRegistry, events: EventLog, jobs: JobBoard, roles: RoleMap, info: DaemonInfo, subscriberBuffer: Int = 256,

@@ -25,7 +25,17 @@ struct DeviceController {
             let device = try await device(context)
             let body = try await request.decodeStrict(HealthCheckRequest.self, fields: ["level"], emptyAllowed: true, default: HealthCheckRequest(level: .internal))
             if body.level != .internal { try context.require(.technician, to: "an \(body.level.rawValue) health check") }
+            if body.level == .interactive { return try await services.interactiveChecks.run(device, services: services) }
             return try await device.healthCheck(body.level)
+        }
+        router.post("/v1/devices/{id}/health/confirm") { request, context in
+            try context.require(.technician, to: "confirming an interactive check")
+            let device = try await device(context)
+            let body = try await request.decodeStrict(HealthConfirmation.self, fields: ["passed", "note"])
+            guard services.interactiveChecks.confirm(device.id, body) else {
+                throw APIError(.conflict, .sequenceError, "no interactive check of \(device.id) is waiting for a confirmation", device: device.id)
+            }
+            return body
         }
         router.post("/v1/devices/{id}/reset") { _, context in
             try context.require(.technician, to: "resetting a device")
@@ -107,6 +117,7 @@ extension Request {
     }
 }
 
+extension HealthConfirmation: ResponseEncodable {}
 extension HealthReport: ResponseEncodable {}
 extension DeviceDetail: ResponseEncodable {}
 extension RecordingResponse: ResponseEncodable {}

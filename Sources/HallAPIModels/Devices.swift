@@ -62,6 +62,17 @@ public struct FaultRequest: Codable, Sendable, Equatable {
     public init(fault: SimulatedFault) { self.fault = fault }
 }
 
+/// `POST /v1/devices/{id}/health/confirm` (technician): what the technician saw on
+/// a display during its interactive check.
+public struct HealthConfirmation: Codable, Sendable, Equatable {
+    public var passed: Bool
+    public var note: String?
+    public init(passed: Bool, note: String? = nil) {
+        self.passed = passed
+        self.note = note
+    }
+}
+
 /// `POST /v1/keypads/{id}/press` (simulated keypads, technician): a citizen's key.
 public struct PressRequest: Codable, Sendable, Equatable {
     /// `verySatisfied` … `veryDissatisfied`, the Chinese label, or 1…5 stars.

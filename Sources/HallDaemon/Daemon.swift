@@ -85,6 +85,7 @@ public struct Daemon: Sendable {
             services.hallName = setup.name
         }
         services.tcpRole = config.tcpRole
+        services.interactiveChecks = InteractiveChecks(timeout: config.interactiveCheckTimeout)
         // systemd socket activation (halld.socket): the socket is systemd's; otherwise
         // halld binds its own, after making sure no other halld answers there.
         let inherited = try SystemdSockets.inheritedUnixListener(environment: environment)

@@ -82,6 +82,8 @@ public struct HallConfig: Sendable, Equatable {
     public var tcpRole: Role = .kiosk
     /// Connection limits of every listener.
     public var limits = ConnectionLimits()
+    /// How long an interactive health check waits for a person (`api.interactive_check_seconds`).
+    public var interactiveCheckTimeout: Duration = .seconds(120)
     public var stateDir = "/var/lib/halld"
     /// Hours the pages of a finished scan job stay in the spool.
     public var spoolRetentionHours = 24
@@ -135,6 +137,7 @@ public struct HallConfig: Sendable, Equatable {
             config.limits.maxConnections = try api.int("max_connections", in: 1...100_000) ?? config.limits.maxConnections
             if let s = try api.seconds("idle_timeout_seconds", in: 0.1...86_400) { config.limits.idleTimeout = .milliseconds(Int(s * 1000)) }
             if let s = try api.seconds("request_timeout_seconds", in: 0.1...3600) { config.limits.requestTimeout = .milliseconds(Int(s * 1000)) }
+            if let s = try api.seconds("interactive_check_seconds", in: 1...600) { config.interactiveCheckTimeout = .milliseconds(Int(s * 1000)) }
             try api.finish()
         }
         if var storage = try root.table("storage") {

@@ -72,9 +72,57 @@ struct Health: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let report: HealthReport = try await global.client.call("POST", "/v1/devices/\(id)/health", json: HealthCheckRequest(level: level))
+            let client = global.client
+            let check = Task { () async throws -> HealthReport in
+                try await client.call("POST", "/v1/devices/\(id)/health", json: HealthCheckRequest(level: level))
+            }
+            if level == .interactive, let detail: DeviceDetail = try? await client.call("GET", "/v1/devices/\(id)") {
+                if detail.kind == .keypad {
+                    FileHandle.standardError.write(Data("press any rating key on \(id)…\n".utf8))
+                } else if detail.kind == .display, isatty(STDIN_FILENO) == 1 {
+                    try await confirmDisplay(client, check: check)
+                }
+            }
+            let report = try await check.value
             try global.show(report) { $0.text }
             if !report.passed { throw ExitCode(3) }
+        }
+    }
+
+    /// Asks the technician at this terminal whether the display shows its test line,
+    /// and sends the answer (`hallctl confirm ID` does the same from another terminal).
+    private func confirmDisplay(_ client: HallClient, check: Task<HealthReport, any Error>) async throws {
+        var shown: [String] = []
+        for _ in 0..<100 {
+            if let c: DisplayContent = try? await client.call("GET", "/v1/displays/\(id)/content"), c.lines.first?.hasPrefix("显示测试") == true {
+                shown = c.lines
+                break
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        FileHandle.standardError.write(Data("\(id) should show:\n  \(shown.joined(separator: "\n  "))\nIs that what it shows, every character clear? [y/n] ".utf8))
+        // The terminal is read on a thread of its own: a blocking read never holds the pool.
+        let answer = await withCheckedContinuation { (c: CheckedContinuation<String?, Never>) in
+            Thread { c.resume(returning: readLine()) }.start()
+        }
+        let passed = answer?.lowercased().hasPrefix("y") ?? false
+        let _: HealthConfirmation = try await client.call(
+            "POST", "/v1/devices/\(id)/health/confirm", json: HealthConfirmation(passed: passed, note: passed ? nil : "not confirmed at the terminal: \(answer ?? "no answer")"))
+    }
+}
+
+struct Confirm: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Answer a display's interactive check: what the technician saw (technician).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Display id.") var id: String
+    @Flag(help: "The test line was not shown right.") var failed = false
+    @Option(help: "What was seen.") var note: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let c: HealthConfirmation = try await global.client.call(
+                "POST", "/v1/devices/\(id)/health/confirm", json: HealthConfirmation(passed: !failed, note: note))
+            try global.show(c) { "\(id): \($0.passed ? "confirmed" : "reported wrong")" }
         }
     }
 }

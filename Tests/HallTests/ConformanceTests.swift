@@ -22,6 +22,8 @@ struct ConformanceTests {
         var config = try LimitsTests().config(dir)
         config.tcpRole = .technician
         config.limits = ConnectionLimits()
+        // Interactive checks end (unconfirmed) well within schemathesis's 5 s per request.
+        config.interactiveCheckTimeout = .seconds(2)
         try await LimitsTests().withTCPDaemon(config) { _, port in
             let (status, output) = try await runCommand(
                 [

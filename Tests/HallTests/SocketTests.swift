@@ -210,6 +210,73 @@ struct CounterPersistenceTests {
     }
 }
 
+@Suite("interactive health checks", .timeLimit(.minutes(3)))
+struct InteractiveCheckTests {
+    @Test("a display shows a test line and waits for the technician's confirmation, then shows again what it showed; a keypad waits for a key; printers and scanners offer none")
+    func interactive() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try simulatedConfig(dir: dir)
+        try await withDaemon(config) { socket in
+            let client = HallClient(socketPath: socket)
+            let before: DisplayContent = try await client.call("PUT", "/v1/displays/display-1/content", json: DisplayContent(lines: ["A012 请到1号窗口"], effect: .flash))
+            let info: InfoResponse = try await client.call("GET", "/v1/info")
+            // The display: its check waits until the technician says what was seen.
+            let check = Task { () async throws -> HealthReport in
+                try await client.call("POST", "/v1/devices/display-1/health", json: HealthCheckRequest(level: .interactive))
+            }
+            let shown = try await poll("the test line on display-1", { () async throws -> DisplayContent in
+                try await client.call("GET", "/v1/displays/display-1/content")
+            }, until: { $0.lines.first?.hasPrefix("显示测试") == true })
+            #expect(shown.lines.allSatisfy { displayColumns($0) <= 16 }, "\(shown.lines)")
+            var announced: SSEMessage?
+            for try await m in client.events("/v1/events?since=\(info.lastEventSeq)&types=health") {
+                announced = m
+                break
+            }
+            #expect(announced?.event == EventType.healthInteractive && announced?.data.contains("display-1") == true, "\(String(describing: announced))")
+            let confirmed: HealthConfirmation = try await client.call("POST", "/v1/devices/display-1/health/confirm", json: HealthConfirmation(passed: true, note: "清晰"))
+            #expect(confirmed.passed)
+            let report = try await check.value
+            #expect(report.passed && report.level == .interactive, "\(report.text)")
+            #expect(report.checks.contains { $0.name == "technician confirmation" && $0.detail.contains("清晰") }, "\(report.text)")
+            let after: DisplayContent = try await client.call("GET", "/v1/displays/display-1/content")
+            #expect(after.lines == before.lines, "the display shows again what it showed")
+
+            // The technician saw it wrong: the check fails with the note.
+            let failing = Task { () async throws -> HealthReport in
+                try await client.call("POST", "/v1/devices/display-2/health", json: HealthCheckRequest(level: .interactive))
+            }
+            _ = try await poll("the test line on display-2", { () async throws -> DisplayContent in
+                try await client.call("GET", "/v1/displays/display-2/content")
+            }, until: { $0.lines.first?.hasPrefix("显示测试") == true })
+            // From another terminal: hallctl confirm.
+            let confirmed2 = try await runCommand([builtExecutable("hallctl"), "--socket", socket, "confirm", "display-2", "--failed", "--note", "第二行缺字"])
+            #expect(confirmed2.status == 0 && confirmed2.output.contains("reported wrong"), "\(confirmed2.output)")
+            let failed = try await failing.value
+            #expect(!failed.passed && failed.text.contains("第二行缺字"), "\(failed.text)")
+
+            // The keypad: a key pressed by a person (the simulated keypad's press route) passes it.
+            let keyCheck = Task { () async throws -> HealthReport in
+                try await client.call("POST", "/v1/devices/keypad-1/health", json: HealthCheckRequest(level: .interactive))
+            }
+            _ = try await poll("keypad-1 answering a press", { () async throws -> PressResponse in
+                try await client.call("POST", "/v1/keypads/keypad-1/press", json: PressRequest(level: "satisfied"))
+            }, until: { $0.rated })
+            let keyReport = try await keyCheck.value
+            #expect(keyReport.passed && keyReport.checks.contains { $0.name == "key press" && $0.detail.contains("满意") }, "\(keyReport.text)")
+
+            // Not offered for printers and scanners; a confirmation nobody waits for is refused.
+            for id in ["ticket-printer", "scanner-1"] {
+                let refused = try await client.send("POST", "/v1/devices/\(id)/health", body: Data(#"{"level":"interactive"}"#.utf8), contentType: "application/json")
+                #expect(refused.status == 409 && refused.apiError?.code == .unsupportedCommand, "\(id): \(refused.text)")
+            }
+            let nobody = try await client.send("POST", "/v1/devices/display-1/health/confirm", body: Data(#"{"passed":true}"#.utf8), contentType: "application/json")
+            #expect(nobody.status == 409, "\(nobody.text)")
+        }
+    }
+}
+
 @Suite("event resume", .timeLimit(.minutes(3)))
 struct EventResumeTests {
     /// Stores `count` events of mixed types in the state folder's database before the daemon starts.
