@@ -3,6 +3,8 @@ import Foundation
 import HallDaemon
 import Logging
 
+extension LogFormat: ExpressibleByArgument {}
+
 /// halld: the device daemon of a service hall.
 @main
 struct Halld: AsyncParsableCommand {
@@ -22,6 +24,9 @@ struct Halld: AsyncParsableCommand {
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical; overrides log.level.")
     var logLevel: String?
+
+    @Option(help: "Log output: auto (journald under systemd, text otherwise), text, json (one object a line), journal.")
+    var logFormat: LogFormat = .auto
 
     @Flag(help: "Check the configuration and exit: 0 when valid, 78 with the problem otherwise.")
     var checkConfig = false
@@ -45,11 +50,9 @@ struct Halld: AsyncParsableCommand {
             return
         }
         let level = Logger.Level(rawValue: settings.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        // HALLD_JOURNAL_SOCKET stands in for journald's socket (tests, containers).
+        let journal = ProcessInfo.processInfo.environment["HALLD_JOURNAL_SOCKET"] ?? LogFormat.journalSocket
+        LoggingSystem.bootstrap(LogFormat.factory(logFormat, level: level, journalSocket: journal))
         let logger = Logger(label: "halld")
         do {
             try await Daemon(config: settings, logger: logger).run()

@@ -1,0 +1,205 @@
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where halld's log goes: journald's native protocol under systemd, otherwise text
+/// on standard error, or JSON lines for log collectors.
+public enum LogFormat: String, CaseIterable, Sendable {
+    /// journald when standard error is the journal's stream (`JOURNAL_STREAM`), text otherwise.
+    case auto
+    case text
+    case json
+    case journal
+
+    /// journald's socket for native messages.
+    public static let journalSocket = "/run/systemd/journal/socket"
+
+    /// What `auto` means here: `journal` when `JOURNAL_STREAM` names the device and
+    /// inode of this process's standard error (systemd sets it for services whose
+    /// output goes to the journal), `text` otherwise.
+    public static func resolve(_ format: LogFormat, environment: [String: String] = ProcessInfo.processInfo.environment) -> LogFormat {
+        guard format == .auto else { return format }
+        guard let stream = environment["JOURNAL_STREAM"] else { return .text }
+        let parts = stream.split(separator: ":")
+        var st = stat()
+        guard parts.count == 2, let dev = UInt64(parts[0]), let ino = UInt64(parts[1]), fstat(STDERR_FILENO, &st) == 0 else { return .text }
+        return UInt64(st.st_dev) == dev && UInt64(st.st_ino) == ino ? .journal : .text
+    }
+
+    /// The handler factory for `LoggingSystem.bootstrap`. `journal` falls back to text
+    /// when the journal's socket cannot be opened.
+    public static func factory(_ format: LogFormat, level: Logger.Level, journalSocket: String = journalSocket) -> @Sendable (String) -> any LogHandler {
+        switch resolve(format) {
+        case .journal:
+            if let journal = JournalConnection(path: journalSocket) {
+                return { label in JournalLogHandler(label: label, connection: journal, logLevel: level) }
+            }
+            return textFactory(level)
+        case .json:
+            return { label in JSONLinesLogHandler(label: label, logLevel: level) }
+        case .text, .auto:
+            return textFactory(level)
+        }
+    }
+
+    private static func textFactory(_ level: Logger.Level) -> @Sendable (String) -> any LogHandler {
+        { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}
+
+/// A datagram socket to journald (or a stand-in). Each log record is one datagram;
+/// a full journal queue drops the record (MSG_DONTWAIT) rather than stall a thread.
+public final class JournalConnection: Sendable {
+    let fd: Int32
+    let path: String
+
+    public init?(path: String) {
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        self.fd = fd
+        self.path = path
+        guard path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else {
+            close(fd)
+            return nil
+        }
+    }
+
+    deinit { close(fd) }
+
+    @discardableResult
+    func send(_ datagram: [UInt8]) -> Bool {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
+        let sent = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                datagram.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT), sa, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+        }
+        return sent == datagram.count
+    }
+}
+
+/// journald's native protocol: MESSAGE, PRIORITY (syslog), SYSLOG_IDENTIFIER, and the
+/// record's metadata as fields: `device.id`/`device` as DEVICE, `ticket` as TICKET,
+/// `window` as WINDOW, any other key upper-cased (`driver` as DRIVER), so
+/// `journalctl DEVICE=keypad-1` finds one device's lines.
+public struct JournalLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level
+    let label: String
+    let connection: JournalConnection
+
+    public init(label: String, connection: JournalConnection, logLevel: Logger.Level) {
+        self.label = label
+        self.connection = connection
+        self.logLevel = logLevel
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var all = metadata
+        if let more = event.metadata { all.merge(more) { $1 } }
+        connection.send(Self.datagram(event.level, "\(event.message)", metadata: all, label: label, source: event.source, file: event.file, line: event.line))
+    }
+
+    /// syslog priorities as journald reads them.
+    static func priority(_ level: Logger.Level) -> Int {
+        switch level {
+        case .trace, .debug: 7
+        case .info: 6
+        case .notice: 5
+        case .warning: 4
+        case .error: 3
+        case .critical: 2
+        }
+    }
+
+    /// A journald field name for a metadata key: A–Z, 0–9 and `_`, not starting with `_`.
+    static func fieldName(_ key: String) -> String? {
+        switch key {
+        case "device.id", "device": return "DEVICE"
+        case "ticket": return "TICKET"
+        case "window": return "WINDOW"
+        default:
+            var name = String(key.uppercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
+            while name.hasPrefix("_") { name.removeFirst() }
+            guard let first = name.first, first.isLetter, name.count <= 64 else { return nil }
+            return name
+        }
+    }
+
+    static func datagram(
+        _ level: Logger.Level, _ message: String, metadata: Logger.Metadata, label: String, source: String, file: String, line: UInt
+    ) -> [UInt8] {
+        var out: [UInt8] = []
+        func field(_ name: String, _ value: String) {
+            let bytes = Array(value.utf8.prefix(64 * 1024))
+            if bytes.contains(0x0A) {
+                // A value with a newline: the name, a newline, its length (64-bit little endian), the bytes.
+                out += Array(name.utf8) + [0x0A]
+                withUnsafeBytes(of: UInt64(bytes.count).littleEndian) { out += $0 }
+                out += bytes + [0x0A]
+            } else {
+                out += Array("\(name)=".utf8) + bytes + [0x0A]
+            }
+        }
+        field("MESSAGE", message)
+        field("PRIORITY", String(priority(level)))
+        field("SYSLOG_IDENTIFIER", "halld")
+        field("HALLD_LOGGER", label)
+        field("CODE_FILE", file)
+        field("CODE_LINE", String(line))
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
+            if let name = fieldName(key) { field(name, "\(value)") }
+        }
+        return out
+    }
+}
+
+/// One JSON object a line on standard error: time, level, logger, message and metadata.
+public struct JSONLinesLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level
+    let label: String
+    let write: @Sendable (String) -> Void
+
+    public init(label: String, logLevel: Logger.Level, write: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }) {
+        self.label = label
+        self.logLevel = logLevel
+        self.write = write
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var all = metadata
+        if let more = event.metadata { all.merge(more) { $1 } }
+        var object: [String: String] = ["time": LogTime.iso8601Now(), "level": event.level.rawValue, "logger": label, "message": "\(event.message)"]
+        for (key, value) in all where object[key] == nil { object[key] = "\(value)" }
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        write(String(decoding: data, as: UTF8.self) + "\n")
+    }
+}
+
+enum LogTime {
+    static func iso8601Now() -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: Date())
+    }
+}
