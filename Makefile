@@ -12,8 +12,9 @@ BUILD_PACKAGES = libsqlite3-dev zlib1g-dev pkg-config libcups2-dev libsane-dev l
 # Tests also check openapi.yaml with openapi-spec-validator, run the Modbus
 # drivers against pymodbus (PyPI) on a pty pair made by socat, start a private
 # cupsd (cups, cups-ipp-utils' ippeveprinter on a D-Bus bus), use the SANE test
-# backend (scanimage, for the benchmark) and pdfinfo (poppler-utils).
-TEST_PACKAGES = $(BUILD_PACKAGES) socat cups cups-daemon cups-client cups-ipp-utils dbus sane-utils poppler-utils
+# backend (scanimage, for the benchmark), pdfinfo (poppler-utils) and udevadm (udev,
+# which reads the generated rules).
+TEST_PACKAGES = $(BUILD_PACKAGES) socat cups cups-daemon cups-client cups-ipp-utils dbus sane-utils poppler-utils udev python3
 PYTHON_TEST_PACKAGES = openapi-spec-validator pymodbus pyserial schemathesis
 
 .PHONY: all build run run-serial test deps test-deps check-openapi bench fuzz soak install clean

@@ -98,6 +98,8 @@ public struct HallConfig: Sendable, Equatable {
     public var profiles: [String: ProfileConfig] = [:]
     /// `[hall]`: services, windows, the kiosk; nil when the file has none.
     public var hall: HallSetup?
+    /// Stable names for USB-serial adapters (`[[udev]]`), for `hallctl udev-rules --config`.
+    public var udevNames: [UdevName] = []
 
     public init() {}
 
@@ -176,6 +178,28 @@ public struct HallConfig: Sendable, Equatable {
             config.profiles[profile.frame.name] = profile
             try table.finish()
         }
+        for var table in try root.tables("udev") {
+            let name = try table.string("name") ?? ""
+            guard name.range(of: "^[a-z0-9][a-z0-9-]{0,63}$", options: .regularExpression) != nil else {
+                throw table.error("name", "required: the name under /dev/halld/ (a-z, 0-9, -), e.g. \"bus-1\", found \"\(name)\"")
+            }
+            guard !config.udevNames.contains(where: { $0.name == name }) else { throw table.error("name", "\"\(name)\" is named twice") }
+            let serial = try table.string("serial"), path = try table.string("path")
+            let match: UdevName.Match
+            switch (serial, path) {
+            case (let s?, nil):
+                guard !s.isEmpty, !s.contains("\""), !s.contains(" ") else { throw table.error("serial", "an adapter's USB serial number (udevadm info -q property /dev/ttyUSB0 | grep ID_SERIAL_SHORT), found \"\(s)\"") }
+                match = .serial(s)
+            case (nil, let p?):
+                guard !p.isEmpty, !p.contains("\""), !p.contains(" ") else { throw table.error("path", "a USB port's ID_PATH (udevadm info -q property /dev/ttyUSB0 | grep ID_PATH=), found \"\(p)\"") }
+                match = .path(p)
+            default:
+                throw table.error("serial", "give exactly one of serial (the adapter's serial number) or path (the USB port it is plugged into)")
+            }
+            let kind = UdevName.Kind(rawValue: try table.string("kind", oneOf: UdevName.Kind.allCases.map(\.rawValue)) ?? "serial")!
+            config.udevNames.append(UdevName(name: name, match: match, kind: kind))
+            try table.finish()
+        }
         var seen: Set<DeviceID> = []
         var lines: [String: (SerialSettings, DeviceID)] = [:]
         var addresses: Set<String> = []
@@ -183,6 +207,12 @@ public struct HallConfig: Sendable, Equatable {
             let device = try readDevice(&table, profiles: config.profiles)
             guard seen.insert(device.id).inserted else { throw table.error("id", "device id \"\(device.id)\" is used twice") }
             if let serial = device.serial {
+                // A port under /dev/halld/ must be a name the generated udev rules give.
+                guard UdevName.isGenerated(serial.port, named: config.udevNames) else {
+                    throw table.error(
+                        "port",
+                        "\(serial.port) is no name udev gives: add a [[udev]] table with name = \"\(serial.port.dropFirst("/dev/halld/".count))\" and the adapter's serial or USB path, then run hallctl udev-rules --config")
+                }
                 // Devices sharing a port share its line settings, and each has its own address.
                 if let (settings, first) = lines[serial.port], settings != serial.settings {
                     throw table.error("baud", "\(serial.settings) differs from \(settings) of \(first) on the same port \(serial.port)")

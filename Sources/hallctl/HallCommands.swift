@@ -153,11 +153,24 @@ struct Stats: AsyncParsableCommand {
 
 struct UdevRules: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "udev-rules", abstract: "Print the udev rules for the USB devices halld knows (udev/70-halld.rules is this output).")
+        commandName: "udev-rules",
+        abstract: "Print the udev rules for the USB devices halld knows (udev/70-halld.rules is this output).",
+        discussion: "With --config, the [[udev]] names of that configuration follow: /dev/halld/NAME for each adapter.")
+
+    @Option(help: "halld.toml whose [[udev]] tables name adapters (/dev/halld/NAME).") var config: String?
 
     func run() async throws {
-        FileHandle.standardOutput.write(Data(USBMatchTable.udevRules().utf8))
+        var named: [UdevName] = []
+        if let config {
+            do {
+                named = try HallConfig.load(file: config).udevNames
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        }
+        FileHandle.standardOutput.write(Data(USBMatchTable.udevRules(named: named).utf8))
     }
 }
 
 import Drivers
+import HallDaemon

@@ -63,7 +63,8 @@ func vendorDevicesTOML(port: String) -> String {
 struct ProfileConfigTests {
     @Test("a [[profile]] table becomes the frame and command meanings its devices use")
     func parsed() throws {
-        let config = try HallConfig.parse(vendorProfileTOML + vendorDevicesTOML(port: "/dev/halld/bus-2"), file: "t.toml")
+        let named = "[[udev]]\nname = \"bus-2\"\nserial = \"FT4X9K2\"\n"
+        let config = try HallConfig.parse(named + vendorProfileTOML + vendorDevicesTOML(port: "/dev/halld/bus-2"), file: "t.toml")
         let profile = try #require(config.profiles["led-aa55"])
         #expect(config.devices.map(\.profile) == [profile, profile])
         #expect(profile.commands.keys == ["call": 0x50, "pause": 0x51])
