@@ -91,7 +91,7 @@ public final class JournalConnection: Sendable {
 /// record's metadata as fields: `device.id`/`device` as DEVICE, `ticket` as TICKET,
 /// `window` as WINDOW, any other key upper-cased (`driver` as DRIVER), so
 /// `journalctl DEVICE=keypad-1` finds one device's lines.
-public struct JournalLogHandler: LogHandler {
+public struct JournalLogHandler: MetadataKeepingLogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
     let label: String
@@ -103,14 +103,9 @@ public struct JournalLogHandler: LogHandler {
         self.logLevel = logLevel
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
 
     public func log(event: LogEvent) {
-        var all = metadata
-        if let more = event.metadata { all.merge(more) { $1 } }
+        let all = metadata(with: event)
         connection.send(Self.datagram(event.level, "\(event.message)", metadata: all, label: label, source: event.source, file: event.file, line: event.line))
     }
 
@@ -169,7 +164,7 @@ public struct JournalLogHandler: LogHandler {
 }
 
 /// One JSON object a line on standard error: time, level, logger, message and metadata.
-public struct JSONLinesLogHandler: LogHandler {
+public struct JSONLinesLogHandler: MetadataKeepingLogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
     let label: String
@@ -181,18 +176,28 @@ public struct JSONLinesLogHandler: LogHandler {
         self.write = write
     }
 
+
+    public func log(event: LogEvent) {
+        let all = metadata(with: event)
+        var object: [String: String] = ["time": LogTime.iso8601Now(), "level": event.level.rawValue, "logger": label, "message": "\(event.message)"]
+        for (key, value) in all where object[key] == nil { object[key] = "\(value)" }
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        write(String(decoding: data, as: UTF8.self) + "\n")
+    }
+}
+
+/// A handler that keeps its logger's metadata and adds each record's to it.
+public protocol MetadataKeepingLogHandler: LogHandler {}
+
+extension MetadataKeepingLogHandler {
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
-        var all = metadata
-        if let more = event.metadata { all.merge(more) { $1 } }
-        var object: [String: String] = ["time": LogTime.iso8601Now(), "level": event.level.rawValue, "logger": label, "message": "\(event.message)"]
-        for (key, value) in all where object[key] == nil { object[key] = "\(value)" }
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
-        write(String(decoding: data, as: UTF8.self) + "\n")
+    /// The logger's metadata with the record's own on top.
+    func metadata(with event: LogEvent) -> Logger.Metadata {
+        metadata.merging(event.metadata ?? [:]) { $1 }
     }
 }
 

@@ -82,6 +82,15 @@ struct HallDayTests {
             }
         }
 
+        /// A001 served at window 1 and completed while rating inserts fail.
+        func completeWithRatingWritesBroken() async throws -> Ticket {
+            _ = try await hall.setStatus(window: 1, state: .open, away: nil)
+            _ = try await hall.issue(service: "A")
+            _ = try await hall.callNext(window: 1)
+            try await breakRatingWrites()
+            return try await hall.complete(window: 1)
+        }
+
         func repairRatingWrites() async throws {
             try await database.writer.write { db in try db.execute(sql: "DROP TRIGGER fail_rating") }
         }
@@ -272,11 +281,7 @@ struct HallDayTests {
     func ratingRequestedAndRetried() async throws {
         try await Bench(ratingRetryDelays: [.milliseconds(300), .milliseconds(300), .milliseconds(300)]).run { b in
             let h = b.hall
-            _ = try await h.setStatus(window: 1, state: .open, away: nil)
-            _ = try await h.issue(service: "A")
-            _ = try await h.callNext(window: 1)
-            try await b.breakRatingWrites()
-            let done = try await h.complete(window: 1)
+            let done = try await b.completeWithRatingWritesBroken()
             let requested = try await b.events.next(EventType.ratingRequested)
             #expect(requested.device?.rawValue == "keypad-1")
             #expect(requested.data["ticket"]?.stringValue == done.id && requested.data["number"]?.stringValue == "A001")
@@ -300,11 +305,7 @@ struct HallDayTests {
     func ratingFailed() async throws {
         try await Bench(ratingRetryDelays: [.milliseconds(50), .milliseconds(50)]).run { b in
             let h = b.hall
-            _ = try await h.setStatus(window: 1, state: .open, away: nil)
-            _ = try await h.issue(service: "A")
-            _ = try await h.callNext(window: 1)
-            try await b.breakRatingWrites()
-            let done = try await h.complete(window: 1)
+            let done = try await b.completeWithRatingWritesBroken()
             try await eventually("keypad-1 waiting for a key") { await b.keypad1.isWaiting }
             #expect(try await b.keypad1.press(.verySatisfied))
             let failed = try await b.events.next(EventType.ratingFailed)

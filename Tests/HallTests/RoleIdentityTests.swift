@@ -32,6 +32,23 @@ extension PeerTests {
             guard getpwnam(kiosk) != nil, getpwnam(outsider) != nil, getpwnam(supplementary) != nil else { throw CupsPeer.Failure("useradd failed") }
         }
 
+        /// The users and groups, a folder others may read, and a daemon configuration
+        /// whose kiosks are halld-kiosk and whose socket belongs to the test's group;
+        /// nil (with an issue recorded) when the test does not run as root.
+        static func prepare() async throws -> (dir: String, config: HallConfig)? {
+            guard getuid() == 0 else {
+                Issue.record("this test creates users: run it as root (make test does, here)")
+                return nil
+            }
+            try await setUpIdentities()
+            let dir = try temporaryDirectory()
+            chmod(dir, 0o755)
+            var config = try simulatedConfig(dir: dir)
+            config.roles.kiosk = ["halld-kiosk"]
+            config.socketGroup = socketGroup
+            return (dir, config)
+        }
+
         static func asUser(_ user: String, _ arguments: [String]) async throws -> (Int32, String) {
             let r = try await runCommand(["/usr/sbin/runuser", "-u", user, "--"] + arguments)
             return (r.status, r.output)
@@ -39,17 +56,8 @@ extension PeerTests {
 
         @Test("a kiosk cannot reset devices, inject faults, read ratings or metrics; a process outside the socket's group cannot connect; denials are audited")
         func kioskAndOutsider() async throws {
-            guard getuid() == 0 else {
-                Issue.record("this test creates users: run it as root (make test does, here)")
-                return
-            }
-            try await Self.setUpIdentities()
-            let dir = try temporaryDirectory()
-            chmod(dir, 0o755)
+            guard let (dir, config) = try await Self.prepare() else { return }
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            var config = try simulatedConfig(dir: dir)
-            config.roles.kiosk = ["halld-kiosk"]
-            config.socketGroup = Self.socketGroup
             // A copy other users can run: the build folder may sit in a private (0700) folder.
             let hallctl = dir + "/hallctl"
             try FileManager.default.copyItem(atPath: builtExecutable("hallctl"), toPath: hallctl)
@@ -93,17 +101,8 @@ extension PeerTests {
     
         @Test("roles come from the credentials taken when the connection was accepted (SO_PEERCRED, SO_PEERGROUPS): a kiosk by a supplementary group keeps its role after the connecting process is gone")
         func credentialsAtAccept() async throws {
-            guard getuid() == 0 else {
-                Issue.record("this test creates users: run it as root (make test does, here)")
-                return
-            }
-            try await Self.setUpIdentities()
-            let dir = try temporaryDirectory()
-            chmod(dir, 0o755)
+            guard let (dir, config) = try await Self.prepare() else { return }
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            var config = try simulatedConfig(dir: dir)
-            config.roles.kiosk = ["halld-kiosk"]
-            config.socketGroup = Self.socketGroup
             let script = dir + "/handoff_client.py"
             try FileManager.default.copyItem(atPath: repositoryRoot + "/Tests/peers/handoff_client.py", toPath: script)
             chmod(script, 0o755)
