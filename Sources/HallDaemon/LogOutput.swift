@@ -54,36 +54,84 @@ public enum LogFormat: String, CaseIterable, Sendable {
     }
 }
 
-/// A datagram socket to journald (or a stand-in). Each log record is one datagram;
-/// a full journal queue drops the record (MSG_DONTWAIT) rather than stall a thread.
+/// journald's socket (or a stand-in). Log calls only queue their record; a thread
+/// of its own sends them in order, waiting while the journal's queue is full, so a
+/// burst of records is neither lost nor a stall of the cooperative pool. Past
+/// `capacity` queued records (a journal that stopped reading) new ones are counted
+/// as dropped, and the count is sent once the journal reads again.
 public final class JournalConnection: Sendable {
-    let fd: Int32
     let path: String
+    private let queue: RecordQueue
 
-    public init?(path: String) {
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        self.fd = fd
+    public init?(path: String, capacity: Int = 10_000) {
+        guard let socket = UnixDatagram(), path.utf8.count < 108 else { return nil }
         self.path = path
-        guard path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else {
-            close(fd)
-            return nil
-        }
-    }
-
-    deinit { close(fd) }
-
-    @discardableResult
-    func send(_ datagram: [UInt8]) -> Bool {
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
-        let sent = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                datagram.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT), sa, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        let queue = RecordQueue(capacity: capacity)
+        self.queue = queue
+        let thread = Thread {
+            while let (record, dropped) = queue.next() {
+                if dropped > 0 {
+                    let note = JournalLogHandler.datagram(
+                        .warning, "\(dropped) log records were dropped: the journal did not read", metadata: [:], label: "halld", source: "HallDaemon",
+                        file: #fileID, line: #line)
+                    socket.send(note, to: path, wait: true)
+                }
+                socket.send(record, to: path, wait: true)
             }
         }
-        return sent == datagram.count
+        thread.name = "journal"
+        thread.start()
+    }
+
+    deinit { queue.close() }
+
+    func send(_ datagram: [UInt8]) { queue.add(datagram) }
+
+    /// The records waiting for the journal thread. @unchecked Sendable: every field is
+    /// touched only with `condition` locked.
+    private final class RecordQueue: @unchecked Sendable {
+        private let condition = NSCondition()
+        private var records: [[UInt8]] = []
+        private var head = 0
+        private var dropped = 0
+        private var closed = false
+        let capacity: Int
+
+        init(capacity: Int) { self.capacity = capacity }
+
+        func add(_ record: [UInt8]) {
+            condition.lock()
+            defer { condition.unlock() }
+            if records.count - head >= capacity {
+                dropped += 1
+                return
+            }
+            records.append(record)
+            condition.signal()
+        }
+
+        /// The next record and the records dropped before it; nil once closed.
+        func next() -> ([UInt8], Int)? {
+            condition.lock()
+            defer { condition.unlock() }
+            while head == records.count && !closed { condition.wait() }
+            guard head < records.count else { return nil }
+            let record = records[head]
+            head += 1
+            if head > 1024 && head * 2 > records.count {
+                records.removeFirst(head)
+                head = 0
+            }
+            defer { dropped = 0 }
+            return (record, dropped)
+        }
+
+        func close() {
+            condition.lock()
+            closed = true
+            condition.signal()
+            condition.unlock()
+        }
     }
 }
 

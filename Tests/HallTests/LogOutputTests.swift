@@ -68,6 +68,18 @@ struct LogOutputTests {
         #expect(got.last?["MESSAGE"] == "two lines\nsecond line" && got.last?["PRIORITY"] == "3", "\(got.last ?? [:])")
     }
 
+    @Test("a burst of records larger than the socket's queue reaches the journal whole and in order (the sender waits on a thread of its own)")
+    func burst() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let sink = try NotifySocket(path: dir + "/journal.sock")
+        let connection = try #require(JournalConnection(path: sink.path))
+        let logger = Logger(label: "halld") { JournalLogHandler(label: $0, connection: connection, logLevel: .info) }
+        for i in 0..<300 { logger.info("record \(i)") }
+        let got = try await Self.collect(sink, seconds: 15) { $0.count >= 300 }
+        #expect(got.map { $0["MESSAGE"] ?? "" } == (0..<300).map { "record \($0)" }, "\(got.count) of 300 arrived")
+    }
+
     @Test("halld --log-format journal sends its log to the journal socket, each device's lines with DEVICE")
     func halldToJournal() async throws {
         let dir = try temporaryDirectory()
