@@ -32,6 +32,9 @@ struct Halld: AsyncParsableCommand {
     var checkConfig = false
 
     func run() async throws {
+        // A peer that goes away mid-write is an EPIPE error, never the end of halld
+        // (before any library that saves and restores SIGPIPE's action runs).
+        signal(SIGPIPE, SIG_IGN)
         var settings: HallConfig
         do {
             settings = try HallConfig.load(file: config)

@@ -1,3 +1,4 @@
+import ChildProcess
 import DeviceKit
 import Drivers
 import Foundation
@@ -141,6 +142,10 @@ extension PeerTests {
                 #expect(throws: DeviceError.self) { try result.get() }
                 if case .failure(let e as DeviceError) = result { #expect(e.code == .canceled) }
                 try await scanner.setBackendOption("read-delay", "false")
+                // The test backend sets SIGPIPE back to its default in sane_cancel; halld
+                // ignores it again, or the next write to a closed socket would end it.
+                let before = signal(SIGPIPE, SIG_IGN)
+                #expect(unsafeBitCast(before, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self), "SIGPIPE is not ignored after a canceled scan")
             }
         }
 

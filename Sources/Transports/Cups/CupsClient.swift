@@ -68,6 +68,13 @@ public final class CupsClient: Sendable {
     private let worker: BlockingWorker
 
     public init(server: String? = nil, name: String) {
+        // libcups ignores SIGPIPE around each request and then puts back what it found.
+        // Should it find the default (SIGPIPE kills) because its first request raced
+        // with the first `SIG_IGN` of the process (NIO's), it would put the default back
+        // after that ignore, and the next write to a closed pipe or socket would end
+        // the process (a full test run died of SIGPIPE this way). Ignored before any
+        // request, what libcups finds and restores is "ignore".
+        signal(SIGPIPE, SIG_IGN)
         self.server = server
         self.worker = BlockingWorker(name: "cups \(name)")
     }

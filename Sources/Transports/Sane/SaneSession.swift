@@ -50,8 +50,16 @@ public final class SaneSession: Sendable {
                     done = true
                 }
             }
+            defer { Self.ignoreSIGPIPEAgain() }
             return try work()
         }
+    }
+
+    /// SANE backends may set SIGPIPE back to its default (the test backend does in
+    /// sane_cancel and at the end of a frame): process-wide, so the next write to a
+    /// closed socket or pipe would end halld. Every SANE call is followed by this.
+    static func ignoreSIGPIPEAgain() {
+        signal(SIGPIPE, SIG_IGN)
     }
 
     /// Device names with vendor and model (`sane_get_devices`, local devices only).
@@ -136,6 +144,7 @@ public final class SaneHandle: Sendable {
         guard !closed.withLock({ $0 }) else { return }
         canceled.withLock { $0 = true }
         sane_cancel(handle)
+        SaneSession.ignoreSIGPIPEAgain()
     }
 
     public func options() async throws -> [SaneOption] {
@@ -243,6 +252,7 @@ public final class SaneHandle: Sendable {
             while true {
                 var length: SANE_Int = 0
                 let rs = sane_read(h, &buffer, SANE_Int(buffer.count), &length)
+                SaneSession.ignoreSIGPIPEAgain()
                 if rs == SANE_STATUS_EOF { break }
                 guard rs == SANE_STATUS_GOOD else { throw SaneSession.error(rs, "reading the page") }
                 data.append(contentsOf: buffer[0..<Int(length)])
