@@ -34,6 +34,12 @@ public struct SSEMessage: Sendable, Equatable {
     public var id: String?
     public var event: String
     public var data: String
+
+    public init(id: String?, event: String, data: String) {
+        self.id = id
+        self.event = event
+        self.data = data
+    }
 }
 
 /// The client of halld's API on its Unix socket, for hallctl and tests. Each call
@@ -137,30 +143,59 @@ public struct HallClient: Sendable {
 }
 
 /// Splits an event-stream body into messages; comments (keep-alives) are skipped.
+/// Bytes are kept until a blank line ends a message, and only whole messages are
+/// decoded: a character split across two reads (Chinese text is three bytes a
+/// character) arrives whole. Lines may end with LF, CRLF or CR.
 public struct SSEParser: Sendable {
-    private var pending = ""
+    private var pending: [UInt8] = []
 
     public init() {}
 
     public mutating func feed(_ data: Data) -> [SSEMessage] {
-        pending += String(decoding: data, as: UTF8.self)
+        pending += data
         var messages: [SSEMessage] = []
-        while let range = pending.range(of: "\n\n") {
-            let block = pending[..<range.lowerBound]
-            pending = String(pending[range.upperBound...])
-            var id: String?, event = "message", data: [String] = []
-            for line in block.split(separator: "\n", omittingEmptySubsequences: false) {
-                if line.hasPrefix(":") { continue }
-                let (field, value) = line.firstIndex(of: ":").map { (String(line[..<$0]), String(line[line.index(after: $0)...]).drop { $0 == " " }) } ?? (String(line), "")
-                switch field {
-                case "id": id = String(value)
-                case "event": event = String(value)
-                case "data": data.append(String(value))
-                default: break
-                }
+        var start = 0
+        var lineStart = 0
+        var lines: [ArraySlice<UInt8>] = []
+        var i = 0
+        while i < pending.count {
+            let byte = pending[i]
+            guard byte == 0x0A || byte == 0x0D else {
+                i += 1
+                continue
             }
-            if !data.isEmpty || id != nil { messages.append(SSEMessage(id: id, event: event, data: data.joined(separator: "\n"))) }
+            // CR LF is one line end; a lone CR at the end of what arrived may still get its LF.
+            if byte == 0x0D && i + 1 == pending.count { break }
+            let end = i
+            i += (byte == 0x0D && pending[i + 1] == 0x0A) ? 2 : 1
+            if end == lineStart {
+                // A blank line: the message is complete.
+                if let message = Self.message(lines) { messages.append(message) }
+                lines = []
+                start = i
+            } else {
+                lines.append(pending[lineStart..<end])
+            }
+            lineStart = i
         }
+        pending.removeFirst(start)
         return messages
+    }
+
+    private static func message(_ lines: [ArraySlice<UInt8>]) -> SSEMessage? {
+        var id: String?, event = "message", data: [String] = []
+        for raw in lines {
+            let line = String(decoding: raw, as: UTF8.self)
+            if line.hasPrefix(":") { continue }
+            let (field, value) = line.firstIndex(of: ":").map { (String(line[..<$0]), String(line[line.index(after: $0)...].drop { $0 == " " })) } ?? (line, "")
+            switch field {
+            case "id": id = value
+            case "event": event = value
+            case "data": data.append(value)
+            default: break
+            }
+        }
+        guard !data.isEmpty || id != nil else { return nil }
+        return SSEMessage(id: id, event: event, data: data.joined(separator: "\n"))
     }
 }

@@ -126,8 +126,9 @@ final class UnixConnection: @unchecked Sendable {
                     while let trailer = try readLine(), !trailer.isEmpty {}
                     return
                 }
+                guard size >= 0, size <= 64 << 20 else { throw HallClientError("chunk size \(size) out of range") }
                 try chunk(Data(try readExactly(size)))
-                _ = try readExactly(2)
+                guard try readExactly(2) == [0x0D, 0x0A] else { throw HallClientError("a chunk of \(size) bytes does not end with CRLF") }
             }
         } else if let length = headers["content-length"].flatMap(Int.init) {
             try chunk(Data(try readExactly(length)))
