@@ -162,6 +162,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Child processes awaited through swift-subprocess, with deadlines (tests, hall-bench).
+        .target(
+            name: "ChildProcess",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Every decoder of outside bytes as a fuzz target (`make fuzz`, replayed by the tests).
         .target(
             name: "FuzzTargets",
@@ -176,7 +185,8 @@ let package = Package(
         .executableTarget(
             name: "hall-bench",
             dependencies: [
-                "Drivers", "Simulators", "Transports", "WireProtocols", "HallDaemon", "HallClient", "HallAPIModels", "Hall", "HallStore", "CSQLiteBench",
+                "Drivers", "Simulators", "Transports", "WireProtocols", "HallDaemon", "HallClient", "HallAPIModels", "Hall", "HallStore", "CSQLiteBench", "ChildProcess",
+                .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -198,8 +208,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
-                .product(name: "SystemPackage", package: "swift-system"),
+                "ChildProcess",
             ],
             // Serial recordings the replay tests read from the source tree.
             exclude: ["Recordings"],

@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import Synchronization
 
@@ -70,17 +71,6 @@ struct ApiBench {
         func readHTTP() -> Bool { readResponse() != nil }
     }
 
-    func spawn(_ argv: [String]) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: argv[0])
-        p.arguments = Array(argv.dropFirst())
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        return p
-    }
-
     static func rssMiB(_ pid: Int32) -> Double {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
@@ -107,9 +97,9 @@ struct ApiBench {
             let total = Atomic<Int>(0)
             let conns = try (0..<clients).map { _ in try Conn(path) }
             let end = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-            let group = DispatchGroup()
+            let done = DispatchGroup()
             for conn in conns {
-                group.enter()
+                done.enter()
                 Thread {
                     var n = 0
                     while ContinuousClock.now < end {
@@ -118,10 +108,10 @@ struct ApiBench {
                         n += 1
                     }
                     total.add(n, ordering: .relaxed)
-                    group.leave()
+                    done.leave()
                 }.start()
             }
-            group.wait()
+            done.wait()
             rps[clients] = Double(total.load(ordering: .relaxed)) / seconds
         }
         return (times[times.count / 2], times[min(times.count - 1, Int(Double(times.count) * 0.99))], rps)
@@ -132,11 +122,18 @@ struct ApiBench {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // Baseline: socat hands each connection to cat, which echoes.
-        let echo = try spawn(["/usr/bin/socat", "UNIX-LISTEN:\(dir)/echo.sock,fork", "EXEC:/bin/cat"])
-        defer { kill(echo.processIdentifier, SIGKILL) }
-        for _ in 0..<200 where !FileManager.default.fileExists(atPath: dir + "/echo.sock") { usleep(10_000) }
+        let echo = try await Child.start(["/usr/bin/socat", "UNIX-LISTEN:\(dir)/echo.sock,fork", "EXEC:/bin/cat"])
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: dir + "/echo.sock") { try await Task.sleep(for: .milliseconds(10)) }
         let payload = [UInt8](repeating: 0x61, count: 100)
-        let base = try measure(path: dir + "/echo.sock", request: payload) { $0.read(100) }
+        // The measurements block on sockets: on threads of their own, never the pool's.
+        let base: (p50: Double, p99: Double, rps: [Int: Double])
+        do {
+            base = try await onThread { try measure(path: dir + "/echo.sock", request: payload) { $0.read(100) } }
+        } catch {
+            await echo.stop(signal: SIGKILL)
+            throw error
+        }
+        await echo.stop(signal: SIGKILL)
 
         // halld with four simulated devices: start-up to /v1/health, memory idle and after load.
         let config = """
@@ -174,40 +171,45 @@ struct ApiBench {
             """
         try config.write(toFile: dir + "/halld.toml", atomically: true, encoding: .utf8)
         var startups: [Double] = []
-        var daemon: Process?
+        var daemon: Child?
         for i in 0..<3 {
             let t = ContinuousClock.now
-            let p = try spawn([halld, "--config", dir + "/halld.toml"])
+            let p = try await Child.start([halld, "--config", dir + "/halld.toml"])
             var up = false
             while !up && ContinuousClock.now - t < .seconds(10) {
                 if let c = try? Conn(dir + "/halld.sock") {
                     c.send(Array("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
                     up = c.readHTTP()
                 }
-                if !up { usleep(500) }
+                if !up { try await Task.sleep(for: .microseconds(500)) }
             }
-            guard up else { throw BenchError("halld did not answer /v1/health") }
+            guard up else {
+                await p.stop(signal: SIGKILL)
+                throw BenchError("halld did not answer /v1/health: \(p.output.suffix(500))")
+            }
             let d = ContinuousClock.now - t
             startups.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
             if i < 2 {
-                kill(p.processIdentifier, SIGTERM)
-                p.waitUntilExit()
+                await p.stop()
             } else {
                 daemon = p
             }
         }
         guard let daemon else { throw BenchError("no daemon") }
-        defer {
-            kill(daemon.processIdentifier, SIGTERM)
-            daemon.waitUntilExit()
-        }
-        usleep(500_000)
-        let idle = Self.rssMiB(daemon.processIdentifier)
+        try await Task.sleep(for: .milliseconds(500))
+        let idle = Self.rssMiB(daemon.pid)
         let get = Array("GET /v1/devices HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
-        let ours = try measure(path: dir + "/halld.sock", request: get) { $0.readHTTP() }
         let hallGet = Array("GET /v1/hall HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
-        let hall = try measure(path: dir + "/halld.sock", request: hallGet) { $0.readHTTP() }
-        let loaded = Self.rssMiB(daemon.processIdentifier)
+        let ours: (p50: Double, p99: Double, rps: [Int: Double]), hall: (p50: Double, p99: Double, rps: [Int: Double])
+        do {
+            ours = try await onThread { try measure(path: dir + "/halld.sock", request: get) { $0.readHTTP() } }
+            hall = try await onThread { try measure(path: dir + "/halld.sock", request: hallGet) { $0.readHTTP() } }
+        } catch {
+            await daemon.stop()
+            throw error
+        }
+        let loaded = Self.rssMiB(daemon.pid)
+        await daemon.stop()
         let startup = median(startups)
 
         let note = "baseline: 100 bytes written and read back over a Unix socket to socat running cat (two processes); halld: GET /v1/devices (four simulated devices, ~1 KB JSON) and GET /v1/hall (one service, one window) over the Unix socket with keep-alive; one client for latency, 1/16/64 connections on threads for throughput."

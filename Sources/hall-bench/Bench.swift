@@ -136,3 +136,11 @@ struct BenchDaemon {
 import HallClient
 import HallDaemon
 import Logging
+
+/// Runs blocking work (socket round trips, loops of threads) on a thread of its own;
+/// the calling task suspends, the cooperative pool stays free for in-process daemons.
+func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try work() }) }.start()
+    }
+}

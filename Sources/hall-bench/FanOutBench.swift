@@ -58,7 +58,7 @@ struct FanOutBench {
             let t0 = ContinuousClock.now
             _ = try await daemon.client.send("POST", "/v1/devices/display-1/faults", body: body, contentType: "application/json")
             let deadline = ContinuousClock.now + .seconds(5)
-            while received.withLock({ $0.contains { $0.count <= round } }) && ContinuousClock.now < deadline { usleep(100) }
+            while received.withLock({ $0.contains { $0.count <= round } }) && ContinuousClock.now < deadline { try await Task.sleep(for: .microseconds(100)) }
             let last = received.withLock { $0.compactMap { $0.count > round ? $0[round] : nil }.max() }
             guard let last, received.withLock({ $0.allSatisfy { $0.count > round } }) else { throw BenchError("round \(round): not every subscriber got the event") }
             let d = last - t0

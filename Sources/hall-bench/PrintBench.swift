@@ -1,4 +1,6 @@
+import ChildProcess
 import Foundation
+import Subprocess
 import HallAPIModels
 import HallClient
 import HallDaemon
@@ -22,23 +24,38 @@ struct PrintBench {
         chmod(dir, 0o755)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-        guard try shell(["/bin/bash", root + "/Tests/peers/cups_peer.sh", "configure", dir]).contains("configured") else { throw BenchError("cups_peer.sh configure failed") }
-        let cupsd = try spawn(["/usr/sbin/cupsd", "-f", "-c", dir + "/cupsd.conf", "-s", dir + "/cups-files.conf"])
-        defer {
-            kill(cupsd.processIdentifier, SIGKILL)
-            cupsd.waitUntilExit()
+        guard try await runCommand(["/bin/bash", root + "/Tests/peers/cups_peer.sh", "configure", dir]).output.contains("configured") else {
+            throw BenchError("cups_peer.sh configure failed")
         }
-        let env = ["CUPS_SERVER": dir + "/cups.sock"]
-        for _ in 0..<200 where !(try shell(["/usr/bin/lpstat", "-r"], env: env)).contains("is running") { usleep(50_000) }
+        let cupsd = try await Child.start(["/usr/sbin/cupsd", "-f", "-c", dir + "/cupsd.conf", "-s", dir + "/cups-files.conf"])
         let port = Int.random(in: 40_001...50_000)
-        let listener = try spawn(["/usr/bin/python3", root + "/Tests/peers/capture_printer.py", "\(port)", dir + "/captured.bin"])
-        defer {
-            kill(listener.processIdentifier, SIGKILL)
-            // The socket backends our cupsd started for this printer die with it.
-            _ = try? shell(["/usr/bin/pkill", "-KILL", "-f", "socket://127.0.0.1:\(port)"])
+        var listener: Child?
+        do {
+            let rows = try await measure(root: root, dir: dir, port: port) { listener = $0 }
+            await stop(cupsd: cupsd, listener: listener, port: port)
+            return rows
+        } catch {
+            await stop(cupsd: cupsd, listener: listener, port: port)
+            throw error
         }
-        usleep(300_000)
-        _ = try shell(["/usr/sbin/lpadmin", "-p", "ticket", "-E", "-v", "socket://127.0.0.1:\(port)", "-m", "raw"], env: env)
+    }
+
+    private func stop(cupsd: Child, listener: Child?, port: Int) async {
+        await cupsd.stop(signal: SIGKILL)
+        await listener?.stop(signal: SIGKILL)
+        // The socket backends our cupsd started for this printer die with it.
+        _ = try? await runCommand(["/usr/bin/pkill", "-KILL", "-f", "socket://127.0.0.1:\(port)"])
+    }
+
+    private func measure(root: String, dir: String, port: Int, started: (Child) -> Void) async throws -> [Row] {
+        let env = ["CUPS_SERVER": dir + "/cups.sock"]
+        for _ in 0..<200 where !(try await runCommand(["/usr/bin/lpstat", "-r"], environment: env).output.contains("is running")) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let listener = try await Child.start(["/usr/bin/python3", root + "/Tests/peers/capture_printer.py", "\(port)", dir + "/captured.bin"])
+        started(listener)
+        try await listener.waitForOutput("ready", within: .seconds(10))
+        _ = try await runCommand(["/usr/sbin/lpadmin", "-p", "ticket", "-E", "-v", "socket://127.0.0.1:\(port)", "-m", "raw"], environment: env)
 
         var config = HallConfig()
         config.socket = dir + "/halld.sock"
@@ -67,10 +84,12 @@ struct PrintBench {
         for _ in 0..<rounds {
             for _ in 0..<(samples / rounds) {
                 let t0 = ContinuousClock.now
-                let lp = try spawn(["/usr/bin/lp", "-d", "ticket", "-o", "raw", bytesFile], env: env)
-                lp.waitUntilExit()
+                // exec to exit, its output thrown away, awaited (not waited for on a thread)
+                let lp = try await Subprocess.run(
+                    .path("/usr/bin/lp"), arguments: ["-d", "ticket", "-o", "raw", bytesFile], environment: .inherit.updating(["CUPS_SERVER": env["CUPS_SERVER"]]),
+                    output: .discarded, error: .discarded)
                 lpTimes.append(ms(ContinuousClock.now - t0))
-                guard lp.terminationStatus == 0 else { throw BenchError("lp failed") }
+                guard lp.terminationStatus.isSuccess else { throw BenchError("lp failed: \(lp.terminationStatus)") }
 
                 let t1 = ContinuousClock.now
                 var job: Job = try await client.call("POST", "/v1/printers/ticket-printer/jobs", json: TicketPrintRequest(ticket: ticket))
@@ -92,32 +111,4 @@ struct PrintBench {
     }
 
     func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 }
-
-    func spawn(_ argv: [String], env: [String: String] = [:]) throws -> Process {
-        let p = Process()
-        if !env.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 } }
-        p.executableURL = URL(fileURLWithPath: argv[0])
-        p.arguments = Array(argv.dropFirst())
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        return p
-    }
-
-    /// Runs a short command; its output in a file (no Pipe).
-    func shell(_ argv: [String], env: [String: String] = [:]) throws -> String {
-        let out = NSTemporaryDirectory() + "hall-bench-out-\(getpid())"
-        defer { try? FileManager.default.removeItem(atPath: out) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "exec \"$@\" > \"\(out)\" 2>&1", "sh"] + argv
-        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        return (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
-    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Subprocess
 import HallAPIModels
 import HallClient
 import HallDaemon
@@ -41,17 +42,13 @@ struct ScanBench {
                 let out = dir + "/batch-\(format)-\(r)"
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
                 let t0 = ContinuousClock.now
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: "/usr/bin/scanimage")
-                p.arguments = [
-                    "-d", "test:0", "--source", "Automatic Document Feeder", "--mode", "Color", "--depth", "8", "--resolution", "300", "-l", "0", "-t", "0",
-                    "-x", "210", "-y", "297", "--format=\(format)", "--batch=\(out)/p%d.\(ext)",
-                ]
-                p.standardInput = FileHandle.nullDevice
-                p.standardOutput = FileHandle.nullDevice
-                p.standardError = FileHandle.nullDevice
-                try p.run()
-                p.waitUntilExit()
+                // exec to exit, awaited (not waited for on a thread of the pool)
+                _ = try await Subprocess.run(
+                    .path("/usr/bin/scanimage"),
+                    arguments: [
+                        "-d", "test:0", "--source", "Automatic Document Feeder", "--mode", "Color", "--depth", "8", "--resolution", "300", "-l", "0", "-t", "0",
+                        "-x", "210", "-y", "297", "--format=\(format)", "--batch=\(out)/p%d.\(ext)",
+                    ], output: .discarded, error: .discarded)
                 let pages = (try FileManager.default.contentsOfDirectory(atPath: out)).count
                 guard pages == 10 else { throw BenchError("scanimage wrote \(pages) pages") }
                 base.append(Double(pages) / secs(ContinuousClock.now - t0))

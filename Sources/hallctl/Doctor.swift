@@ -206,6 +206,6 @@ struct Diag: AsyncParsableCommand {
                 .path(FilePath(argv[0])), arguments: Arguments(Array(argv.dropFirst())), output: .string(limit: 64 << 20), error: .discarded),
             r.terminationStatus.isSuccess
         else { return nil }
-        return r.standardOutput ?? ""
+        return r.standardOutput
     }
 }

@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 @testable import HallAPI
 import HallAPIModels

@@ -1,3 +1,4 @@
+import ChildProcess
 import DeviceKit
 import Foundation
 import HallAPIModels

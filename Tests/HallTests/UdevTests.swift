@@ -1,3 +1,4 @@
+import ChildProcess
 import Drivers
 import Foundation
 @testable import HallDaemon
