@@ -71,7 +71,7 @@ let package = Package(
         // and the threads that run their blocking calls.
         .target(
             name: "Transports",
-            dependencies: ["DeviceKit", "CCups", "CSane", "CLibUSB"],
+            dependencies: ["DeviceKit", "WireProtocols", "CCups", "CSane", "CLibUSB"],
             swiftSettings: swiftSettings
         ),
         // One folder per device family, each with its README.
