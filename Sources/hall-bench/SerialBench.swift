@@ -24,14 +24,16 @@ struct SerialBench {
         let simulator = FrameBusSimulator()
         simulator.add(.keypad, address: 1)
         let peer = try PtyPeer(path: dir + "/bus") { simulator.respond(to: $0) }
-        defer { peer.hangUpBlocking() }
+        // The serving thread closes the pty and ends by itself: nothing to wait for here.
+        defer { peer.hangUpSoon() }
         let request = HallBus.frame(to: 1, .poll)
         let answerLength = FrameProfile.hallBus.encode(Frame(address: 1, command: 0)).count
 
         var raw: [Double] = []
         var halld: [Double] = []
         for _ in 0..<rounds {
-            raw.append(try rawEcho(path: dir + "/bus", request: request, answerLength: answerLength))
+            // Blocking serial reads: on a thread of their own, not the pool's.
+            raw.append(try await onThread { try rawEcho(path: dir + "/bus", request: request, answerLength: answerLength) })
             halld.append(try await throughLine(path: dir + "/bus"))
         }
         let (b, h) = (median(raw), median(halld))
