@@ -97,6 +97,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Unix socket addresses and descriptors: the one sockaddr_un in the project.
+        .target(
+            name: "UnixSockets",
+            swiftSettings: swiftSettings
+        ),
         // Codable request/response/event types shared by halld and hallctl.
         .target(
             name: "HallAPIModels",
@@ -106,7 +111,7 @@ let package = Package(
         // HTTP/1.1 over a Unix socket, for hallctl and the tests.
         .target(
             name: "HallClient",
-            dependencies: ["HallAPIModels"],
+            dependencies: ["HallAPIModels", "UnixSockets"],
             swiftSettings: swiftSettings
         ),
         // The HTTP routes, roles from peer credentials, jobs, the event stream.
@@ -136,7 +141,7 @@ let package = Package(
         .target(
             name: "HallDaemon",
             dependencies: [
-                "DeviceKit", "HallStore", "HallAPI", "Simulators", "Drivers", "Transports", "Hall",
+                "DeviceKit", "HallStore", "HallAPI", "Simulators", "Drivers", "Transports", "Hall", "UnixSockets",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -185,7 +190,7 @@ let package = Package(
         .executableTarget(
             name: "hall-bench",
             dependencies: [
-                "Drivers", "Simulators", "Transports", "WireProtocols", "HallDaemon", "HallClient", "HallAPIModels", "Hall", "HallStore", "CSQLiteBench", "ChildProcess",
+                "Drivers", "Simulators", "Transports", "WireProtocols", "HallDaemon", "HallClient", "HallAPIModels", "Hall", "HallStore", "CSQLiteBench", "ChildProcess", "UnixSockets",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -208,7 +213,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-                "ChildProcess",
+                "ChildProcess", "UnixSockets",
             ],
             // Serial recordings the replay tests read from the source tree.
             exclude: ["Recordings"],

@@ -1,4 +1,5 @@
 import Foundation
+import UnixSockets
 
 #if canImport(Glibc)
 import Glibc
@@ -14,27 +15,12 @@ final class UnixConnection: @unchecked Sendable {
     private var eof = false
 
     init(path: String, receiveTimeout: TimeInterval?) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw HallClientError("cannot create a socket: \(String(cString: strerror(errno)))") }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        // A failed init still runs deinit (every stored property is set), which closes
-        // the socket: closing it here too would close a descriptor number that another
-        // thread may have got in between.
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
-            throw HallClientError("socket path too long (\(bytes.count) bytes): \(path)")
-        }
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        if rc != 0 {
-            let reason = String(cString: strerror(errno))
-            throw HallClientError("cannot reach halld at \(path): \(reason) (is halld running? set --socket or HALLD_SOCKET)")
+        do {
+            fd = try UnixSocket.connect(to: path)
+        } catch where error.operation == "connect" {
+            throw HallClientError("cannot reach halld at \(path): \(error.reason) (is halld running? set --socket or HALLD_SOCKET)")
+        } catch {
+            throw HallClientError("cannot reach halld: \(error)")
         }
         if let receiveTimeout {
             var tv = timeval(tv_sec: Int(receiveTimeout), tv_usec: 0)
@@ -42,7 +28,7 @@ final class UnixConnection: @unchecked Sendable {
         }
     }
 
-    deinit { if fd >= 0 { close(fd) } }
+    deinit { close(fd) }
 
     /// Unblocks a thread waiting in `read` (used to stop an event stream).
     func interrupt() { shutdown(fd, Int32(SHUT_RDWR)) }

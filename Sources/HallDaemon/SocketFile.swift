@@ -1,4 +1,5 @@
 import Foundation
+import UnixSockets
 
 #if canImport(Glibc)
 import Glibc
@@ -22,23 +23,7 @@ enum SocketFile {
         unlink(path)
     }
 
-    static func isAnswering(_ path: String) -> Bool {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        return rc == 0
-    }
+    static func isAnswering(_ path: String) -> Bool { UnixSocket.isAnswering(path) }
 
     /// Mode 0660 and, when the group exists, that group: only its members connect.
     /// Returns what was done, for the log.

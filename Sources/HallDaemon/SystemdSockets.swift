@@ -1,4 +1,5 @@
 import Foundation
+import UnixSockets
 
 #if canImport(Glibc)
 import Glibc
@@ -36,9 +37,7 @@ public enum SystemdSockets {
                 description: "LISTEN_FDS: descriptor \(fd) must be a listening Unix stream socket (halld.socket: ListenStream=/run/halld/halld.sock)")
         }
         let path = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr_un.self, capacity: 1) { un in
-                withUnsafePointer(to: un.pointee.sun_path) { $0.withMemoryRebound(to: CChar.self, capacity: 108) { String(cString: $0) } }
-            }
+            $0.withMemoryRebound(to: sockaddr_un.self, capacity: 1) { UnixSocketAddress.path(of: $0.pointee, length: addressLength) }
         }
         return (fd, names.first.flatMap { $0.isEmpty ? nil : $0 } ?? (path.isEmpty ? "inherited socket" : path))
     }

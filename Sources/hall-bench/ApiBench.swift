@@ -1,4 +1,5 @@
 import ChildProcess
+import UnixSockets
 import Foundation
 import Synchronization
 
@@ -17,12 +18,7 @@ struct ApiBench {
         // @unchecked: each connection is used by one thread at a time.
         let fd: Int32
         init(_ path: String) throws {
-            fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-            var addr = sockaddr_un()
-            addr.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
-            let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-            guard rc == 0 else { throw BenchError("connect \(path): \(String(cString: strerror(errno)))") }
+            do { fd = try UnixSocket.connect(to: path) } catch { throw BenchError("\(error)") }
         }
         deinit { close(fd) }
         func send(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }

@@ -1,6 +1,7 @@
 import ChildProcess
 import Foundation
 import Synchronization
+import UnixSockets
 
 #if canImport(Glibc)
 import Glibc
@@ -87,6 +88,14 @@ final class CupsPeer: Sendable {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
+    /// What went on behind the queues, for a failed expectation: the end of cupsd's
+    /// error log and what ippeveprinter printed.
+    var diagnostics: String {
+        let log = (try? String(contentsOfFile: dir + "/log/error_log", encoding: .utf8)).map { String($0.suffix(3000)) } ?? "no error_log"
+        let a4 = ippeve.withLock { $0 }.map { "ippeveprinter running: \($0.isRunning), printed: \($0.output.suffix(1000))" } ?? "no ippeveprinter"
+        return "cupsd error_log: \(log)\n\(a4)"
+    }
+
     var captured: [UInt8] { (try? Data(contentsOf: URL(fileURLWithPath: capturePath))).map { Array($0) } ?? [] }
 
     /// Runs a CUPS command-line tool against this cupsd.
@@ -123,14 +132,19 @@ final class CupsPeer: Sendable {
     /// An IPP Everywhere A4 printer: ippeveprinter (cups-ipp-utils) behind the queue
     /// `a4` (`lpadmin -m everywhere`). It keeps each job's document in `a4Spool`.
     func startA4() async throws {
-        if !FileManager.default.fileExists(atPath: "/run/dbus/system_bus_socket") {
+        let busSocket = "/run/dbus/system_bus_socket"
+        if !UnixSocket.isAnswering(busSocket) {
             // ippeveprinter wants a D-Bus system bus (for DNS-SD); containers have none
             // running. It runs in the foreground as this peer's child and stops with it.
+            // A socket file left by a bus that was killed answers nothing: ippeveprinter
+            // would start, and no job would reach it. The file goes first.
+            try? FileManager.default.removeItem(atPath: busSocket)
             try? FileManager.default.createDirectory(atPath: "/run/dbus", withIntermediateDirectories: true)
             let bus = try await Child.start(["/usr/bin/dbus-daemon", "--system", "--nofork", "--nopidfile"])
             startedBus.withLock { $0 = bus }
-            try await eventually("the D-Bus system bus socket", within: .seconds(5), seen: { bus.output }) {
-                FileManager.default.fileExists(atPath: "/run/dbus/system_bus_socket")
+            try await eventually("the D-Bus system bus answering on its socket", within: .seconds(5), seen: { bus.output }) {
+                guard bus.isRunning else { throw Failure("dbus-daemon exited: \(bus.output)") }
+                return UnixSocket.isAnswering(busSocket)
             }
         }
         try FileManager.default.createDirectory(atPath: a4Spool, withIntermediateDirectories: true)

@@ -296,7 +296,7 @@ extension PeerTests {
                 let reply = try await client.send("POST", "/v1/printers/a4-1/jobs", body: pdf, contentType: "application/pdf", headers: ["X-Document-Title": "notice"])
                 let job: Job = try HallClient.decode(reply)
                 let done = try await Self.finished(client, job, seconds: 90)
-                #expect(done.state == .completed, "\(done)")
+                #expect(done.state == .completed, "\(done)\n\(peer.diagnostics)")
                 let kept = try FileManager.default.contentsOfDirectory(atPath: peer.a4Spool)
                 #expect(kept.count == 1, "\(kept)")
                 let first = try #require(kept.first)

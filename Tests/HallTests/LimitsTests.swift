@@ -5,6 +5,7 @@ import HallAPIModels
 import HallClient
 @testable import HallDaemon
 import Testing
+import UnixSockets
 
 #if canImport(Glibc)
 import Glibc
@@ -17,12 +18,7 @@ final class RawConnection: @unchecked Sendable {
 
     /// A Unix-socket connection.
     init(unix path: String) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        guard rc == 0 else { throw CupsPeer.Failure("connect \(path): \(String(cString: strerror(errno)))") }
+        do { fd = try UnixSocket.connect(to: path) } catch { throw CupsPeer.Failure("\(error)") }
         setTimeout(5)
     }
 

@@ -5,6 +5,7 @@ import HallClient
 @testable import HallDaemon
 import Synchronization
 import Testing
+import UnixSockets
 
 #if canImport(Glibc)
 import Glibc
@@ -18,12 +19,7 @@ final class NotifySocket: @unchecked Sendable {
 
     init(path: String) throws {
         self.path = path
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in raw.copyBytes(from: Array(path.utf8) + [0]) }
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        guard rc == 0 else { throw CupsPeer.Failure("bind \(path): \(String(cString: strerror(errno)))") }
+        do { fd = try UnixSocket.bind(path, type: SOCK_DGRAM) } catch { throw CupsPeer.Failure("\(error)") }
         var tv = timeval(tv_sec: 0, tv_usec: 100_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
@@ -141,13 +137,8 @@ struct SystemdTests {
         // the socket as descriptor 3, LISTEN_FDS=1 and LISTEN_PID = the service's pid
         // (sh sets it to its own pid, then execs halld, which keeps that pid).
         let path = dir + "/systemd.sock"
-        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let listener = try UnixSocket.bind(path, backlog: 16)
         defer { close(listener) }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
-        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        #expect(bound == 0 && listen(listener, 16) == 0)
         let log = dir + "/halld.log"
         let script = "LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=halld.sock exec \"$0\" \"$@\""
         let pid = try spawn(
