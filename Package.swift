@@ -88,11 +88,20 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: swiftSettings
         ),
-        // SQLite through GRDB: migrations, event log, device counters.
+        // The hall's own model: tickets, windows, ratings, appointments, statistics, the
+        // serving order, the ticket state machine, HallError and the HallStore protocol.
+        // Pure values and rules, no I/O.
         .target(
-            name: "HallStore",
+            name: "HallModel",
+            dependencies: ["DeviceKit"],
+            swiftSettings: swiftSettings
+        ),
+        // SQLite through GRDB: migrations, the hall store and event log of a single PC,
+        // device counters, print jobs.
+        .target(
+            name: "SQLiteStore",
             dependencies: [
-                "DeviceKit",
+                "DeviceKit", "HallModel",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
@@ -105,7 +114,7 @@ let package = Package(
         // Codable request/response/event types shared by halld and hallctl.
         .target(
             name: "HallAPIModels",
-            dependencies: ["DeviceKit"],
+            dependencies: ["DeviceKit", "HallModel"],
             swiftSettings: swiftSettings
         ),
         // HTTP/1.1 over a Unix socket, for hallctl and the tests.
@@ -118,13 +127,13 @@ let package = Package(
         // The hall: queue, windows, 好差评 ratings, statistics.
         .target(
             name: "Hall",
-            dependencies: ["DeviceKit", "HallStore", "HallAPIModels", "WireProtocols", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["DeviceKit", "HallModel", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "HallAPI",
             dependencies: [
-                "DeviceKit", "HallAPIModels", "HallStore", "Simulators", "WireProtocols", "Imaging", "Hall",
+                "DeviceKit", "HallAPIModels", "SQLiteStore", "Simulators", "WireProtocols", "Imaging", "Hall",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -141,7 +150,7 @@ let package = Package(
         .target(
             name: "HallDaemon",
             dependencies: [
-                "DeviceKit", "HallStore", "HallAPI", "Simulators", "Drivers", "Transports", "Hall", "UnixSockets",
+                "DeviceKit", "SQLiteStore", "HallAPI", "Simulators", "Drivers", "Transports", "Hall", "UnixSockets",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -190,7 +199,7 @@ let package = Package(
         .executableTarget(
             name: "hall-bench",
             dependencies: [
-                "Drivers", "Simulators", "Transports", "WireProtocols", "HallDaemon", "HallClient", "HallAPIModels", "Hall", "HallStore", "CSQLiteBench", "ChildProcess", "UnixSockets",
+                "Drivers", "Simulators", "Transports", "WireProtocols", "HallDaemon", "HallClient", "HallAPIModels", "Hall", "HallModel", "SQLiteStore", "CSQLiteBench", "ChildProcess", "UnixSockets",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -208,7 +217,7 @@ let package = Package(
         .testTarget(
             name: "HallTests",
             dependencies: [
-                "DeviceKit", "Simulators", "HallStore", "HallAPIModels", "HallClient",
+                "DeviceKit", "Simulators", "SQLiteStore", "HallModel", "HallAPIModels", "HallClient",
                 "HallAPI", "HallDaemon", "CZlib", "WireProtocols", "Transports", "Drivers", "Hall", "Imaging", "FuzzTargets",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Clocks", package: "swift-clocks"),

@@ -3,8 +3,9 @@ import HallAPIModels
 import Hummingbird
 
 /// An error the API answers with: an HTTP status and `{"error": {...}}` naming the
-/// completion code, the device and the field at fault.
-public struct APIError: Error, Sendable {
+/// completion code, the device and the field at fault. It is Hummingbird's
+/// `HTTPResponseError`, so whatever sees it (the metrics, the server) sees its status.
+public struct APIError: HTTPResponseError, Sendable {
     public var status: HTTPResponse.Status
     public var body: ErrorResponse.Body
 
@@ -25,20 +26,47 @@ public struct APIError: Error, Sendable {
         APIError(.forbidden, .notAuthorized, message)
     }
 
-    /// The HTTP status for a device's completion code.
+    /// The response: `{"error": {...}}` with the status.
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        jsonResponse(ErrorResponse(body), status: status)
+    }
+
+    /// The API's answer to an error a route threw: the hall's and the devices' errors with
+    /// their statuses and fields, a request body that did not decode with its field path;
+    /// nil for anything else.
+    public init?(answering error: any Error) {
+        switch error {
+        case let e as APIError: self = e
+        case let e as HallError: self.init(e)
+        case let e as DeviceError: self.init(e)
+        case let e as DecodingError: self.init(e)
+        default: return nil
+        }
+    }
+
+    /// The HTTP status for a completion code.
+    static func status(_ code: CompletionCode) -> HTTPResponse.Status {
+        switch code {
+        case .invalidData: .badRequest
+        // The device cannot do this (a fault a display does not have, a scanner asked
+        // to print): a conflict with what the device is, not a malformed request.
+        case .unsupportedCommand: .conflict
+        case .notFound: .notFound
+        case .notAuthorized: .forbidden
+        case .conflict, .sequenceError, .canceled: .conflict
+        case .timeOut: .gatewayTimeout
+        case .deviceNotReady, .hardwareError, .userError: .serviceUnavailable
+        }
+    }
+
+    /// A refusal of the hall, with the request field it names.
+    public init(_ error: HallError) {
+        self.init(Self.status(error.code), error.code, error.message, field: error.field)
+    }
+
+    /// A device's error: the status of its completion code.
     public init(_ error: DeviceError) {
-        let status: HTTPResponse.Status =
-            switch error.code {
-            case .invalidData: .badRequest
-            // The device cannot do this (a fault a display does not have, a scanner asked
-            // to print): a conflict with what the device is, not a malformed request.
-            case .unsupportedCommand: .conflict
-            case .notFound: .notFound
-            case .notAuthorized: .forbidden
-            case .conflict, .sequenceError, .canceled: .conflict
-            case .timeOut: .gatewayTimeout
-            case .deviceNotReady, .hardwareError, .userError: .serviceUnavailable
-            }
+        let status = Self.status(error.code)
         // A device's invalidData message starts with the field it is about ("lines[1]: …").
         let field = error.code == .invalidData ? error.message.split(separator: ":").first.map(String.init).flatMap { $0.contains(" ") ? nil : $0 } : nil
         self.init(status, error.code, error.message, device: error.device, reasons: error.reasons.isEmpty ? nil : error.reasons, field: field)

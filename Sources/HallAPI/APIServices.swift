@@ -2,7 +2,6 @@ import DeviceKit
 import Foundation
 import HallAPIModels
 import Hall
-import HallStore
 import WireProtocols
 
 /// What the routes work with. One value, built by the daemon (or a test) and

@@ -1,7 +1,6 @@
 import DeviceKit
 import Foundation
 import HallAPIModels
-import HallStore
 import Hummingbird
 import Synchronization
 
@@ -34,23 +33,22 @@ struct AccessMiddleware: RouterMiddleware {
                 throw APIError.notAuthorized("this connection has no role (uid \(context.peer.map { String($0.uid) } ?? "?")): add its user to a group in [roles]")
             }
             return try await next(request, context)
-        } catch let error as APIError {
-            if error.body.code == .notAuthorized { await audit(request, context, error) }
-            return Self.response(error)
-        } catch let error as DeviceError {
-            return Self.response(APIError(error))
-        } catch let error as DecodingError {
-            return Self.response(APIError(error))
-        } catch let error as HTTPError where error.status == .notFound && !routes.methods(for: request.uri.path).isEmpty {
-            let allowed = routes.methods(for: request.uri.path)
-            var response = Self.response(
-                APIError(.methodNotAllowed, .unsupportedCommand, "\(request.method) is not allowed on \(request.uri.path); allowed: \(allowed.joined(separator: ", "))"))
-            response.headers[.allow] = allowed.joined(separator: ", ")
-            return response
-        } catch let error as HTTPError {
-            let code: CompletionCode = error.status == .notFound ? .notFound : error.status == .methodNotAllowed ? .unsupportedCommand : .invalidData
-            return Self.response(APIError(error.status, code, error.body ?? error.status.reasonPhrase))
         } catch {
+            if let answer = APIError(answering: error) {
+                if answer.body.code == .notAuthorized { await audit(request, context, answer) }
+                return Self.response(answer)
+            }
+            if let error = error as? HTTPError {
+                let allowed = routes.methods(for: request.uri.path)
+                if error.status == .notFound, !allowed.isEmpty {
+                    var response = Self.response(
+                        APIError(.methodNotAllowed, .unsupportedCommand, "\(request.method) is not allowed on \(request.uri.path); allowed: \(allowed.joined(separator: ", "))"))
+                    response.headers[.allow] = allowed.joined(separator: ", ")
+                    return response
+                }
+                let code: CompletionCode = error.status == .notFound ? .notFound : error.status == .methodNotAllowed ? .unsupportedCommand : .invalidData
+                return Self.response(APIError(error.status, code, error.body ?? error.status.reasonPhrase))
+            }
             context.logger.error("unexpected error on \(request.method) \(request.uri.path): \(error)")
             return Self.response(APIError(.internalServerError, .hardwareError, "internal error: \(error)"))
         }

@@ -1,7 +1,6 @@
 import DeviceKit
 import Foundation
 import HallAPIModels
-import HallStore
 import Hummingbird
 import ServiceLifecycle
 

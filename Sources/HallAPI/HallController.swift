@@ -14,20 +14,10 @@ extension HallStats: ResponseEncodable {}
 struct HallController {
     let services: APIServices
 
-    /// Runs a hall operation; its errors answer with their status, and an error
-    /// about one request field names it.
+    /// Runs a hall operation; a `HallError` answers with its status and the field it names.
     private func hall<T>(_ body: (Hall) async throws -> T) async throws -> T {
         guard let hall = services.hall else { throw APIError.notFound("this halld has no [hall] in its configuration") }
-        do {
-            return try await body(hall)
-        } catch let e as DeviceError {
-            var api = APIError(e)
-            if let field = e.reasons.first(where: { $0.hasPrefix("field:") }) {
-                api.body.field = String(field.dropFirst(6))
-                api.body.reasons = nil
-            }
-            throw api
-        }
+        return try await body(hall)
     }
 
     private func window(_ context: HallRequestContext) throws -> Int {
@@ -63,7 +53,7 @@ struct HallController {
         router.get("/v1/tickets/{ticket}") { _, context in
             let id = context.parameters.get("ticket") ?? ""
             return try await hall { h in
-                guard let t = await h.ticket(id) else { throw DeviceError(.notFound, "no ticket '\(id)' today") }
+                guard let t = await h.ticket(id) else { throw HallError.notFound("no ticket '\(id)' today") }
                 return t
             }
         }

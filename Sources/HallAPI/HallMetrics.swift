@@ -161,7 +161,7 @@ struct MetricsMiddleware: RouterMiddleware {
             metrics.request(method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: response.status.code, seconds: seconds())
             return response
         } catch {
-            let status = (error as? APIError)?.status.code ?? (error as? any HTTPResponseError)?.status.code ?? 500
+            let status = APIError(answering: error)?.status.code ?? (error as? any HTTPResponseError)?.status.code ?? 500
             metrics.request(method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: status, seconds: seconds())
             throw error
         }

@@ -1,7 +1,7 @@
 import DeviceKit
 import Foundation
+import SQLiteStore
 import HallAPIModels
-import HallStore
 import Imaging
 import Logging
 import Synchronization

@@ -1,12 +1,12 @@
 import DeviceKit
 import Drivers
 import Foundation
+import SQLiteStore
 import Transports
 import Hall
 import HallAPI
 import HallAPIModels
 import WireProtocols
-import HallStore
 import Hummingbird
 import Logging
 import ServiceLifecycle
@@ -53,7 +53,7 @@ public struct Daemon: Sendable {
         defer {
             do { try database.close() } catch { logger.error("database did not close cleanly: \(error)") }
         }
-        let events = EventLog(database: database)
+        let events = EventLog(store: database)
         let trimmed = try await events.trim(olderThan: .seconds(config.eventRetentionDays * 86_400))
         if trimmed > 0 { logger.info("trimmed \(trimmed) events older than \(config.eventRetentionDays) days") }
 
@@ -75,7 +75,7 @@ public struct Daemon: Sendable {
         if let setup = config.hall {
             let layouts = services.ticketLayouts
             let h = Hall(
-                setup: setup, database: database, registry: registry, events: events, logger: logger,
+                setup: setup, store: database, registry: registry, events: events, logger: logger,
                 printTicket: { ticket, printer in
                     try await Self.printTicket(ticket, on: printer, setup: setup, registry: registry, jobs: jobs, layouts: layouts)
                 })

@@ -1,10 +1,10 @@
 import CSQLiteBench
 import Foundation
+import SQLiteStore
 import Hall
 import HallAPIModels
 import HallClient
 import HallDaemon
-import HallStore
 import Logging
 
 #if canImport(Glibc)
@@ -37,7 +37,7 @@ struct TicketBench {
         // The in-process hall has its own database in the same folder.
         let database = try HallDatabase.open(directory: dir + "/inprocess")
         let registry = DeviceRegistry(devices: [], events: NullEvents(), logger: logger)
-        let hall = Hall(setup: config.hall!, database: database, registry: registry, events: NullEvents(), logger: logger)
+        let hall = Hall(setup: config.hall!, store: database, registry: registry, events: NullEvents(), logger: logger)
         try await hall.load()
 
         for r in 0..<rounds {
@@ -48,8 +48,7 @@ struct TicketBench {
             ledger.append(try await timed {
                 n += 1
                 _ = try await database.issueTicket(
-                    day: "2026-11-29", service: "L", prefix: "L", priority: "normal", appointment: nil, at: Date().timeIntervalSince1970, dailyCap: nil,
-                    id: "ledger-\(r)-\(n)")
+                    NewTicket(id: "ledger-\(r)-\(n)", day: "2026-11-29", service: "L", priority: .normal, appointment: nil, at: Date(), dailyCap: nil))
             })
         }
         await daemon.stop()

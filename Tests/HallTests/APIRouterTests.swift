@@ -1,7 +1,8 @@
 import DeviceKit
 import Foundation
+import Hall
 import HallAPIModels
-import HallStore
+import SQLiteStore
 import Hummingbird
 import HummingbirdTesting
 import Simulators
@@ -33,7 +34,7 @@ struct APIRouterTests {
 
         init() throws {
             database = try HallDatabase.inMemory()
-            events = EventLog(database: database)
+            events = EventLog(store: database)
             printer = SimulatedPrinter(id: DeviceID("ticket-printer")!, name: "p")
             keypad = SimulatedKeypad(id: DeviceID("keypad-1")!, name: "k")
             let devices: [any Device] = [

@@ -1,10 +1,11 @@
 import DeviceKit
 import Foundation
+import HallModel
 import Hall
 import HallAPIModels
 import HallClient
 @testable import HallDaemon
-import HallStore
+import SQLiteStore
 import Simulators
 import Synchronization
 import Testing
@@ -50,7 +51,7 @@ struct HallDayTests {
         let dir: String
         let clock = HallClock()
         let keyClock = ManualClock()
-        let database: HallDatabase
+        let store: FaultyStore
         let registry: DeviceRegistry
         let events = EventRecorder()
         let hall: Hall
@@ -58,9 +59,9 @@ struct HallDayTests {
         let display1 = SimulatedDisplay(id: DeviceID("display-1")!, name: "1", lines: 2, columns: 16)
         let main = SimulatedDisplay(id: DeviceID("display-main")!, name: "main", lines: 4, columns: 32)
 
-        init(ratingRetryDelays: [Duration] = [.milliseconds(200), .seconds(1), .seconds(3)]) throws {
+        init(_ kind: StoreKind, ratingRetryDelays: [Duration] = [.milliseconds(200), .seconds(1), .seconds(3)]) throws {
             dir = try temporaryDirectory()
-            database = try HallDatabase.open(directory: dir)
+            store = FaultyStore(try kind.make(directory: dir))
             keypad1 = SimulatedKeypad(id: DeviceID("keypad-1")!, name: "k1", clock: keyClock)
             registry = DeviceRegistry(devices: [keypad1, display1, main], events: events, logger: testLogger)
             let setup = HallSetup(
@@ -72,15 +73,11 @@ struct HallDayTests {
                 ratingTimeout: .seconds(30))
             let clock = clock
             hall = Hall(
-                setup: setup, database: database, registry: registry, events: events, logger: testLogger, now: { clock.now }, ratingRetryDelays: ratingRetryDelays)
+                setup: setup, store: store, registry: registry, events: events, logger: testLogger, now: { clock.now }, ratingRetryDelays: ratingRetryDelays)
         }
 
-        /// Makes every rating insert fail in SQLite, as a full or failing disk would.
-        func breakRatingWrites() async throws {
-            try await database.writer.write { db in
-                try db.execute(sql: "CREATE TRIGGER fail_rating BEFORE INSERT ON rating BEGIN SELECT RAISE(ABORT, 'disk I/O error (test)'); END")
-            }
-        }
+        /// Makes every rating write fail, as a full or failing disk would.
+        func breakRatingWrites() async throws { store.failRatingWrites(true) }
 
         /// A001 served at window 1 and completed while rating inserts fail.
         func completeWithRatingWritesBroken() async throws -> Ticket {
@@ -91,9 +88,7 @@ struct HallDayTests {
             return try await hall.complete(window: 1)
         }
 
-        func repairRatingWrites() async throws {
-            try await database.writer.write { db in try db.execute(sql: "DROP TRIGGER fail_rating") }
-        }
+        func repairRatingWrites() async throws { store.failRatingWrites(false) }
 
         func run(_ body: @Sendable (Bench) async throws -> Void) async throws {
             defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -109,16 +104,16 @@ struct HallDayTests {
         do {
             _ = try await body()
             return nil
-        } catch let e as DeviceError {
+        } catch let e as HallError {
             return e.code
         } catch {
             return .hardwareError
         }
     }
 
-    @Test("the ticket list gives each waiting ticket its place in its own service's queue, green ahead of ordinary")
-    func listPlaces() async throws {
-        try await Bench().run { b in
+    @Test("the ticket list gives each waiting ticket its place in its own service's queue, green ahead of ordinary", arguments: StoreKind.allCases)
+    func listPlaces(store kind: StoreKind) async throws {
+        try await Bench(kind).run { b in
             let h = b.hall
             _ = try await h.issue(service: "A")
             b.clock.advance(1)
@@ -134,9 +129,9 @@ struct HallDayTests {
         }
     }
 
-    @Test("one day at three windows: numbers, priority, calls on the displays, recall, no-show, transfer, ratings and the statistics")
-    func day() async throws {
-        try await Bench().run { b in
+    @Test("one day at three windows: numbers, priority, calls on the displays, recall, no-show, transfer, ratings and the statistics", arguments: StoreKind.allCases)
+    func day(store kind: StoreKind) async throws {
+        try await Bench(kind).run { b in
             let h = b.hall
             for n in 1...3 { _ = try await h.setStatus(window: n, state: .open, away: nil) }
             _ = try await h.setClerk(window: 1, ClerkCard(name: "李娜", unit: "社保所", title: "科员"))
@@ -235,9 +230,9 @@ struct HallDayTests {
         }
     }
 
-    @Test("a window caller's call and recall keys work the window like the clerk program; keys of other devices do nothing")
-    func callerKeys() async throws {
-        try await Bench().run { b in
+    @Test("a window caller's call and recall keys work the window like the clerk program; keys of other devices do nothing", arguments: StoreKind.allCases)
+    func callerKeys(store kind: StoreKind) async throws {
+        try await Bench(kind).run { b in
             let h = b.hall
             _ = try await h.setStatus(window: 1, state: .open, away: nil)
             _ = try await h.issue(service: "A")
@@ -252,9 +247,9 @@ struct HallDayTests {
         }
     }
 
-    @Test("a rating request that times out is recorded as not rated; the queue survives a restart")
-    func timeoutAndRestart() async throws {
-        try await Bench().run { b in
+    @Test("a rating request that times out is recorded as not rated; the queue survives a restart", arguments: StoreKind.allCases)
+    func timeoutAndRestart(store kind: StoreKind) async throws {
+        try await Bench(kind).run { b in
             let h = b.hall
             _ = try await h.setStatus(window: 1, state: .open, away: nil)
             _ = try await h.issue(service: "A")
@@ -269,7 +264,7 @@ struct HallDayTests {
             #expect(ratings.count == 1 && ratings[0].level == nil && ratings[0].number == "A002")
 
             // A new Hall on the same database finds the waiting ticket and the open window.
-            let again = Hall(setup: h.setup, database: b.database, registry: b.registry, events: b.events, logger: testLogger, now: { b.clock.now })
+            let again = Hall(setup: h.setup, store: b.store, registry: b.registry, events: b.events, logger: testLogger, now: { b.clock.now })
             try await again.load()
             #expect(await again.list(state: .waiting).map(\.number) == ["A001"])
             #expect(await again.windowList().first?.state == .open)
@@ -277,9 +272,9 @@ struct HallDayTests {
         }
     }
 
-    @Test("completing announces rating.requested (ticket, window, keypad, deadline) when the keypad asks; a rating whose write fails is retried and stored")
-    func ratingRequestedAndRetried() async throws {
-        try await Bench(ratingRetryDelays: [.milliseconds(300), .milliseconds(300), .milliseconds(300)]).run { b in
+    @Test("completing announces rating.requested (ticket, window, keypad, deadline) when the keypad asks; a rating whose write fails is retried and stored", arguments: StoreKind.allCases)
+    func ratingRequestedAndRetried(store kind: StoreKind) async throws {
+        try await Bench(kind, ratingRetryDelays: [.milliseconds(300), .milliseconds(300), .milliseconds(300)]).run { b in
             let h = b.hall
             let done = try await b.completeWithRatingWritesBroken()
             let requested = try await b.events.next(EventType.ratingRequested)
@@ -301,9 +296,9 @@ struct HallDayTests {
         }
     }
 
-    @Test("a rating that still cannot be stored after its retries is logged, published as rating.failed with what was pressed, and counted")
-    func ratingFailed() async throws {
-        try await Bench(ratingRetryDelays: [.milliseconds(50), .milliseconds(50)]).run { b in
+    @Test("a rating that still cannot be stored after its retries is logged, published as rating.failed with what was pressed, and counted", arguments: StoreKind.allCases)
+    func ratingFailed(store kind: StoreKind) async throws {
+        try await Bench(kind, ratingRetryDelays: [.milliseconds(50), .milliseconds(50)]).run { b in
             let h = b.hall
             let done = try await b.completeWithRatingWritesBroken()
             try await eventually("keypad-1 waiting for a key") { await b.keypad1.isWaiting }

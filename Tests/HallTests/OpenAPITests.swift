@@ -1,6 +1,7 @@
 import DeviceKit
 import Foundation
-import HallStore
+import Hall
+import SQLiteStore
 import Hummingbird
 import Testing
 
@@ -30,7 +31,7 @@ struct OpenAPITests {
     @Test("every route the server has is documented, and every documented route exists")
     func parity() async throws {
         let database = try HallDatabase.inMemory()
-        let events = EventLog(database: database)
+        let events = EventLog(store: database)
         let registry = DeviceRegistry(devices: [], events: events, logger: testLogger)
         let services = APIServices(
             registry: registry, events: events, jobs: JobBoard(registry: registry, events: events, spool: ScanSpool(directory: "/nonexistent"), logger: testLogger),

@@ -1,6 +1,7 @@
 import ChildProcess
 import DeviceKit
 import Foundation
+import Hall
 import HallAPIModels
 import HallClient
 import Testing
@@ -149,7 +150,7 @@ struct SocketTests {
     }
 }
 
-import HallStore
+import SQLiteStore
 
 @Suite("hallctl's global options", .timeLimit(.minutes(3)))
 struct HallctlOptionTests {
@@ -284,7 +285,7 @@ struct EventResumeTests {
     static func prefill(_ stateDir: String, count: Int) async throws -> [HallEvent] {
         try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
         let database = try HallDatabase.open(directory: stateDir)
-        let log = EventLog(database: database)
+        let log = EventLog(store: database)
         var stored: [HallEvent] = []
         let types = [EventType.deviceStatus, EventType.keypadRating, "ticket.issued", EventType.deviceStatus, EventType.displayContent]
         for i in 0..<count {

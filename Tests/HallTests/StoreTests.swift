@@ -1,6 +1,7 @@
 import DeviceKit
 import Foundation
-import HallStore
+import Hall
+import SQLiteStore
 import Testing
 
 @Suite("HallStore", .timeLimit(.minutes(3)))
@@ -17,14 +18,14 @@ struct StoreTests {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var db = try HallDatabase.open(directory: dir)
-        var log = EventLog(database: db)
+        var log = EventLog(store: db)
         for i in 1...3 {
             let e = try await log.publish(NewEvent(type: "test.event", data: ["i": .number(Double(i))]))
             #expect(e.seq == Int64(i))
         }
         try db.close()
         db = try HallDatabase.open(directory: dir)
-        log = EventLog(database: db)
+        log = EventLog(store: db)
         #expect(try await log.lastSequence() == 3)
         #expect(try await log.trim(olderThan: .seconds(0), now: Date().addingTimeInterval(10)) == 3)
         let next = try await log.publish(NewEvent(type: "test.event"))
@@ -38,7 +39,7 @@ struct StoreTests {
 
     @Test("live subscribers get events in order, filtered by type or family")
     func subscribe() async throws {
-        let log = EventLog(database: try HallDatabase.inMemory())
+        let log = EventLog(store: try HallDatabase.inMemory())
         let all = log.subscribe()
         let keypad = log.subscribe(types: ["keypad"])
         try await log.publish(NewEvent(type: "device.status"))
@@ -57,7 +58,7 @@ struct StoreTests {
 
     @Test("a subscriber that does not read is cut off as lagged; others go on")
     func lagged() async throws {
-        let log = EventLog(database: try HallDatabase.inMemory())
+        let log = EventLog(store: try HallDatabase.inMemory())
         let slow = log.subscribe(capacity: 16)
         let fast = log.subscribe(capacity: 1000)
         for _ in 1...40 { try await log.publish(NewEvent(type: "test.event")) }

@@ -5,7 +5,7 @@ import Synchronization
 
 @testable import HallAPI
 @testable import HallDaemon
-@testable import HallStore
+@testable import SQLiteStore
 
 /// Keeps every published event and lets a test await the next one of a type.
 final class EventRecorder: EventPublisher, Sendable {

@@ -1,6 +1,5 @@
 import DeviceKit
 import Foundation
-import HallAPIModels
 
 /// A window: its devices and the services it serves.
 public struct HallWindowConfig: Sendable, Codable, Equatable {

@@ -1,5 +1,4 @@
 import Foundation
-import HallAPIModels
 
 /// Which waiting ticket a window serves next, as a pure rule:
 /// 1. an ordinary ticket that has waited longer than the aging bound (oldest first),

@@ -1,23 +1,23 @@
 import DeviceKit
 import Foundation
-import GRDB
+import HallModel
 import Synchronization
 
 /// The event log: every event is stored with the next sequence number, then handed
 /// to the live subscribers, in sequence order. Subscribers that fall behind are
 /// cut off (`isLagged`) instead of growing the daemon's memory.
 public final class EventLog: EventPublisher, Sendable {
-    private let database: HallDatabase
+    private let store: any EventStore
     private let subscribers = Mutex<[UInt64: EventSubscription]>([:])
     private let nextSubscriber = Atomic<UInt64>(0)
 
-    public init(database: HallDatabase) {
-        self.database = database
+    public init(store: any EventStore) {
+        self.store = store
     }
 
     @discardableResult
     public func publish(_ event: NewEvent) async throws -> HallEvent {
-        try await database.appendEvent(event, time: Timestamp.string()) { [self] in fanOut($0) }
+        try await store.appendEvent(event, time: Timestamp.string()) { [self] in fanOut($0) }
     }
 
     private func fanOut(_ event: HallEvent) {
@@ -62,52 +62,23 @@ public final class EventLog: EventPublisher, Sendable {
     public var subscriberCount: Int { subscribers.withLock { $0.count } }
 
     /// Stored events after `seq` of `types` (types or families, all when nil), oldest
-    /// first, at most `limit`. The filter is in the query, so a page shorter than
-    /// `limit` is the end of the log.
+    /// first, at most `limit`.
     public func events(after seq: Int64, limit: Int = 500, types: Set<String>? = nil) async throws -> [HallEvent] {
-        var sql = "SELECT seq, type, device, time, data FROM event WHERE seq > ?"
-        var arguments: StatementArguments = [seq]
-        if let types {
-            let sorted = types.sorted()
-            // A type (keypad.rating) matches itself; a family (keypad) every type under it.
-            let exact = sorted.map { _ in "?" }.joined(separator: ", ")
-            let families = sorted.map { _ in "substr(type, 1, instr(type, '.') - 1) = ?" }.joined(separator: " OR ")
-            sql += " AND (type IN (\(exact)) OR (instr(type, '.') > 0 AND (\(families))))"
-            for t in sorted { _ = arguments.append(contentsOf: [t]) }
-            for t in sorted { _ = arguments.append(contentsOf: [t]) }
-        }
-        sql += " ORDER BY seq LIMIT ?"
-        _ = arguments.append(contentsOf: [limit])
-        let (query, values) = (sql, arguments)
-        return try await database.writer.read { db in
-            try Row.fetchAll(db, sql: query, arguments: values).map { row in
-                let data = (row["data"] as String?).flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) } ?? .null
-                return HallEvent(seq: row["seq"], type: row["type"], time: row["time"], device: (row["device"] as String?).flatMap(DeviceID.init), data: data)
-            }
-        }
+        try await store.events(after: seq, limit: limit, types: types)
     }
 
     /// The oldest sequence number still stored, or the next one to be given when the
     /// log is empty: a resume from before it has lost the events between.
-    public func firstAvailable() async throws -> Int64 {
-        try await database.writer.read { db in
-            if let first = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM event") { return first }
-            return (try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'event'") ?? 0) + 1
-        }
-    }
+    public func firstAvailable() async throws -> Int64 { try await store.firstEventSequence() }
 
     /// The highest sequence number given so far (0 when none).
-    public func lastSequence() async throws -> Int64 {
-        try await database.writer.read { db in
-            try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'event'") ?? 0
-        }
-    }
+    public func lastSequence() async throws -> Int64 { try await store.lastEventSequence() }
 
     /// Deletes events older than `age`; sequence numbers go on from where they were.
     @discardableResult
     public func trim(olderThan age: Duration, now: Date = Date()) async throws -> Int {
         let cutoff = Timestamp.string(now.addingTimeInterval(-Double(age.components.seconds)))
-        return try await database.deleteEvents(before: cutoff)
+        return try await store.deleteEvents(before: cutoff)
     }
 }
 
@@ -144,8 +115,8 @@ public final class EventSubscription: Sendable {
 
     public func cancel() { continuation.finish() }
 
-    /// `types` holds event types (`keypad.rating`) or families (`keypad`).
-    static func matches(_ type: String, _ types: Set<String>?) -> Bool {
+    /// Whether an event of `type` is one of `types` (a type, or a family before the dot; all when nil).
+    public static func matches(_ type: String, _ types: Set<String>?) -> Bool {
         guard let types else { return true }
         if types.contains(type) { return true }
         if let dot = type.firstIndex(of: ".") { return types.contains(String(type[..<dot])) }

@@ -1,0 +1,123 @@
+import DeviceKit
+import Foundation
+import HallModel
+
+extension Hall {
+    /// Issues a ticket, in the store before it returns; prints it on the kiosk printer when asked.
+    public func issue(service code: String, priority: TicketPriority = .normal, appointment: String? = nil, print: Bool = false) async throws -> Ticket {
+        rollDay()
+        guard let service = setup.service(code) else {
+            throw HallError.notFound("no service '\(code)' (services: \(setup.services.map(\.code).joined(separator: ", ")))", field: "service")
+        }
+        let at = now()
+        if let opens = service.opens, let closes = service.closes {
+            let m = minuteOfDay(at)
+            guard m >= opens && m < closes else {
+                throw HallError.notNow(
+                    "\(service.name) issues tickets \(String(format: "%02d:%02d", opens / 60, opens % 60))-\(String(format: "%02d:%02d", closes / 60, closes % 60))",
+                    field: "service")
+            }
+        }
+        var ticket: Ticket
+        do {
+            ticket = try await store.issueTicket(
+                NewTicket(id: UUID().uuidString.lowercased(), day: today, service: code, priority: priority, appointment: appointment, at: at, dailyCap: service.dailyCap))
+        } catch HallStoreError.dailyCapReached(let cap) {
+            throw HallError.notNow("\(service.name) has issued its \(cap) tickets for today", field: "service")
+        } catch HallStoreError.unknownAppointment {
+            throw HallError.notFound("no appointment '\(appointment ?? "")' for service \(code)", field: "appointment")
+        } catch HallStoreError.appointmentUsed(let used) {
+            throw HallError.conflict("appointment '\(appointment ?? "")' was already checked in (ticket \(tickets[used]?.number ?? used))", field: "appointment")
+        }
+        put(ticket)
+        await publish("ticket.issued", ticket)
+        // A new ordinary ticket is the last of its queue: everyone waiting is ahead
+        // (no sorting or scanning of the queue on the hot path).
+        let issued = priority == .normal && appointment == nil ? { var t = ticket; t.waitingAhead = (waiting[code] ?? 1) - 1; return t }() : withAhead(ticket)
+        if print, let printer = setup.kioskPrinter, let printTicket {
+            do {
+                ticket.printJob = try await printTicket(issued, printer)
+            } catch {
+                ticket.printError = "\(error)"
+                logger.warning("ticket \(ticket.number) not printed: \(error)")
+            }
+            try await save(ticket)
+            var printed = issued
+            printed.printJob = ticket.printJob
+            printed.printError = ticket.printError
+            return printed
+        }
+        return issued
+    }
+
+    /// Registers an appointment (from the booking system) that a citizen checks in with its code.
+    public func addAppointment(code: String, service: String, slot: Date) async throws {
+        guard setup.service(service) != nil else { throw HallError.notFound("no service '\(service)'", field: "service") }
+        try await store.saveAppointment(Appointment(code: code, service: service, slot: slot))
+    }
+
+    /// The window `n`, which must be open.
+    func openWindow(_ n: Int) throws(HallError) -> (HallWindowConfig, HallWindow) {
+        guard let config = setup.window(n), let w = windows[n] else {
+            throw .notFound("no window \(n) (windows: \(setup.windows.map { String($0.number) }.joined(separator: ", ")))")
+        }
+        guard w.state == .open else { throw .notNow("window \(n) is \(w.state.rawValue): open it first") }
+        return (config, w)
+    }
+
+    /// Calls the next ticket this window may serve; nil when nobody waits for it.
+    public func callNext(window n: Int) async throws -> Ticket? {
+        rollDay()
+        let (config, w) = try openWindow(n)
+        if let busy = w.current, busy.state.isAtWindow {
+            throw HallError.notNow("window \(n) is still serving \(busy.number): complete, no-show or transfer it first")
+        }
+        guard let next = QueueOrder.next(candidates { config.serves($0.service) }, now: now(), agingBound: setup.agingBound), let t = tickets[next.id] else {
+            return nil
+        }
+        return try await carryOut(try machine.call(t, window: n, busy: w.current, clerk: w.clerk?.name, at: now()), at: config)
+    }
+
+    public func recall(window n: Int) async throws -> Ticket {
+        let (config, w) = try openWindow(n)
+        let lastCall = w.current.flatMap { lastCalled[$0.id] }
+        let transition = try machine.recall(w.current, window: n, lastCall: lastCall, at: now())
+        lastCalled[transition.ticket.id] = now()
+        return try await carryOut(transition, at: config)
+    }
+
+    public func noShow(window n: Int) async throws -> Ticket {
+        let (config, w) = try openWindow(n)
+        return try await carryOut(try machine.noShow(w.current, window: n, at: now()), at: config)
+    }
+
+    /// Sends the ticket being served to another service's queue, keeping its issue time.
+    public func transfer(window n: Int, to service: String) async throws -> Ticket {
+        let (config, w) = try openWindow(n)
+        let transition = try machine.transfer(w.current, window: n, to: service)
+        guard setup.service(service) != nil else { throw HallError.notFound("no service '\(service)'", field: "service") }
+        return withAhead(try await carryOut(transition, at: config))
+    }
+
+    /// Completes the service and asks the window's keypad for the rating (一次一评).
+    public func complete(window n: Int) async throws -> Ticket {
+        let (config, w) = try openWindow(n)
+        return try await carryOut(try machine.complete(w.current, window: n, at: now()), at: config)
+    }
+
+    /// Stores a transition's ticket, then does what it asks, in order.
+    private func carryOut(_ transition: TicketMachine.Transition, at window: HallWindowConfig) async throws -> Ticket {
+        let t = transition.ticket
+        try await save(t)
+        for action in transition.actions {
+            switch action {
+            case .occupy(let n): windows[n]?.current = t
+            case .free(let n): windows[n]?.current = nil
+            case .announceCall: await announceCall(t, window: window)
+            case .publish(let type, let recall): await publish(type, t, extra: recall.map { ["recall": .number(Double($0))] } ?? [:])
+            case .askRating: if let keypad = window.keypad { askRating(t, keypad: keypad) }
+            }
+        }
+        return t
+    }
+}

@@ -1,0 +1,53 @@
+import DeviceKit
+import Foundation
+import HallModel
+
+/// Windows: open, away (去向留言) or closed, the clerk card (岗位牌), and the caller
+/// keys of a window keypad.
+extension Hall {
+    public func setStatus(window n: Int, state: WindowState, away: AwayNotice?) async throws -> HallWindow {
+        guard let config = setup.window(n), var w = windows[n] else { throw HallError.notFound("no window \(n)") }
+        if state == .away {
+            guard let away, !away.reason.isEmpty else { throw HallError.invalid("away needs a reason (去向留言)", field: "away.reason") }
+            w.away = away
+        } else {
+            w.away = nil
+        }
+        if state != .open, let current = w.current, current.state.isAtWindow {
+            throw HallError.notNow("window \(n) is serving \(current.number): complete or transfer it first")
+        }
+        w.state = state
+        windows[n] = w
+        try await storeWindow(w)
+        await showStatus(w, config: config)
+        await publish(window: w)
+        return w
+    }
+
+    /// Sets the clerk at a window (岗位牌); a backup clerk on an open window is a clerk change.
+    public func setClerk(window n: Int, _ card: ClerkCard) async throws -> HallWindow {
+        guard let config = setup.window(n), var w = windows[n] else { throw HallError.notFound("no window \(n)") }
+        guard !card.name.isEmpty else { throw HallError.invalid("a clerk card needs a name", field: "name") }
+        w.clerk = card
+        windows[n] = w
+        try await storeWindow(w)
+        await showStatus(w, config: config)
+        await publish(window: w)
+        return w
+    }
+
+    /// A caller key pressed on a window's keypad: `call` calls the next ticket,
+    /// `recall` recalls it, like the clerk program would.
+    public func key(_ key: String, on device: DeviceID) async {
+        guard let window = setup.windows.first(where: { $0.keypad == device }) else { return }
+        do {
+            switch key {
+            case "call": _ = try await callNext(window: window.number)
+            case "recall": _ = try await recall(window: window.number)
+            default: return
+            }
+        } catch {
+            logger.notice("\(key) key on window \(window.number): \(error)")
+        }
+    }
+}

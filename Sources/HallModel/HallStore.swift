@@ -1,0 +1,121 @@
+import DeviceKit
+import Foundation
+
+/// Where the events of the hall and its devices are kept, in sequence order, for
+/// clients that resume (`GET /v1/events?after=`).
+public protocol EventStore: Sendable {
+    /// Stores `event` with the next sequence number, durably. `committed` runs once
+    /// it is stored and before the next event's `committed`: whatever it does (hand
+    /// the event to live subscribers) happens in sequence order, for stored events only.
+    func appendEvent(_ event: NewEvent, time: String, committed: @escaping @Sendable (HallEvent) -> Void) async throws -> HallEvent
+    /// Stored events after `seq` of `types` (types such as `keypad.rating` or families
+    /// such as `keypad`; all when nil), oldest first, at most `limit`. A page shorter
+    /// than `limit` is the end of the log.
+    func events(after seq: Int64, limit: Int, types: Set<String>?) async throws -> [HallEvent]
+    /// The oldest sequence number still stored, or the next one to be given when the
+    /// log is empty.
+    func firstEventSequence() async throws -> Int64
+    /// The highest sequence number given so far (0 when none).
+    func lastEventSequence() async throws -> Int64
+    /// Deletes events stamped before `cutoff` (ISO 8601, UTC); returns how many.
+    /// Sequence numbers go on from where they were.
+    func deleteEvents(before cutoff: String) async throws -> Int
+}
+
+/// A ticket to issue: the store gives it the next number of its service and day.
+public struct NewTicket: Sendable, Equatable {
+    public var id: String
+    public var day: String
+    public var service: String
+    public var priority: TicketPriority
+    /// The appointment checked in with it: it must exist for `service` and be unused.
+    public var appointment: String?
+    public var at: Date
+    /// No more than this many numbers of `service` on `day`.
+    public var dailyCap: Int?
+
+    public init(id: String, day: String, service: String, priority: TicketPriority, appointment: String?, at: Date, dailyCap: Int?) {
+        self.id = id
+        self.day = day
+        self.service = service
+        self.priority = priority
+        self.appointment = appointment
+        self.at = at
+        self.dailyCap = dailyCap
+    }
+}
+
+/// A window as stored: its state, notice and clerk, and the ticket it serves.
+public struct StoredWindow: Sendable, Equatable {
+    public var number: Int
+    public var state: WindowState
+    public var away: AwayNotice?
+    public var clerk: ClerkCard?
+    public var current: String?
+
+    public init(number: Int, state: WindowState, away: AwayNotice?, clerk: ClerkCard?, current: String?) {
+        self.number = number
+        self.state = state
+        self.away = away
+        self.clerk = clerk
+        self.current = current
+    }
+
+    public init(_ w: HallWindow) {
+        self.init(number: w.number, state: w.state, away: w.away, clerk: w.clerk, current: w.current?.id)
+    }
+}
+
+/// Why a store refused a write. Each is a rule every store keeps in the same
+/// transaction as the write, so that two halld processes sharing one store cannot
+/// both pass it.
+public enum HallStoreError: Error, Sendable, Equatable {
+    /// The ticket already has a rating (一次一评).
+    case alreadyRated
+    /// The service issued its `cap` numbers today.
+    case dailyCapReached(Int)
+    /// No such appointment for that service.
+    case unknownAppointment
+    /// The appointment was checked in already, with this ticket.
+    case appointmentUsed(ticket: String)
+}
+
+/// The hall's persistence: tickets, ratings, windows, appointments and the event log.
+/// Every write is durable when it returns (the API acknowledges only then). The SQLite
+/// store (one PC) is the first conformance; the hall's tests run against this protocol,
+/// so a second store runs the same tests.
+public protocol HallStore: EventStore {
+    /// Issues the next number of the ticket's service for its day (`A001`, `A002` …)
+    /// and stores the ticket, in one transaction: a number is never given twice, the
+    /// daily cap holds, an appointment is used once.
+    func issueTicket(_ new: NewTicket) async throws -> Ticket
+    /// Stores a ticket's new state (the issue fields do not change).
+    func updateTicket(_ ticket: Ticket) async throws
+    /// One day's tickets, in issue order.
+    func tickets(day: String) async throws -> [Ticket]
+    /// Stores the one rating of a ticket; a second is `alreadyRated`.
+    func saveRating(_ rating: Rating) async throws
+    /// Ratings given in [from, to), of one window or all, oldest first.
+    func ratings(from: Date, to: Date, window: Int?) async throws -> [Rating]
+    /// The ratings of one day's tickets.
+    func ratings(day: String) async throws -> [Rating]
+    func saveWindow(_ window: StoredWindow) async throws
+    func windows() async throws -> [StoredWindow]
+    /// Registers (or replaces) an appointment.
+    func saveAppointment(_ appointment: Appointment) async throws
+    func appointment(_ code: String) async throws -> Appointment?
+}
+
+extension Ticket {
+    /// The printed number: the service's code and the day's sequence, at least three digits.
+    public static func number(prefix: String, seq: Int) -> String {
+        let digits = String(seq)
+        return prefix + String(repeating: "0", count: max(0, 3 - digits.count)) + digits
+    }
+
+    /// The service the number was issued for (a transferred ticket keeps its number).
+    public var issueService: String { transferredFrom.map { _ in String(number.prefix { $0.isLetter }) } ?? service }
+
+    /// The day's sequence in the number (`A012` → 12).
+    public var sequence: Int { Int(number.drop { $0.isLetter }) ?? 0 }
+}

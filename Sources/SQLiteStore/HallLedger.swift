@@ -1,0 +1,244 @@
+import Foundation
+import GRDB
+import DeviceKit
+import HallModel
+
+/// A ticket row. Times are seconds since 1970.
+struct TicketRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equatable {
+    static let databaseTableName = "ticket"
+    var id: String
+    var day: String
+    var service: String
+    var seq: Int
+    var number: String
+    var priority: String
+    var appointment: String?
+    var slot: Double?
+    var state: String
+    var issued_at: Double
+    var queued_at: Double
+    var called_at: Double?
+    var finished_at: Double?
+    var window: Int?
+    var clerk: String?
+    var recalls: Int
+    var transferred_from: String?
+    var print_job: String?
+    var print_error: String?
+    /// The service the number was issued for (numbers are unique per it and day).
+    var issue_service: String
+
+    init(
+        id: String, day: String, service: String, seq: Int, number: String, priority: String, appointment: String?, slot: Double?, state: String,
+        issued_at: Double, queued_at: Double, called_at: Double? = nil, finished_at: Double? = nil, window: Int? = nil, clerk: String? = nil, recalls: Int = 0,
+        transferred_from: String? = nil, print_job: String? = nil, print_error: String? = nil, issue_service: String
+    ) {
+        self.id = id
+        self.day = day
+        self.service = service
+        self.seq = seq
+        self.number = number
+        self.priority = priority
+        self.appointment = appointment
+        self.slot = slot
+        self.state = state
+        self.issued_at = issued_at
+        self.queued_at = queued_at
+        self.called_at = called_at
+        self.finished_at = finished_at
+        self.window = window
+        self.clerk = clerk
+        self.recalls = recalls
+        self.transferred_from = transferred_from
+        self.print_job = print_job
+        self.print_error = print_error
+        self.issue_service = issue_service
+    }
+}
+
+struct RatingRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equatable {
+    static let databaseTableName = "rating"
+    var ticket: String
+    var number: String
+    var service: String
+    var window: Int
+    var clerk: String?
+    var level: String?
+    var time: Double
+    var channel: String
+
+    init(ticket: String, number: String, service: String, window: Int, clerk: String?, level: String?, time: Double, channel: String) {
+        self.ticket = ticket
+        self.number = number
+        self.service = service
+        self.window = window
+        self.clerk = clerk
+        self.level = level
+        self.time = time
+        self.channel = channel
+    }
+}
+
+struct WindowRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equatable {
+    static let databaseTableName = "hall_window"
+    var number: Int
+    var state: String
+    /// JSON of the away notice and the clerk card.
+    var away: String?
+    var clerk: String?
+    var current: String?
+
+    init(number: Int, state: String, away: String?, clerk: String?, current: String?) {
+        self.number = number
+        self.state = state
+        self.away = away
+        self.clerk = clerk
+        self.current = current
+    }
+}
+
+struct AppointmentRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equatable {
+    static let databaseTableName = "appointment"
+    var code: String
+    var service: String
+    var slot: Double
+    var ticket: String?
+
+    init(code: String, service: String, slot: Double, ticket: String? = nil) {
+        self.code = code
+        self.service = service
+        self.slot = slot
+        self.ticket = ticket
+    }
+}
+
+/// The hall's tickets, ratings, windows and appointments in SQLite: the single-PC
+/// hall store. Each write is one transaction on the database's writer (WAL,
+/// synchronous=FULL): when it returns, it is on disk.
+extension HallDatabase: HallStore {
+    public func issueTicket(_ new: NewTicket) async throws -> Ticket {
+        try await writer.write { db in
+            var slot: Double?
+            if let code = new.appointment {
+                guard var a = try AppointmentRecord.fetchOne(db, key: code), a.service == new.service else { throw HallStoreError.unknownAppointment }
+                if let used = a.ticket { throw HallStoreError.appointmentUsed(ticket: used) }
+                slot = a.slot
+                a.ticket = new.id
+                try a.update(db)
+            }
+            let last = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM ticket WHERE day = ? AND issue_service = ?", arguments: [new.day, new.service]) ?? 0
+            if let cap = new.dailyCap, last >= cap { throw HallStoreError.dailyCapReached(cap) }
+            let seq = last + 1
+            let at = new.at.timeIntervalSince1970
+            let record = TicketRecord(
+                id: new.id, day: new.day, service: new.service, seq: seq, number: Ticket.number(prefix: new.service, seq: seq), priority: new.priority.rawValue,
+                appointment: new.appointment, slot: slot, state: TicketState.waiting.rawValue, issued_at: at, queued_at: at, issue_service: new.service)
+            try record.insert(db)
+            return record.ticket
+        }
+    }
+
+    public func updateTicket(_ t: Ticket) async throws {
+        try await writer.write { db in try TicketRecord(t).update(db) }
+    }
+
+    public func tickets(day: String) async throws -> [Ticket] {
+        try await writer.read { db in try TicketRecord.filter(Column("day") == day).order(Column("issued_at"), Column("id")).fetchAll(db) }.map(\.ticket)
+    }
+
+    public func saveRating(_ r: Rating) async throws {
+        try await writer.write { db in
+            if try RatingRecord.fetchOne(db, key: r.ticket) != nil { throw HallStoreError.alreadyRated }
+            try RatingRecord(r).insert(db)
+        }
+    }
+
+    public func ratings(from: Date, to: Date, window: Int?) async throws -> [Rating] {
+        let (from, to) = (from.timeIntervalSince1970, to.timeIntervalSince1970)
+        return try await writer.read { db in
+            var q = RatingRecord.filter(Column("time") >= from && Column("time") < to)
+            if let window { q = q.filter(Column("window") == window) }
+            return try q.order(Column("time")).fetchAll(db)
+        }.map(\.rating)
+    }
+
+    public func ratings(day: String) async throws -> [Rating] {
+        try await writer.read { db in
+            try RatingRecord.fetchAll(
+                db, sql: "SELECT rating.* FROM rating JOIN ticket ON ticket.id = rating.ticket WHERE ticket.day = ? ORDER BY rating.time", arguments: [day])
+        }.map(\.rating)
+    }
+
+    public func saveWindow(_ w: StoredWindow) async throws {
+        let record = WindowRecord(w)
+        try await writer.write { db in try record.save(db) }
+    }
+
+    public func windows() async throws -> [StoredWindow] {
+        try await writer.read { db in try WindowRecord.fetchAll(db) }.map(\.window)
+    }
+
+    public func saveAppointment(_ a: Appointment) async throws {
+        let record = AppointmentRecord(code: a.code, service: a.service, slot: a.slot.timeIntervalSince1970, ticket: a.ticket)
+        try await writer.write { db in try record.save(db) }
+    }
+
+    public func appointment(_ code: String) async throws -> Appointment? {
+        try await writer.read { db in try AppointmentRecord.fetchOne(db, key: code) }.map {
+            Appointment(code: $0.code, service: $0.service, slot: Date(timeIntervalSince1970: $0.slot), ticket: $0.ticket)
+        }
+    }
+}
+
+// Rows and the hall's values: times are seconds since 1970 in the database; the away
+// notice and the clerk card are JSON.
+extension TicketRecord {
+    init(_ t: Ticket) {
+        self.init(
+            id: t.id, day: t.day, service: t.service, seq: t.sequence, number: t.number, priority: t.priority.rawValue,
+            appointment: t.appointment, slot: t.slot?.timeIntervalSince1970, state: t.state.rawValue, issued_at: t.issuedAt.timeIntervalSince1970,
+            queued_at: t.queuedAt.timeIntervalSince1970, called_at: t.calledAt?.timeIntervalSince1970, finished_at: t.finishedAt?.timeIntervalSince1970,
+            window: t.window, clerk: t.clerk, recalls: t.recalls, transferred_from: t.transferredFrom, print_job: t.printJob, print_error: t.printError,
+            issue_service: t.issueService)
+    }
+
+    var ticket: Ticket {
+        Ticket(
+            id: id, number: number, service: service, day: day, priority: TicketPriority(rawValue: priority) ?? .normal, appointment: appointment,
+            slot: slot.map(Date.init(timeIntervalSince1970:)), state: TicketState(rawValue: state) ?? .waiting,
+            issuedAt: Date(timeIntervalSince1970: issued_at), queuedAt: Date(timeIntervalSince1970: queued_at),
+            calledAt: called_at.map(Date.init(timeIntervalSince1970:)), finishedAt: finished_at.map(Date.init(timeIntervalSince1970:)), window: window,
+            clerk: clerk, recalls: recalls, transferredFrom: transferred_from, printJob: print_job, printError: print_error, waitingAhead: nil)
+    }
+}
+
+extension RatingRecord {
+    init(_ r: Rating) {
+        self.init(
+            ticket: r.ticket, number: r.number, service: r.service, window: r.window, clerk: r.clerk, level: r.level?.rawValue,
+            time: r.time.timeIntervalSince1970, channel: r.channel)
+    }
+
+    var rating: Rating {
+        let level = level.flatMap(RatingLevel.init(rawValue:))
+        return Rating(
+            ticket: ticket, number: number, service: service, window: window, clerk: clerk, level: level, stars: level?.stars,
+            time: Date(timeIntervalSince1970: time), channel: channel)
+    }
+}
+
+extension WindowRecord {
+    init(_ w: StoredWindow) {
+        let encoder = JSONEncoder()
+        self.init(
+            number: w.number, state: w.state.rawValue, away: w.away.flatMap { try? String(decoding: encoder.encode($0), as: UTF8.self) },
+            clerk: w.clerk.flatMap { try? String(decoding: encoder.encode($0), as: UTF8.self) }, current: w.current)
+    }
+
+    var window: StoredWindow {
+        let decoder = JSONDecoder()
+        return StoredWindow(
+            number: number, state: WindowState(rawValue: state) ?? .closed, away: away.flatMap { try? decoder.decode(AwayNotice.self, from: Data($0.utf8)) },
+            clerk: clerk.flatMap { try? decoder.decode(ClerkCard.self, from: Data($0.utf8)) }, current: current)
+    }
+}

@@ -1,0 +1,188 @@
+import DeviceKit
+import Foundation
+import Hall
+import HallModel
+import Testing
+
+/// The ticket's life as a pure rule: no store, no devices, no clock.
+@Suite("ticket state machine", .timeLimit(.minutes(1)))
+struct TicketMachineTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+    let machine = TicketMachine(recallMax: 2, recallMinInterval: .seconds(60))
+
+    func waiting(_ number: String = "A001", service: String = "A") -> Ticket {
+        Ticket(id: "id-\(number)", number: number, service: service, day: "2027-01-15", priority: .normal, state: .waiting, issuedAt: t0, queuedAt: t0, recalls: 0)
+    }
+
+    @Test("call, recall, complete: each returns the new ticket and the actions in order; the rating is asked only after completion")
+    func serve() throws {
+        let called = try machine.call(waiting(), window: 3, busy: nil, clerk: "王芳", at: t0 + 60)
+        #expect(called.ticket.state == .called && called.ticket.window == 3 && called.ticket.clerk == "王芳" && called.ticket.calledAt == t0 + 60)
+        #expect(called.actions == [.occupy(window: 3), .announceCall(window: 3), .publish("ticket.called")])
+
+        #expect(throws: HallError.notNow("A001 was called 30 s ago: recall after 60 s")) {
+            try machine.recall(called.ticket, window: 3, lastCall: nil, at: t0 + 90)
+        }
+        let recalled = try machine.recall(called.ticket, window: 3, lastCall: nil, at: t0 + 120)
+        #expect(recalled.ticket.recalls == 1)
+        #expect(recalled.actions == [.occupy(window: 3), .announceCall(window: 3), .publish("ticket.called", recall: 1)])
+        let twice = try machine.recall(recalled.ticket, window: 3, lastCall: t0 + 120, at: t0 + 180)
+        #expect(throws: HallError.notNow("A001 was recalled 2 times (at most 2): mark it no-show")) {
+            try machine.recall(twice.ticket, window: 3, lastCall: t0 + 180, at: t0 + 600)
+        }
+
+        #expect(throws: HallError.self) { try machine.ratable(twice.ticket) }
+        let done = try machine.complete(twice.ticket, window: 3, at: t0 + 900)
+        #expect(done.ticket.state == .done && done.ticket.finishedAt == t0 + 900)
+        #expect(done.actions == [.free(window: 3), .publish("ticket.finished"), .askRating(window: 3)])
+        #expect(try machine.ratable(done.ticket) == 3)
+    }
+
+    @Test("a busy window calls nobody; only a waiting ticket is called; no-show needs a called ticket")
+    func refusals() throws {
+        let busy = try machine.call(waiting("A001"), window: 1, busy: nil, clerk: nil, at: t0).ticket
+        #expect(throws: HallError.notNow("window 1 is still serving A001: complete, no-show or transfer it first")) {
+            try machine.call(waiting("A002"), window: 1, busy: busy, clerk: nil, at: t0)
+        }
+        #expect(throws: HallError.notNow("A001 is called: only a waiting ticket is called")) {
+            try machine.call(busy, window: 2, busy: nil, clerk: nil, at: t0)
+        }
+        #expect(throws: HallError.notNow("window 1 has no called ticket")) { try machine.noShow(nil, window: 1, at: t0) }
+        let gone = try machine.noShow(busy, window: 1, at: t0 + 300)
+        #expect(gone.ticket.state == .noShow && gone.actions == [.free(window: 1), .publish("ticket.finished")])
+        #expect(throws: HallError.self) { try machine.ratable(gone.ticket) }
+        #expect(throws: HallError.notNow("window 1 is serving nobody")) { try machine.complete(gone.ticket, window: 1, at: t0) }
+    }
+
+    @Test("a transfer puts the ticket back in another queue by its issue time; to its own service is refused naming the field")
+    func transfer() throws {
+        var ticket = waiting()
+        ticket.queuedAt = t0 + 10
+        let called = try machine.call(ticket, window: 2, busy: nil, clerk: nil, at: t0 + 60)
+        let moved = try machine.transfer(called.ticket, window: 2, to: "B")
+        #expect(moved.ticket.state == .waiting && moved.ticket.service == "B" && moved.ticket.transferredFrom == "A")
+        #expect(moved.ticket.queuedAt == t0 && moved.ticket.window == nil && moved.ticket.calledAt == nil && moved.ticket.recalls == 0)
+        #expect(moved.ticket.number == "A001" && moved.ticket.issueService == "A", "the number stays that of the service it was issued for")
+        #expect(moved.actions == [.free(window: 2), .publish("ticket.transferred")])
+        #expect(throws: HallError.invalid("A001 is already in service A", field: "service")) { try machine.transfer(called.ticket, window: 2, to: "A") }
+    }
+
+    @Test("numbers have at least three digits and read back")
+    func numbers() {
+        #expect(Ticket.number(prefix: "A", seq: 7) == "A007")
+        #expect(Ticket.number(prefix: "B", seq: 1234) == "B1234")
+        var t = waiting("C042", service: "C")
+        #expect(t.sequence == 42)
+        t.transferredFrom = "C"
+        t.service = "D"
+        #expect(t.issueService == "C")
+    }
+}
+
+/// What every HallStore must keep, run against each store.
+@Suite("hall store contract", .timeLimit(.minutes(2)))
+struct HallStoreContractTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func withStore(_ kind: StoreKind, _ body: (any HallStore) async throws -> Void) async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try await body(try kind.make(directory: dir))
+    }
+
+    func new(_ id: String, _ service: String = "A", day: String = "2027-01-15", appointment: String? = nil, cap: Int? = nil) -> NewTicket {
+        NewTicket(id: id, day: day, service: service, priority: .normal, appointment: appointment, at: t0, dailyCap: cap)
+    }
+
+    @Test("fifty concurrent issues get fifty different numbers; numbers are per service and day; the cap holds", arguments: StoreKind.allCases)
+    func numbering(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let numbers = try await withThrowingTaskGroup(of: String.self) { group in
+                for i in 0..<50 { group.addTask { try await store.issueTicket(new("t\(i)")).number } }
+                return try await group.reduce(into: [String]()) { $0.append($1) }
+            }
+            #expect(Set(numbers).count == 50)
+            #expect(Set(numbers) == Set((1...50).map { Ticket.number(prefix: "A", seq: $0) }))
+            #expect(try await store.issueTicket(new("b1", "B")).number == "B001")
+            #expect(try await store.issueTicket(new("a-next-day", day: "2027-01-16")).number == "A001")
+            _ = try await store.issueTicket(new("c1", "C", cap: 2))
+            _ = try await store.issueTicket(new("c2", "C", cap: 2))
+            await #expect(throws: HallStoreError.dailyCapReached(2)) { try await store.issueTicket(new("c3", "C", cap: 2)) }
+            #expect(try await store.tickets(day: "2027-01-15").count == 53)
+        }
+    }
+
+    @Test("an appointment is checked in once, for its own service, and gives the ticket its slot", arguments: StoreKind.allCases)
+    func appointments(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            try await store.saveAppointment(Appointment(code: "YY0001", service: "A", slot: t0 + 3600))
+            await #expect(throws: HallStoreError.unknownAppointment) { try await store.issueTicket(new("x", "B", appointment: "YY0001")) }
+            await #expect(throws: HallStoreError.unknownAppointment) { try await store.issueTicket(new("y", appointment: "NOPE")) }
+            let t = try await store.issueTicket(new("p1", appointment: "YY0001"))
+            #expect(t.slot == t0 + 3600 && t.appointment == "YY0001")
+            await #expect(throws: HallStoreError.appointmentUsed(ticket: "p1")) { try await store.issueTicket(new("p2", appointment: "YY0001")) }
+            #expect(try await store.appointment("YY0001")?.ticket == "p1")
+            #expect(try await store.tickets(day: "2027-01-15").map(\.id) == ["p1"], "a refused check-in stores no ticket")
+        }
+    }
+
+    @Test("a ticket's new state reads back whole; one rating per ticket; ratings by time, window and day; windows round-trip", arguments: StoreKind.allCases)
+    func ticketsRatingsWindows(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            var t = try await store.issueTicket(new("r1"))
+            t.state = .done
+            t.window = 2
+            t.clerk = "李明"
+            t.calledAt = t0 + 60
+            t.finishedAt = t0 + 600
+            t.recalls = 1
+            t.printJob = "job-1"
+            try await store.updateTicket(t)
+            #expect(try await store.tickets(day: "2027-01-15") == [t])
+
+            let rating = Rating(ticket: t.id, number: t.number, service: "A", window: 2, clerk: "李明", level: .satisfied, stars: 4, time: t0 + 610, channel: "evaluator")
+            try await store.saveRating(rating)
+            var second = rating
+            second.level = .veryDissatisfied
+            await #expect(throws: HallStoreError.alreadyRated) { try await store.saveRating(second) }
+            #expect(try await store.ratings(from: t0, to: t0 + 700, window: 2) == [rating])
+            #expect(try await store.ratings(from: t0, to: t0 + 700, window: 1).isEmpty)
+            #expect(try await store.ratings(from: t0 + 611, to: t0 + 700, window: nil).isEmpty, "the end of the range is open, the start closed")
+            #expect(try await store.ratings(day: "2027-01-15") == [rating])
+
+            let w = StoredWindow(number: 2, state: .away, away: AwayNotice(reason: "会议", backAt: "10:30"), clerk: ClerkCard(name: "李明", unit: "人社所"), current: nil)
+            try await store.saveWindow(w)
+            var open = w
+            open.state = .open
+            open.away = nil
+            open.current = "r1"
+            try await store.saveWindow(open)
+            #expect(try await store.windows() == [open])
+        }
+    }
+
+    @Test("events get increasing numbers, are handed on in order, page by type or family, and trimming never reuses a number", arguments: StoreKind.allCases)
+    func eventLog(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let log = EventLog(store: store)
+            #expect(try await log.firstAvailable() == 1 && log.subscriberCount == 0)
+            let live = log.subscribe()
+            for (i, type) in ["ticket.issued", "keypad.rating", "ticket.called", "device.status"].enumerated() {
+                _ = try await log.publish(NewEvent(type: type, data: .object(["i": .number(Double(i))])))
+            }
+            var delivered: [Int64] = []
+            for await e in live.events {
+                delivered.append(e.seq)
+                if delivered.count == 4 { break }
+            }
+            #expect(delivered == [1, 2, 3, 4])
+            #expect(try await log.events(after: 0, types: ["ticket"]).map(\.seq) == [1, 3])
+            #expect(try await log.events(after: 1, types: ["ticket", "keypad.rating"]).map(\.seq) == [2, 3])
+            #expect(try await log.events(after: 0, limit: 2).map(\.seq) == [1, 2])
+            #expect(try await log.lastSequence() == 4)
+            #expect(try await log.trim(olderThan: .seconds(0), now: Date().addingTimeInterval(5)) == 4)
+            #expect(try await log.firstAvailable() == 5, "an empty log resumes after the last number given")
+            #expect(try await log.publish(NewEvent(type: "ticket.issued")).seq == 5)
+        }
+    }
+}

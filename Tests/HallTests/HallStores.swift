@@ -1,0 +1,139 @@
+import DeviceKit
+import Foundation
+import Hall
+import HallModel
+import SQLiteStore
+import Synchronization
+
+/// The hall stores the hall's tests run against: each test that takes a `StoreKind`
+/// runs once per store, unchanged. A new store (PostgreSQL) is one more case here.
+enum StoreKind: String, CaseIterable, Sendable, CustomStringConvertible {
+    /// halld.sqlite in a folder, as the daemon opens it (WAL, synchronous=FULL).
+    case sqlite
+    /// A second conformance kept in memory: the tests hold the protocol's rules, not
+    /// SQLite's constraints.
+    case memory
+
+    var description: String { rawValue }
+
+    func make(directory: String) throws -> any HallStore {
+        switch self {
+        case .sqlite: try HallDatabase.open(directory: directory)
+        case .memory: MemoryHallStore()
+        }
+    }
+}
+
+/// The HallStore protocol kept in memory, with the same rules in one actor step:
+/// numbers per service and day, the daily cap, an appointment used once, one rating
+/// per ticket, event sequence numbers never reused.
+actor MemoryHallStore: HallStore {
+    private var ticketsByID: [String: Ticket] = [:]
+    private var order: [String] = []
+    private var ratingsByTicket: [String: Rating] = [:]
+    private var windowsByNumber: [Int: StoredWindow] = [:]
+    private var appointments: [String: Appointment] = [:]
+    private var log: [HallEvent] = []
+    private var lastSeq: Int64 = 0
+
+    func issueTicket(_ new: NewTicket) throws -> Ticket {
+        var slot: Date?
+        if let code = new.appointment {
+            guard var a = appointments[code], a.service == new.service else { throw HallStoreError.unknownAppointment }
+            if let used = a.ticket { throw HallStoreError.appointmentUsed(ticket: used) }
+            slot = a.slot
+            a.ticket = new.id
+            appointments[code] = a
+        }
+        let last = ticketsByID.values.filter { $0.day == new.day && $0.issueService == new.service }.map(\.sequence).max() ?? 0
+        if let cap = new.dailyCap, last >= cap { throw HallStoreError.dailyCapReached(cap) }
+        let t = Ticket(
+            id: new.id, number: Ticket.number(prefix: new.service, seq: last + 1), service: new.service, day: new.day, priority: new.priority,
+            appointment: new.appointment, slot: slot, state: .waiting, issuedAt: new.at, queuedAt: new.at, recalls: 0)
+        ticketsByID[t.id] = t
+        order.append(t.id)
+        return t
+    }
+
+    func updateTicket(_ ticket: Ticket) {
+        var t = ticket
+        t.waitingAhead = nil
+        ticketsByID[t.id] = t
+    }
+
+    func tickets(day: String) -> [Ticket] { order.compactMap { ticketsByID[$0] }.filter { $0.day == day } }
+
+    func saveRating(_ rating: Rating) throws {
+        guard ratingsByTicket[rating.ticket] == nil else { throw HallStoreError.alreadyRated }
+        ratingsByTicket[rating.ticket] = rating
+    }
+
+    func ratings(from: Date, to: Date, window: Int?) -> [Rating] {
+        ratingsByTicket.values.filter { $0.time >= from && $0.time < to && (window == nil || $0.window == window) }.sorted { $0.time < $1.time }
+    }
+
+    func ratings(day: String) -> [Rating] {
+        ratingsByTicket.values.filter { ticketsByID[$0.ticket]?.day == day }.sorted { $0.time < $1.time }
+    }
+
+    func saveWindow(_ window: StoredWindow) { windowsByNumber[window.number] = window }
+    func windows() -> [StoredWindow] { windowsByNumber.values.sorted { $0.number < $1.number } }
+    func saveAppointment(_ appointment: Appointment) { appointments[appointment.code] = appointment }
+    func appointment(_ code: String) -> Appointment? { appointments[code] }
+
+    func appendEvent(_ event: NewEvent, time: String, committed: @escaping @Sendable (HallEvent) -> Void) -> HallEvent {
+        lastSeq += 1
+        let stored = HallEvent(seq: lastSeq, type: event.type, time: time, device: event.device, data: event.data)
+        log.append(stored)
+        committed(stored)
+        return stored
+    }
+
+    func events(after seq: Int64, limit: Int, types: Set<String>?) -> [HallEvent] {
+        Array(log.filter { $0.seq > seq && EventSubscription.matches($0.type, types) }.prefix(limit))
+    }
+
+    func firstEventSequence() -> Int64 { log.first?.seq ?? lastSeq + 1 }
+    func lastEventSequence() -> Int64 { lastSeq }
+
+    func deleteEvents(before cutoff: String) -> Int {
+        let before = log.count
+        log.removeAll { $0.time < cutoff }
+        return before - log.count
+    }
+}
+
+/// Any store, with writes that can be made to fail as a full or failing disk would.
+final class FaultyStore: HallStore {
+    struct DiskError: Error, CustomStringConvertible {
+        var description: String { "disk I/O error (test)" }
+    }
+
+    let base: any HallStore
+    private let ratingWritesFail = Atomic<Bool>(false)
+
+    init(_ base: any HallStore) { self.base = base }
+
+    func failRatingWrites(_ fail: Bool) { ratingWritesFail.store(fail, ordering: .sequentiallyConsistent) }
+
+    func issueTicket(_ new: NewTicket) async throws -> Ticket { try await base.issueTicket(new) }
+    func updateTicket(_ ticket: Ticket) async throws { try await base.updateTicket(ticket) }
+    func tickets(day: String) async throws -> [Ticket] { try await base.tickets(day: day) }
+    func saveRating(_ rating: Rating) async throws {
+        if ratingWritesFail.load(ordering: .sequentiallyConsistent) { throw DiskError() }
+        try await base.saveRating(rating)
+    }
+    func ratings(from: Date, to: Date, window: Int?) async throws -> [Rating] { try await base.ratings(from: from, to: to, window: window) }
+    func ratings(day: String) async throws -> [Rating] { try await base.ratings(day: day) }
+    func saveWindow(_ window: StoredWindow) async throws { try await base.saveWindow(window) }
+    func windows() async throws -> [StoredWindow] { try await base.windows() }
+    func saveAppointment(_ appointment: Appointment) async throws { try await base.saveAppointment(appointment) }
+    func appointment(_ code: String) async throws -> Appointment? { try await base.appointment(code) }
+    func appendEvent(_ event: NewEvent, time: String, committed: @escaping @Sendable (HallEvent) -> Void) async throws -> HallEvent {
+        try await base.appendEvent(event, time: time, committed: committed)
+    }
+    func events(after seq: Int64, limit: Int, types: Set<String>?) async throws -> [HallEvent] { try await base.events(after: seq, limit: limit, types: types) }
+    func firstEventSequence() async throws -> Int64 { try await base.firstEventSequence() }
+    func lastEventSequence() async throws -> Int64 { try await base.lastEventSequence() }
+    func deleteEvents(before cutoff: String) async throws -> Int { try await base.deleteEvents(before: cutoff) }
+}
