@@ -130,10 +130,20 @@ let package = Package(
             dependencies: ["DeviceKit", "HallModel", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
+        // Scan, print and rating jobs: the job board, the scan spool, the PDF of a scan,
+        // tickets rendered in ESC/POS. Used by the HTTP edge and by the hall's kiosk.
+        .target(
+            name: "Jobs",
+            dependencies: [
+                "DeviceKit", "HallAPIModels", "SQLiteStore", "Imaging", "WireProtocols",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "HallAPI",
             dependencies: [
-                "DeviceKit", "HallAPIModels", "SQLiteStore", "Simulators", "WireProtocols", "Imaging", "Hall",
+                "DeviceKit", "HallAPIModels", "Hall", "Jobs",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -150,7 +160,7 @@ let package = Package(
         .target(
             name: "HallDaemon",
             dependencies: [
-                "DeviceKit", "SQLiteStore", "HallAPI", "Simulators", "Drivers", "Transports", "Hall", "UnixSockets",
+                "DeviceKit", "SQLiteStore", "HallAPI", "Jobs", "Simulators", "Drivers", "Transports", "Hall", "UnixSockets",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -218,7 +228,7 @@ let package = Package(
             name: "HallTests",
             dependencies: [
                 "DeviceKit", "Simulators", "SQLiteStore", "HallModel", "HallAPIModels", "HallClient",
-                "HallAPI", "HallDaemon", "CZlib", "WireProtocols", "Transports", "Drivers", "Hall", "Imaging", "FuzzTargets",
+                "HallAPI", "Jobs", "HallDaemon", "CZlib", "WireProtocols", "Transports", "Drivers", "Hall", "Imaging", "FuzzTargets",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

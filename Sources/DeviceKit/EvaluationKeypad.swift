@@ -36,3 +36,10 @@ public protocol EvaluationKeypad: Device {
     /// key came in time and `canceled` when the task is cancelled.
     func requestRating(ticket: String?, timeout: Duration) async throws -> RatingLevel
 }
+
+/// A keypad whose keys software can press: the simulated keypads of `make run` and the
+/// tests (`POST /v1/keypads/{id}/press`). A real keypad is pressed by a person.
+public protocol KeyPressable: EvaluationKeypad {
+    /// Presses the key of `level`; true when it answered a rating request.
+    func press(_ level: RatingLevel) async throws -> Bool
+}

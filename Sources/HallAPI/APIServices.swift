@@ -2,7 +2,7 @@ import DeviceKit
 import Foundation
 import HallAPIModels
 import Hall
-import WireProtocols
+import Jobs
 
 /// What the routes work with. One value, built by the daemon (or a test) and
 /// handed to `buildRouter`.
@@ -30,10 +30,8 @@ public struct APIServices: Sendable {
     public var subscriberBuffer: Int
     /// Who the caller is. The daemon reads `SO_PEERCRED`; tests may craft an identity.
     public var identify: @Sendable (HallRequestContext) async -> PeerIdentity?
-    /// How each ESC/POS printer renders `{"ticket": …}` jobs; others use the standard layout.
-    public var ticketLayouts: [DeviceID: TicketLayout] = [:]
-    /// The hall's name, printed on tickets that do not name it.
-    public var hallName: String?
+    /// How each ESC/POS printer renders `{"ticket": …}` jobs, with the hall's name.
+    public var tickets = TicketPrinting()
     /// The hall (queue, windows, ratings), when configured.
     public var hall: Hall?
     /// The role of connections over TCP (`api.tcp`), which carry no peer credentials.

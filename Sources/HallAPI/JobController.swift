@@ -2,7 +2,7 @@ import DeviceKit
 import Foundation
 import HallAPIModels
 import Hummingbird
-import WireProtocols
+import Jobs
 
 /// Scan, print and rating jobs: submit (`202` + `Location`), read, cancel, pages.
 struct JobController {
@@ -196,15 +196,14 @@ struct JobController {
         let t = body.ticket
         guard !t.number.isEmpty, t.number.count <= 16 else { throw APIError.invalidData("ticket.number must be 1 to 16 characters", field: "ticket.number") }
         if let w = t.waitingAhead, w < 0 { throw APIError.invalidData("ticket.waitingAhead must not be negative", field: "ticket.waitingAhead") }
-        let layout = services.ticketLayouts[printer.id] ?? TicketLayout()
-        let bytes: [UInt8]
+        let document: PrintDocument
         do {
-            bytes = try TicketRendering.render(t, layout: layout, hallName: services.hallName)
+            document = try services.tickets.document(t, for: printer.id)
         } catch {
             throw APIError.invalidData("\(error)", field: error.field)
         }
         try await ensurePrinterReady(printer)
-        return PrintDocument(format: "escpos", data: Data(bytes), title: "ticket \(t.number)")
+        return document
     }
 
 }

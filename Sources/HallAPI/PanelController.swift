@@ -1,7 +1,6 @@
 import DeviceKit
 import HallAPIModels
 import Hummingbird
-import Simulators
 
 /// Display content, and key presses on simulated keypads.
 struct PanelController {
@@ -27,7 +26,7 @@ struct PanelController {
             try context.require(.technician, to: "pressing a simulated key")
             let id = try context.parameters.deviceID()
             guard let device = await services.registry.device(id) else { throw APIError.notFound("no device '\(id)'") }
-            guard let keypad = device as? SimulatedKeypad else {
+            guard let keypad = device as? any KeyPressable else {
                 throw APIError(.conflict, .unsupportedCommand, "\(id) is not a simulated keypad: a person presses its keys", device: id)
             }
             let body = try await request.decodeStrict(PressRequest.self, fields: ["level"])

@@ -6,6 +6,7 @@ import Transports
 import Hall
 import HallAPI
 import HallAPIModels
+import Jobs
 import WireProtocols
 import Hummingbird
 import Logging
@@ -70,19 +71,20 @@ public struct Daemon: Sendable {
             registry: registry, events: events, jobs: jobs, roles: roles,
             info: .init(version: Self.version, socket: config.socket, stateDir: config.stateDir),
             subscriberBuffer: config.subscriberBuffer)
-        for device in config.devices { if let layout = device.ticketLayout { services.ticketLayouts[device.id] = layout } }
+        for device in config.devices { if let layout = device.ticketLayout { services.tickets.layouts[device.id] = layout } }
         var hall: Hall?
         if let setup = config.hall {
-            let layouts = services.ticketLayouts
+            services.tickets.hallName = setup.name
+            services.tickets.timeZone = setup.timeZone
+            let tickets = services.tickets
             let h = Hall(
                 setup: setup, store: database, registry: registry, events: events, logger: logger,
                 printTicket: { ticket, printer in
-                    try await Self.printTicket(ticket, on: printer, setup: setup, registry: registry, jobs: jobs, layouts: layouts)
+                    try await Self.printTicket(ticket, on: printer, setup: setup, registry: registry, jobs: jobs, tickets: tickets)
                 })
             try await h.load()
             hall = h
             services.hall = h
-            services.hallName = setup.name
         }
         services.tcpRole = config.tcpRole
         services.interactiveChecks = InteractiveChecks(timeout: config.interactiveCheckTimeout)
@@ -178,15 +180,14 @@ extension Daemon {
     /// route renders tickets: the service by its name (社会保障), not its code.
     /// Returns the print job's id.
     static func printTicket(
-        _ t: Ticket, on printer: DeviceID, setup: HallSetup, registry: DeviceRegistry, jobs: JobBoard, layouts: [DeviceID: TicketLayout]
+        _ t: Ticket, on printer: DeviceID, setup: HallSetup, registry: DeviceRegistry, jobs: JobBoard, tickets: TicketPrinting
     ) async throws -> String {
         guard let device = await registry.device(printer) as? any Printer else { throw DeviceError(.notFound, "no printer \(printer)") }
         let serviceName = setup.services.first { $0.code == t.service }?.name ?? t.service
         let content = TicketContent(
             number: t.number, service: serviceName, hall: setup.name, waitingAhead: t.waitingAhead,
             time: TicketRendering.localTime(t.issuedAt, timeZone: setup.timeZone), id: t.id)
-        let bytes = try TicketRendering.render(content, layout: layouts[printer] ?? TicketLayout(), hallName: setup.name, timeZone: setup.timeZone)
-        let job = try await jobs.submitPrint(device, document: PrintDocument(format: "escpos", data: Data(bytes), title: "ticket \(t.number)"))
+        let job = try await jobs.submitPrint(device, document: try tickets.document(content, for: printer))
         return job.id
     }
 }

@@ -4,7 +4,7 @@ import Foundation
 /// An evaluation keypad (评价器) with one key per 好差评 level. A test or a
 /// technician presses keys with `press`; a key rates only while a request waits,
 /// and only once.
-public actor SimulatedKeypad: EvaluationKeypad, SimulatedDevice {
+public actor SimulatedKeypad: KeyPressable, SimulatedDevice {
     public nonisolated let id: DeviceID
     public nonisolated let kind = DeviceKind.keypad
     public nonisolated let driver = "simulated"

@@ -1,5 +1,6 @@
 import DeviceKit
 import Foundation
+import Jobs
 import Hall
 import SQLiteStore
 import Hummingbird

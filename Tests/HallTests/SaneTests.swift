@@ -2,6 +2,7 @@ import ChildProcess
 import DeviceKit
 import Drivers
 import Foundation
+import Jobs
 import HallAPIModels
 import HallClient
 @testable import HallDaemon

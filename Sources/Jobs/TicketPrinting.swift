@@ -1,3 +1,4 @@
+import DeviceKit
 import Foundation
 import HallAPIModels
 import WireProtocols
@@ -23,5 +24,26 @@ public enum TicketRendering {
         f.timeZone = timeZone
         f.dateFormat = "yyyy-MM-dd HH:mm"
         return f.string(from: date)
+    }
+}
+
+/// How tickets become print documents on this halld: each ESC/POS printer's layout
+/// (`[device.ticket]`), the hall's name and time zone. The print route (`{"ticket": …}`)
+/// and the kiosk's own tickets both go through it.
+public struct TicketPrinting: Sendable {
+    public var layouts: [DeviceID: TicketLayout]
+    public var hallName: String?
+    public var timeZone: TimeZone
+
+    public init(layouts: [DeviceID: TicketLayout] = [:], hallName: String? = nil, timeZone: TimeZone = .current) {
+        self.layouts = layouts
+        self.hallName = hallName
+        self.timeZone = timeZone
+    }
+
+    /// The ESC/POS document of `ticket` for `printer`; a field the layout cannot fill is named.
+    public func document(_ ticket: TicketContent, for printer: DeviceID, now: Date = Date()) throws(TicketTemplate.RenderError) -> PrintDocument {
+        let bytes = try TicketRendering.render(ticket, layout: layouts[printer] ?? TicketLayout(), hallName: hallName, timeZone: timeZone, now: now)
+        return PrintDocument(format: "escpos", data: Data(bytes), title: "ticket \(ticket.number)")
     }
 }

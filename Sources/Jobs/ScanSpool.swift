@@ -1,3 +1,4 @@
+import DeviceKit
 import Foundation
 
 /// Where scanned pages live while their job is known: `<state dir>/spool/<job id>/`.
@@ -9,44 +10,44 @@ public struct ScanSpool: Sendable {
         self.directory = directory
     }
 
-    static func isJobID(_ id: String) -> Bool { UUID(uuidString: id) != nil && id == id.lowercased() }
+    public static func isJobID(_ id: String) -> Bool { UUID(uuidString: id) != nil && id == id.lowercased() }
 
-    func jobDirectory(_ job: String) throws -> String {
-        guard Self.isJobID(job) else { throw APIError.notFound("no scan job \(job)") }
+    public func jobDirectory(_ job: String) throws -> String {
+        guard Self.isJobID(job) else { throw DeviceError(.notFound, "no scan job \(job)") }
         return (directory as NSString).appendingPathComponent(job)
     }
 
-    func pagePath(job: String, page: Int, format: String) throws -> String {
+    public func pagePath(job: String, page: Int, format: String) throws -> String {
         (try jobDirectory(job) as NSString).appendingPathComponent("page-\(page).\(format)")
     }
 
-    func write(_ data: Data, job: String, page: Int, format: String) throws {
+    public func write(_ data: Data, job: String, page: Int, format: String) throws {
         let dir = try jobDirectory(job)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try data.write(to: URL(fileURLWithPath: try pagePath(job: job, page: page, format: format)))
     }
 
     /// The job's whole document (the PDF of a `pdf` job).
-    func writeDocument(_ data: Data, job: String) throws {
+    public func writeDocument(_ data: Data, job: String) throws {
         let dir = try jobDirectory(job)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try data.write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent("document.pdf")))
     }
 
-    func readDocument(job: String) throws -> Data {
+    public func readDocument(job: String) throws -> Data {
         try Data(contentsOf: URL(fileURLWithPath: (try jobDirectory(job) as NSString).appendingPathComponent("document.pdf")))
     }
 
-    func read(job: String, page: Int, format: String) throws -> Data {
+    public func read(job: String, page: Int, format: String) throws -> Data {
         try Data(contentsOf: URL(fileURLWithPath: try pagePath(job: job, page: page, format: format)))
     }
 
-    func remove(job: String) {
+    public func remove(job: String) {
         if let dir = try? jobDirectory(job) { try? FileManager.default.removeItem(atPath: dir) }
     }
 
     /// Removes every job folder except `keep`: pages of jobs from before a restart are not reachable.
-    func removeAll(except keep: Set<String> = []) {
+    public func removeAll(except keep: Set<String> = []) {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         for name in entries where Self.isJobID(name) && !keep.contains(name) {
             try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(name))

@@ -23,7 +23,7 @@ public actor JobBoard {
     private let feed: AsyncStream<Work>.Continuation
     let events: any EventPublisher
     let registry: DeviceRegistry
-    let spool: ScanSpool
+    public nonisolated let spool: ScanSpool
     let logger: Logger
     /// Finished jobs kept for reading; older ones (and their pages) are dropped.
     let retained: Int
