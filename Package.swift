@@ -143,7 +143,7 @@ let package = Package(
         .target(
             name: "HallAPI",
             dependencies: [
-                "DeviceKit", "HallAPIModels", "Hall", "Jobs",
+                "DeviceKit", "HallAPIModels", "Hall", "Jobs", "HallConfiguration",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -156,11 +156,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Configuration, wiring, the service group.
+        // halld.toml read and checked, with no device library behind it: what halld,
+        // hallctl (doctor, udev-rules) and hall-sim read configuration with.
+        .target(
+            name: "HallConfiguration",
+            dependencies: [
+                "DeviceKit", "WireProtocols", "HallModel", "HallAPIModels",
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Wiring, the service group.
         .target(
             name: "HallDaemon",
             dependencies: [
-                "DeviceKit", "SQLiteStore", "HallAPI", "Jobs", "Simulators", "Drivers", "Transports", "Hall", "UnixSockets",
+                "DeviceKit", "SQLiteStore", "HallAPI", "Jobs", "Simulators", "Drivers", "Transports", "Hall", "UnixSockets", "HallConfiguration",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -171,7 +181,7 @@ let package = Package(
         .executableTarget(
             name: "halld",
             dependencies: [
-                "HallDaemon",
+                "HallDaemon", "HallConfiguration",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -179,7 +189,7 @@ let package = Package(
         .executableTarget(
             name: "hallctl",
             dependencies: [
-                "HallClient", "HallAPIModels", "Drivers", "HallDaemon", "Transports",
+                "HallClient", "HallAPIModels", "HallConfiguration", "ChildProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -198,7 +208,7 @@ let package = Package(
         // Every decoder of outside bytes as a fuzz target (`make fuzz`, replayed by the tests).
         .target(
             name: "FuzzTargets",
-            dependencies: ["WireProtocols", "HallAPI", "HallAPIModels", "HallDaemon"],
+            dependencies: ["WireProtocols", "HallAPI", "HallAPIModels", "HallConfiguration"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -209,7 +219,7 @@ let package = Package(
         .executableTarget(
             name: "hall-bench",
             dependencies: [
-                "Drivers", "Simulators", "Transports", "WireProtocols", "HallDaemon", "HallClient", "HallAPIModels", "Hall", "HallModel", "SQLiteStore", "CSQLiteBench", "ChildProcess", "UnixSockets",
+                "Drivers", "Simulators", "Transports", "WireProtocols", "HallDaemon", "HallConfiguration", "HallClient", "HallAPIModels", "Hall", "HallModel", "SQLiteStore", "CSQLiteBench", "ChildProcess", "UnixSockets",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -219,7 +229,7 @@ let package = Package(
         .executableTarget(
             name: "hall-sim",
             dependencies: [
-                "Simulators", "WireProtocols", "HallDaemon",
+                "Simulators", "WireProtocols", "HallConfiguration",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -228,7 +238,7 @@ let package = Package(
             name: "HallTests",
             dependencies: [
                 "DeviceKit", "Simulators", "SQLiteStore", "HallModel", "HallAPIModels", "HallClient",
-                "HallAPI", "Jobs", "HallDaemon", "CZlib", "WireProtocols", "Transports", "Drivers", "Hall", "Imaging", "FuzzTargets",
+                "HallAPI", "Jobs", "HallDaemon", "HallConfiguration", "CZlib", "WireProtocols", "Transports", "Drivers", "Hall", "Imaging", "FuzzTargets",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,7 +1,7 @@
 import Foundation
+import HallConfiguration
 import HallAPI
 import HallAPIModels
-import HallDaemon
 import WireProtocols
 
 /// Every decoder that reads bytes from outside, as one function per fuzz target.

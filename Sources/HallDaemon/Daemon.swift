@@ -1,6 +1,7 @@
 import DeviceKit
 import Drivers
 import Foundation
+import HallConfiguration
 import SQLiteStore
 import Transports
 import Hall
@@ -16,7 +17,7 @@ import Synchronization
 /// The running daemon: database, event log, devices, jobs and the API on the
 /// Unix socket, as one service group that stops in reverse order on SIGTERM or SIGINT.
 public struct Daemon: Sendable {
-    public static let version = "0.1.0"
+    public static let version = HalldVersion.current
 
     public let config: HallConfig
     public let logger: Logger

@@ -1,5 +1,6 @@
 import DeviceKit
 import Drivers
+import HallConfiguration
 import Simulators
 import Transports
 import WireProtocols

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HallConfiguration
 
 /// hall-bench: halld's paths measured against baselines in the same run, written
 /// to BENCHMARKS.md. Every figure is a ratio to a baseline measured moments

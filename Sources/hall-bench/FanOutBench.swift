@@ -1,4 +1,5 @@
 import Foundation
+import HallConfiguration
 import HallAPIModels
 import HallDaemon
 import Synchronization

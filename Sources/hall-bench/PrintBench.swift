@@ -1,5 +1,6 @@
 import ChildProcess
 import Foundation
+import HallConfiguration
 import Subprocess
 import HallAPIModels
 import HallClient

@@ -1,4 +1,5 @@
 import Foundation
+import HallConfiguration
 import Subprocess
 import HallAPIModels
 import HallClient

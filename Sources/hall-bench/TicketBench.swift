@@ -1,5 +1,6 @@
 import CSQLiteBench
 import Foundation
+import HallConfiguration
 import SQLiteStore
 import Hall
 import HallAPIModels

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import HallDaemon
+import HallConfiguration
 import Simulators
 import WireProtocols
 

@@ -1,11 +1,11 @@
 import ArgumentParser
 import Foundation
 import HallAPIModels
+import ChildProcess
 import HallClient
-import HallDaemon
+import HallConfiguration
 import Subprocess
 import SystemPackage
-import Transports
 
 #if canImport(Glibc)
 import Glibc
@@ -72,12 +72,11 @@ struct Doctor: AsyncParsableCommand {
                 out.append(Finding(ok: true, check: "serial \(serial.port)", detail: "present (\(d.id), \(serial.settings))"))
             }
         }
-        // CUPS queues.
+        // CUPS queues, as CUPS's own lpstat lists them (hallctl links no printing library).
         for d in config.devices {
             guard let cups = d.cups else { continue }
-            let client = CupsClient(server: cups.server, name: "doctor")
             do {
-                let queues = try await client.destinations()
+                let queues = try await Self.cupsQueues(server: cups.server)
                 if queues.contains(cups.queue) {
                     out.append(Finding(ok: true, check: "cups \(cups.queue)", detail: "queue present (\(d.id))"))
                 } else {
@@ -85,14 +84,14 @@ struct Doctor: AsyncParsableCommand {
                         fix: "lpadmin -p \(cups.queue) -E -v socket://PRINTER:9100 -m raw (ticket printer) or -m everywhere (A4)"))
                 }
             } catch {
-                out.append(Finding(ok: false, check: "cups", detail: "CUPS not reachable (\(d.id)): \(error)", fix: "systemctl start cups"))
+                out.append(Finding(ok: false, check: "cups", detail: "CUPS not reachable (\(d.id)): \(error)", fix: "systemctl start cups; lpstat needs apt install cups-client"))
             }
         }
         // SANE devices.
         let sane = config.devices.filter { $0.driver == "sane" }
         if !sane.isEmpty {
             do {
-                let names = try await SaneSession.shared.devices().map(\.name)
+                let names = try await Self.saneDevices()
                 for d in sane {
                     if let name = d.sane {
                         out.append(names.contains(name)
@@ -104,7 +103,7 @@ struct Doctor: AsyncParsableCommand {
                     }
                 }
             } catch {
-                out.append(Finding(ok: false, check: "sane", detail: "\(error)", fix: "apt install libsane1; scanimage -L"))
+                out.append(Finding(ok: false, check: "sane", detail: "\(error)", fix: "apt install sane-utils; scanimage -L"))
             }
         }
         // Disk space of the state folder.
@@ -126,6 +125,36 @@ struct Doctor: AsyncParsableCommand {
             }
         }
         return out
+    }
+}
+
+extension Doctor {
+    struct ToolFailure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The queues `lpstat -e` lists on `server` (a host, host:port or socket path; the
+    /// default server when nil).
+    static func cupsQueues(server: String?) async throws -> [String] {
+        let lpstat = "/usr/bin/lpstat"
+        guard FileManager.default.isExecutableFile(atPath: lpstat) else { throw ToolFailure(description: "\(lpstat) is missing") }
+        let r = try await runCommandSplit([lpstat] + (server.map { ["-h", $0] } ?? []) + ["-e"], within: .seconds(30))
+        guard r.status == 0 else {
+            throw ToolFailure(description: "lpstat -e\(server.map { " -h \($0)" } ?? ""): \(r.err.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        return r.out.split(whereSeparator: \.isNewline).map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// The device names `scanimage -L` lists (device `fujitsu:fi-7160:1234' is a …).
+    static func saneDevices() async throws -> [String] {
+        let scanimage = "/usr/bin/scanimage"
+        guard FileManager.default.isExecutableFile(atPath: scanimage) else { throw ToolFailure(description: "\(scanimage) is missing") }
+        let r = try await runCommandSplit([scanimage, "-L"], within: .seconds(60))
+        guard r.status == 0 else { throw ToolFailure(description: "scanimage -L: \(r.err.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        return r.out.split(whereSeparator: \.isNewline).compactMap { line in
+            guard let open = line.firstIndex(of: "`"), let close = line[line.index(after: open)...].firstIndex(of: "'") else { return nil }
+            return String(line[line.index(after: open)..<close])
+        }
     }
 }
 
@@ -152,7 +181,7 @@ struct Diag: AsyncParsableCommand {
             }
             let client = global.client
             var notes: [String] = []
-            var versions = "hallctl \(Daemon.version)\n\(ProcessInfo.processInfo.operatingSystemVersionString)\n"
+            var versions = "hallctl \(HalldVersion.current)\n\(ProcessInfo.processInfo.operatingSystemVersionString)\n"
             let info: InfoResponse? = try? await client.call("GET", "/v1/info")
             if let info { versions += "halld \(info.version), up \(Int(info.uptimeSeconds)) s, socket \(info.socket), state \(info.stateDir)\n" } else { notes.append("halld did not answer") }
             try write("versions.txt", versions)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HallAPIModels
 import HallClient
+import HallConfiguration
 
 struct TicketCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -172,5 +173,3 @@ struct UdevRules: AsyncParsableCommand {
     }
 }
 
-import Drivers
-import HallDaemon

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HallConfiguration
 import HallDaemon
 import Logging
 

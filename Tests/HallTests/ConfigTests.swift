@@ -1,5 +1,6 @@
 import DeviceKit
 import Foundation
+@testable import HallConfiguration
 import Testing
 
 @testable import HallDaemon

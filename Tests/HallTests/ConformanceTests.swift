@@ -1,5 +1,6 @@
 import ChildProcess
 import Foundation
+@testable import HallConfiguration
 @testable import HallAPI
 import HallAPIModels
 @testable import HallDaemon

@@ -1,5 +1,7 @@
+import ChildProcess
 import DeviceKit
 import Foundation
+@testable import HallConfiguration
 import HallAPIModels
 import HallClient
 @testable import Drivers
@@ -307,6 +309,51 @@ extension PeerTests {
                 #expect(ticket.status == 400)
                 #expect(ticket.apiError?.message.contains("not ESC/POS tickets") == true)
             }
+            }
+        }
+
+        @Test("hallctl doctor asks CUPS (lpstat) and SANE (scanimage -L) as separate programs: a present queue and scanner pass, a missing queue fails naming those there")
+        func doctorThroughTools() async throws {
+            try await withCupsPeer { peer in
+                let dir = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(atPath: dir) }
+                let toml = """
+                    [api]
+                    socket = "\(dir)/none.sock"
+                    [storage]
+                    state_dir = "\(dir)/state"
+                    [[device]]
+                    id = "ticket-printer"
+                    kind = "printer"
+                    driver = "cups"
+                    queue = "ticket"
+                    server = "\(peer.socket)"
+                    [[device]]
+                    id = "a4-1"
+                    kind = "printer"
+                    driver = "cups"
+                    queue = "a4-missing"
+                    format = "pdf"
+                    server = "\(peer.socket)"
+                    [[device]]
+                    id = "scanner-1"
+                    kind = "scanner"
+                    driver = "sane"
+                    sane = "test:0"
+                    """
+                try toml.write(toFile: dir + "/halld.toml", atomically: true, encoding: .utf8)
+                let hallctl = builtExecutable("hallctl")
+                let (status, out) = try await runCommand(
+                    [hallctl, "doctor", "--config", dir + "/halld.toml", "--socket", dir + "/none.sock"], environment: ["SANE_CONFIG_DIR": saneConfigDir])
+                #expect(status == 1, "no halld answers, and a queue is missing: \(out)")
+                #expect(out.contains("OK    cups ticket: queue present (ticket-printer)"), "\(out)")
+                #expect(out.contains("FAIL  cups a4-missing: no such queue (a4-1); queues: ticket"), "\(out)")
+                #expect(out.contains("OK    sane test:0: present (scanner-1)"), "\(out)")
+                // hallctl links no device library: it asked the tools.
+                let (_, libraries) = try await runCommand(["/usr/bin/ldd", hallctl])
+                for library in ["libsane", "libcups", "libusb", "libturbojpeg", "libsqlite3"] {
+                    #expect(!libraries.contains(library), "hallctl links \(library)")
+                }
             }
         }
 

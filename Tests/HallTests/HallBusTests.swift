@@ -1,6 +1,7 @@
 import DeviceKit
 import Drivers
 import Foundation
+@testable import HallConfiguration
 import Simulators
 import Testing
 import Transports

@@ -1,6 +1,7 @@
 import DeviceKit
 import Drivers
 import Foundation
+@testable import HallConfiguration
 import HallAPIModels
 import HallClient
 @testable import HallDaemon

@@ -1,6 +1,7 @@
 import ChildProcess
 import DeviceKit
 import Foundation
+@testable import HallConfiguration
 import HallAPIModels
 import HallClient
 @testable import HallDaemon

@@ -2,6 +2,7 @@ import ChildProcess
 import DeviceKit
 import Drivers
 import Foundation
+@testable import HallConfiguration
 import Jobs
 import HallAPIModels
 import HallClient

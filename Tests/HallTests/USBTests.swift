@@ -1,6 +1,7 @@
 import DeviceKit
 import Drivers
 import Foundation
+@testable import HallConfiguration
 @testable import HallDaemon
 import Synchronization
 import Testing

@@ -1,6 +1,8 @@
 import ChildProcess
+import DeviceKit
 import Drivers
 import Foundation
+@testable import HallConfiguration
 @testable import HallDaemon
 import Testing
 

@@ -30,18 +30,3 @@ struct ModbusLink: Sendable {
     }
 }
 
-/// Register maps of Modbus keypads and displays, from configuration.
-public struct ModbusRegisterMap: Sendable, Equatable {
-    /// Keypad: holding register the driver sets to 1 to start an evaluation (0 to end it).
-    public var startRegister: UInt16 = 0
-    /// Keypad: holding register with the key pressed (0 none, 1 = first key); cleared after reading.
-    public var resultRegister: UInt16 = 1
-    /// Display: holding register with the effect (0 static, 1 scroll, 2 flash).
-    public var effectRegister: UInt16 = 0
-    /// Display: first holding register of the text (GB2312, two bytes a register, lines separated by 0A).
-    public var textRegister: UInt16 = 16
-    /// Display: how many registers the text takes.
-    public var textRegisters: UInt16 = 32
-
-    public init() {}
-}

@@ -1,11 +1,8 @@
 import DeviceKit
 import Foundation
-import Drivers
-import Transports
-import WireProtocols
-import Hall
-import HallAPI
 import HallAPIModels
+import HallModel
+import WireProtocols
 
 /// The daemon's configuration (`halld.toml`). Every key is documented in
 /// `Config/halld.toml`; unknown keys and wrong types stop the start.
