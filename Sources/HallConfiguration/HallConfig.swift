@@ -13,56 +13,29 @@ public struct HallConfig: Sendable, Equatable {
         public var kiosk: [String] = []
     }
 
+    /// A `[[device]]` table: the fields every device has, and its driver's own
+    /// (`settings`, read by the driver's reader under `Drivers/`).
     public struct Device: Sendable, Equatable {
         public var id: DeviceID
         public var kind: DeviceKind
-        public var driver: String
         public var name: String
-        /// Simulated scanner: sheets in the ADF per job.
-        public var sheets: Int = 5
-        /// Simulated printer: `ticket` or `a4`.
-        public var paper: String = "ticket"
+        /// What the driver reads from the table; its case names the driver.
+        public var settings: DriverSettings
         /// Displays: lines and columns.
         public var lines: Int = 2
         public var columns: Int = 16
-        /// Serial drivers: the line and the device on it.
-        public var serial: Serial?
-        /// hallbus and profile drivers: the frame profile and command meanings.
-        public var profile: ProfileConfig?
-        /// cups driver: the queue and how to reach it.
-        public var cups: Cups?
-        /// sane driver: the SANE device name and backend options set before each job.
-        public var sane: String?
-        public var saneOptions: [String: String] = [:]
-        /// Devices matched on the USB bus: `usb = "04c5:132e"`, optionally `usb_serial`.
-        public var usb: USBID?
-        public var usbSerial: String?
         /// Printers that take ESC/POS: how `{"ticket": …}` jobs are rendered.
         public var ticketLayout: TicketLayout?
-    }
 
-    /// A printer behind a CUPS queue.
-    public struct Cups: Sendable, Equatable {
-        public var queue: String
-        /// `escpos` (a raw queue to a ticket printer) or `pdf` (an A4 queue).
-        public var format = "escpos"
-        /// cupsd's socket or host; nil: libcups' default (CUPS_SERVER, client.conf).
-        public var server: String?
-        public var pollMilliseconds = 2000
-    }
+        public init(id: DeviceID, kind: DeviceKind, name: String, settings: DriverSettings) {
+            self.id = id
+            self.kind = kind
+            self.name = name
+            self.settings = settings
+        }
 
-    /// Where a serial device sits: its port, line settings, bus address and timing.
-    public struct Serial: Sendable, Equatable {
-        public var port: String
-        public var settings = SerialSettings()
-        public var address: UInt16 = 1
-        public var timeoutMilliseconds = 300
-        public var retries = 2
-        public var pollMilliseconds = 200
-        /// Keypads: the level of key 1, key 2, …
-        public var keys: [RatingLevel] = RatingLevel.allCases
-        /// Modbus: the register map.
-        public var registers = ModbusRegisterMap()
+        /// The driver's name, as written in the table (`driver = "cups"`).
+        public var driver: String { settings.driver }
     }
 
     public var socket = "/run/halld/halld.sock"
@@ -99,9 +72,6 @@ public struct HallConfig: Sendable, Equatable {
     public var udevNames: [UdevName] = []
 
     public init() {}
-
-    /// Drivers this build has. The others named by the API contract arrive with their issues.
-    public static let drivers = ["simulated", "hallbus", "profile", "modbus", "cups", "sane"]
 
     /// Reads and checks a configuration file.
     public static func load(file: String) throws -> HallConfig {
@@ -201,9 +171,9 @@ public struct HallConfig: Sendable, Equatable {
         var lines: [String: (SerialSettings, DeviceID)] = [:]
         var addresses: Set<String> = []
         for var table in try root.tables("device") {
-            let device = try readDevice(&table, profiles: config.profiles)
+            let device = try DeviceReading.read(&table, profiles: config.profiles)
             guard seen.insert(device.id).inserted else { throw table.error("id", "device id \"\(device.id)\" is used twice") }
-            if let serial = device.serial {
+            if let serial = device.settings.serial {
                 // A port under /dev/halld/ must be a name the generated udev rules give.
                 guard UdevName.isGenerated(serial.port, named: config.udevNames) else {
                     throw table.error(
@@ -288,136 +258,5 @@ public struct HallConfig: Sendable, Equatable {
         }
         if setup.services.isEmpty { throw t.error("service", "a hall needs at least one [[hall.service]]") }
         return setup
-    }
-
-    private static func readDevice(_ t: inout TableReader, profiles: [String: ProfileConfig]) throws -> Device {
-        guard let rawID = try t.string("id") else { throw t.error("id", "required: a device id of [a-z0-9-]") }
-        guard let id = DeviceID(rawID) else { throw t.error("id", "expected [a-z0-9-] (1-64 characters, not starting with -), found \"\(rawID)\"") }
-        guard let rawKind = try t.string("kind", oneOf: DeviceKind.allCases.map(\.rawValue)) else {
-            throw t.error("kind", "required: one of \(DeviceKind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        let kind = DeviceKind(rawValue: rawKind)!
-        let contract = ["sane", "cups", "hallbus", "profile", "modbus", "simulated"]
-        guard let driver = try t.string("driver", oneOf: contract) else {
-            throw t.error("driver", "required: one of \(contract.joined(separator: ", "))")
-        }
-        guard drivers.contains(driver) else {
-            throw t.error("driver", "driver \"\(driver)\" is not part of this build yet (available: \(drivers.joined(separator: ", ")))")
-        }
-        var device = Device(id: id, kind: kind, driver: driver, name: try t.string("name") ?? rawID)
-        if driver == "hallbus" || driver == "profile" || driver == "modbus" {
-            guard kind == .keypad || kind == .display else {
-                throw t.error("kind", "the \(driver) driver drives keypads and displays, not a \(kind.rawValue)")
-            }
-            device.serial = try readSerial(&t, kind: kind)
-            var addressLimit = 255
-            if driver == "hallbus" { device.profile = .hallBus }
-            if driver == "profile" {
-                guard let name = try t.string("profile") else { throw t.error("profile", "required: the name of a [[profile]] table, or hallbus") }
-                guard let profile = name == "hallbus" ? .hallBus : profiles[name] else {
-                    throw t.error("profile", "no [[profile]] named \"\(name)\" (defined: \((["hallbus"] + profiles.keys.sorted()).joined(separator: ", ")))")
-                }
-                if kind == .keypad, let problem = profile.commands.validate(profile.frame, keypad: true) {
-                    throw t.error("profile", "profile \"\(name)\" cannot drive a keypad: \(problem)")
-                }
-                device.profile = profile
-                addressLimit = profile.frame.addressWidth == 2 ? 65535 : 255
-            }
-            if let address = device.serial?.address, Int(address) > addressLimit {
-                throw t.error("address", "expected 0 to \(addressLimit), found \(address)")
-            }
-            if driver == "modbus" {
-                func register(_ key: String) throws -> UInt16? { try t.int(key, in: 0...65535).map(UInt16.init) }
-                var map = ModbusRegisterMap()
-                if kind == .keypad {
-                    map.startRegister = try register("start_register") ?? map.startRegister
-                    map.resultRegister = try register("result_register") ?? map.resultRegister
-                } else {
-                    map.effectRegister = try register("effect_register") ?? map.effectRegister
-                    map.textRegister = try register("text_register") ?? map.textRegister
-                    map.textRegisters = UInt16(try t.int("text_registers", in: 1...123) ?? Int(map.textRegisters))
-                }
-                device.serial?.registers = map
-            }
-        }
-        if driver == "sane" {
-            guard kind == .scanner else { throw t.error("kind", "the sane driver drives scanners, not a \(kind.rawValue)") }
-            if let text = try t.string("usb") {
-                guard let usb = USBID(text) else { throw t.error("usb", "expected VID:PID in hex, e.g. \"04c5:132e\", found \"\(text)\"") }
-                device.usb = usb
-                device.usbSerial = try t.string("usb_serial")
-            }
-            device.sane = try t.string("sane")
-            if device.sane?.isEmpty ?? (device.usb == nil) {
-                throw t.error("sane", "required (or usb = \"VID:PID\"): the SANE device name (scanimage -L lists them), e.g. \"fujitsu:fi-7160:12345\"")
-            }
-            if var options = try t.table("sane_options") {
-                for key in options.keys { device.saneOptions[key] = try options.string(key) }
-                try options.finish()
-            }
-        }
-        if driver == "cups" {
-            guard kind == .printer else { throw t.error("kind", "the cups driver drives printers, not a \(kind.rawValue)") }
-            guard let queue = try t.string("queue"), !queue.isEmpty else { throw t.error("queue", "required: the CUPS queue (lpstat -p lists them)") }
-            var cups = Cups(queue: queue)
-            cups.format = try t.string("format", oneOf: ["escpos", "pdf"]) ?? cups.format
-            cups.server = try t.string("server")
-            cups.pollMilliseconds = try t.int("poll_ms", in: 100...60_000) ?? cups.pollMilliseconds
-            device.cups = cups
-        }
-        if kind == .printer, driver == "cups" ? device.cups?.format == "escpos" : (try t.string("paper", oneOf: ["ticket", "a4"]) ?? "ticket") == "ticket" {
-            var layout = TicketLayout()
-            if let mm = try t.int("paper_mm", in: 58...80) {
-                guard let paper = ESCPOS.Paper(rawValue: mm) else { throw t.error("paper_mm", "expected 58 or 80, found \(mm)") }
-                layout.paper = paper
-            }
-            layout.encoding = TextEncoding(rawValue: try t.string("encoding", oneOf: ["GB18030", "GBK"]) ?? "GB18030")!
-            if let lines = try t.strings("ticket_template") {
-                do {
-                    layout.template = try TicketTemplate(parsing: lines)
-                } catch {
-                    throw t.error("ticket_template[\(error.index)]", error.message)
-                }
-            }
-            device.ticketLayout = layout
-        }
-        switch kind {
-        case .scanner where driver == "sane": break
-        case .scanner: device.sheets = try t.int("sheets", in: 1...1000) ?? device.sheets
-        case .printer where driver == "cups": break
-        case .printer: device.paper = try t.string("paper", oneOf: ["ticket", "a4"]) ?? device.paper
-        case .display:
-            device.lines = try t.int("lines", in: 1...16) ?? device.lines
-            device.columns = try t.int("columns", in: 1...256) ?? device.columns
-        case .keypad: break
-        }
-        return device
-    }
-
-    private static func readSerial(_ t: inout TableReader, kind: DeviceKind) throws -> Serial {
-        guard let port = try t.string("port"), !port.isEmpty else { throw t.error("port", "required: the serial port, e.g. /dev/halld/bus-1") }
-        var serial = Serial(port: port.hasPrefix("/") ? port : FileManager.default.currentDirectoryPath + "/" + port)
-        if let baud = try t.int("baud", in: 1...4_000_000) {
-            guard SerialSettings.bauds.contains(baud) else { throw t.error("baud", "expected one of \(SerialSettings.bauds.map(String.init).joined(separator: ", ")), found \(baud)") }
-            serial.settings.baud = baud
-        }
-        serial.settings.dataBits = try t.int("data_bits", in: 7...8) ?? 8
-        serial.settings.parity = SerialSettings.Parity(rawValue: try t.string("parity", oneOf: SerialSettings.Parity.allCases.map(\.rawValue)) ?? "none")!
-        serial.settings.stopBits = try t.int("stop_bits", in: 1...2) ?? 1
-        serial.settings.rs485 = try t.bool("rs485") ?? false
-        serial.address = UInt16(try t.int("address", in: 0...65535) ?? 1)
-        serial.timeoutMilliseconds = try t.int("timeout_ms", in: 10...10_000) ?? serial.timeoutMilliseconds
-        serial.retries = try t.int("retries", in: 0...10) ?? serial.retries
-        serial.pollMilliseconds = try t.int("poll_ms", in: 10...60_000) ?? serial.pollMilliseconds
-        if kind == .keypad, let keys = try t.strings("keys") {
-            serial.keys = try keys.enumerated().map { i, word in
-                guard let level = RatingLevel(parsing: word) else {
-                    throw t.error("keys[\(i)]", "expected a level (verySatisfied … veryDissatisfied or 非常满意 … 非常不满意), found \"\(word)\"")
-                }
-                return level
-            }
-            if serial.keys.isEmpty { throw t.error("keys", "at least one key") }
-        }
-        return serial
     }
 }

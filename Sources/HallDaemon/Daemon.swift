@@ -59,7 +59,7 @@ public struct Daemon: Sendable {
         let trimmed = try await events.trim(olderThan: .seconds(config.eventRetentionDays * 86_400))
         if trimmed > 0 { logger.info("trimmed \(trimmed) events older than \(config.eventRetentionDays) days") }
 
-        let wantedUSB = config.devices.compactMap { d in d.usb.map { USBPresence.Wanted(device: d.id, usb: $0, serialNumber: d.usbSerial) } }
+        let wantedUSB = config.devices.compactMap { d in d.sane?.usb.map { USBPresence.Wanted(device: d.id, usb: $0, serialNumber: d.sane?.usbSerial) } }
         let bus: (any USBEnumeration)? = wantedUSB.isEmpty ? nil : LibUSBBus()
         let devices = DeviceFactory.make(config.devices, bus: bus)
         let registry = DeviceRegistry(devices: devices, events: events, counters: database, retry: config.retry, logger: logger)

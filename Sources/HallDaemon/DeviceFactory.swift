@@ -13,49 +13,50 @@ struct DeviceFactory {
     var bus: (any USBEnumeration)?
 
     mutating func make(_ config: HallConfig.Device) -> any Device {
-        if let profile = config.profile, let serial = config.serial {
+        switch config.settings {
+        case .framed(let framed):
+            let serial = framed.serial
             let link = FrameLink(
-                line: self.line(serial), address: serial.address, profile: profile.frame, commands: profile.commands,
+                line: self.line(serial), address: serial.address, profile: framed.profile.frame, commands: framed.profile.commands,
                 timeout: .milliseconds(serial.timeoutMilliseconds), retries: serial.retries)
             let poll = Duration.milliseconds(serial.pollMilliseconds)
             if config.kind == .keypad {
                 return ProfileKeypad(id: config.id, name: config.name, link: link, keys: serial.keys, pollInterval: poll)
             }
             return ProfileDisplay(id: config.id, name: config.name, link: link, lines: config.lines, columns: config.columns, pollInterval: poll * 10)
-        }
-        if config.driver == "modbus", let serial = config.serial {
+        case .modbus(let modbus):
+            let serial = modbus.serial
             let line = self.line(serial)
             let timeout = Duration.milliseconds(serial.timeoutMilliseconds)
             let poll = Duration.milliseconds(serial.pollMilliseconds)
             if config.kind == .keypad {
                 return ModbusKeypad(
-                    id: config.id, name: config.name, line: line, unit: UInt8(serial.address), map: serial.registers, keys: serial.keys, timeout: timeout,
+                    id: config.id, name: config.name, line: line, unit: UInt8(serial.address), map: modbus.registers, keys: serial.keys, timeout: timeout,
                     retries: serial.retries, pollInterval: poll)
             }
             return ModbusDisplay(
-                id: config.id, name: config.name, line: line, unit: UInt8(serial.address), map: serial.registers, lines: config.lines, columns: config.columns,
+                id: config.id, name: config.name, line: line, unit: UInt8(serial.address), map: modbus.registers, lines: config.lines, columns: config.columns,
                 timeout: timeout, retries: serial.retries, pollInterval: poll * 10)
-        }
-        if config.driver == "sane" {
-            let wanted = config.usb.map { USBPresence.Wanted(device: config.id, usb: $0, serialNumber: config.usbSerial) }
+        case .sane(let sane):
+            let wanted = sane.usb.map { USBPresence.Wanted(device: config.id, usb: $0, serialNumber: sane.usbSerial) }
             return SaneScanner(
-                id: config.id, name: config.name, deviceName: config.sane, usb: wanted, bus: wanted == nil ? nil : bus, backendOptions: config.saneOptions)
-        }
-        if let cups = config.cups {
+                id: config.id, name: config.name, deviceName: sane.device, usb: wanted, bus: wanted == nil ? nil : bus, backendOptions: sane.options)
+        case .cups(let cups):
             let layout = config.ticketLayout ?? TicketLayout()
             return CupsPrinter(
                 id: config.id, name: config.name, queue: cups.queue, format: cups.format, client: CupsClient(server: cups.server, name: config.id.rawValue),
                 paper: layout.paper, encoding: layout.encoding, pollInterval: .milliseconds(cups.pollMilliseconds))
-        }
-        switch config.kind {
-        case .scanner: return SimulatedScanner(id: config.id, name: config.name, sheets: config.sheets)
-        case .printer: return SimulatedPrinter(id: config.id, name: config.name, paper: config.paper)
-        case .keypad: return SimulatedKeypad(id: config.id, name: config.name)
-        case .display: return SimulatedDisplay(id: config.id, name: config.name, lines: config.lines, columns: config.columns)
+        case .simulated(let simulated):
+            switch config.kind {
+            case .scanner: return SimulatedScanner(id: config.id, name: config.name, sheets: simulated.sheets)
+            case .printer: return SimulatedPrinter(id: config.id, name: config.name, paper: simulated.paper)
+            case .keypad: return SimulatedKeypad(id: config.id, name: config.name)
+            case .display: return SimulatedDisplay(id: config.id, name: config.name, lines: config.lines, columns: config.columns)
+            }
         }
     }
 
-    private mutating func line(_ serial: HallConfig.Serial) -> SerialLine {
+    private mutating func line(_ serial: SerialDeviceSettings) -> SerialLine {
         if let line = lines[serial.port] { return line }
         let line = SerialLine(path: serial.port, settings: serial.settings)
         lines[serial.port] = line

@@ -88,17 +88,17 @@ struct Doctor: AsyncParsableCommand {
             }
         }
         // SANE devices.
-        let sane = config.devices.filter { $0.driver == "sane" }
+        let sane = config.devices.compactMap { d in d.sane.map { (d, $0) } }
         if !sane.isEmpty {
             do {
                 let names = try await Self.saneDevices()
-                for d in sane {
-                    if let name = d.sane {
+                for (d, settings) in sane {
+                    if let name = settings.device {
                         out.append(names.contains(name)
                             ? Finding(ok: true, check: "sane \(name)", detail: "present (\(d.id))")
                             : Finding(ok: false, check: "sane \(name)", detail: "SANE does not list it (\(d.id)); it lists: \(names.joined(separator: ", "))",
                                 fix: "scanimage -L; the backend must be in /etc/sane.d/dll.conf and the scanner plugged in"))
-                    } else if let usb = d.usb {
+                    } else if let usb = settings.usb {
                         out.append(Finding(ok: true, check: "sane usb \(usb)", detail: "found on the bus when halld opens it (\(d.id))"))
                     }
                 }

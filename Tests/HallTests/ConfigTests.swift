@@ -83,8 +83,11 @@ struct ConfigTests {
         #expect(try HallConfig.parse(base + second + "address=2\n", file: "t.toml").devices.count == 2)
         #expect(error("[[device]]\nid=\"s\"\nkind=\"scanner\"\ndriver=\"hallbus\"\nport=\"/dev/x\"\n")?.key == "device[0].kind")
         let modbus = "[[device]]\nid=\"m\"\nkind=\"display\"\ndriver=\"modbus\"\nport=\"/dev/ttyUSB1\"\naddress=3\ntext_register=100\ntext_registers=20\n"
-        let m = try #require(try HallConfig.parse(modbus, file: "t.toml").devices.first?.serial)
-        #expect(m.registers.textRegister == 100 && m.registers.textRegisters == 20 && m.address == 3)
+        guard case .modbus(let m)? = try HallConfig.parse(modbus, file: "t.toml").devices.first?.settings else {
+            Issue.record("a modbus device reads as modbus settings")
+            return
+        }
+        #expect(m.registers.textRegister == 100 && m.registers.textRegisters == 20 && m.serial.address == 3)
         #expect(error(modbus + "start_register=1\n")?.key == "device[0].start_register", "a display has no start register")
         #expect(error(modbus.replacingOccurrences(of: "text_registers=20", with: "text_registers=200"))?.key == "device[0].text_registers")
     }

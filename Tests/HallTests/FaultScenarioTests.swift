@@ -56,7 +56,7 @@ extension PeerTests {
                 .replacingOccurrences(of: "\".run/bus-1\"", with: "\"\(dir)/bus-1\"")
             var devices = try HallConfig.parse(toml, file: "serial-demo.toml").devices
             // A long feeder, so a fault lands while the job still has sheets to go.
-            for i in devices.indices where devices[i].id.rawValue == "scanner-1" { devices[i].sheets = 60 }
+            for i in devices.indices where devices[i].id.rawValue == "scanner-1" { devices[i].settings = .simulated(SimulatedSettings(sheets: 60)) }
             config.devices = devices + config.devices.filter { d in !devices.contains { $0.id == d.id } }
             config.retry = RetryPolicy(initial: .milliseconds(50), maximum: .milliseconds(200))
 

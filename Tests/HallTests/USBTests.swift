@@ -130,8 +130,8 @@ struct USBTests {
     @Test("scanners are configured by SANE name or by USB id")
     func config() throws {
         let c = try HallConfig.parse("[[device]]\nid=\"s\"\nkind=\"scanner\"\ndriver=\"sane\"\nusb=\"04c5:132e\"\nusb_serial=\"A1B2\"\n", file: "t.toml")
-        #expect(c.devices[0].usb == USBID("04c5:132e"))
-        #expect(c.devices[0].usbSerial == "A1B2")
+        #expect(c.devices[0].sane?.usb == USBID("04c5:132e"))
+        #expect(c.devices[0].sane?.usbSerial == "A1B2")
         #expect(throws: ConfigError.self) { try HallConfig.parse("[[device]]\nid=\"s\"\nkind=\"scanner\"\ndriver=\"sane\"\nusb=\"04c5\"\n", file: "t.toml") }
     }
 }
