@@ -23,7 +23,7 @@ struct DeviceController {
         }
         router.post("/v1/devices/{id}/health") { request, context in
             let device = try await device(context)
-            let body = try await request.decodeStrict(HealthCheckRequest.self, fields: ["level"], emptyAllowed: true, default: HealthCheckRequest(level: .internal))
+            let body = try await request.decode(as: HealthCheckRequest.self, context: context)
             if body.level != .internal { try context.require(.technician, to: "an \(body.level.rawValue) health check") }
             if body.level == .interactive { return try await services.interactiveChecks.run(device, services: services) }
             return try await device.healthCheck(body.level)
@@ -31,7 +31,7 @@ struct DeviceController {
         router.post("/v1/devices/{id}/health/confirm") { request, context in
             try context.require(.technician, to: "confirming an interactive check")
             let device = try await device(context)
-            let body = try await request.decodeStrict(HealthConfirmation.self, fields: ["passed", "note"])
+            let body = try await request.decode(as: HealthConfirmation.self, context: context)
             guard services.interactiveChecks.confirm(device.id, body) else {
                 throw APIError(.conflict, .sequenceError, "no interactive check of \(device.id) is waiting for a confirmation", device: device.id)
             }
@@ -47,7 +47,7 @@ struct DeviceController {
         router.post("/v1/devices/{id}/faults") { request, context in
             try context.require(.technician, to: "injecting a fault")
             let device = try await device(context)
-            let body = try await request.decodeStrict(FaultRequest.self, fields: ["fault"])
+            let body = try await request.decode(as: FaultRequest.self, context: context)
             guard let simulated = device as? any FaultInjectable else {
                 throw APIError(.conflict, .unsupportedCommand, "\(device.id) is driven by '\(device.driver)': faults are injected into simulated devices only", device: device.id)
             }
@@ -63,7 +63,7 @@ struct DeviceController {
         router.post("/v1/devices/{id}/recording") { request, context in
             try context.require(.technician, to: "recording serial traffic")
             let device = try await device(context)
-            let body = try await request.decodeStrict(RecordingRequest.self, fields: ["seconds"], emptyAllowed: true, default: RecordingRequest())
+            let body = try await request.decode(as: RecordingRequest.self, context: context)
             let seconds = body.seconds ?? 600
             guard (1...86_400).contains(seconds) else { throw APIError.invalidData("seconds must be 1 to 86400, found \(seconds)", field: "seconds") }
             guard let recordable = device as? any TrafficRecordable else {
@@ -102,18 +102,6 @@ struct DeviceController {
         let id = try context.parameters.deviceID()
         guard let s = await services.registry.snapshot(id) else { throw APIError.notFound("no device '\(id)'") }
         return s
-    }
-}
-
-extension Request {
-    func decodeStrict<T: Codable>(_ type: T.Type, fields: Set<String>, emptyAllowed: Bool, default value: T) async throws -> T {
-        let buffer: ByteBuffer? = try await collectBody(upTo: 64 * 1024, what: "request body")
-        if let buffer, buffer.readableBytes > 0 {
-            var copy = self
-            copy.body = .init(buffer: buffer)
-            return try await copy.decodeStrict(type, fields: fields)
-        }
-        return value
     }
 }
 

@@ -35,7 +35,7 @@ struct HallController {
         }
         router.post("/v1/tickets") { request, context in
             try context.require(.kiosk, to: "issuing a ticket")
-            let body = try await request.decodeStrict(IssueRequest.self, fields: ["service", "priority", "appointment", "print"])
+            let body = try await request.decode(as: IssueRequest.self, context: context)
             let ticket = try await hall { try await $0.issue(service: body.service, priority: body.priority ?? .normal, appointment: body.appointment, print: body.print ?? false) }
             return jsonResponse(ticket, status: .created, headers: [.location: "/v1/tickets/\(ticket.id)"])
         }
@@ -60,7 +60,7 @@ struct HallController {
         router.post("/v1/tickets/{ticket}/rating") { request, context in
             try context.require(.clerk, to: "recording a rating")
             let id = context.parameters.get("ticket") ?? ""
-            let body = try await request.decodeStrict(RatingRequest.self, fields: ["level", "channel"])
+            let body = try await request.decode(as: RatingRequest.self, context: context)
             guard let level = RatingLevel(parsing: body.level) else {
                 throw APIError.invalidData("level '\(body.level)' is not one of \(RatingLevel.allCases.map(\.label).joined(separator: ", ")) (or 1-5 stars)", field: "level")
             }
@@ -69,7 +69,7 @@ struct HallController {
         }
         router.post("/v1/appointments") { request, context in
             try context.require(.clerk, to: "registering an appointment")
-            let body = try await request.decodeStrict(AppointmentRequest.self, fields: ["code", "service", "slot"])
+            let body = try await request.decode(as: AppointmentRequest.self, context: context)
             guard !body.code.isEmpty, body.code.count <= 32 else { throw APIError.invalidData("code must be 1 to 32 characters", field: "code") }
             try await hall { try await $0.addAppointment(code: body.code, service: body.service, slot: body.slot) }
             return Response(status: .noContent)
@@ -98,19 +98,19 @@ struct HallController {
         router.post("/v1/windows/{n}/transfer") { request, context in
             try context.require(.clerk, to: "transferring")
             let n = try window(context)
-            let body = try await request.decodeStrict(TransferRequest.self, fields: ["service"])
+            let body = try await request.decode(as: TransferRequest.self, context: context)
             return try await hall { try await $0.transfer(window: n, to: body.service) }
         }
         router.put("/v1/windows/{n}/status") { request, context in
             try context.require(.clerk, to: "changing a window's state")
             let n = try window(context)
-            let body = try await request.decodeStrict(WindowStatusRequest.self, fields: ["state", "away"])
+            let body = try await request.decode(as: WindowStatusRequest.self, context: context)
             return try await hall { try await $0.setStatus(window: n, state: body.state, away: body.away) }
         }
         router.put("/v1/windows/{n}/clerk") { request, context in
             try context.require(.clerk, to: "setting the clerk card")
             let n = try window(context)
-            let body = try await request.decodeStrict(ClerkCard.self, fields: ["name", "unit", "title", "phone", "photo"])
+            let body = try await request.decode(as: ClerkCard.self, context: context)
             return try await hall { try await $0.setClerk(window: n, body) }
         }
         router.get("/v1/ratings") { request, context in

@@ -17,6 +17,9 @@ public struct HallRequestContext: RequestContext {
         self.channel = source.channel
     }
 
+    /// Request bodies: JSON objects with no field the request type does not have.
+    public var requestDecoder: StrictRequestDecoder { StrictRequestDecoder() }
+
     /// Sorted keys, unescaped slashes: answers read the same every time.
     public var responseEncoder: JSONEncoder { jsonEncoder }
 

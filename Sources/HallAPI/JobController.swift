@@ -12,14 +12,14 @@ struct JobController {
         router.post("/v1/scanners/{id}/jobs") { request, context in
             try context.require(.kiosk, to: "scanning")
             let scanner: any DocumentScanner = try await device(context, as: (any DocumentScanner).self, kind: .scanner)
-            let body = try await request.decodeStrict(ScanJobRequest.self, fields: ["source", "mode", "resolution", "format", "maxPages"], emptyAllowed: true)
+            let body = try await request.decode(as: ScanJobRequest.self, context: context)
             let settings = try await validate(body, for: scanner.id)
             return accepted(await services.jobs.submitScan(scanner, settings: settings), path: "scan-jobs")
         }
         router.post("/v1/printers/{id}/jobs") { request, context in
             try context.require(.kiosk, to: "printing")
             let printer: any Printer = try await device(context, as: (any Printer).self, kind: .printer)
-            let document = try await printDocument(request, printer: printer)
+            let document = try await printDocument(request, context: context, printer: printer)
             return accepted(try await services.jobs.submitPrint(printer, document: document), path: "print-jobs")
         }
         router.get("/v1/print-jobs") { request, context in
@@ -50,7 +50,7 @@ struct JobController {
         router.post("/v1/keypads/{id}/ratings") { request, context in
             try context.require(.clerk, to: "asking for a rating")
             let keypad: any EvaluationKeypad = try await device(context, as: (any EvaluationKeypad).self, kind: .keypad)
-            let body = try await request.decodeStrict(RatingJobRequest.self, fields: ["ticket", "timeoutSeconds"], emptyAllowed: true)
+            let body = try await request.decode(as: RatingJobRequest.self, context: context)
             let timeout = body.timeoutSeconds ?? 30
             guard (1...600).contains(timeout) else { throw APIError.invalidData("timeoutSeconds must be 1 to 600, not \(timeout)", field: "timeoutSeconds") }
             if let ticket = body.ticket, ticket.isEmpty || ticket.count > 32 {
@@ -157,11 +157,11 @@ struct JobController {
         return s
     }
 
-    private func printDocument(_ request: Request, printer: any Printer) async throws -> PrintDocument {
+    private func printDocument(_ request: Request, context: HallRequestContext, printer: any Printer) async throws -> PrintDocument {
         let contentType = request.headers[.contentType] ?? ""
         let parts = contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         let mediaType = parts.first ?? ""
-        if mediaType == "application/json" { return try await ticketDocument(request, printer: printer) }
+        if mediaType == "application/json" { return try await ticketDocument(request, context: context, printer: printer) }
         guard let format = PrintDocument.mediaTypes[mediaType] else {
             throw APIError(
                 .unsupportedMediaType, .invalidData,
@@ -188,8 +188,8 @@ struct JobController {
     }
 
     /// `{"ticket": {…}}`: rendered here in ESC/POS with the printer's layout.
-    private func ticketDocument(_ request: Request, printer: any Printer) async throws -> PrintDocument {
-        let body = try await request.decodeStrict(TicketPrintRequest.self, fields: ["ticket"])
+    private func ticketDocument(_ request: Request, context: HallRequestContext, printer: any Printer) async throws -> PrintDocument {
+        let body = try await request.decode(as: TicketPrintRequest.self, context: context)
         guard printer.formats.contains("escpos") else {
             throw APIError(.badRequest, .invalidData, "\(printer.id) prints \(printer.formats.joined(separator: ", ")), not ESC/POS tickets", device: printer.id, field: "ticket")
         }

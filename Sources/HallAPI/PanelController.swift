@@ -10,7 +10,7 @@ struct PanelController {
         router.put("/v1/displays/{id}/content") { request, context in
             try context.require(.clerk, to: "changing a display")
             let display = try await display(context)
-            let content = try await request.decodeStrict(DisplayContent.self, fields: ["lines", "effect", "seconds"])
+            let content = try await request.decode(as: DisplayContent.self, context: context)
             if let seconds = content.seconds, !(1...86_400).contains(seconds) {
                 throw APIError.invalidData("seconds must be 1 to 86400, not \(seconds)", field: "seconds")
             }
@@ -29,7 +29,7 @@ struct PanelController {
             guard let keypad = device as? any KeyPressable else {
                 throw APIError(.conflict, .unsupportedCommand, "\(id) is not a simulated keypad: a person presses its keys", device: id)
             }
-            let body = try await request.decodeStrict(PressRequest.self, fields: ["level"])
+            let body = try await request.decode(as: PressRequest.self, context: context)
             guard let level = RatingLevel(parsing: body.level) else {
                 throw APIError.invalidData(
                     "level '\(body.level)' is not one of \(RatingLevel.allCases.map(\.rawValue).joined(separator: ", ")), their labels, or 1-5", field: "level")

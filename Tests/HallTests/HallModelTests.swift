@@ -1,6 +1,8 @@
 import DeviceKit
 import Foundation
 import Hall
+@testable import HallAPI
+import HallAPIModels
 import HallModel
 import Testing
 
@@ -184,5 +186,44 @@ struct HallStoreContractTests {
             #expect(try await log.firstAvailable() == 5, "an empty log resumes after the last number given")
             #expect(try await log.publish(NewEvent(type: "ticket.issued")).seq == 5)
         }
+    }
+}
+
+/// Request bodies read as the API reads them: the fields come from the request type.
+@Suite("strict request bodies", .timeLimit(.minutes(1)))
+struct StrictJSONTests {
+    func refusal<T: Decodable>(_ type: T.Type, _ body: String) -> APIError? {
+        do {
+            _ = try StrictJSON.decode(type, from: Data(body.utf8))
+            return nil
+        } catch {
+            return error as? APIError
+        }
+    }
+
+    @Test("an unknown field is refused with its path at any depth, the top level naming the type's fields; a misspelt required field names what was sent")
+    func unknownFields() throws {
+        let top = try #require(refusal(IssueRequest.self, #"{"service":"A","colour":"red"}"#))
+        #expect(top.body.field == "colour")
+        #expect(top.body.message == "unknown field 'colour'; expected service, priority, appointment, print")
+        let nested = try #require(refusal(WindowStatusRequest.self, #"{"state":"away","away":{"reason":"会议","bogus":1}}"#))
+        #expect(nested.body.field == "away.bogus" && nested.body.message == "unknown field 'away.bogus'")
+        let deep = try #require(refusal(TicketPrintRequest.self, #"{"ticket":{"number":"A001","colour":"red"}}"#))
+        #expect(deep.body.field == "ticket.colour")
+        let typo = try #require(refusal(IssueRequest.self, #"{"servce":"A"}"#))
+        #expect(typo.body.field == "service" && typo.body.message == "field 'service' is required (the body has servce)")
+        let wrongType = try #require(refusal(IssueRequest.self, #"{"service":"A","print":"yes"}"#))
+        #expect(wrongType.body.field == "print" && wrongType.status == .badRequest)
+        let null = try #require(refusal(IssueRequest.self, #"{"service":"A","priority":null}"#))
+        #expect(null.body.field == "priority")
+    }
+
+    @Test("an empty body is the request's default where a route allows one, and refused elsewhere; known fields pass")
+    func emptyBodies() throws {
+        #expect(try StrictJSON.decode(HealthCheckRequest.self, from: Data()) == HealthCheckRequest(level: .internal))
+        #expect(try StrictJSON.decode(ScanJobRequest.self, from: Data(" \n".utf8)) == ScanJobRequest())
+        #expect(refusal(IssueRequest.self, "")?.body.message == "request body is empty; expected a JSON object")
+        let ok = try StrictJSON.decode(IssueRequest.self, from: Data(#"{"service":"A","priority":"green","print":true}"#.utf8))
+        #expect(ok == IssueRequest(service: "A", priority: .green, print: true))
     }
 }
