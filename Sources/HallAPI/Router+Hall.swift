@@ -14,9 +14,15 @@ public func buildRouter(_ services: APIServices) -> Router<HallRequestContext> {
     }
     DaemonController(services: services).register(router)
     DeviceController(services: services).register(router)
-    JobController(services: services).register(router)
-    PanelController(services: services).register(router)
+    ScanController(services: services).register(router)
+    PrintController(services: services).register(router)
+    KeypadController(services: services).register(router)
+    DisplayController(services: services).register(router)
     HallController(services: services).register(router)
+    TicketController(services: services).register(router)
+    WindowController(services: services).register(router)
+    RatingController(services: services).register(router)
+    AppointmentController(services: services).register(router)
     EventsController(services: services).register(router)
     routes.fill(router.routes.map { (path: $0.path.description, method: $0.method.rawValue) })
     return router

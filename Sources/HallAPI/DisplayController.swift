@@ -2,8 +2,8 @@ import DeviceKit
 import HallAPIModels
 import Hummingbird
 
-/// Display content, and key presses on simulated keypads.
-struct PanelController {
+/// What a display shows: set and read its content.
+struct DisplayController {
     let services: APIServices
 
     func register(_ router: Router<HallRequestContext>) {
@@ -21,22 +21,6 @@ struct PanelController {
         router.get("/v1/displays/{id}/content") { _, context in
             let display = try await display(context)
             return await display.content() ?? DisplayContent(lines: [])
-        }
-        router.post("/v1/keypads/{id}/press") { request, context in
-            try context.require(.technician, to: "pressing a simulated key")
-            let id = try context.parameters.deviceID()
-            guard let device = await services.registry.device(id) else { throw APIError.notFound("no device '\(id)'") }
-            guard let keypad = device as? any KeyPressable else {
-                throw APIError(.conflict, .unsupportedCommand, "\(id) is not a simulated keypad: a person presses its keys", device: id)
-            }
-            let body = try await request.decode(as: PressRequest.self, context: context)
-            guard let level = RatingLevel(parsing: body.level) else {
-                throw APIError.invalidData(
-                    "level '\(body.level)' is not one of \(RatingLevel.allCases.map(\.rawValue).joined(separator: ", ")), their labels, or 1-5", field: "level")
-            }
-            let rated = try await keypad.press(level)
-            await services.registry.settle(id)
-            return PressResponse(level: level, rated: rated)
         }
     }
 

@@ -1,0 +1,47 @@
+import DeviceKit
+import Foundation
+import Hall
+import HallAPIModels
+import Hummingbird
+
+/// Tickets: issue (kiosk), list, one ticket, and a rating given another way than the keypad.
+struct TicketController {
+    let services: APIServices
+
+    func register(_ router: Router<HallRequestContext>) {
+        router.post("/v1/tickets") { request, context in
+            try context.require(.kiosk, to: "issuing a ticket")
+            let body = try await request.decode(as: IssueRequest.self, context: context)
+            let ticket = try await services.withHall { try await $0.issue(service: body.service, priority: body.priority ?? .normal, appointment: body.appointment, print: body.print ?? false) }
+            return jsonResponse(ticket, status: .created, headers: [.location: "/v1/tickets/\(ticket.id)"])
+        }
+        router.get("/v1/tickets") { request, context in
+            try context.require(.clerk, to: "listing tickets")
+            var state: TicketState?
+            if let raw = request.uri.queryParameters.get("state") {
+                guard let s = TicketState(rawValue: raw) else {
+                    throw APIError.invalidData("state '\(raw)' is not one of \(TicketState.allCases.map(\.rawValue).joined(separator: ", "))", field: "state")
+                }
+                state = s
+            }
+            return try await services.withHall { await $0.list(state: state) }
+        }
+        router.get("/v1/tickets/{ticket}") { _, context in
+            let id = context.parameters.get("ticket") ?? ""
+            return try await services.withHall { h in
+                guard let t = await h.ticket(id) else { throw HallError.notFound("no ticket '\(id)' today") }
+                return t
+            }
+        }
+        router.post("/v1/tickets/{ticket}/rating") { request, context in
+            try context.require(.clerk, to: "recording a rating")
+            let id = context.parameters.get("ticket") ?? ""
+            let body = try await request.decode(as: RatingRequest.self, context: context)
+            guard let level = RatingLevel(parsing: body.level) else {
+                throw APIError.invalidData("level '\(body.level)' is not one of \(RatingLevel.allCases.map(\.label).joined(separator: ", ")) (or 1-5 stars)", field: "level")
+            }
+            let rating = try await services.withHall { try await $0.rate(id, level: level, channel: body.channel ?? "api") }
+            return jsonResponse(rating, status: .created)
+        }
+    }
+}
