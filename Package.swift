@@ -117,10 +117,15 @@ let package = Package(
             dependencies: ["DeviceKit", "HallModel"],
             swiftSettings: swiftSettings
         ),
-        // HTTP/1.1 over a Unix socket, for hallctl and the tests.
+        // HTTP/1.1 over a Unix socket on SwiftNIO's client bootstrap, for hallctl and the tests.
         .target(
             name: "HallClient",
-            dependencies: ["HallAPIModels", "UnixSockets"],
+            dependencies: [
+                "HallAPIModels",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The HTTP routes, roles from peer credentials, jobs, the event stream.

@@ -1,5 +1,6 @@
 import Foundation
 import HallAPIModels
+import NIOCore
 
 /// A client failure: a connection problem, or the API's error answer.
 public struct HallClientError: Error, Sendable, CustomStringConvertible {
@@ -42,8 +43,8 @@ public struct SSEMessage: Sendable, Equatable {
     }
 }
 
-/// The client of halld's API on its Unix socket, for hallctl and tests. Each call
-/// runs its blocking socket I/O on a thread of its own.
+/// The client of halld's API on its Unix socket, for hallctl and tests, on SwiftNIO:
+/// nothing waits on a thread, and a call that outlives `timeout` fails.
 public struct HallClient: Sendable {
     public let socketPath: String
     public var timeout: TimeInterval = 120
@@ -58,13 +59,16 @@ public struct HallClient: Sendable {
     }
 
     public func send(_ method: String, _ path: String, body: Data? = nil, contentType: String? = nil, headers: [String: String] = [:]) async throws -> HTTPReply {
-        let (socketPath, timeout) = (socketPath, timeout)
-        return try await onThread {
-            let connection = try UnixConnection(path: socketPath, receiveTimeout: timeout)
-            try connection.write(Self.request(method, path, body: body, contentType: contentType, headers: headers))
-            let head = try connection.readHead()
+        let socketPath = socketPath
+        var headers = headers
+        if let contentType { headers["Content-Type"] = contentType }
+        let sent = headers
+        return try await within(timeout, "halld did not answer \(method) \(path) within \(String(format: "%g", timeout)) s") {
+            var head = HTTPExchange.Head(status: 0, headers: [:])
             var data = Data()
-            try connection.readBody(head.headers) { data.append($0) }
+            try await HTTPExchange.run(
+                socketPath: socketPath, method: method, path: path, body: body, headers: sent,
+                onHead: { head = $0 }, onBody: { data.append(contentsOf: $0.readableBytesView) })
             return HTTPReply(status: head.status, headers: head.headers, body: data)
         }
     }
@@ -96,49 +100,37 @@ public struct HallClient: Sendable {
         }
     }
 
-    /// The event stream from `path` (`/v1/events?since=…`). Ends when halld ends it.
+    /// The event stream from `path` (`/v1/events?since=…`). Ends when halld ends it;
+    /// ending the iteration closes the connection.
     public func events(_ path: String = "/v1/events", headers: [String: String] = [:]) -> AsyncThrowingStream<SSEMessage, any Error> {
         let socketPath = socketPath
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: SSEMessage.self)
-        let thread = Thread {
+        let task = Task {
             do {
-                let connection = try UnixConnection(path: socketPath, receiveTimeout: nil)
-                continuation.onTermination = { _ in connection.interrupt() }
-                try connection.write(Self.request("GET", path, body: nil, contentType: nil, headers: headers.merging(["Accept": "text/event-stream"]) { a, _ in a }))
-                let head = try connection.readHead()
-                guard head.status == 200 else {
-                    var body = Data()
-                    try connection.readBody(head.headers) { body.append($0) }
-                    _ = try Self.decode(HTTPReply(status: head.status, headers: head.headers, body: body), as: JSONValue.self)
-                    throw HallClientError("HTTP \(head.status)")
-                }
+                var head = HTTPExchange.Head(status: 0, headers: [:])
+                var errorBody = Data()
                 var parser = SSEParser()
-                try connection.readBody(head.headers) { chunk in
-                    for message in parser.feed(chunk) { continuation.yield(message) }
+                try await HTTPExchange.run(
+                    socketPath: socketPath, method: "GET", path: path, body: nil, headers: headers.merging(["Accept": "text/event-stream"]) { a, _ in a },
+                    onHead: { head = $0 },
+                    onBody: { buffer in
+                        guard head.status == 200 else {
+                            errorBody.append(contentsOf: buffer.readableBytesView)
+                            return
+                        }
+                        for message in parser.feed(Data(buffer.readableBytesView)) { continuation.yield(message) }
+                    })
+                if head.status != 200 {
+                    _ = try Self.decode(HTTPReply(status: head.status, headers: head.headers, body: errorBody), as: JSONValue.self)
+                    throw HallClientError("HTTP \(head.status)")
                 }
                 continuation.finish()
             } catch {
                 continuation.finish(throwing: error)
             }
         }
-        thread.start()
+        continuation.onTermination = { _ in task.cancel() }
         return stream
-    }
-
-    static func request(_ method: String, _ path: String, body: Data?, contentType: String?, headers: [String: String]) -> Data {
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nUser-Agent: hallctl\r\n"
-        if let contentType { head += "Content-Type: \(contentType)\r\n" }
-        for (k, v) in headers.sorted(by: { $0.key < $1.key }) { head += "\(k): \(v)\r\n" }
-        head += "Content-Length: \(body?.count ?? 0)\r\n\r\n"
-        var data = Data(head.utf8)
-        if let body { data.append(body) }
-        return data
-    }
-
-    private func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try work() }) }.start()
-        }
     }
 }
 

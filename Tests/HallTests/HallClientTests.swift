@@ -1,6 +1,11 @@
 import Foundation
+import HallAPIModels
 import HallClient
 import Testing
+import UnixSockets
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite("HallClient", .timeLimit(.minutes(3)))
 struct HallClientTests {
@@ -28,5 +33,30 @@ struct HallClientTests {
         // A CR at the very end may be the first half of a CRLF: the message waits for the next byte.
         #expect(got == [SSEMessage(id: "1", event: "a", data: "x\ny")])
         #expect(parser.feed(Data("\n".utf8)) == [SSEMessage(id: "2", event: "message", data: "z")])
+    }
+
+    @Test("a socket nobody listens on is named with what to do; a daemon that accepts and never answers fails the call at its timeout, naming the route")
+    func failures() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let _: InfoResponse = try await HallClient(socketPath: dir + "/none.sock").call("GET", "/v1/info")
+            Issue.record("a call to a missing socket succeeded")
+        } catch {
+            #expect("\(error)" == "cannot reach halld at \(dir)/none.sock: No such file or directory (is halld running? set --socket or HALLD_SOCKET)")
+        }
+        // A listener that accepts (the kernel's backlog) and never reads or answers.
+        let silent = try UnixSocket.bind(dir + "/silent.sock")
+        defer { close(silent) }
+        var client = HallClient(socketPath: dir + "/silent.sock")
+        client.timeout = 0.5
+        let started = ContinuousClock.now
+        do {
+            _ = try await client.send("GET", "/v1/hall")
+            Issue.record("a call to a silent daemon succeeded")
+        } catch {
+            #expect("\(error)" == "halld did not answer GET /v1/hall within 0.5 s")
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
     }
 }
