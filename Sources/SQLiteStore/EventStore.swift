@@ -1,0 +1,76 @@
+import DeviceKit
+import Foundation
+import GRDB
+import HallModel
+
+/// The event log in SQLite: `event.seq` is AUTOINCREMENT, so a number is never given
+/// again, even after old events are trimmed.
+extension HallDatabase: EventStore {
+    public func appendEvent(_ event: NewEvent, time: String, committed: @escaping @Sendable (HallEvent) -> Void) async throws -> HallEvent {
+        let data = String(decoding: try JSONEncoder().encode(event.data), as: UTF8.self)
+        // Without a transaction of GRDB's own: `committed` runs after the commit, still
+        // on the serial writer, so events reach subscribers in sequence order.
+        return try await writer.writeWithoutTransaction { db in
+            var seq: Int64 = 0
+            try db.inTransaction {
+                try db.execute(
+                    sql: "INSERT INTO event (type, device, time, data) VALUES (?, ?, ?, ?)",
+                    arguments: [event.type, event.device?.rawValue, time, data])
+                seq = db.lastInsertedRowID
+                return .commit
+            }
+            let stored = HallEvent(seq: seq, type: event.type, time: time, device: event.device, data: event.data)
+            committed(stored)
+            return stored
+        }
+    }
+
+    /// Stored events after `seq` of `types` (types or families, all when nil), oldest
+    /// first, at most `limit`. The filter is in the query, so a page shorter than
+    /// `limit` is the end of the log.
+    public func events(after seq: Int64, limit: Int, types: Set<String>?) async throws -> [HallEvent] {
+        var sql = "SELECT seq, type, device, time, data FROM event WHERE seq > ?"
+        var arguments: StatementArguments = [seq]
+        if let types {
+            let sorted = types.sorted()
+            // A type (keypad.rating) matches itself; a family (keypad) every type under it.
+            let exact = sorted.map { _ in "?" }.joined(separator: ", ")
+            let families = sorted.map { _ in "substr(type, 1, instr(type, '.') - 1) = ?" }.joined(separator: " OR ")
+            sql += " AND (type IN (\(exact)) OR (instr(type, '.') > 0 AND (\(families))))"
+            for t in sorted { _ = arguments.append(contentsOf: [t]) }
+            for t in sorted { _ = arguments.append(contentsOf: [t]) }
+        }
+        sql += " ORDER BY seq LIMIT ?"
+        _ = arguments.append(contentsOf: [limit])
+        let (query, values) = (sql, arguments)
+        return try await writer.read { db in
+            try Row.fetchAll(db, sql: query, arguments: values).map { row in
+                let data = (row["data"] as String?).flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) } ?? .null
+                return HallEvent(seq: row["seq"], type: row["type"], time: row["time"], device: (row["device"] as String?).flatMap(DeviceID.init), data: data)
+            }
+        }
+    }
+
+    /// The oldest sequence number still stored, or the next one to be given when the
+    /// log is empty: a resume from before it has lost the events between.
+    public func firstEventSequence() async throws -> Int64 {
+        try await writer.read { db in
+            if let first = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM event") { return first }
+            return (try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'event'") ?? 0) + 1
+        }
+    }
+
+    /// The highest sequence number given so far (0 when none).
+    public func lastEventSequence() async throws -> Int64 {
+        try await writer.read { db in
+            try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'event'") ?? 0
+        }
+    }
+
+    public func deleteEvents(before cutoff: String) async throws -> Int {
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM event WHERE time < ?", arguments: [cutoff])
+            return db.changesCount
+        }
+    }
+}

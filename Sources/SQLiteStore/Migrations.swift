@@ -1,0 +1,110 @@
+import DeviceKit
+import Foundation
+import GRDB
+import HallModel
+
+/// The schema, one migration at a time; applied when the database opens.
+extension HallDatabase {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-event-log") { db in
+            // AUTOINCREMENT: a sequence number is never reused, even after old events are trimmed.
+            try db.execute(
+                sql: """
+                    CREATE TABLE event (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        type TEXT NOT NULL,
+                        device TEXT,
+                        time TEXT NOT NULL,
+                        data TEXT NOT NULL
+                    );
+                    CREATE INDEX event_time ON event(time);
+                    """)
+        }
+        migrator.registerMigration("v1-device-counters") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE device_counter (
+                        device TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        value INTEGER NOT NULL,
+                        PRIMARY KEY (device, name)
+                    ) WITHOUT ROWID;
+                    """)
+        }
+        migrator.registerMigration("v2-print-jobs") { db in
+            // Every print job with its outcome and the bytes sent, so a failed ticket
+            // is visible and can be printed again.
+            try db.execute(
+                sql: """
+                    CREATE TABLE print_job (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        device TEXT NOT NULL,
+                        format TEXT NOT NULL,
+                        title TEXT NOT NULL,
+                        state TEXT NOT NULL,
+                        created_at TEXT NOT NULL,
+                        updated_at TEXT NOT NULL,
+                        job TEXT NOT NULL,
+                        document BLOB
+                    );
+                    CREATE INDEX print_job_state ON print_job(state, created_at);
+                    """)
+        }
+        migrator.registerMigration("v3-hall") { db in
+            // Numbers are unique per service and day: a number is never issued twice.
+            try db.execute(
+                sql: """
+                    CREATE TABLE ticket (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        day TEXT NOT NULL,
+                        service TEXT NOT NULL,
+                        seq INTEGER NOT NULL,
+                        number TEXT NOT NULL,
+                        priority TEXT NOT NULL,
+                        appointment TEXT,
+                        slot REAL,
+                        state TEXT NOT NULL,
+                        issued_at REAL NOT NULL,
+                        queued_at REAL NOT NULL,
+                        called_at REAL,
+                        finished_at REAL,
+                        window INTEGER,
+                        clerk TEXT,
+                        recalls INTEGER NOT NULL DEFAULT 0,
+                        transferred_from TEXT,
+                        print_job TEXT,
+                        print_error TEXT,
+                        issue_service TEXT NOT NULL,
+                        UNIQUE (day, issue_service, seq)
+                    );
+                    CREATE INDEX ticket_day_state ON ticket(day, state);
+                    CREATE TABLE rating (
+                        ticket TEXT PRIMARY KEY NOT NULL REFERENCES ticket(id),
+                        number TEXT NOT NULL,
+                        service TEXT NOT NULL,
+                        window INTEGER NOT NULL,
+                        clerk TEXT,
+                        level TEXT,
+                        time REAL NOT NULL,
+                        channel TEXT NOT NULL
+                    );
+                    CREATE INDEX rating_time ON rating(time);
+                    CREATE TABLE hall_window (
+                        number INTEGER PRIMARY KEY NOT NULL,
+                        state TEXT NOT NULL,
+                        away TEXT,
+                        clerk TEXT,
+                        current TEXT
+                    );
+                    CREATE TABLE appointment (
+                        code TEXT PRIMARY KEY NOT NULL,
+                        service TEXT NOT NULL,
+                        slot REAL NOT NULL,
+                        ticket TEXT
+                    );
+                    """)
+        }
+        return migrator
+    }
+}
