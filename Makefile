@@ -14,7 +14,7 @@ BUILD_PACKAGES = libsqlite3-dev zlib1g-dev pkg-config libcups2-dev libsane-dev l
 # cupsd (cups, cups-ipp-utils' ippeveprinter on a D-Bus bus), use the SANE test
 # backend (scanimage, for the benchmark), pdfinfo (poppler-utils) and udevadm (udev,
 # which reads the generated rules).
-TEST_PACKAGES = $(BUILD_PACKAGES) socat cups cups-daemon cups-client cups-ipp-utils dbus sane-utils poppler-utils udev python3
+TEST_PACKAGES = $(BUILD_PACKAGES) socat cups cups-daemon cups-client cups-ipp-utils dbus sane-utils poppler-utils udev python3 postgresql
 PYTHON_TEST_PACKAGES = openapi-spec-validator pymodbus pyserial schemathesis
 
 .PHONY: all build run run-serial test deps test-deps check-openapi bench fuzz soak install clean
@@ -124,10 +124,15 @@ check-openapi: test-deps
 # configuration there (setting the variable while tests run in parallel would race).
 # Suites run in parallel; each has a time limit, and nothing in the tests blocks a
 # thread of the cooperative pool (child processes go through swift-subprocess).
+# A private PostgreSQL server (Tests/peers/postgres_peer.sh) serves the hall-store
+# tests for the whole run, each test in a hall of its own; it stops when the tests end.
 test: test-deps check-openapi
 	$(SWIFT) build --build-tests
 	mkdir -p .build/test-sane
-	SANE_CONFIG_DIR=$(CURDIR)/.build/test-sane $(SWIFT) test
+	pgdir=$$(mktemp -d /tmp/halld-test-pg.XXXXXX); \
+	trap 'bash Tests/peers/postgres_peer.sh stop '"$$pgdir" EXIT; \
+	url=$$(bash Tests/peers/postgres_peer.sh start "$$pgdir") || exit 1; \
+	SANE_CONFIG_DIR=$(CURDIR)/.build/test-sane HALLD_TEST_POSTGRES=$$url $(SWIFT) test
 
 clean:
 	rm -rf .build $(RUN_DIR)

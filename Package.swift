@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(
@@ -109,6 +110,16 @@ let package = Package(
         // Unix socket addresses and descriptors: the one sockaddr_un in the project.
         .target(
             name: "UnixSockets",
+            swiftSettings: swiftSettings
+        ),
+        // PostgreSQL through PostgresNIO: the hall store of a hall shared by several PCs.
+        .target(
+            name: "PostgresStore",
+            dependencies: [
+                "DeviceKit", "HallModel",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Codable request/response/event types shared by halld and hallctl.
@@ -242,7 +253,7 @@ let package = Package(
         .testTarget(
             name: "HallTests",
             dependencies: [
-                "DeviceKit", "Simulators", "SQLiteStore", "HallModel", "HallAPIModels", "HallClient",
+                "DeviceKit", "Simulators", "SQLiteStore", "PostgresStore", "HallModel", "HallAPIModels", "HallClient",
                 "HallAPI", "Jobs", "HallDaemon", "HallConfiguration", "CZlib", "WireProtocols", "Transports", "Drivers", "Hall", "Imaging", "FuzzTargets",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Clocks", package: "swift-clocks"),

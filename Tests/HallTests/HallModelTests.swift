@@ -4,6 +4,7 @@ import Hall
 @testable import HallAPI
 import HallAPIModels
 import HallModel
+import PostgresStore
 import Testing
 
 /// The ticket's life as a pure rule: no store, no devices, no clock.
@@ -89,7 +90,9 @@ struct HallStoreContractTests {
     func withStore(_ kind: StoreKind, _ body: (any HallStore) async throws -> Void) async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try await body(try kind.make(directory: dir))
+        let store = try await kind.make(directory: dir)
+        defer { StoreKind.close(store) }
+        try await body(store)
     }
 
     func new(_ id: String, _ service: String = "A", day: String = "2027-01-15", appointment: String? = nil, cap: Int? = nil) -> NewTicket {
@@ -112,6 +115,45 @@ struct HallStoreContractTests {
             await #expect(throws: HallStoreError.dailyCapReached(2)) { try await store.issueTicket(new("c3", "C", cap: 2)) }
             #expect(try await store.tickets(day: "2027-01-15").count == 53)
         }
+    }
+
+    @Test("two PCs on one PostgreSQL hall: concurrent issues from both get every number once and none skipped; their events one gapless sequence")
+    func twoPCsOneHall() async throws {
+        guard let url = ProcessInfo.processInfo.environment["HALLD_TEST_POSTGRES"], !url.isEmpty else {
+            Issue.record("HALLD_TEST_POSTGRES is not set: make test starts a private PostgreSQL server")
+            return
+        }
+        let hall = "two-pcs-" + UUID().uuidString.lowercased()
+        let kiosk = try PostgresHallStore(url: url, hall: hall, logger: testLogger)
+        let window = try PostgresHallStore(url: url, hall: hall, logger: testLogger)
+        defer {
+            kiosk.close()
+            window.close()
+        }
+        try await kiosk.migrate()
+        try await window.migrate()
+        let numbers = try await withThrowingTaskGroup(of: String.self) { group in
+            for i in 0..<40 {
+                let store = i % 2 == 0 ? kiosk : window
+                group.addTask { try await store.issueTicket(new("pc-\(i)")).number }
+            }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        #expect(numbers.sorted() == (1...40).map { Ticket.number(prefix: "A", seq: $0) })
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<30 {
+                let store = i % 2 == 0 ? kiosk : window
+                group.addTask { _ = try await store.appendEvent(NewEvent(type: "ticket.called"), time: Timestamp.string(), committed: { _ in }) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await kiosk.events(after: 0, limit: 100, types: nil).map(\.seq) == Array(1...30))
+        #expect(try await window.lastEventSequence() == 30)
+        // Another hall in the same database (a district) numbers on its own.
+        let other = try PostgresHallStore(url: url, hall: hall + "-b", logger: testLogger)
+        defer { other.close() }
+        #expect(try await other.issueTicket(new("b-1")).number == "A001")
+        #expect(try await other.lastEventSequence() == 0)
     }
 
     @Test("an appointment is checked in once, for its own service, and gives the ticket its slot", arguments: StoreKind.allCases)

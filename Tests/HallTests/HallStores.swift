@@ -1,7 +1,9 @@
 import DeviceKit
 import Foundation
+import ChildProcess
 import Hall
 import HallModel
+import PostgresStore
 import SQLiteStore
 import Synchronization
 
@@ -13,14 +15,32 @@ enum StoreKind: String, CaseIterable, Sendable, CustomStringConvertible {
     /// A second conformance kept in memory: the tests hold the protocol's rules, not
     /// SQLite's constraints.
     case memory
+    /// The shared hall's store: a private PostgreSQL server (`make test` starts one,
+    /// Tests/peers/postgres_peer.sh, and names it in HALLD_TEST_POSTGRES); each store
+    /// is a hall of its own in it.
+    case postgresql
 
     var description: String { rawValue }
 
-    func make(directory: String) throws -> any HallStore {
+    func make(directory: String) async throws -> any HallStore {
         switch self {
-        case .sqlite: try HallDatabase.open(directory: directory)
-        case .memory: MemoryHallStore()
+        case .sqlite: return try HallDatabase.open(directory: directory)
+        case .memory: return MemoryHallStore()
+        case .postgresql:
+            guard let url = ProcessInfo.processInfo.environment["HALLD_TEST_POSTGRES"], !url.isEmpty else {
+                throw ProcessFailure(
+                    "HALLD_TEST_POSTGRES is not set: make test starts a private PostgreSQL server (Tests/peers/postgres_peer.sh start DIR prints its URL)")
+            }
+            let store = try PostgresHallStore(url: url, hall: "test-" + UUID().uuidString.lowercased(), logger: testLogger)
+            try await store.migrate()
+            return store
         }
+    }
+
+    /// Ends what a store holds open (PostgreSQL's connection pool).
+    static func close(_ store: any HallStore) {
+        if let faulty = store as? FaultyStore { close(faulty.base) }
+        (store as? PostgresHallStore)?.close()
     }
 }
 

@@ -59,9 +59,9 @@ struct HallDayTests {
         let display1 = SimulatedDisplay(id: DeviceID("display-1")!, name: "1", lines: 2, columns: 16)
         let main = SimulatedDisplay(id: DeviceID("display-main")!, name: "main", lines: 4, columns: 32)
 
-        init(_ kind: StoreKind, ratingRetryDelays: [Duration] = [.milliseconds(200), .seconds(1), .seconds(3)]) throws {
+        init(_ kind: StoreKind, ratingRetryDelays: [Duration] = [.milliseconds(200), .seconds(1), .seconds(3)]) async throws {
             dir = try temporaryDirectory()
-            store = FaultyStore(try kind.make(directory: dir))
+            store = FaultyStore(try await kind.make(directory: dir))
             keypad1 = SimulatedKeypad(id: DeviceID("keypad-1")!, name: "k1", clock: keyClock)
             registry = DeviceRegistry(devices: [keypad1, display1, main], events: events, logger: testLogger)
             let setup = HallSetup(
@@ -92,6 +92,7 @@ struct HallDayTests {
 
         func run(_ body: @Sendable (Bench) async throws -> Void) async throws {
             defer { try? FileManager.default.removeItem(atPath: dir) }
+            defer { StoreKind.close(store) }
             let task = Task { await registry.run() }
             defer { task.cancel() }
             await registry.waitUntilAllAttempted()
