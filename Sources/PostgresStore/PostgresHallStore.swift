@@ -297,6 +297,8 @@ public final class PostgresHallStore: HallStore {
                 try await c.query(
                     "INSERT INTO event (hall, seq, type, device, time, data) VALUES (\(hall), \(seq), \(event.type), \(event.device?.rawValue), \(time), \(data))",
                     logger: logger)
+                // Delivered to every listening halld when (and only if) this commits.
+                try await c.query("SELECT pg_notify(\(Self.eventChannel), \(hall))", logger: logger)
                 return seq
             }
             let stored = HallEvent(seq: seq, type: event.type, time: time, device: event.device, data: event.data)
@@ -305,7 +307,56 @@ public final class PostgresHallStore: HallStore {
         }
     }
 
+    /// The channel every hall's appends notify, with the hall's id as payload.
+    static let eventChannel = "halld_events"
+
+    /// The hall's events as any halld of the hall commits them, from after `seq` on:
+    /// what is stored first, then each new one as PostgreSQL notifies it. Each
+    /// notification is a cue to read what follows the last event given, so events
+    /// come once each, in sequence order, even when notifications are merged or the
+    /// stream starts while others append. Ends with an error when the connection is
+    /// lost; the caller follows again from the last sequence it saw.
+    public func follow(after seq: Int64) -> AsyncThrowingStream<HallEvent, any Error> {
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: HallEvent.self)
+        let (client, hall, logger) = (client, hall, logger)
+        let task = Task {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.eventChannel) { notifications in
+                        // Listening before the first read: nothing committed meanwhile is missed.
+                        var last = seq
+                        func drain() async throws {
+                            while true {
+                                let page = try await Self.events(on: connection, hall: hall, after: last, limit: 500, types: nil, logger: logger)
+                                for event in page {
+                                    continuation.yield(event)
+                                    last = event.seq
+                                }
+                                if page.count < 500 { return }
+                            }
+                        }
+                        try await drain()
+                        for try await notification in notifications where notification.payload == hall {
+                            try await drain()
+                        }
+                    }
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
     public func events(after seq: Int64, limit: Int, types: Set<String>?) async throws -> [HallEvent] {
+        try await client.withConnection { connection in
+            try await Self.events(on: connection, hall: hall, after: seq, limit: limit, types: types, logger: logger)
+        }
+    }
+
+    static func events(on connection: PostgresConnection, hall: String, after seq: Int64, limit: Int, types: Set<String>?, logger: Logger) async throws -> [HallEvent] {
         let query: PostgresQuery
         if let types {
             let list = types.sorted()
@@ -318,7 +369,7 @@ public final class PostgresHallStore: HallStore {
             query = "SELECT seq, type, device, time, data FROM event WHERE hall = \(hall) AND seq > \(seq) ORDER BY seq LIMIT \(limit)"
         }
         var out: [HallEvent] = []
-        for try await (seq, type, device, time, data) in try await client.query(query, logger: logger).decode((Int64, String, String?, String, String).self) {
+        for try await (seq, type, device, time, data) in try await connection.query(query, logger: logger).decode((Int64, String, String?, String, String).self) {
             let value = (try? JSONDecoder().decode(JSONValue.self, from: Data(data.utf8))) ?? .null
             out.append(HallEvent(seq: seq, type: type, time: time, device: device.flatMap(DeviceID.init), data: value))
         }

@@ -156,6 +156,50 @@ struct HallStoreContractTests {
         #expect(try await other.lastEventSequence() == 0)
     }
 
+    @Test("a halld follows its hall's events as other hallds commit them (LISTEN/NOTIFY): the stored ones first, then each new one once, in order; another hall's are not its")
+    func followAcrossPCs() async throws {
+        guard let url = ProcessInfo.processInfo.environment["HALLD_TEST_POSTGRES"], !url.isEmpty else {
+            Issue.record("HALLD_TEST_POSTGRES is not set: make test starts a private PostgreSQL server")
+            return
+        }
+        let hall = "follow-" + UUID().uuidString.lowercased()
+        let kiosk = try PostgresHallStore(url: url, hall: hall, logger: testLogger)
+        let window = try PostgresHallStore(url: url, hall: hall, logger: testLogger)
+        let elsewhere = try PostgresHallStore(url: url, hall: hall + "-b", logger: testLogger)
+        defer {
+            kiosk.close()
+            window.close()
+            elsewhere.close()
+        }
+        try await kiosk.migrate()
+        func append(_ store: PostgresHallStore, _ n: Int) async throws {
+            _ = try await store.appendEvent(NewEvent(type: "ticket.called", data: ["n": .number(Double(n))]), time: Timestamp.string(), committed: { _ in })
+        }
+        for n in 0..<5 { try await append(kiosk, n) }
+        let followed = Task {
+            var seen: [Int64] = []
+            for try await event in window.follow(after: 0) {
+                seen.append(event.seq)
+                if seen.count == 25 { break }
+            }
+            return seen
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for n in 5..<25 {
+                group.addTask { try await append(n % 2 == 0 ? kiosk : window, n) }
+                group.addTask { try await append(elsewhere, n) }
+            }
+            try await group.waitForAll()
+        }
+        let deadline = Task {
+            try await Task.sleep(for: .seconds(20))
+            followed.cancel()
+        }
+        defer { deadline.cancel() }
+        let seen = try await followed.value
+        #expect(seen == Array(1...25), "\(seen)")
+    }
+
     @Test("an appointment is checked in once, for its own service, and gives the ticket its slot", arguments: StoreKind.allCases)
     func appointments(kind: StoreKind) async throws {
         try await withStore(kind) { store in
