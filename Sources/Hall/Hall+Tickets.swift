@@ -69,9 +69,8 @@ extension Hall {
     public func callNext(window n: Int) async throws -> Ticket? {
         rollDay()
         let (config, w) = try openWindow(n)
-        if let busy = w.current, busy.state.isAtWindow {
-            throw HallError.notNow("window \(n) is still serving \(busy.number): complete, no-show or transfer it first")
-        }
+        // Busy is refused even when nobody waits.
+        try machine.ensureFree(n, busy: w.current)
         guard let next = QueueOrder.next(candidates { config.serves($0.service) }, now: now(), agingBound: setup.agingBound), let t = tickets[next.id] else {
             return nil
         }

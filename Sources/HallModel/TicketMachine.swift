@@ -42,9 +42,7 @@ public struct TicketMachine: Sendable {
     /// `window` calls `ticket`, which must be waiting; `busy` is what the window is
     /// still serving.
     public func call(_ ticket: Ticket, window: Int, busy: Ticket?, clerk: String?, at now: Date) throws(HallError) -> Transition {
-        if let busy, busy.state.isAtWindow {
-            throw .notNow("window \(window) is still serving \(busy.number): complete, no-show or transfer it first")
-        }
+        try ensureFree(window, busy: busy)
         guard ticket.state == .waiting else { throw .notNow("\(ticket.number) is \(ticket.state.rawValue): only a waiting ticket is called") }
         var t = ticket
         t.state = .called
@@ -52,6 +50,13 @@ public struct TicketMachine: Sendable {
         t.window = window
         t.clerk = clerk
         return Transition(ticket: t, actions: [.occupy(window: window), .announceCall(window: window), .publish("ticket.called")])
+    }
+
+    /// A window calls only when the ticket it had is finished or transferred.
+    public func ensureFree(_ window: Int, busy: Ticket?) throws(HallError) {
+        if let busy, busy.state.isAtWindow {
+            throw .notNow("window \(window) is still serving \(busy.number): complete, no-show or transfer it first")
+        }
     }
 
     /// Calls the window's called ticket again; `lastCall` is when it was last called.

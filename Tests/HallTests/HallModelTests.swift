@@ -119,13 +119,9 @@ struct HallStoreContractTests {
 
     @Test("two PCs on one PostgreSQL hall: concurrent issues from both get every number once and none skipped; their events one gapless sequence")
     func twoPCsOneHall() async throws {
-        guard let url = ProcessInfo.processInfo.environment["HALLD_TEST_POSTGRES"], !url.isEmpty else {
-            Issue.record("HALLD_TEST_POSTGRES is not set: make test starts a private PostgreSQL server")
-            return
-        }
         let hall = "two-pcs-" + UUID().uuidString.lowercased()
-        let kiosk = try PostgresHallStore(url: url, hall: hall, logger: testLogger)
-        let window = try PostgresHallStore(url: url, hall: hall, logger: testLogger)
+        let kiosk = try StoreKind.postgresStore(hall: hall)
+        let window = try StoreKind.postgresStore(hall: hall)
         defer {
             kiosk.close()
             window.close()
@@ -150,7 +146,7 @@ struct HallStoreContractTests {
         #expect(try await kiosk.events(after: 0, limit: 100, types: nil).map(\.seq) == Array(1...30))
         #expect(try await window.lastEventSequence() == 30)
         // Another hall in the same database (a district) numbers on its own.
-        let other = try PostgresHallStore(url: url, hall: hall + "-b", logger: testLogger)
+        let other = try StoreKind.postgresStore(hall: hall + "-b")
         defer { other.close() }
         #expect(try await other.issueTicket(new("b-1")).number == "A001")
         #expect(try await other.lastEventSequence() == 0)
@@ -158,14 +154,10 @@ struct HallStoreContractTests {
 
     @Test("a halld follows its hall's events as other hallds commit them (LISTEN/NOTIFY): the stored ones first, then each new one once, in order; another hall's are not its")
     func followAcrossPCs() async throws {
-        guard let url = ProcessInfo.processInfo.environment["HALLD_TEST_POSTGRES"], !url.isEmpty else {
-            Issue.record("HALLD_TEST_POSTGRES is not set: make test starts a private PostgreSQL server")
-            return
-        }
         let hall = "follow-" + UUID().uuidString.lowercased()
-        let kiosk = try PostgresHallStore(url: url, hall: hall, logger: testLogger)
-        let window = try PostgresHallStore(url: url, hall: hall, logger: testLogger)
-        let elsewhere = try PostgresHallStore(url: url, hall: hall + "-b", logger: testLogger)
+        let kiosk = try StoreKind.postgresStore(hall: hall)
+        let window = try StoreKind.postgresStore(hall: hall)
+        let elsewhere = try StoreKind.postgresStore(hall: hall + "-b")
         defer {
             kiosk.close()
             window.close()

@@ -27,14 +27,19 @@ enum StoreKind: String, CaseIterable, Sendable, CustomStringConvertible {
         case .sqlite: return try HallDatabase.open(directory: directory)
         case .memory: return MemoryHallStore()
         case .postgresql:
-            guard let url = ProcessInfo.processInfo.environment["HALLD_TEST_POSTGRES"], !url.isEmpty else {
-                throw ProcessFailure(
-                    "HALLD_TEST_POSTGRES is not set: make test starts a private PostgreSQL server (Tests/peers/postgres_peer.sh start DIR prints its URL)")
-            }
-            let store = try PostgresHallStore(url: url, hall: "test-" + UUID().uuidString.lowercased(), logger: testLogger)
+            let store = try Self.postgresStore(hall: "test-" + UUID().uuidString.lowercased())
             try await store.migrate()
             return store
         }
+    }
+
+    /// A store of `hall` on the test run's PostgreSQL server (HALLD_TEST_POSTGRES).
+    static func postgresStore(hall: String) throws -> PostgresHallStore {
+        guard let url = ProcessInfo.processInfo.environment["HALLD_TEST_POSTGRES"], !url.isEmpty else {
+            throw ProcessFailure(
+                "HALLD_TEST_POSTGRES is not set: make test starts a private PostgreSQL server (Tests/peers/postgres_peer.sh start DIR prints its URL)")
+        }
+        return try PostgresHallStore(url: url, hall: hall, logger: testLogger)
     }
 
     /// Ends what a store holds open (PostgreSQL's connection pool).
