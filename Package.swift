@@ -186,7 +186,7 @@ let package = Package(
         .target(
             name: "HallDaemon",
             dependencies: [
-                "DeviceKit", "SQLiteStore", "HallAPI", "Jobs", "Simulators", "Drivers", "Transports", "Hall", "UnixSockets", "HallConfiguration",
+                "DeviceKit", "SQLiteStore", "PostgresStore", "HallAPI", "Jobs", "Simulators", "Drivers", "Transports", "Hall", "UnixSockets", "HallConfiguration",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "TOMLKit", package: "TOMLKit"),

@@ -3,6 +3,9 @@
 public enum CompletionCode: String, Sendable, Codable, CaseIterable {
     case deviceNotReady, hardwareError, timeOut, canceled, invalidData
     case unsupportedCommand, sequenceError, userError, notAuthorized, notFound, conflict
+    /// The hall's shared store (PostgreSQL) cannot be reached: hall routes answer 503
+    /// with it until halld reconnects; devices go on working.
+    case hallStoreUnavailable
 }
 
 /// An operation on a device failed. Carries the completion code, a sentence a

@@ -75,4 +75,9 @@ public enum Timestamp {
     public static func string(_ date: Date = Date()) -> String {
         date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
+
+    /// A time as `string` writes it, or without fractional seconds.
+    public static func date(_ raw: String) -> Date? {
+        (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(raw)) ?? (try? Date.ISO8601FormatStyle().parse(raw))
+    }
 }

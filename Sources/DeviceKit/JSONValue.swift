@@ -39,12 +39,27 @@ public enum JSONValue: Sendable, Codable, Equatable {
         }
     }
 
-    /// Encodes any Encodable value into a JSONValue.
+    /// Encodes any Encodable value into a JSONValue; dates are ISO 8601 with
+    /// milliseconds (`Timestamp`), so a value read back orders as the original did.
     public init(encoding value: some Encodable) throws {
         let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(Timestamp.string(date))
+        }
         let data = try encoder.encode(value)
         self = try JSONDecoder().decode(JSONValue.self, from: data)
+    }
+
+    /// Decodes the value as `T`; dates in ISO 8601 with or without fractional seconds.
+    public func decode<T: Decodable>(as type: T.Type) throws -> T {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let raw = try decoder.singleValueContainer().decode(String.self)
+            if let date = Timestamp.date(raw) { return date }
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "'\(raw)' is not an ISO 8601 time"))
+        }
+        return try decoder.decode(T.self, from: JSONEncoder().encode(self))
     }
 
     public subscript(key: String) -> JSONValue? {

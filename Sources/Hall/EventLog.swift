@@ -20,6 +20,14 @@ public final class EventLog: EventPublisher, Sendable {
         try await store.appendEvent(event, time: Timestamp.string()) { [self] in fanOut($0) }
     }
 
+    /// Stores an event of the shared hall this halld follows, with a local sequence
+    /// number, and hands it to the subscribers; nil when it was stored already (an
+    /// event is in this log once, however often it is followed).
+    @discardableResult
+    public func publishFollowed(_ event: HallEvent, hall: String) async throws -> HallEvent? {
+        try await followed().appendFollowed(event, hall: hall) { [self] in fanOut($0) }
+    }
+
     private func fanOut(_ event: HallEvent) {
         let behind = subscribers.withLock { subscribers in
             var behind: [EventSubscription] = []
@@ -42,6 +50,23 @@ public final class EventLog: EventPublisher, Sendable {
         }
         subscribers.withLock { $0[key] = subscription }
         return subscription
+    }
+
+    /// Where the local log is in following `hall` (nil: never followed).
+    public func followedSequence(hall: String) async throws -> Int64? {
+        try await followed().followedSequence(hall: hall)
+    }
+
+    /// Starts following `hall` after `seq` unless this log followed it before.
+    public func startFollowing(hall: String, after seq: Int64) async throws -> Int64 {
+        try await followed().startFollowing(hall: hall, after: seq)
+    }
+
+    private func followed() throws -> any FollowedEventStore {
+        guard let followed = store as? any FollowedEventStore else {
+            throw HallStoreError.unavailable(store: "the local event log", reason: "it cannot follow a shared hall")
+        }
+        return followed
     }
 
     /// Offers every subscriber a keep-alive (sequence 0, never stored), so streams to

@@ -8,7 +8,13 @@ extension Hall {
     func announceCall(_ t: Ticket, window: HallWindowConfig) async {
         let text = "\(t.number) 请到\(window.number)号窗口"
         if let id = window.display { await show(id, [text], effect: .flash) }
-        lastCalls.insert("\(t.number)→\(window.number)号", at: 0)
+        await showLastCall(t, window: window.number)
+    }
+
+    /// A call, at a window of this halld or of another in a shared hall, on the main
+    /// display (when this halld has it) among the last calls.
+    func showLastCall(_ t: Ticket, window n: Int) async {
+        lastCalls.insert("\(t.number)→\(n)号", at: 0)
         lastCalls = Array(lastCalls.prefix(4))
         if let main = setup.mainDisplay { await show(main, lastCalls, effect: .static) }
     }

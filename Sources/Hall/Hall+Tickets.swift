@@ -58,10 +58,20 @@ extension Hall {
 
     /// The window `n`, which must be open.
     func openWindow(_ n: Int) throws(HallError) -> (HallWindowConfig, HallWindow) {
+        let (config, w) = try localWindow(n)
+        guard w.state == .open else { throw .notNow("window \(n) is \(w.state.rawValue): open it first") }
+        return (config, w)
+    }
+
+    /// The window `n` of this halld: a window another halld of the hall has is
+    /// operated there, where its keypad and display are.
+    func localWindow(_ n: Int) throws(HallError) -> (HallWindowConfig, HallWindow) {
         guard let config = setup.window(n), let w = windows[n] else {
+            if remoteWindows[n] != nil {
+                throw .conflict("window \(n) belongs to another halld of this hall: operate it on the PC at that window (windows here: \(setup.windows.map { String($0.number) }.joined(separator: ", ")))")
+            }
             throw .notFound("no window \(n) (windows: \(setup.windows.map { String($0.number) }.joined(separator: ", ")))")
         }
-        guard w.state == .open else { throw .notNow("window \(n) is \(w.state.rawValue): open it first") }
         return (config, w)
     }
 
@@ -71,10 +81,22 @@ extension Hall {
         let (config, w) = try openWindow(n)
         // Busy is refused even when nobody waits.
         try machine.ensureFree(n, busy: w.current)
-        guard let next = QueueOrder.next(candidates { config.serves($0.service) }, now: now(), agingBound: setup.agingBound), let t = tickets[next.id] else {
-            return nil
+        // Another halld of the hall may call the same ticket first: the store refuses
+        // the second call (`stateChanged`), and this window takes the next one.
+        var taken: Set<String> = []
+        while true {
+            guard let next = QueueOrder.next(candidates { config.serves($0.service) && !taken.contains($0.id) }, now: now(), agingBound: setup.agingBound),
+                let t = tickets[next.id]
+            else {
+                return nil
+            }
+            do {
+                return try await carryOut(try machine.call(t, window: n, busy: w.current, clerk: w.clerk?.name, at: now()), at: config)
+            } catch HallStoreError.stateChanged(let state) {
+                logger.info("\(t.number) was \(state?.rawValue ?? "changed") by another halld before window \(n) called it; calling the next")
+                taken.insert(t.id)
+            }
         }
-        return try await carryOut(try machine.call(t, window: n, busy: w.current, clerk: w.clerk?.name, at: now()), at: config)
     }
 
     public func recall(window n: Int) async throws -> Ticket {

@@ -6,7 +6,7 @@ import HallModel
 /// keys of a window keypad.
 extension Hall {
     public func setStatus(window n: Int, state: WindowState, away: AwayNotice?) async throws -> HallWindow {
-        guard let config = setup.window(n), var w = windows[n] else { throw HallError.notFound("no window \(n)") }
+        var (config, w) = try localWindow(n)
         if state == .away {
             guard let away, !away.reason.isEmpty else { throw HallError.invalid("away needs a reason (去向留言)", field: "away.reason") }
             w.away = away
@@ -26,7 +26,7 @@ extension Hall {
 
     /// Sets the clerk at a window (岗位牌); a backup clerk on an open window is a clerk change.
     public func setClerk(window n: Int, _ card: ClerkCard) async throws -> HallWindow {
-        guard let config = setup.window(n), var w = windows[n] else { throw HallError.notFound("no window \(n)") }
+        var (config, w) = try localWindow(n)
         guard !card.name.isEmpty else { throw HallError.invalid("a clerk card needs a name", field: "name") }
         w.clerk = card
         windows[n] = w

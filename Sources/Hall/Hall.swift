@@ -29,6 +29,12 @@ public actor Hall {
     /// Waiting tickets per service, kept with `tickets` (every change goes through `put`).
     var waiting: [String: Int] = [:]
     var windows: [Int: HallWindow] = [:]
+    /// In a shared hall: the hall's event sequence the last `load` had read before it
+    /// loaded; events up to it are in what was loaded, and are not applied again.
+    var loadedThrough: Int64 = 0
+    /// In a hall shared by several hallds: the windows whose devices another halld has,
+    /// as their events and the store tell. Shown, never operated from here.
+    var remoteWindows: [Int: HallWindow] = [:]
     var lastCalls: [String] = []
     var ratingTasks: [String: Task<Void, Never>] = [:]
     /// The ticket each window keypad is asking about.
@@ -72,17 +78,32 @@ public actor Hall {
         }
     }
 
-    /// Loads today's tickets and the windows' states (after a restart).
-    public func load() async throws {
-        today = day(now())
-        for t in try await store.tickets(day: today) { put(t) }
-        for w in try await store.windows() where windows[w.number] != nil {
-            windows[w.number]!.state = w.state
-            windows[w.number]!.away = w.away
-            windows[w.number]!.clerk = w.clerk
+    /// Loads today's tickets and the windows' states (after a restart; in a shared
+    /// hall, after each reconnection), replacing what was kept.
+    public func load(through hallSequence: Int64 = 0) async throws {
+        let day = day(now())
+        let stored = try await store.tickets(day: day)
+        let storedWindows = try await store.windows()
+        today = day
+        loadedThrough = hallSequence
+        (tickets, waiting) = ([:], [:])
+        for t in stored { put(t) }
+        for n in windows.keys { windows[n]?.current = nil }
+        remoteWindows = [:]
+        for w in storedWindows {
+            if windows[w.number] != nil {
+                windows[w.number]!.state = w.state
+                windows[w.number]!.away = w.away
+                windows[w.number]!.clerk = w.clerk
+            } else if let services = w.services {
+                remoteWindows[w.number] = HallWindow(number: w.number, state: w.state, away: w.away, clerk: w.clerk, services: services)
+            }
         }
         for t in tickets.values where t.state.isAtWindow {
-            if let n = t.window { windows[n]?.current = t }
+            if let n = t.window {
+                windows[n]?.current = t
+                remoteWindows[n]?.current = t
+            }
         }
     }
 
@@ -138,7 +159,8 @@ public actor Hall {
         return list
     }
 
-    public func windowList() -> [HallWindow] { windows.values.sorted { $0.number < $1.number } }
+    /// The hall's windows: this halld's and, in a shared hall, the others'.
+    public func windowList() -> [HallWindow] { windows.merging(remoteWindows) { mine, _ in mine }.values.sorted { $0.number < $1.number } }
 
     public func waitingCounts() -> [String: Int] {
         var counts = waiting
@@ -149,6 +171,14 @@ public actor Hall {
     /// The figures of `date` (`YYYY-MM-DD`, the hall's day).
     public func stats(date: String) async throws -> HallStats {
         HallStats.compute(date: date, tickets: try await store.tickets(day: date), ratings: try await store.ratings(day: date))
+    }
+
+    /// The figures of `date` for every hall of the shared database (a district).
+    public func districtStats(date: String) async throws -> DistrictStats {
+        guard let shared = store as? any SharedHallStore else {
+            throw HallError.notFound("this hall is kept in this PC's SQLite: only a hall in a shared PostgreSQL store has a district (hall=all)", field: "hall")
+        }
+        return DistrictStats.compute(date: date, days: try await shared.district(day: date))
     }
 
     /// Records a ticket's new state in memory, keeping the waiting counts.
@@ -178,7 +208,7 @@ public actor Hall {
 
     /// Stores a ticket's new state, then keeps it in memory.
     func save(_ t: Ticket) async throws {
-        try await store.updateTicket(t)
+        try await store.updateTicket(t, from: tickets[t.id]?.state ?? t.state)
         put(t)
     }
 

@@ -40,6 +40,9 @@ public struct APIError: HTTPResponseError, Sendable {
         case let e as HallError: self.init(e)
         case let e as DeviceError: self.init(e)
         case let e as DecodingError: self.init(e)
+        case HallStoreError.unavailable(let store, let reason):
+            self.init(.serviceUnavailable, .hallStoreUnavailable, "the hall's store \(store) is unavailable: \(reason)")
+        case let e as HallStoreError: self.init(.conflict, .conflict, e.description)
         default: return nil
         }
     }
@@ -55,7 +58,7 @@ public struct APIError: HTTPResponseError, Sendable {
         case .notAuthorized: .forbidden
         case .conflict, .sequenceError, .canceled: .conflict
         case .timeOut: .gatewayTimeout
-        case .deviceNotReady, .hardwareError, .userError: .serviceUnavailable
+        case .deviceNotReady, .hardwareError, .userError, .hallStoreUnavailable: .serviceUnavailable
         }
     }
 

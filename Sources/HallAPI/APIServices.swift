@@ -34,6 +34,9 @@ public struct APIServices: Sendable {
     public var tickets = TicketPrinting()
     /// The hall (queue, windows, ratings), when configured.
     public var hall: Hall?
+    /// Why the hall cannot be served now (a shared store lost or being joined): hall
+    /// routes answer 503 `hallStoreUnavailable` with it.
+    public var hallUnavailable: (@Sendable () -> HallStoreError?)?
     /// The role of connections over TCP (`api.tcp`), which carry no peer credentials.
     public var tcpRole: Role = .kiosk
     /// Prometheus metrics (`GET /metrics`).

@@ -9,11 +9,15 @@ extension Ticket: ResponseEncodable {}
 extension HallWindow: ResponseEncodable {}
 extension Rating: ResponseEncodable {}
 extension HallStats: ResponseEncodable {}
+extension DistrictStats: ResponseEncodable {}
 
 extension APIServices {
     /// Runs a hall operation; a `HallError` answers with its status and the field it names.
+    /// In a shared hall, while the store is lost (or the hall still being joined), it
+    /// answers 503 `hallStoreUnavailable` at once.
     func withHall<T>(_ body: (Hall) async throws -> T) async throws -> T {
         guard let hall else { throw APIError.notFound("this halld has no [hall] in its configuration") }
+        if let unavailable = hallUnavailable?() { throw unavailable }
         return try await body(hall)
     }
 }
@@ -33,20 +37,34 @@ struct HallController {
         router.get("/v1/stats") { request, context in
             try context.require(.clerk, to: "reading statistics")
             let q = request.uri.queryParameters
-            let stats = try await services.withHall { h in
-                let today = await h.day(Date())
-                let date = q.get("date") ?? today
-                guard date.count == 10, date.split(separator: "-").count == 3 else { throw APIError.invalidData("date: expected YYYY-MM-DD, found \(date)", field: "date") }
-                return try await h.stats(date: date)
-            }
             if let format = q.get("format"), format != "csv", format != "json" {
                 throw APIError.invalidData("format '\(format)' is not json or csv", field: "format")
             }
-            if q.get("format") == "csv" {
-                return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: stats.csv)))
+            func csv(_ text: String) -> Response {
+                Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
             }
-            return jsonResponse(stats)
+            switch q.get("hall") {
+            case nil:
+                break
+            case "all":
+                guard context.role == .district || context.role == .technician else {
+                    throw APIError.notAuthorized("the district's statistics (hall=all) need the district or technician role; this connection is \(context.role.rawValue)")
+                }
+                let stats = try await services.withHall { h in try await h.districtStats(date: try Self.day(q.get("date"), hall: h)) }
+                return q.get("format") == "csv" ? csv(stats.csv) : jsonResponse(stats)
+            case let other?:
+                throw APIError.invalidData("hall '\(other)': only hall=all (every hall of the database) is known; leave it out for this hall", field: "hall")
+            }
+            let stats = try await services.withHall { h in try await h.stats(date: try Self.day(q.get("date"), hall: h)) }
+            return q.get("format") == "csv" ? csv(stats.csv) : jsonResponse(stats)
         }
+    }
+
+    /// `date=YYYY-MM-DD`, today (the hall's day) when absent.
+    static func day(_ raw: String?, hall: Hall) throws -> String {
+        let date = raw ?? hall.day(Date())
+        guard date.count == 10, date.split(separator: "-").count == 3 else { throw APIError.invalidData("date: expected YYYY-MM-DD, found \(date)", field: "date") }
+        return date
     }
 
     static func date(_ raw: String, field: String) throws -> Date {

@@ -98,12 +98,17 @@ public struct RoleMap: Sendable, Equatable {
     public var technicianGroups: Set<UInt32>
     public var clerkGroups: Set<UInt32>
     public var kioskGroups: Set<UInt32>
+    public var districtGroups: Set<UInt32>
     public var daemonUID: UInt32
 
-    public init(technicianGroups: Set<UInt32> = [], clerkGroups: Set<UInt32> = [], kioskGroups: Set<UInt32> = [], daemonUID: UInt32 = getuid()) {
+    public init(
+        technicianGroups: Set<UInt32> = [], clerkGroups: Set<UInt32> = [], kioskGroups: Set<UInt32> = [], districtGroups: Set<UInt32> = [],
+        daemonUID: UInt32 = getuid()
+    ) {
         self.technicianGroups = technicianGroups
         self.clerkGroups = clerkGroups
         self.kioskGroups = kioskGroups
+        self.districtGroups = districtGroups
         self.daemonUID = daemonUID
     }
 
@@ -111,6 +116,7 @@ public struct RoleMap: Sendable, Equatable {
         guard let peer else { return .none }
         if peer.uid == 0 || peer.uid == daemonUID { return .technician }
         if !peer.groups.isDisjoint(with: technicianGroups) { return .technician }
+        if !peer.groups.isDisjoint(with: districtGroups) { return .district }
         if !peer.groups.isDisjoint(with: clerkGroups) { return .clerk }
         if !peer.groups.isDisjoint(with: kioskGroups) { return .kiosk }
         return .none

@@ -6,6 +6,9 @@ public enum Role: String, Sendable, Codable, CaseIterable, Comparable {
     case kiosk
     /// Window clerk: window operations, scans, prints, ratings, displays.
     case clerk
+    /// District office: a clerk's rights, and the statistics of every hall in a shared
+    /// database (`GET /v1/stats?hall=all`).
+    case district
     /// Technician: everything, including resets, faults, external checks and counters.
     case technician
 

@@ -11,6 +11,17 @@ public struct HallConfig: Sendable, Equatable {
         public var technician: [String] = []
         public var clerk: [String] = []
         public var kiosk: [String] = []
+        public var district: [String] = []
+    }
+
+    /// Where the hall is kept (`[hall] store`): this PC's SQLite, or a PostgreSQL
+    /// database several hallds (and a district's halls) share.
+    public enum HallStoreSetting: Sendable, Equatable {
+        case sqlite
+        /// `url` without a password; `hall` the hall's id in the database; the
+        /// password from `passwordFile` or `HALLD_STORE_PASSWORD`.
+        /// `resyncSeconds`: how often the store is asked for tickets no event announced.
+        case postgresql(url: String, hall: String, passwordFile: String?, resyncSeconds: Int)
     }
 
     /// A `[[device]]` table: the fields every device has, and its driver's own
@@ -68,6 +79,8 @@ public struct HallConfig: Sendable, Equatable {
     public var profiles: [String: ProfileConfig] = [:]
     /// `[hall]`: services, windows, the kiosk; nil when the file has none.
     public var hall: HallSetup?
+    /// `[hall] store`, `id`, `store_password_file`.
+    public var hallStore: HallStoreSetting = .sqlite
     /// Stable names for USB-serial adapters (`[[udev]]`), for `hallctl udev-rules --config`.
     public var udevNames: [UdevName] = []
 
@@ -119,6 +132,7 @@ public struct HallConfig: Sendable, Equatable {
             config.roles.technician = try roles.strings("technician") ?? []
             config.roles.clerk = try roles.strings("clerk") ?? []
             config.roles.kiosk = try roles.strings("kiosk") ?? []
+            config.roles.district = try roles.strings("district") ?? []
             try roles.finish()
         }
         if var events = try root.table("events") {
@@ -194,6 +208,7 @@ public struct HallConfig: Sendable, Equatable {
         }
         if var hall = try root.table("hall") {
             config.hall = try readHall(&hall, devices: config.devices)
+            config.hallStore = try readStore(&hall)
             try hall.finish()
         }
         try root.finish()
@@ -207,6 +222,33 @@ public struct HallConfig: Sendable, Equatable {
             throw t.error(key, "expected HH:MM, found \"\(text)\"")
         }
         return h * 60 + m
+    }
+
+    /// `store = "sqlite"` (default) or `"postgresql://USER@HOST:PORT/DB"` with `id`;
+    /// a password in the URL is refused: it belongs in `store_password_file` or
+    /// `HALLD_STORE_PASSWORD`, never in the configuration.
+    private static func readStore(_ t: inout TableReader) throws -> HallStoreSetting {
+        let raw = try t.string("store") ?? "sqlite"
+        let id = try t.string("id")
+        let passwordFile = try t.string("store_password_file")
+        let resync = try t.int("store_resync_seconds", in: 1...3600)
+        if raw == "sqlite" {
+            if passwordFile != nil { throw t.error("store_password_file", "only for store = \"postgresql://…\"") }
+            if resync != nil { throw t.error("store_resync_seconds", "only for store = \"postgresql://…\"") }
+            return .sqlite
+        }
+        guard let url = URLComponents(string: raw), url.scheme == "postgresql" || url.scheme == "postgres", let host = url.host, !host.isEmpty,
+            let user = url.user, !user.isEmpty, url.path.count > 1
+        else {
+            throw t.error("store", "expected \"sqlite\" or \"postgresql://USER@HOST:PORT/DATABASE\", found \"\(raw)\"")
+        }
+        if url.password != nil {
+            throw t.error("store", "the password does not belong in the configuration: put it in store_password_file or HALLD_STORE_PASSWORD")
+        }
+        guard let id, !id.isEmpty, id.count <= 64, id.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+            throw t.error("id", "required with a postgresql store: the hall's id in the shared database (letters, digits, - and _), e.g. \"chengguan\"")
+        }
+        return .postgresql(url: raw, hall: id, passwordFile: passwordFile, resyncSeconds: resync ?? 30)
     }
 
     private static func readHall(_ t: inout TableReader, devices: [Device]) throws -> HallSetup {

@@ -3,6 +3,7 @@ import Drivers
 import Foundation
 import HallConfiguration
 import SQLiteStore
+import PostgresStore
 import Transports
 import Hall
 import HallAPI
@@ -74,16 +75,49 @@ public struct Daemon: Sendable {
             subscriberBuffer: config.subscriberBuffer)
         for device in config.devices { if let layout = device.ticketLayout { services.tickets.layouts[device.id] = layout } }
         var hall: Hall?
+        var follower: HallFollower?
+        var shared: PostgresHallStore?
+        var resyncEvery: Duration = .seconds(30)
+        defer { shared?.close() }
         if let setup = config.hall {
             services.tickets.hallName = setup.name
             services.tickets.timeZone = setup.timeZone
             let tickets = services.tickets
+            let store: any HallStore
+            let hallEvents: any EventPublisher
+            switch config.hallStore {
+            case .sqlite:
+                (store, hallEvents) = (database, events)
+            case .postgresql(let url, let id, let passwordFile, let resync):
+                resyncEvery = .seconds(resync)
+                let pg = try PostgresHallStore(
+                    url: url, password: try Self.storePassword(file: passwordFile, environment: environment), hall: id, origin: origin, logger: logger)
+                shared = pg
+                (store, hallEvents) = (pg, SharedHallEvents(store: pg))
+            }
             let h = Hall(
-                setup: setup, store: database, registry: registry, events: events, logger: logger,
+                setup: setup, store: store, registry: registry, events: hallEvents, logger: logger,
                 printTicket: { ticket, printer in
                     try await Self.printTicket(ticket, on: printer, setup: setup, registry: registry, jobs: jobs, tickets: tickets)
                 })
-            try await h.load()
+            if let shared {
+                // A halld whose services are not the hall's does not start. A store that
+                // cannot be reached now is not a reason to stop: devices are served, and
+                // the follower joins when it answers.
+                do {
+                    try await shared.join(services: setup.services, windows: setup.windows)
+                } catch let error as HallMembershipError {
+                    throw error
+                } catch {
+                    logger.error("hall store \(shared) cannot be reached at start: \(error); hall routes answer 503 until it can")
+                }
+                // Joined, loaded and followed by the follower: hall routes answer 503 until then.
+                let f = HallFollower(store: shared, hall: h, log: events, logger: logger, resync: resyncEvery)
+                follower = f
+                services.hallUnavailable = { f.unavailable }
+            } else {
+                try await h.load()
+            }
             hall = h
             services.hall = h
         }
@@ -134,7 +168,8 @@ public struct Daemon: Sendable {
                 services: [
                     .init(service: RegistryService(registry: registry)),
                     .init(service: JobService(jobs: jobs)),
-                ] + (hall.map { [.init(service: CallerKeyService(hall: $0, events: events))] } ?? []) + (bus.map { [.init(service: USBHotplugService(bus: $0, wanted: wantedUSB, registry: registry, logger: logger))] } ?? []) + [
+                ] + (hall.map { [.init(service: CallerKeyService(hall: $0, events: events))] } ?? [])
+                    + (follower.map { [.init(service: FollowerService(follower: $0), successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)] } ?? []) + (bus.map { [.init(service: USBHotplugService(bus: $0, wanted: wantedUSB, registry: registry, logger: logger))] } ?? []) + [
                 ] + listeners + [
                     .init(service: NotifyService(notifier: notifier, registry: registry, probes: livenessProbes(registry: registry, hall: hall, database: database), logger: logger)),
                     .init(
@@ -150,6 +185,23 @@ public struct Daemon: Sendable {
         logger.notice("halld stopped")
     }
 
+    /// This halld's id in a shared hall: its host and socket, the same after a restart.
+    var origin: String { "\(ProcessInfo.processInfo.hostName):\(config.socket)" }
+
+    /// The shared store's password: `store_password_file` (its first line), else
+    /// `HALLD_STORE_PASSWORD`, else none (trust or peer authentication).
+    static func storePassword(file: String?, environment: [String: String]) throws -> String? {
+        if let file {
+            do {
+                let text = try String(contentsOfFile: file, encoding: .utf8)
+                return text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            } catch {
+                throw ConfigError(file: file, key: "hall.store_password_file", message: "cannot read the store's password: \(error.localizedDescription)")
+            }
+        }
+        return environment["HALLD_STORE_PASSWORD"]
+    }
+
     private func makeRoleMap() -> RoleMap {
         func resolve(_ names: [String], _ role: String) -> Set<UInt32> {
             let (ids, unknown) = RoleMap.resolve(names)
@@ -158,7 +210,7 @@ public struct Daemon: Sendable {
         }
         return RoleMap(
             technicianGroups: resolve(config.roles.technician, "technician"), clerkGroups: resolve(config.roles.clerk, "clerk"),
-            kioskGroups: resolve(config.roles.kiosk, "kiosk"))
+            kioskGroups: resolve(config.roles.kiosk, "kiosk"), districtGroups: resolve(config.roles.district, "district"))
     }
 }
 
@@ -195,6 +247,15 @@ extension Daemon {
 
 /// Caller keys on a window's keypad (hall-bus callers: call, recall) drive the
 /// hall as the clerk program would.
+/// Keeps this halld in its shared hall (`HallFollower`). A halld that cannot be in
+/// the hall at all (other services) stops the daemon with the reason.
+struct FollowerService: Service {
+    let follower: HallFollower
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { try await follower.run() }
+    }
+}
+
 struct CallerKeyService: Service {
     let hall: Hall
     let events: EventLog

@@ -86,3 +86,45 @@ public struct HallStats: Sendable, Codable, Equatable {
     }
 }
 
+
+/// One day's figures of every hall in a shared database (a district): each hall's,
+/// and all of them together.
+public struct DistrictStats: Sendable, Codable, Equatable {
+    public var date: String
+    /// Every hall's tickets and ratings as one.
+    public var district: HallStats
+    /// By hall id.
+    public var halls: [String: HallStats]
+
+    public init(date: String, district: HallStats, halls: [String: HallStats]) {
+        self.date = date
+        self.district = district
+        self.halls = halls
+    }
+
+    /// The figures of `days` (tickets and ratings by hall id).
+    public static func compute(date: String, days: [String: HallDay]) -> DistrictStats {
+        DistrictStats(
+            date: date, district: .compute(date: date, tickets: days.values.flatMap(\.tickets), ratings: days.values.flatMap(\.ratings)),
+            halls: days.mapValues { HallStats.compute(date: date, tickets: $0.tickets, ratings: $0.ratings) })
+    }
+
+    /// `HallStats.csv` with the hall first: `all` for the district, then each hall.
+    public var csv: String {
+        func rows(_ hall: String, _ stats: HallStats) -> [String] { stats.csv.split(separator: "\n").dropFirst().map { "\(hall),\($0)" } }
+        let header = "hall," + (district.csv.split(separator: "\n").first.map(String.init) ?? "")
+        let lines = rows("all", district) + halls.sorted { $0.key < $1.key }.flatMap { rows($0.key, $0.value) }
+        return ([header] + lines).joined(separator: "\n") + "\n"
+    }
+}
+
+/// One hall's tickets and ratings of a day.
+public struct HallDay: Sendable, Equatable {
+    public var tickets: [Ticket]
+    public var ratings: [Rating]
+
+    public init(tickets: [Ticket] = [], ratings: [Rating] = []) {
+        self.tickets = tickets
+        self.ratings = ratings
+    }
+}

@@ -52,17 +52,21 @@ public struct StoredWindow: Sendable, Equatable {
     public var away: AwayNotice?
     public var clerk: ClerkCard?
     public var current: String?
+    /// The services it serves (empty: all), as the halld that has the window registered
+    /// them in a shared store; nil in a single-PC store, where the configuration says.
+    public var services: [String]?
 
-    public init(number: Int, state: WindowState, away: AwayNotice?, clerk: ClerkCard?, current: String?) {
+    public init(number: Int, state: WindowState, away: AwayNotice?, clerk: ClerkCard?, current: String?, services: [String]? = nil) {
         self.number = number
         self.state = state
         self.away = away
         self.clerk = clerk
         self.current = current
+        self.services = services
     }
 
     public init(_ w: HallWindow) {
-        self.init(number: w.number, state: w.state, away: w.away, clerk: w.clerk, current: w.current?.id)
+        self.init(number: w.number, state: w.state, away: w.away, clerk: w.clerk, current: w.current?.id, services: w.services)
     }
 }
 
@@ -78,6 +82,26 @@ public enum HallStoreError: Error, Sendable, Equatable {
     case unknownAppointment
     /// The appointment was checked in already, with this ticket.
     case appointmentUsed(ticket: String)
+    /// The ticket was no longer in the state the change was made from: another halld
+    /// of the hall changed it first (two windows calling the same ticket). Its state
+    /// now, when the store knows it.
+    case stateChanged(now: TicketState?)
+    /// The store cannot be reached: the hall answers 503 until it can again. `store`
+    /// names it without a password (`postgresql://halld@db:5432/hall`).
+    case unavailable(store: String, reason: String)
+}
+
+extension HallStoreError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .alreadyRated: "the ticket is already rated"
+        case .dailyCapReached(let cap): "the service issued its \(cap) tickets today"
+        case .unknownAppointment: "no such appointment for that service"
+        case .appointmentUsed(let ticket): "the appointment was checked in with ticket \(ticket)"
+        case .stateChanged(let now): "the ticket was changed meanwhile\(now.map { " (it is \($0.rawValue) now)" } ?? "")"
+        case .unavailable(let store, let reason): "the hall's store \(store) is unavailable: \(reason)"
+        }
+    }
 }
 
 /// The hall's persistence: tickets, ratings, windows, appointments and the event log.
@@ -89,8 +113,9 @@ public protocol HallStore: EventStore {
     /// and stores the ticket, in one transaction: a number is never given twice, the
     /// daily cap holds, an appointment is used once.
     func issueTicket(_ new: NewTicket) async throws -> Ticket
-    /// Stores a ticket's new state (the issue fields do not change).
-    func updateTicket(_ ticket: Ticket) async throws
+    /// Stores a ticket's new state (the issue fields do not change), if it is still in
+    /// state `previous` in the store: otherwise `stateChanged`, and nothing is written.
+    func updateTicket(_ ticket: Ticket, from previous: TicketState) async throws
     /// One day's tickets, in issue order.
     func tickets(day: String) async throws -> [Ticket]
     /// Stores the one rating of a ticket; a second is `alreadyRated`.
@@ -118,4 +143,64 @@ extension Ticket {
 
     /// The day's sequence in the number (`A012` → 12).
     public var sequence: Int { Int(number.drop { $0.isLetter }) ?? 0 }
+}
+
+/// An event of a hall shared by several hallds, with the halld that published it.
+public struct SharedEvent: Sendable, Equatable {
+    public var event: HallEvent
+    /// The `origin` of the store that appended it.
+    public var origin: String
+
+    public init(event: HallEvent, origin: String) {
+        self.event = event
+        self.origin = origin
+    }
+}
+
+/// A hall store that several hallds (a kiosk PC, the windows' PCs) share: the hall's
+/// events are appended with their origin, and each halld follows them in sequence.
+public protocol SharedHallStore: HallStore, CustomStringConvertible {
+    /// The hall's id in the shared database.
+    var hall: String { get }
+    /// This halld's id in the hall: its own events come back with it.
+    var origin: String { get }
+    /// The hall's events from after `seq` on, as any halld of the hall commits them:
+    /// what is stored first, then each new one. Ends with an error when the connection
+    /// is lost; the caller follows again from the last sequence it saw.
+    func follow(after seq: Int64) -> AsyncThrowingStream<SharedEvent, any Error>
+    /// Joins the hall with this halld's services and windows: the services must be the
+    /// hall's (the first halld's stand); the windows are registered with the services
+    /// they serve. Returns the hall's last event sequence. Tried even while the store
+    /// is marked unavailable.
+    func join(services: [HallService], windows: [HallWindowConfig]) async throws -> Int64
+    /// Marks the store unreachable (`reason`) or reachable again (nil): while it is
+    /// unreachable, operations answer `unavailable` at once. `follow` marks it too.
+    func setOutage(_ reason: String?)
+    /// Why the store is unreachable, when it is known to be.
+    var currentOutage: String? { get }
+    /// Every hall's tickets and ratings of `day` in the database, by hall id.
+    func district(day: String) async throws -> [String: HallDay]
+}
+
+/// The local log of a halld that follows a shared hall: each followed event is stored
+/// once, with a local sequence number, in the same transaction as the hall sequence
+/// followed so far.
+public protocol FollowedEventStore: EventStore {
+    /// Stores `event` of `hall` with the next local sequence number unless an event of
+    /// that hall sequence or later was stored already (nil then). `committed` as in
+    /// `appendEvent`.
+    func appendFollowed(_ event: HallEvent, hall: String, committed: @escaping @Sendable (HallEvent) -> Void) async throws -> HallEvent?
+    /// The last hall sequence stored for `hall`; nil when this log never followed it.
+    func followedSequence(hall: String) async throws -> Int64?
+    /// Starts following `hall` after `seq` when this log never followed it (a halld
+    /// joining a hall takes the hall as it is, not its history); returns the sequence
+    /// to follow after.
+    func startFollowing(hall: String, after seq: Int64) async throws -> Int64
+}
+
+/// This halld cannot be in the shared hall: its services differ from the hall's, or
+/// the database's schema is newer than it knows. halld refuses to start with it.
+public struct HallMembershipError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

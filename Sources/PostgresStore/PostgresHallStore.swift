@@ -11,8 +11,10 @@ import Synchronization
 /// Ticket numbers are taken under a transaction-scoped advisory lock per hall, day
 /// and service, and a unique constraint stands behind it; event sequence numbers come
 /// from one counter row per hall, so they have no gaps and follow commit order.
-public final class PostgresHallStore: HallStore {
+public final class PostgresHallStore: SharedHallStore {
     public let hall: String
+    /// This halld's id in the hall (its events carry it).
+    public let origin: String
     /// `postgresql://USER@HOST:PORT/DB` without the password, for messages.
     public let description: String
     private let client: PostgresClient
@@ -20,10 +22,18 @@ public final class PostgresHallStore: HallStore {
     private let logger: Logger
     /// Appends of this process, one at a time: `committed` runs in sequence order.
     private let appends = AsyncLock()
+    /// Why the server is known to be unreachable (the follower lost it), or nil: hall
+    /// operations fail at once instead of waiting for a connection.
+    private let outage = Mutex<String?>(nil)
+    /// How long one operation may wait for the server before the hall answers 503.
+    public let operationTimeout: Duration
 
     /// Connects to `url` (`postgresql://USER@HOST:PORT/DB`) as hall `hall`, with the
-    /// password given apart (never in the URL of a configuration file).
-    public init(url: String, password: String? = nil, hall: String, logger: Logger) throws {
+    /// password given apart (never in the URL of a configuration file). `origin` names
+    /// this halld in the hall (stable across restarts: its host and socket).
+    public init(
+        url: String, password: String? = nil, hall: String, origin: String = UUID().uuidString, logger: Logger, operationTimeout: Duration = .seconds(5)
+    ) throws {
         guard let parts = URLComponents(string: url), parts.scheme == "postgresql" || parts.scheme == "postgres",
             let host = parts.host, !host.isEmpty, let user = parts.user, !user.isEmpty
         else {
@@ -32,8 +42,10 @@ public final class PostgresHallStore: HallStore {
         let database = parts.path.hasPrefix("/") ? String(parts.path.dropFirst()) : parts.path
         var configuration = PostgresClient.Configuration(
             host: host, port: parts.port ?? 5432, username: user, password: password ?? parts.password, database: database.isEmpty ? nil : database, tls: .disable)
-        configuration.options.connectTimeout = .seconds(10)
+        configuration.options.connectTimeout = .seconds(3)
         self.hall = hall
+        self.origin = origin
+        self.operationTimeout = operationTimeout
         self.description = "postgresql://\(user)@\(host):\(parts.port ?? 5432)/\(database)"
         self.logger = logger
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
@@ -56,9 +68,85 @@ public final class PostgresHallStore: HallStore {
                 CREATE TABLE IF NOT EXISTS halld_schema (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
                 """, logger: logger)
             let applied = try await c.query("SELECT COALESCE(MAX(version), 0) FROM halld_schema", logger: logger).collect().first?.decode(Int.self) ?? 0
-            if applied < 1 {
-                for statement in Self.schemaV1 { try await c.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
-                try await c.query("INSERT INTO halld_schema (version) VALUES (1)", logger: logger)
+            for (version, statements) in Self.schema.enumerated() where version + 1 > applied {
+                for statement in statements { try await c.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                try await c.query("INSERT INTO halld_schema (version) VALUES (\(version + 1))", logger: logger)
+            }
+        }
+    }
+
+    /// The schema version this halld writes: a database migrated further by a newer
+    /// halld is refused rather than written in a shape this one does not know.
+    public static var schemaVersion: Int { schema.count }
+
+    /// The migrations, in order: version N is `schema[N - 1]`. Applied versions are
+    /// never changed; a change is a new version.
+    static let schema = [schemaV1, schemaV2]
+
+    static let schemaV2 = [
+        // Which halld appended an event: each applies the others' events to its devices.
+        "ALTER TABLE event ADD COLUMN origin TEXT NOT NULL DEFAULT ''",
+        // The services a window serves (JSON array; empty: all), from the halld that has it.
+        "ALTER TABLE hall_window ADD COLUMN services TEXT",
+        // The hall's services: every halld of the hall must configure the same.
+        """
+        CREATE TABLE hall_service (
+            hall TEXT NOT NULL, code TEXT NOT NULL, definition TEXT NOT NULL, PRIMARY KEY (hall, code)
+        )
+        """,
+    ]
+
+    /// Joins the hall: the first halld's services become the hall's; a halld whose
+    /// services differ is refused with the difference named. Registers this halld's
+    /// windows with the services they serve, keeping their state. Checks the schema is
+    /// not newer than this halld knows.
+    @discardableResult
+    public func join(services: [HallService], windows: [HallWindowConfig]) async throws -> Int64 {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let ours = try Dictionary(uniqueKeysWithValues: services.map { ($0.code, String(decoding: try encoder.encode($0), as: UTF8.self)) })
+        let hall = hall
+        try await guarded(duringOutage: true) { [self] in try await migrate() }
+        return try await guarded(duringOutage: true) { [self] in
+            try await transaction { c in
+                let version = try await c.query("SELECT COALESCE(MAX(version), 0) FROM halld_schema", logger: logger).collect().first?.decode(Int.self) ?? 0
+                if version > Self.schemaVersion {
+                    throw HallMembershipError("the database has schema version \(version); this halld knows up to \(Self.schemaVersion): upgrade this halld")
+                }
+                // One joining halld at a time per hall: the first one's services stand.
+                try await c.query("SELECT pg_advisory_xact_lock(7254002, hashtext(\(hall)))", logger: logger)
+                var theirs: [String: String] = [:]
+                for try await (code, definition) in try await c.query("SELECT code, definition FROM hall_service WHERE hall = \(hall)", logger: logger).decode(
+                    (String, String).self)
+                {
+                    theirs[code] = definition
+                }
+                if theirs.isEmpty {
+                    for (code, definition) in ours {
+                        try await c.query("INSERT INTO hall_service (hall, code, definition) VALUES (\(hall), \(code), \(definition))", logger: logger)
+                    }
+                } else if theirs != ours {
+                    var differences: [String] = []
+                    for code in Set(theirs.keys).union(ours.keys).sorted() {
+                        switch (theirs[code], ours[code]) {
+                        case (nil, _?): differences.append("service \(code) is configured here but not in the hall")
+                        case (_?, nil): differences.append("the hall has service \(code), not configured here")
+                        case (let a?, let b?) where a != b: differences.append("service \(code) differs: the hall has \(a), here \(b)")
+                        default: break
+                        }
+                    }
+                    throw HallMembershipError(
+                        "hall '\(hall)' has other services than this configuration: \(differences.joined(separator: "; ")). Every halld of a hall configures the same [[hall.service]]")
+                }
+                for w in windows {
+                    let served = String(decoding: try encoder.encode(w.services), as: UTF8.self)
+                    try await c.query(
+                        """
+                        INSERT INTO hall_window (hall, number, state, services) VALUES (\(hall), \(w.number), \(WindowState.closed.rawValue), \(served))
+                        ON CONFLICT (hall, number) DO UPDATE SET services = excluded.services
+                        """, logger: logger)
+                }
+                return try await c.query("SELECT last FROM hall_sequence WHERE hall = \(hall)", logger: logger).collect().first?.decode(Int64.self) ?? 0
             }
         }
     }
@@ -110,115 +198,231 @@ public final class PostgresHallStore: HallStore {
         do {
             return try await client.withTransaction(logger: logger) { c in try await body(c) }
         } catch let error as PostgresTransactionError {
-            if let refused = error.closureError as? HallStoreError { throw refused }
+            // What went wrong inside (a rule refused, a statement failed) comes out as itself.
+            if let inner = error.closureError { throw inner }
+            if let begin = error.beginError { throw begin }
+            if let commit = error.commitError { throw commit }
             throw error
         }
     }
 
+    /// Runs one operation of the hall: at once `unavailable` while the server is known
+    /// to be unreachable; `unavailable` too when it cannot be done within
+    /// `operationTimeout` or the connection fails. A rule the store refused and an
+    /// error of the server on a statement (a bug, not an outage) come out as they are.
+    func guarded<T: Sendable>(duringOutage: Bool = false, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        if !duringOutage, let reason = outage.withLock({ $0 }) { throw HallStoreError.unavailable(store: description, reason: reason) }
+        let (timeout, store) = (operationTimeout, description)
+        do {
+            return try await Self.within(timeout, body)
+        } catch HallStoreError.unavailable(_, let reason) {
+            throw HallStoreError.unavailable(store: store, reason: reason)
+        } catch let error as HallStoreError {
+            throw error
+        } catch let error as HallMembershipError {
+            throw error
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] != nil && !Self.isOutage(error) {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw HallStoreError.unavailable(store: store, reason: Self.reason(error))
+        }
+    }
+
+    /// Server errors that mean the server is going away rather than a bad statement.
+    static func isOutage(_ error: PSQLError) -> Bool {
+        guard let state = error.serverInfo?[.sqlState] else { return true }
+        // 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now, 08xxx connection exceptions.
+        return state.hasPrefix("57P") || state.hasPrefix("08")
+    }
+
+    /// A short sentence for an error of the connection.
+    static func reason(_ error: any Error) -> String {
+        if let e = error as? PSQLError {
+            if let message = e.serverInfo?[.message] { return message }
+            if let underlying = e.underlying { return "\(e.code): \(underlying)" }
+            return "\(e.code)"
+        }
+        return "\(error)"
+    }
+
+    /// The follower lost the server (`reason`) or has it again (nil): while lost, hall
+    /// operations answer `unavailable` at once.
+    public func setOutage(_ reason: String?) { outage.withLock { $0 = reason } }
+
+    /// Why the server is unreachable, when it is known to be.
+    public var currentOutage: String? { outage.withLock { $0 } }
+
     // MARK: tickets
 
     public func issueTicket(_ new: NewTicket) async throws -> Ticket {
-        let hall = hall
-        return try await transaction { c in
-            // Two issues of one service and day, from any PC, take their numbers in turn.
-            let key = "\(hall)|\(new.day)|\(new.service)"
-            try await c.query("SELECT pg_advisory_xact_lock(hashtext(\(key)))", logger: logger)
-            var slot: Double?
-            if let code = new.appointment {
-                let rows = try await c.query(
-                    "SELECT service, slot, ticket FROM appointment WHERE hall = \(hall) AND code = \(code) FOR UPDATE", logger: logger
-                ).collect()
-                guard let row = rows.first else { throw HallStoreError.unknownAppointment }
-                let (service, at, used) = try row.decode((String, Double, String?).self)
-                guard service == new.service else { throw HallStoreError.unknownAppointment }
-                if let used { throw HallStoreError.appointmentUsed(ticket: used) }
-                slot = at
-                try await c.query("UPDATE appointment SET ticket = \(new.id) WHERE hall = \(hall) AND code = \(code)", logger: logger)
+        try await guarded { [self] in
+            let hall = hall
+            return try await transaction { c in
+                // Two issues of one service and day, from any PC, take their numbers in turn.
+                let key = "\(hall)|\(new.day)|\(new.service)"
+                try await c.query("SELECT pg_advisory_xact_lock(hashtext(\(key)))", logger: logger)
+                var slot: Double?
+                if let code = new.appointment {
+                    let rows = try await c.query(
+                        "SELECT service, slot, ticket FROM appointment WHERE hall = \(hall) AND code = \(code) FOR UPDATE", logger: logger
+                    ).collect()
+                    guard let row = rows.first else { throw HallStoreError.unknownAppointment }
+                    let (service, at, used) = try row.decode((String, Double, String?).self)
+                    guard service == new.service else { throw HallStoreError.unknownAppointment }
+                    if let used { throw HallStoreError.appointmentUsed(ticket: used) }
+                    slot = at
+                    try await c.query("UPDATE appointment SET ticket = \(new.id) WHERE hall = \(hall) AND code = \(code)", logger: logger)
+                }
+                let last = try await c.query(
+                    "SELECT COALESCE(MAX(seq), 0) FROM ticket WHERE hall = \(hall) AND day = \(new.day) AND issue_service = \(new.service)", logger: logger
+                ).collect().first?.decode(Int.self) ?? 0
+                if let cap = new.dailyCap, last >= cap { throw HallStoreError.dailyCapReached(cap) }
+                let t = Ticket(
+                    id: new.id, number: Ticket.number(prefix: new.service, seq: last + 1), service: new.service, day: new.day, priority: new.priority,
+                    appointment: new.appointment, slot: slot.map(Date.init(timeIntervalSince1970:)), state: .waiting, issuedAt: new.at, queuedAt: new.at,
+                    recalls: 0)
+                let at = new.at.timeIntervalSince1970
+                try await c.query(
+                    """
+                    INSERT INTO ticket (hall, id, day, service, issue_service, seq, number, priority, appointment, slot, state, issued_at, queued_at)
+                    VALUES (\(hall), \(t.id), \(t.day), \(t.service), \(t.service), \(last + 1), \(t.number), \(t.priority.rawValue), \(t.appointment),
+                            \(slot), \(t.state.rawValue), \(at), \(at))
+                    """, logger: logger)
+                return t
             }
-            let last = try await c.query(
-                "SELECT COALESCE(MAX(seq), 0) FROM ticket WHERE hall = \(hall) AND day = \(new.day) AND issue_service = \(new.service)", logger: logger
-            ).collect().first?.decode(Int.self) ?? 0
-            if let cap = new.dailyCap, last >= cap { throw HallStoreError.dailyCapReached(cap) }
-            let t = Ticket(
-                id: new.id, number: Ticket.number(prefix: new.service, seq: last + 1), service: new.service, day: new.day, priority: new.priority,
-                appointment: new.appointment, slot: slot.map(Date.init(timeIntervalSince1970:)), state: .waiting, issuedAt: new.at, queuedAt: new.at,
-                recalls: 0)
-            let at = new.at.timeIntervalSince1970
-            try await c.query(
-                """
-                INSERT INTO ticket (hall, id, day, service, issue_service, seq, number, priority, appointment, slot, state, issued_at, queued_at)
-                VALUES (\(hall), \(t.id), \(t.day), \(t.service), \(t.service), \(last + 1), \(t.number), \(t.priority.rawValue), \(t.appointment),
-                        \(slot), \(t.state.rawValue), \(at), \(at))
-                """, logger: logger)
-            return t
         }
     }
 
-    public func updateTicket(_ t: Ticket) async throws {
-        try await client.query(
-            """
-            UPDATE ticket SET service = \(t.service), state = \(t.state.rawValue), queued_at = \(t.queuedAt.timeIntervalSince1970),
-                called_at = \(t.calledAt?.timeIntervalSince1970), finished_at = \(t.finishedAt?.timeIntervalSince1970), win = \(t.window),
-                clerk = \(t.clerk), recalls = \(t.recalls), transferred_from = \(t.transferredFrom), print_job = \(t.printJob),
-                print_error = \(t.printError)
-            WHERE hall = \(hall) AND id = \(t.id)
-            """, logger: logger)
+    public func updateTicket(_ t: Ticket, from previous: TicketState) async throws {
+        let hall = hall
+        try await guarded { [self] in
+            let changed = try await client.query(
+                """
+                UPDATE ticket SET service = \(t.service), state = \(t.state.rawValue), queued_at = \(t.queuedAt.timeIntervalSince1970),
+                    called_at = \(t.calledAt?.timeIntervalSince1970), finished_at = \(t.finishedAt?.timeIntervalSince1970), win = \(t.window),
+                    clerk = \(t.clerk), recalls = \(t.recalls), transferred_from = \(t.transferredFrom), print_job = \(t.printJob),
+                    print_error = \(t.printError)
+                WHERE hall = \(hall) AND id = \(t.id) AND state = \(previous.rawValue) RETURNING id
+                """, logger: logger
+            ).collect()
+            if changed.isEmpty {
+                let now = try await client.query("SELECT state FROM ticket WHERE hall = \(hall) AND id = \(t.id)", logger: logger).collect().first?.decode(String.self)
+                throw HallStoreError.stateChanged(now: now.flatMap(TicketState.init(rawValue:)))
+            }
+        }
     }
 
     public func tickets(day: String) async throws -> [Ticket] {
-        let rows = try await client.query(
-            """
-            SELECT id, number, service, day, priority, appointment, slot, state, issued_at, queued_at, called_at, finished_at, win, clerk,
-                   recalls, transferred_from, print_job, print_error
-            FROM ticket WHERE hall = \(hall) AND day = \(day) ORDER BY issued_at, id
-            """, logger: logger)
-        var out: [Ticket] = []
-        for try await row in rows {
+        try await guarded { [self] in
+            try await tickets(
+                """
+                SELECT id, number, service, day, priority, appointment, slot, state, issued_at, queued_at, called_at, finished_at, win, clerk,
+                       recalls, transferred_from, print_job, print_error, hall
+                FROM ticket WHERE hall = \(hall) AND day = \(day) ORDER BY issued_at, id
+                """
+            ).map(\.ticket)
+        }
+    }
+
+    /// Tickets with their hall.
+    private func tickets(_ query: PostgresQuery) async throws -> [(hall: String, ticket: Ticket)] {
+        var out: [(hall: String, ticket: Ticket)] = []
+        for try await row in try await client.query(query, logger: logger) {
             let r = row.makeRandomAccess()
             func date(_ i: Int) throws -> Date? { try r[i].decode(Double?.self).map(Date.init(timeIntervalSince1970:)) }
-            out.append(
-                Ticket(
-                    id: try r[0].decode(String.self), number: try r[1].decode(String.self), service: try r[2].decode(String.self),
-                    day: try r[3].decode(String.self), priority: TicketPriority(rawValue: try r[4].decode(String.self)) ?? .normal,
-                    appointment: try r[5].decode(String?.self), slot: try date(6), state: TicketState(rawValue: try r[7].decode(String.self)) ?? .waiting,
-                    issuedAt: try date(8) ?? Date(timeIntervalSince1970: 0), queuedAt: try date(9) ?? Date(timeIntervalSince1970: 0),
-                    calledAt: try date(10), finishedAt: try date(11), window: try r[12].decode(Int?.self), clerk: try r[13].decode(String?.self),
-                    recalls: try r[14].decode(Int.self), transferredFrom: try r[15].decode(String?.self), printJob: try r[16].decode(String?.self),
-                    printError: try r[17].decode(String?.self)))
+            let t = Ticket(
+                id: try r[0].decode(String.self), number: try r[1].decode(String.self), service: try r[2].decode(String.self),
+                day: try r[3].decode(String.self), priority: TicketPriority(rawValue: try r[4].decode(String.self)) ?? .normal,
+                appointment: try r[5].decode(String?.self), slot: try date(6), state: TicketState(rawValue: try r[7].decode(String.self)) ?? .waiting,
+                issuedAt: try date(8) ?? Date(timeIntervalSince1970: 0), queuedAt: try date(9) ?? Date(timeIntervalSince1970: 0),
+                calledAt: try date(10), finishedAt: try date(11), window: try r[12].decode(Int?.self), clerk: try r[13].decode(String?.self),
+                recalls: try r[14].decode(Int.self), transferredFrom: try r[15].decode(String?.self), printJob: try r[16].decode(String?.self),
+                printError: try r[17].decode(String?.self))
+            out.append((try r[18].decode(String.self), t))
         }
         return out
+    }
+
+    /// Every hall's tickets and ratings of `day`, by hall: the district's figures.
+    public func district(day: String) async throws -> [String: HallDay] {
+        try await guarded { [self] in
+            var days: [String: HallDay] = [:]
+            for (hall, t) in try await tickets(
+                """
+                SELECT id, number, service, day, priority, appointment, slot, state, issued_at, queued_at, called_at, finished_at, win, clerk,
+                       recalls, transferred_from, print_job, print_error, hall
+                FROM ticket WHERE day = \(day) ORDER BY hall, issued_at, id
+                """)
+            {
+                days[hall, default: HallDay()].tickets.append(t)
+            }
+            for (hall, r) in try await ratingsWithHall(
+                """
+                SELECT r.ticket, r.number, r.service, r.win, r.clerk, r.level, r.time, r.channel, r.hall FROM rating r
+                JOIN ticket t ON t.hall = r.hall AND t.id = r.ticket WHERE t.day = \(day) ORDER BY r.time
+                """)
+            {
+                days[hall, default: HallDay()].ratings.append(r)
+            }
+            return days
+        }
     }
 
     // MARK: ratings
 
     public func saveRating(_ r: Rating) async throws {
-        do {
-            try await client.query(
-                """
-                INSERT INTO rating (hall, ticket, number, service, win, clerk, level, time, channel)
-                VALUES (\(hall), \(r.ticket), \(r.number), \(r.service), \(r.window), \(r.clerk), \(r.level?.rawValue), \(r.time.timeIntervalSince1970), \(r.channel))
-                """, logger: logger)
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
-            throw HallStoreError.alreadyRated
+        try await guarded { [self] in
+            do {
+                try await client.query(
+                    """
+                    INSERT INTO rating (hall, ticket, number, service, win, clerk, level, time, channel)
+                    VALUES (\(hall), \(r.ticket), \(r.number), \(r.service), \(r.window), \(r.clerk), \(r.level?.rawValue), \(r.time.timeIntervalSince1970), \(r.channel))
+                    """, logger: logger)
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+                throw HallStoreError.alreadyRated
+            }
         }
     }
 
     public func ratings(from: Date, to: Date, window: Int?) async throws -> [Rating] {
-        let (f, t) = (from.timeIntervalSince1970, to.timeIntervalSince1970)
-        if let window {
+        try await guarded { [self] in
+            let (f, t) = (from.timeIntervalSince1970, to.timeIntervalSince1970)
+            if let window {
+                return try await ratings(
+                    "SELECT ticket, number, service, win, clerk, level, time, channel FROM rating WHERE hall = \(hall) AND time >= \(f) AND time < \(t) AND win = \(window) ORDER BY time")
+            }
             return try await ratings(
-                "SELECT ticket, number, service, win, clerk, level, time, channel FROM rating WHERE hall = \(hall) AND time >= \(f) AND time < \(t) AND win = \(window) ORDER BY time")
+                "SELECT ticket, number, service, win, clerk, level, time, channel FROM rating WHERE hall = \(hall) AND time >= \(f) AND time < \(t) ORDER BY time")
         }
-        return try await ratings(
-            "SELECT ticket, number, service, win, clerk, level, time, channel FROM rating WHERE hall = \(hall) AND time >= \(f) AND time < \(t) ORDER BY time")
     }
 
     public func ratings(day: String) async throws -> [Rating] {
-        try await ratings(
-            """
-            SELECT r.ticket, r.number, r.service, r.win, r.clerk, r.level, r.time, r.channel FROM rating r
-            JOIN ticket t ON t.hall = r.hall AND t.id = r.ticket WHERE r.hall = \(hall) AND t.day = \(day) ORDER BY r.time
-            """)
+        try await guarded { [self] in
+            try await ratings(
+                """
+                SELECT r.ticket, r.number, r.service, r.win, r.clerk, r.level, r.time, r.channel FROM rating r
+                JOIN ticket t ON t.hall = r.hall AND t.id = r.ticket WHERE r.hall = \(hall) AND t.day = \(day) ORDER BY r.time
+                """)
+        }
+    }
+
+    private func ratingsWithHall(_ query: PostgresQuery) async throws -> [(hall: String, rating: Rating)] {
+        var out: [(hall: String, rating: Rating)] = []
+        for try await (ticket, number, service, window, clerk, level, time, channel, hall) in try await client.query(query, logger: logger).decode(
+            (String, String, String, Int, String?, String?, Double, String, String).self)
+        {
+            let l = level.flatMap(RatingLevel.init(rawValue:))
+            out.append(
+                (
+                    hall,
+                    Rating(
+                        ticket: ticket, number: number, service: service, window: window, clerk: clerk, level: l, stars: l?.stars,
+                        time: Date(timeIntervalSince1970: time), channel: channel)
+                ))
+        }
+        return out
     }
 
     private func ratings(_ query: PostgresQuery) async throws -> [Rating] {
@@ -238,72 +442,88 @@ public final class PostgresHallStore: HallStore {
     // MARK: windows and appointments
 
     public func saveWindow(_ w: StoredWindow) async throws {
-        let encoder = JSONEncoder()
-        let away = try w.away.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
-        let clerk = try w.clerk.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
-        try await client.query(
-            """
-            INSERT INTO hall_window (hall, number, state, away, clerk, current) VALUES (\(hall), \(w.number), \(w.state.rawValue), \(away), \(clerk), \(w.current))
-            ON CONFLICT (hall, number) DO UPDATE SET state = excluded.state, away = excluded.away, clerk = excluded.clerk, current = excluded.current
-            """, logger: logger)
+        try await guarded { [self] in
+            let encoder = JSONEncoder()
+            let away = try w.away.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+            let clerk = try w.clerk.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+            let services = try w.services.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+            try await client.query(
+                """
+                INSERT INTO hall_window (hall, number, state, away, clerk, current, services)
+                VALUES (\(hall), \(w.number), \(w.state.rawValue), \(away), \(clerk), \(w.current), \(services))
+                ON CONFLICT (hall, number) DO UPDATE SET state = excluded.state, away = excluded.away, clerk = excluded.clerk, current = excluded.current,
+                    services = COALESCE(excluded.services, hall_window.services)
+                """, logger: logger)
+        }
     }
 
     public func windows() async throws -> [StoredWindow] {
-        let decoder = JSONDecoder()
-        var out: [StoredWindow] = []
-        for try await (number, state, away, clerk, current) in try await client.query(
-            "SELECT number, state, away, clerk, current FROM hall_window WHERE hall = \(hall) ORDER BY number", logger: logger
-        ).decode((Int, String, String?, String?, String?).self) {
-            out.append(
-                StoredWindow(
-                    number: number, state: WindowState(rawValue: state) ?? .closed,
-                    away: away.flatMap { try? decoder.decode(AwayNotice.self, from: Data($0.utf8)) },
-                    clerk: clerk.flatMap { try? decoder.decode(ClerkCard.self, from: Data($0.utf8)) }, current: current))
+        try await guarded { [self] in
+            let decoder = JSONDecoder()
+            var out: [StoredWindow] = []
+            for try await (number, state, away, clerk, current, services) in try await client.query(
+                "SELECT number, state, away, clerk, current, services FROM hall_window WHERE hall = \(hall) ORDER BY number", logger: logger
+            ).decode((Int, String, String?, String?, String?, String?).self) {
+                out.append(
+                    StoredWindow(
+                        number: number, state: WindowState(rawValue: state) ?? .closed,
+                        away: away.flatMap { try? decoder.decode(AwayNotice.self, from: Data($0.utf8)) },
+                        clerk: clerk.flatMap { try? decoder.decode(ClerkCard.self, from: Data($0.utf8)) }, current: current,
+                        services: services.flatMap { try? decoder.decode([String].self, from: Data($0.utf8)) }))
+            }
+            return out
         }
-        return out
     }
 
     public func saveAppointment(_ a: Appointment) async throws {
-        try await client.query(
-            """
-            INSERT INTO appointment (hall, code, service, slot, ticket) VALUES (\(hall), \(a.code), \(a.service), \(a.slot.timeIntervalSince1970), \(a.ticket))
-            ON CONFLICT (hall, code) DO UPDATE SET service = excluded.service, slot = excluded.slot, ticket = excluded.ticket
-            """, logger: logger)
+        try await guarded { [self] in
+            try await client.query(
+                """
+                INSERT INTO appointment (hall, code, service, slot, ticket) VALUES (\(hall), \(a.code), \(a.service), \(a.slot.timeIntervalSince1970), \(a.ticket))
+                ON CONFLICT (hall, code) DO UPDATE SET service = excluded.service, slot = excluded.slot, ticket = excluded.ticket
+                """, logger: logger)
+        }
     }
 
     public func appointment(_ code: String) async throws -> Appointment? {
-        for try await (service, slot, ticket) in try await client.query(
-            "SELECT service, slot, ticket FROM appointment WHERE hall = \(hall) AND code = \(code)", logger: logger
-        ).decode((String, Double, String?).self) {
-            return Appointment(code: code, service: service, slot: Date(timeIntervalSince1970: slot), ticket: ticket)
+        try await guarded { [self] in
+            for try await (service, slot, ticket) in try await client.query(
+                "SELECT service, slot, ticket FROM appointment WHERE hall = \(hall) AND code = \(code)", logger: logger
+            ).decode((String, Double, String?).self) {
+                return Appointment(code: code, service: service, slot: Date(timeIntervalSince1970: slot), ticket: ticket)
+            }
+            return nil
         }
-        return nil
     }
 
     // MARK: events
 
     public func appendEvent(_ event: NewEvent, time: String, committed: @escaping @Sendable (HallEvent) -> Void) async throws -> HallEvent {
         let data = String(decoding: try JSONEncoder().encode(event.data), as: UTF8.self)
-        let hall = hall
-        return try await appends.run {
-            let seq = try await transaction { c in
-                // The counter row is locked until commit: numbers follow commit order, with no gaps.
-                let seq = try await c.query(
-                    """
-                    INSERT INTO hall_sequence (hall, last) VALUES (\(hall), 1)
-                    ON CONFLICT (hall) DO UPDATE SET last = hall_sequence.last + 1 RETURNING last
-                    """, logger: logger
-                ).collect().first?.decode(Int64.self) ?? 0
-                try await c.query(
-                    "INSERT INTO event (hall, seq, type, device, time, data) VALUES (\(hall), \(seq), \(event.type), \(event.device?.rawValue), \(time), \(data))",
-                    logger: logger)
-                // Delivered to every listening halld when (and only if) this commits.
-                try await c.query("SELECT pg_notify(\(Self.eventChannel), \(hall))", logger: logger)
-                return seq
+        let (hall, origin) = (hall, origin)
+        return try await guarded { [self] in
+            try await self.appends.run {
+                let seq = try await self.transaction { c in
+                    // The counter row is locked until commit: numbers follow commit order, with no gaps.
+                    let seq = try await c.query(
+                        """
+                        INSERT INTO hall_sequence (hall, last) VALUES (\(hall), 1)
+                        ON CONFLICT (hall) DO UPDATE SET last = hall_sequence.last + 1 RETURNING last
+                        """, logger: self.logger
+                    ).collect().first?.decode(Int64.self) ?? 0
+                    try await c.query(
+                        """
+                        INSERT INTO event (hall, seq, type, device, time, data, origin)
+                        VALUES (\(hall), \(seq), \(event.type), \(event.device?.rawValue), \(time), \(data), \(origin))
+                        """, logger: self.logger)
+                    // Delivered to every listening halld when (and only if) this commits.
+                    try await c.query("SELECT pg_notify(\(Self.eventChannel), \(hall))", logger: self.logger)
+                    return seq
+                }
+                let stored = HallEvent(seq: seq, type: event.type, time: time, device: event.device, data: event.data)
+                committed(stored)
+                return stored
             }
-            let stored = HallEvent(seq: seq, type: event.type, time: time, device: event.device, data: event.data)
-            committed(stored)
-            return stored
         }
     }
 
@@ -315,11 +535,12 @@ public final class PostgresHallStore: HallStore {
     /// notification is a cue to read what follows the last event given, so events
     /// come once each, in sequence order, even when notifications are merged or the
     /// stream starts while others append. Ends with an error when the connection is
-    /// lost; the caller follows again from the last sequence it saw.
-    public func follow(after seq: Int64) -> AsyncThrowingStream<HallEvent, any Error> {
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: HallEvent.self)
-        let (client, hall, logger) = (client, hall, logger)
-        let task = Task {
+    /// lost (or cannot be made within the connect timeout); the caller follows again
+    /// from the last sequence it saw.
+    public func follow(after seq: Int64) -> AsyncThrowingStream<SharedEvent, any Error> {
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: SharedEvent.self)
+        let (client, hall, logger, timeout) = (client, hall, logger, operationTimeout)
+        let task = Task { [self] in
             do {
                 try await client.withConnection { connection in
                     try await connection.listen(on: Self.eventChannel) { notifications in
@@ -328,67 +549,130 @@ public final class PostgresHallStore: HallStore {
                         func drain() async throws {
                             while true {
                                 let page = try await Self.events(on: connection, hall: hall, after: last, limit: 500, types: nil, logger: logger)
-                                for event in page {
-                                    continuation.yield(event)
-                                    last = event.seq
+                                for shared in page {
+                                    continuation.yield(shared)
+                                    last = shared.event.seq
                                 }
                                 if page.count < 500 { return }
                             }
                         }
                         try await drain()
+                        self.setOutage(nil)
+                        // A quiet hall still proves the connection now and then: a server
+                        // that went away unannounced (a pulled cable) closes it, which
+                        // ends the notifications with an error.
+                        let beats = Task {
+                            do {
+                                while true {
+                                    try await Task.sleep(for: .seconds(2))
+                                    try await Self.within(timeout) { _ = try await connection.query("SELECT 1", logger: logger).collect() }
+
+                                }
+                            } catch is CancellationError {
+                            } catch {
+                                logger.warning("the hall's store stopped answering: \(Self.reason(error))")
+                                try? await connection.close()
+                            }
+                        }
+                        defer { beats.cancel() }
                         for try await notification in notifications where notification.payload == hall {
                             try await drain()
                         }
                     }
                 }
                 continuation.finish()
+            } catch is CancellationError {
+                continuation.finish()
             } catch {
-                continuation.finish(throwing: error)
+                let reason = Self.reason(error)
+                self.setOutage(reason)
+                continuation.finish(throwing: HallStoreError.unavailable(store: self.description, reason: reason))
             }
         }
         continuation.onTermination = { _ in task.cancel() }
         return stream
     }
 
-    public func events(after seq: Int64, limit: Int, types: Set<String>?) async throws -> [HallEvent] {
-        try await client.withConnection { connection in
-            try await Self.events(on: connection, hall: hall, after: seq, limit: limit, types: types, logger: logger)
+    /// The result of `body`, or `unavailable` when it takes longer than `timeout`. The
+    /// caller does not wait for a body that ignores cancellation (a query on a
+    /// connection that went silent): it goes on in the background, cancelled.
+    static func within<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let outcome = Mutex<CheckedContinuation<T, any Error>?>(nil)
+        let resume = { @Sendable (result: Result<T, any Error>) in
+            outcome.withLock { c in
+                c?.resume(with: result)
+                c = nil
+            }
+        }
+        var work: Task<Void, Never>?
+        var timer: Task<Void, Never>?
+        defer {
+            work?.cancel()
+            timer?.cancel()
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+                outcome.withLock { $0 = c }
+                work = Task {
+                    do { resume(.success(try await body())) } catch { resume(.failure(error)) }
+                }
+                timer = Task {
+                    guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                    resume(.failure(HallStoreError.unavailable(store: "", reason: "no answer within \(timeout)")))
+                }
+            }
+        } onCancel: {
+            resume(.failure(CancellationError()))
         }
     }
 
-    static func events(on connection: PostgresConnection, hall: String, after seq: Int64, limit: Int, types: Set<String>?, logger: Logger) async throws -> [HallEvent] {
+    public func events(after seq: Int64, limit: Int, types: Set<String>?) async throws -> [HallEvent] {
+        try await guarded { [self] in
+            try await client.withConnection { connection in
+                try await Self.events(on: connection, hall: hall, after: seq, limit: limit, types: types, logger: logger).map(\.event)
+            }
+        }
+    }
+
+    static func events(on connection: PostgresConnection, hall: String, after seq: Int64, limit: Int, types: Set<String>?, logger: Logger) async throws -> [SharedEvent] {
         let query: PostgresQuery
         if let types {
             let list = types.sorted()
             query = """
-                SELECT seq, type, device, time, data FROM event WHERE hall = \(hall) AND seq > \(seq)
+                SELECT seq, type, device, time, data, origin FROM event WHERE hall = \(hall) AND seq > \(seq)
                 AND (type = ANY(\(list)) OR (position('.' in type) > 0 AND split_part(type, '.', 1) = ANY(\(list))))
                 ORDER BY seq LIMIT \(limit)
                 """
         } else {
-            query = "SELECT seq, type, device, time, data FROM event WHERE hall = \(hall) AND seq > \(seq) ORDER BY seq LIMIT \(limit)"
+            query = "SELECT seq, type, device, time, data, origin FROM event WHERE hall = \(hall) AND seq > \(seq) ORDER BY seq LIMIT \(limit)"
         }
-        var out: [HallEvent] = []
-        for try await (seq, type, device, time, data) in try await connection.query(query, logger: logger).decode((Int64, String, String?, String, String).self) {
+        var out: [SharedEvent] = []
+        for try await (seq, type, device, time, data, origin) in try await connection.query(query, logger: logger).decode((Int64, String, String?, String, String, String).self) {
             let value = (try? JSONDecoder().decode(JSONValue.self, from: Data(data.utf8))) ?? .null
-            out.append(HallEvent(seq: seq, type: type, time: time, device: device.flatMap(DeviceID.init), data: value))
+            out.append(SharedEvent(event: HallEvent(seq: seq, type: type, time: time, device: device.flatMap(DeviceID.init), data: value), origin: origin))
         }
         return out
     }
 
     public func firstEventSequence() async throws -> Int64 {
-        let first = try await client.query("SELECT MIN(seq) FROM event WHERE hall = \(hall)", logger: logger).collect().first?.decode(Int64?.self)
-        if let first { return first }
-        return try await lastEventSequence() + 1
+        try await guarded { [self] in
+            let first = try await client.query("SELECT MIN(seq) FROM event WHERE hall = \(hall)", logger: logger).collect().first?.decode(Int64?.self)
+            if let first { return first }
+            return try await lastEventSequence() + 1
+        }
     }
 
     public func lastEventSequence() async throws -> Int64 {
-        try await client.query("SELECT last FROM hall_sequence WHERE hall = \(hall)", logger: logger).collect().first?.decode(Int64.self) ?? 0
+        try await guarded { [self] in
+            try await client.query("SELECT last FROM hall_sequence WHERE hall = \(hall)", logger: logger).collect().first?.decode(Int64.self) ?? 0
+        }
     }
 
     public func deleteEvents(before cutoff: String) async throws -> Int {
-        let rows = try await client.query("DELETE FROM event WHERE hall = \(hall) AND time < \(cutoff) RETURNING seq", logger: logger).collect()
-        return rows.count
+        try await guarded { [self] in
+            let rows = try await client.query("DELETE FROM event WHERE hall = \(hall) AND time < \(cutoff) RETURNING seq", logger: logger).collect()
+            return rows.count
+        }
     }
 }
 

@@ -5,7 +5,7 @@ import HallModel
 
 /// The event log in SQLite: `event.seq` is AUTOINCREMENT, so a number is never given
 /// again, even after old events are trimmed.
-extension HallDatabase: EventStore {
+extension HallDatabase: FollowedEventStore {
     public func appendEvent(_ event: NewEvent, time: String, committed: @escaping @Sendable (HallEvent) -> Void) async throws -> HallEvent {
         let data = String(decoding: try JSONEncoder().encode(event.data), as: UTF8.self)
         // Without a transaction of GRDB's own: `committed` runs after the commit, still
@@ -22,6 +22,41 @@ extension HallDatabase: EventStore {
             let stored = HallEvent(seq: seq, type: event.type, time: time, device: event.device, data: event.data)
             committed(stored)
             return stored
+        }
+    }
+
+    /// Stores the event of a shared hall with a local sequence number, and the hall
+    /// sequence with it, unless that hall sequence was stored already.
+    public func appendFollowed(_ event: HallEvent, hall: String, committed: @escaping @Sendable (HallEvent) -> Void) async throws -> HallEvent? {
+        let data = String(decoding: try JSONEncoder().encode(event.data), as: UTF8.self)
+        return try await writer.writeWithoutTransaction { db in
+            var seq: Int64?
+            try db.inTransaction {
+                let followed = try Int64.fetchOne(db, sql: "SELECT seq FROM followed_hall WHERE hall = ?", arguments: [hall]) ?? 0
+                guard event.seq > followed else { return .commit }
+                try db.execute(
+                    sql: "INSERT INTO event (type, device, time, data) VALUES (?, ?, ?, ?)",
+                    arguments: [event.type, event.device?.rawValue, event.time, data])
+                seq = db.lastInsertedRowID
+                try db.execute(
+                    sql: "INSERT INTO followed_hall (hall, seq) VALUES (?, ?) ON CONFLICT (hall) DO UPDATE SET seq = excluded.seq", arguments: [hall, event.seq])
+                return .commit
+            }
+            guard let seq else { return nil }
+            let stored = HallEvent(seq: seq, type: event.type, time: event.time, device: event.device, data: event.data)
+            committed(stored)
+            return stored
+        }
+    }
+
+    public func followedSequence(hall: String) async throws -> Int64? {
+        try await writer.read { db in try Int64.fetchOne(db, sql: "SELECT seq FROM followed_hall WHERE hall = ?", arguments: [hall]) }
+    }
+
+    public func startFollowing(hall: String, after seq: Int64) async throws -> Int64 {
+        try await writer.write { db in
+            try db.execute(sql: "INSERT INTO followed_hall (hall, seq) VALUES (?, ?) ON CONFLICT (hall) DO NOTHING", arguments: [hall, seq])
+            return try Int64.fetchOne(db, sql: "SELECT seq FROM followed_hall WHERE hall = ?", arguments: [hall]) ?? seq
         }
     }
 

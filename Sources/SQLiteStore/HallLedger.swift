@@ -138,8 +138,13 @@ extension HallDatabase: HallStore {
         }
     }
 
-    public func updateTicket(_ t: Ticket) async throws {
-        try await writer.write { db in try TicketRecord(t).update(db) }
+    public func updateTicket(_ t: Ticket, from previous: TicketState) async throws {
+        let record = TicketRecord(t)
+        try await writer.write { db in
+            let now = try String.fetchOne(db, sql: "SELECT state FROM ticket WHERE id = ?", arguments: [t.id])
+            guard now == previous.rawValue else { throw HallStoreError.stateChanged(now: now.flatMap(TicketState.init(rawValue:))) }
+            try record.update(db)
+        }
     }
 
     public func tickets(day: String) async throws -> [Ticket] {

@@ -105,6 +105,11 @@ extension HallDatabase {
                     );
                     """)
         }
+        migrator.registerMigration("v4-followed-hall") { db in
+            // The hall sequence followed so far, per shared hall: written in the same
+            // transaction as the followed event, so each is stored exactly once.
+            try db.execute(sql: "CREATE TABLE followed_hall (hall TEXT PRIMARY KEY NOT NULL, seq INTEGER NOT NULL)")
+        }
         return migrator
     }
 }

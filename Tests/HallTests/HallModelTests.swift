@@ -171,7 +171,7 @@ struct HallStoreContractTests {
         let followed = Task {
             var seen: [Int64] = []
             for try await event in window.follow(after: 0) {
-                seen.append(event.seq)
+                seen.append(event.event.seq)
                 if seen.count == 25 { break }
             }
             return seen
@@ -217,7 +217,14 @@ struct HallStoreContractTests {
             t.finishedAt = t0 + 600
             t.recalls = 1
             t.printJob = "job-1"
-            try await store.updateTicket(t)
+            try await store.updateTicket(t, from: .waiting)
+            #expect(try await store.tickets(day: "2027-01-15") == [t])
+            // A change made from a state the ticket has left (another halld changed it
+            // first) is refused, and nothing is written.
+            var stale = t
+            stale.state = .called
+            stale.window = 3
+            await #expect(throws: HallStoreError.stateChanged(now: .done)) { try await store.updateTicket(stale, from: .waiting) }
             #expect(try await store.tickets(day: "2027-01-15") == [t])
 
             let rating = Rating(ticket: t.id, number: t.number, service: "A", window: 2, clerk: "李明", level: .satisfied, stars: 4, time: t0 + 610, channel: "evaluator")

@@ -80,7 +80,8 @@ actor MemoryHallStore: HallStore {
         return t
     }
 
-    func updateTicket(_ ticket: Ticket) {
+    func updateTicket(_ ticket: Ticket, from previous: TicketState) throws {
+        guard let now = ticketsByID[ticket.id]?.state, now == previous else { throw HallStoreError.stateChanged(now: ticketsByID[ticket.id]?.state) }
         var t = ticket
         t.waitingAhead = nil
         ticketsByID[t.id] = t
@@ -142,7 +143,7 @@ final class FaultyStore: HallStore {
     func failRatingWrites(_ fail: Bool) { ratingWritesFail.store(fail, ordering: .sequentiallyConsistent) }
 
     func issueTicket(_ new: NewTicket) async throws -> Ticket { try await base.issueTicket(new) }
-    func updateTicket(_ ticket: Ticket) async throws { try await base.updateTicket(ticket) }
+    func updateTicket(_ ticket: Ticket, from previous: TicketState) async throws { try await base.updateTicket(ticket, from: previous) }
     func tickets(day: String) async throws -> [Ticket] { try await base.tickets(day: day) }
     func saveRating(_ rating: Rating) async throws {
         if ratingWritesFail.load(ordering: .sequentiallyConsistent) { throw DiskError() }

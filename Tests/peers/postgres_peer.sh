@@ -7,6 +7,9 @@
 #                                loopback port, create database "hall"; prints the
 #                                store URL postgresql://halld@127.0.0.1:PORT/hall
 #   postgres_peer.sh stop DIR    stop it (fast shutdown) and remove DIR
+#   postgres_peer.sh halt DIR    stop it (fast shutdown), keeping its data: the
+#                                database going away under halld
+#   postgres_peer.sh resume DIR  start it again on the same port
 #
 # `make test` starts one for the whole run, passes its URL to the tests in
 # HALLD_TEST_POSTGRES and stops it afterwards; each test uses a hall id of its own.
@@ -32,12 +35,21 @@ start)
     echo "$port" >"$dir/port"
     echo "postgresql://halld@127.0.0.1:$port/hall"
     ;;
+halt)
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null
+    ;;
+resume)
+    port=$(cat "$dir/port")
+    as_owner "$bin/pg_ctl" -D "$dir/data" -w -t 30 -l "$dir/server.log" \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on" start >/dev/null \
+        || { cat "$dir/server.log" >&2; exit 1; }
+    ;;
 stop)
     if [[ -d "$dir/data" ]]; then as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null 2>&1 || true; fi
     rm -rf "$dir"
     ;;
 *)
-    echo "usage: postgres_peer.sh start|stop DIR" >&2
+    echo "usage: postgres_peer.sh start|stop|halt|resume DIR" >&2
     exit 2
     ;;
 esac
