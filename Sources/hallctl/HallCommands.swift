@@ -117,15 +117,23 @@ struct WindowCommand: AsyncParsableCommand {
 }
 
 struct Stats: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "A day's figures: tickets, waiting and service times, ratings (--csv for CSV).")
+    static let configuration = CommandConfiguration(
+        abstract: "A day's figures: tickets, waiting and service times, ratings (--csv for CSV).",
+        discussion: "--hall all: every hall of the shared PostgreSQL database (a district), per hall and together; technician or district role.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "YYYY-MM-DD (default today).") var date: String?
+    @Option(help: "all: every hall in the shared database (a district).") var hall: String?
     @Flag(help: "CSV, one row per hall, service, window and clerk.") var csv = false
+
+    func validate() throws {
+        if let hall, hall != "all" { throw ValidationError("--hall takes only 'all' (every hall of the database); leave it out for this hall") }
+    }
 
     func run() async throws {
         try await reportingErrors {
             var query = [String]()
             if let date { query.append("date=\(date)") }
+            if hall != nil { query.append("hall=all") }
             if csv {
                 query.append("format=csv")
                 let reply = try await global.client.send("GET", "/v1/stats?" + query.joined(separator: "&"))
@@ -133,22 +141,33 @@ struct Stats: AsyncParsableCommand {
                 Output.line(reply.text.trimmingCharacters(in: .newlines))
                 return
             }
-            let s: HallStats = try await global.client.call("GET", "/v1/stats" + (query.isEmpty ? "" : "?" + query.joined(separator: "&")))
-            try global.show(s) { s in
-                func line(_ name: String, _ g: HallStats.Group) -> String {
-                    let wait = g.waitingMeanSeconds.map { String(format: "%.1f", $0 / 60) } ?? "-"
-                    let p90 = g.waitingP90Seconds.map { String(format: "%.1f", $0 / 60) } ?? "-"
-                    let serve = g.serviceMeanSeconds.map { String(format: "%.1f", $0 / 60) } ?? "-"
-                    let rate = g.satisfactionRate.map { String(format: "%.0f%%", $0 * 100) } ?? "-"
-                    return "\(name)  issued \(g.issued)  served \(g.served)  no-show \(g.noShows)  wait \(wait)/\(p90) min (mean/p90)  service \(serve) min  satisfied \(rate)"
+            let path = "/v1/stats" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+            if hall != nil {
+                let d: DistrictStats = try await global.client.call("GET", path)
+                try global.show(d) { d in
+                    var out = ["\(d.date)", Self.line("district (\(d.halls.count) halls)", d.district.hall)]
+                    out += d.halls.sorted { $0.key < $1.key }.map { Self.line("hall \($0.key)", $0.value.hall) }
+                    return out.joined(separator: "\n")
                 }
-                var out = ["\(s.date)", line("hall", s.hall)]
-                out += s.services.sorted { $0.key < $1.key }.map { line("service \($0.key)", $0.value) }
-                out += s.windows.sorted { $0.key < $1.key }.map { line("window \($0.key)", $0.value) }
-                out += s.clerks.sorted { $0.key < $1.key }.map { line("clerk \($0.key)", $0.value) }
+                return
+            }
+            let s: HallStats = try await global.client.call("GET", path)
+            try global.show(s) { s in
+                var out = ["\(s.date)", Self.line("hall", s.hall)]
+                out += s.services.sorted { $0.key < $1.key }.map { Self.line("service \($0.key)", $0.value) }
+                out += s.windows.sorted { $0.key < $1.key }.map { Self.line("window \($0.key)", $0.value) }
+                out += s.clerks.sorted { $0.key < $1.key }.map { Self.line("clerk \($0.key)", $0.value) }
                 return out.joined(separator: "\n")
             }
         }
+    }
+
+    static func line(_ name: String, _ g: HallStats.Group) -> String {
+        let wait = g.waitingMeanSeconds.map { String(format: "%.1f", $0 / 60) } ?? "-"
+        let p90 = g.waitingP90Seconds.map { String(format: "%.1f", $0 / 60) } ?? "-"
+        let serve = g.serviceMeanSeconds.map { String(format: "%.1f", $0 / 60) } ?? "-"
+        let rate = g.satisfactionRate.map { String(format: "%.0f%%", $0 * 100) } ?? "-"
+        return "\(name)  issued \(g.issued)  served \(g.served)  no-show \(g.noShows)  wait \(wait)/\(p90) min (mean/p90)  service \(serve) min  satisfied \(rate)"
     }
 }
 

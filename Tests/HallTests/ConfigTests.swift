@@ -25,6 +25,26 @@ struct ConfigTests {
         }
     }
 
+    @Test("the hall's store: sqlite by default, a PostgreSQL URL with the hall's id; a password in the file, a missing id or a bad URL are refused with their key")
+    func hallStore() throws {
+        let hall = "[hall]\n[[hall.service]]\ncode = \"A\"\n"
+        #expect(try HallConfig.parse(hall, file: "t").hallStore == .sqlite)
+        let shared = try HallConfig.parse(
+            "[roles]\ndistrict = [\"halld-district\"]\n[hall]\nstore = \"postgresql://halld@db.hall.lan:5432/hall\"\nid = \"chengguan\"\nstore_password_file = \"/etc/halld/store-password\"\n[[hall.service]]\ncode = \"A\"\n",
+            file: "t")
+        #expect(shared.hallStore == .postgresql(url: "postgresql://halld@db.hall.lan:5432/hall", hall: "chengguan", passwordFile: "/etc/halld/store-password", resyncSeconds: 30))
+        #expect(shared.roles.district == ["halld-district"])
+        func storeError(_ lines: String) -> ConfigError? { error("[hall]\n" + lines + "[[hall.service]]\ncode = \"A\"\n") }
+        let password = storeError("store = \"postgresql://halld:secret@db:5432/hall\"\nid = \"x\"\n")
+        #expect(password?.key == "hall.store" && password?.message.contains("store_password_file or HALLD_STORE_PASSWORD") == true, "\(String(describing: password))")
+        #expect(storeError("store = \"postgresql://halld@db:5432/hall\"\n")?.key == "hall.id")
+        #expect(storeError("store = \"postgresql://halld@db:5432/hall\"\nid = \"two words\"\n")?.key == "hall.id")
+        #expect(storeError("store = \"mysql://halld@db/hall\"\nid = \"x\"\n")?.key == "hall.store")
+        #expect(storeError("store = \"postgresql://db:5432/hall\"\nid = \"x\"\n")?.key == "hall.store", "a user is required")
+        #expect(storeError("store_password_file = \"/p\"\n")?.key == "hall.store_password_file", "only with a postgresql store")
+        #expect(storeError("store = \"postgresql://halld@db:5432/hall\"\nid = \"x\"\nstore_resync_seconds = 0\n")?.key == "hall.store_resync_seconds")
+    }
+
     @Test("unknown keys name their path")
     func unknownKey() {
         let e = error("[api]\nsocket = \"/tmp/x.sock\"\nsokcet_group = \"x\"\n")

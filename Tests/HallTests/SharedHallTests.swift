@@ -17,7 +17,7 @@ extension PeerTests {
         func twoPCs() async throws {
             let hall = try await SharedHall.start(url: try SharedHall.testServer())
             defer { hall.cleanUp() }
-            try await hall.withBoth { kiosk, windows in
+            try await hall.withBoth { [hall] kiosk, windows in
                 let ticket: Ticket = try await kiosk.client.call("POST", "/v1/tickets", json: IssueRequest(service: "A"))
                 #expect(ticket.number == "A001")
                 let _: HallWindow = try await windows.client.call("PUT", "/v1/windows/3/status", json: WindowStatusRequest(state: .open))
@@ -53,6 +53,18 @@ extension PeerTests {
                 #expect(again.status == 409, "\(again.text)")
                 let ratings: [Rating] = try await windows.client.call("GET", "/v1/ratings")
                 #expect(ratings.map(\.ticket) == [ticket.id] && ratings.first?.level == .satisfied)
+
+                // The district: every hall of the database, this one among them, through hallctl.
+                let r = try await runCommandSplit([builtExecutable("hallctl"), "--socket", kiosk.dir + "/halld.sock", "stats", "--hall", "all", "--json"])
+                #expect(r.status == 0, "\(r.err)")
+                let district = try JSONDecoder().decode(DistrictStats.self, from: Data(r.out.utf8))
+                let ours = district.halls[hall.id]?.hall
+                #expect(ours?.issued == 1 && ours?.served == 1 && ours?.ratings == ["satisfied": 1], "\(String(describing: ours))")
+                #expect(district.district.hall.issued >= 1 && district.district.hall.issued == district.halls.values.map(\.hall.issued).reduce(0, +))
+                let csv = try await kiosk.client.send("GET", "/v1/stats?hall=all&format=csv")
+                #expect(csv.text.hasPrefix("hall,date,scope,key,") && csv.text.contains("\n\(hall.id),"), "\(csv.text.prefix(400))")
+                let wrong = try await kiosk.client.send("GET", "/v1/stats?hall=other")
+                #expect(wrong.status == 400 && wrong.text.contains("\"field\":\"hall\""), "\(wrong.text)")
             }
             // Each halld's stream carries every hall event once, in the hall's order.
             try await hall.expectStreamsCarryTheHallsEvents(types: ["ticket.issued", "ticket.called", "ticket.completed", "keypad.rating"])
