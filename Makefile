@@ -88,7 +88,10 @@ bench: deps
 	@scripts/ensure-packages.sh $(TEST_PACKAGES)
 	$(SWIFT) build -c release --product halld
 	$(SWIFT) build -c release --product hall-bench
-	$$($(SWIFT) build -c release --show-bin-path)/hall-bench --out BENCHMARKS.md --command "make bench"
+	pgdir=$$(mktemp -d /tmp/halld-bench-pg.XXXXXX); \
+	trap 'bash Tests/peers/postgres_peer.sh stop '"$$pgdir" EXIT; \
+	url=$$(bash Tests/peers/postgres_peer.sh start "$$pgdir") || exit 1; \
+	HALLD_BENCH_POSTGRES=$$url $$($(SWIFT) build -c release --show-bin-path)/hall-bench --out BENCHMARKS.md --command "make bench"
 
 install: deps
 	$(SWIFT) build -c $(INSTALL_BUILD)

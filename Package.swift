@@ -235,7 +235,7 @@ let package = Package(
         .executableTarget(
             name: "hall-bench",
             dependencies: [
-                "Drivers", "Simulators", "Transports", "WireProtocols", "HallDaemon", "HallConfiguration", "HallClient", "HallAPIModels", "Hall", "HallModel", "SQLiteStore", "CSQLiteBench", "ChildProcess", "UnixSockets",
+                "Drivers", "Simulators", "Transports", "WireProtocols", "HallDaemon", "HallConfiguration", "HallClient", "HallAPIModels", "Hall", "HallModel", "SQLiteStore", "PostgresStore", "CSQLiteBench", "ChildProcess", "UnixSockets",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -43,6 +43,9 @@ public final class PostgresHallStore: SharedHallStore {
         var configuration = PostgresClient.Configuration(
             host: host, port: parts.port ?? 5432, username: user, password: password ?? parts.password, database: database.isEmpty ? nil : database, tls: .disable)
         configuration.options.connectTimeout = .seconds(3)
+        // Durable before acknowledged, whatever the server's default: every commit of
+        // this store waits for the server's WAL flush.
+        configuration.options.additionalStartupParameters = [("synchronous_commit", "on"), ("application_name", "halld")]
         self.hall = hall
         self.origin = origin
         self.operationTimeout = operationTimeout
@@ -539,7 +542,7 @@ public final class PostgresHallStore: SharedHallStore {
     /// from the last sequence it saw.
     public func follow(after seq: Int64) -> AsyncThrowingStream<SharedEvent, any Error> {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: SharedEvent.self)
-        let (client, hall, logger, timeout) = (client, hall, logger, operationTimeout)
+        let (client, hall, logger) = (client, hall, logger)
         let task = Task { [self] in
             do {
                 try await client.withConnection { connection in
@@ -558,19 +561,22 @@ public final class PostgresHallStore: SharedHallStore {
                         }
                         try await drain()
                         self.setOutage(nil)
-                        // A quiet hall still proves the connection now and then: a server
-                        // that went away unannounced (a pulled cable) closes it, which
-                        // ends the notifications with an error.
-                        let beats = Task {
+                        // The connection proves itself every second: a server that went
+                        // away (shut down, a pulled cable) can leave the notifications and
+                        // a query waiting for ever, so a beat that fails ends the stream
+                        // itself, closes the connection and leaves the rest to cancellation.
+                        let beats = Task { [self] in
                             do {
                                 while true {
-                                    try await Task.sleep(for: .seconds(2))
-                                    try await Self.within(timeout) { _ = try await connection.query("SELECT 1", logger: logger).collect() }
-
+                                    try await Task.sleep(for: .seconds(1))
+                                    try await Self.within(.seconds(2)) { _ = try await connection.query("SELECT 1", logger: logger).collect() }
                                 }
                             } catch is CancellationError {
                             } catch {
-                                logger.warning("the hall's store stopped answering: \(Self.reason(error))")
+                                let reason = Self.reason(error)
+                                logger.warning("the hall's store stopped answering: \(reason)")
+                                self.setOutage(reason)
+                                continuation.finish(throwing: HallStoreError.unavailable(store: self.description, reason: reason))
                                 try? await connection.close()
                             }
                         }

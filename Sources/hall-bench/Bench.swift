@@ -20,9 +20,18 @@ struct HallBench: AsyncParsableCommand {
     @Option(help: "Rounds: baseline and halld alternate this many times; the median is reported.") var rounds = 3
     @Option(help: "Where to write the report.") var out = "BENCHMARKS.md"
     @Option(help: "The command line shown in the report.") var command = "make bench"
+    @Option(help: "Only the PostgreSQL store's rows (postgresql), printed, BENCHMARKS.md left alone.") var only: String?
 
     func run() async throws {
         var rows: [Row] = []
+        if let only {
+            guard only == "postgresql", let url = ProcessInfo.processInfo.environment["HALLD_BENCH_POSTGRES"] else {
+                throw ValidationError("--only postgresql, with HALLD_BENCH_POSTGRES set")
+            }
+            rows = try await SharedHallBench(url: url, seconds: seconds, rounds: rounds).run()
+            FileHandle.standardOutput.write(Data(Report(command: command, rows: rows).markdown.utf8))
+            return
+        }
         let halld = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("halld").path
         do {
             rows += try await ApiBench(seconds: seconds, halld: halld).run()
@@ -36,6 +45,15 @@ struct HallBench: AsyncParsableCommand {
         }
         rows += try await SerialBench(seconds: seconds, rounds: rounds).run()
         rows += try await TicketBench(seconds: seconds, rounds: rounds).run()
+        if let url = ProcessInfo.processInfo.environment["HALLD_BENCH_POSTGRES"], !url.isEmpty {
+            do {
+                rows += try await SharedHallBench(url: url, seconds: seconds, rounds: rounds).run()
+            } catch {
+                FileHandle.standardError.write(Data("hall-bench: PostgreSQL store skipped: \(error)\n".utf8))
+            }
+        } else {
+            FileHandle.standardError.write(Data("hall-bench: PostgreSQL store skipped: HALLD_BENCH_POSTGRES is not set (make bench starts a server)\n".utf8))
+        }
         do {
             rows += try await PrintBench(rounds: rounds).run()
         } catch {

@@ -1,3 +1,4 @@
+import ChildProcess
 import DeviceKit
 import Foundation
 import Hall
@@ -114,6 +115,40 @@ struct HallStoreContractTests {
             _ = try await store.issueTicket(new("c2", "C", cap: 2))
             await #expect(throws: HallStoreError.dailyCapReached(2)) { try await store.issueTicket(new("c3", "C", cap: 2)) }
             #expect(try await store.tickets(day: "2027-01-15").count == 53)
+        }
+    }
+
+    @Test("two hallds joining a new database at once: the schema is made once, versioned; the services of the first stand, a different set is refused with the difference")
+    func migrationsAtOnce() async throws {
+        guard let url = ProcessInfo.processInfo.environment["HALLD_TEST_POSTGRES"], var parts = URLComponents(string: url) else {
+            throw ProcessFailure("HALLD_TEST_POSTGRES is not set: make test starts a private PostgreSQL server")
+        }
+        let database = "fresh_" + UUID().uuidString.prefix(8).lowercased()
+        let psql = ["/usr/bin/psql", "-q", "-X", "-v", "ON_ERROR_STOP=1", "-A", "-t", "-d"]
+        let created = try await runCommand(psql + [url, "-c", "CREATE DATABASE \(database)"])
+        #expect(created.status == 0, "\(created.output)")
+        parts.path = "/" + database
+        let fresh = parts.string!
+        let services = [HallService(code: "A", name: "社会保障"), HallService(code: "B", name: "医疗保险")]
+        let (one, two) = (try PostgresHallStore(url: fresh, hall: "h", logger: testLogger), try PostgresHallStore(url: fresh, hall: "h", logger: testLogger))
+        defer {
+            one.close()
+            two.close()
+        }
+        async let a = one.join(services: services, windows: [HallWindowConfig(number: 1)])
+        async let b = two.join(services: services, windows: [HallWindowConfig(number: 2, services: ["B"])])
+        _ = try await (a, b)
+        let versions = try await runCommand(psql + [fresh, "-c", "SELECT version FROM halld_schema ORDER BY version"])
+        let applied: [String] = versions.output.split(separator: "\n").map { String($0) }
+        let expected: [String] = (1...PostgresHallStore.schemaVersion).map { String($0) }
+        #expect(applied == expected, "\(versions.output)")
+        #expect(try await one.windows().map(\.services) == [[], ["B"]])
+        do {
+            try await two.join(services: [services[0], HallService(code: "C", name: "不动产")], windows: [])
+            Issue.record("a halld with other services joined the hall")
+        } catch let e as HallMembershipError {
+            #expect(e.description.contains("service C is configured here but not in the hall"), "\(e)")
+            #expect(e.description.contains("the hall has service B, not configured here"), "\(e)")
         }
     }
 

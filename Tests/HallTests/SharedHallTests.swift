@@ -65,9 +65,9 @@ extension PeerTests {
                 #expect(csv.text.hasPrefix("hall,date,scope,key,") && csv.text.contains("\n\(hall.id),"), "\(csv.text.prefix(400))")
                 let wrong = try await kiosk.client.send("GET", "/v1/stats?hall=other")
                 #expect(wrong.status == 400 && wrong.text.contains("\"field\":\"hall\""), "\(wrong.text)")
+                // Each halld's stream carries every hall event once, in the hall's order.
+                try await hall.expectStreamsCarryTheHallsEvents(types: ["ticket.issued", "ticket.called", "ticket.completed", "keypad.rating"])
             }
-            // Each halld's stream carries every hall event once, in the hall's order.
-            try await hall.expectStreamsCarryTheHallsEvents(types: ["ticket.issued", "ticket.called", "ticket.completed", "keypad.rating"])
         }
 
         @Test("clients of both hallds issue at once: every number unique and gapless per service")
@@ -102,7 +102,7 @@ extension PeerTests {
             defer { Task { await server.stop() } }
             let hall = try await SharedHall.start(url: server.url)
             defer { hall.cleanUp() }
-            try await hall.withBoth { kiosk, windows in
+            try await hall.withBoth { [hall] kiosk, windows in
                 let stop = Flag()
                 let outcome = Outcome()
                 let load = Task {
@@ -173,8 +173,8 @@ extension PeerTests {
                         return Set(list.map(\.id)) == storedIDs
                     }
                 }
+                try await hall.expectStreamsCarryTheHallsEvents(types: ["ticket.issued"])
             }
-            try await hall.expectStreamsCarryTheHallsEvents(types: ["ticket.issued"])
         }
 
         @Test("a halld with other services than the hall's refuses to start, naming the difference")
@@ -300,21 +300,29 @@ final class SharedHall: Sendable {
         #expect(k == 0 && w == 0, "exit statuses after SIGTERM: kiosk \(String(describing: k)), windows \(String(describing: w))")
     }
 
-    /// Each halld's local event log (what its stream serves) holds the hall's events of
-    /// `types` exactly as the shared store has them: each once, in the hall's order.
+    /// Each halld's local event log (what its stream serves) comes to hold the hall's
+    /// events of `types` exactly as the shared store has them: each once, in the hall's
+    /// order. Asked while both run (they may still be catching up), then once more.
     func expectStreamsCarryTheHallsEvents(types: Set<String>) async throws {
         let store = try PostgresHallStore(url: url, hall: id, logger: testLogger)
         defer { store.close() }
-        let shared = try await store.events(after: 0, limit: 100_000, types: types)
-        #expect(!shared.isEmpty)
+        let key = { (e: HallEvent) in "\(e.type) \(e.time) \(e.data["id"]?.stringValue ?? e.data["ticket"]?.stringValue ?? "")" }
         for peer in [kiosk, windows] {
-            let database = try HallDatabase.open(directory: peer.dir + "/state")
-            // A keypad's own keypad.rating (a device event, the number it was asked about)
-            // stays local; the hall's carries the channel.
-            let local = try await database.events(after: 0, limit: 100_000, types: types).filter { $0.type != EventType.keypadRating || $0.data["channel"] != nil }
-            try database.close()
-            let key = { (e: HallEvent) in "\(e.type) \(e.time) \(e.data["id"]?.stringValue ?? e.data["ticket"]?.stringValue ?? "")" }
-            #expect(local.map(key) == shared.map(key), "\(peer.dir): \(local.count) local events, \(shared.count) in the hall")
+            var (local, shared): ([String], [String]) = ([], [])
+            let deadline = ContinuousClock.now + .seconds(15)
+            repeat {
+                shared = try await store.events(after: 0, limit: 100_000, types: types).map(key)
+                let database = try HallDatabase.open(directory: peer.dir + "/state")
+                // A keypad's own keypad.rating (a device event, the number it was asked about)
+                // stays local; the hall's carries the channel.
+                local = try await database.events(after: 0, limit: 100_000, types: types).filter { $0.type != EventType.keypadRating || $0.data["channel"] != nil }
+                    .map(key)
+                try database.close()
+                if !shared.isEmpty && local == shared { break }
+                try await Task.sleep(for: .milliseconds(200))
+            } while ContinuousClock.now < deadline
+            #expect(!shared.isEmpty)
+            #expect(local == shared, "\(peer.dir): \(local.count) local events, \(shared.count) in the hall, not the same within 15 s; its log:\n\(peer.output.suffix(3000))")
         }
     }
 
