@@ -25,6 +25,9 @@ public final class PostgresHallStore: SharedHallStore {
     /// Why the server is known to be unreachable (the follower lost it), or nil: hall
     /// operations fail at once instead of waiting for a connection.
     private let outage = Mutex<String?>(nil)
+    /// Which `follow` is the current one: a stream given up on (its connection stuck)
+    /// may end long after, and must not mark a store that answers again unreachable.
+    private let followGeneration = Atomic<Int>(0)
     /// How long one operation may wait for the server before the hall answers 503.
     public let operationTimeout: Duration
 
@@ -543,6 +546,10 @@ public final class PostgresHallStore: SharedHallStore {
     public func follow(after seq: Int64) -> AsyncThrowingStream<SharedEvent, any Error> {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: SharedEvent.self)
         let (client, hall, logger) = (client, hall, logger)
+        let generation = followGeneration.add(1, ordering: .acquiringAndReleasing).newValue
+        let lost = { @Sendable [self] (reason: String) in
+            if followGeneration.load(ordering: .acquiring) == generation { setOutage(reason) }
+        }
         let task = Task { [self] in
             do {
                 try await client.withConnection { connection in
@@ -560,7 +567,7 @@ public final class PostgresHallStore: SharedHallStore {
                             }
                         }
                         try await drain()
-                        self.setOutage(nil)
+                        if followGeneration.load(ordering: .acquiring) == generation { setOutage(nil) }
                         // The connection proves itself every second: a server that went
                         // away (shut down, a pulled cable) can leave the notifications and
                         // a query waiting for ever, so a beat that fails ends the stream
@@ -575,7 +582,7 @@ public final class PostgresHallStore: SharedHallStore {
                             } catch {
                                 let reason = Self.reason(error)
                                 logger.warning("the hall's store stopped answering: \(reason)")
-                                self.setOutage(reason)
+                                lost(reason)
                                 continuation.finish(throwing: HallStoreError.unavailable(store: self.description, reason: reason))
                                 try? await connection.close()
                             }
@@ -591,7 +598,7 @@ public final class PostgresHallStore: SharedHallStore {
                 continuation.finish()
             } catch {
                 let reason = Self.reason(error)
-                self.setOutage(reason)
+                lost(reason)
                 continuation.finish(throwing: HallStoreError.unavailable(store: self.description, reason: reason))
             }
         }
