@@ -25,6 +25,8 @@ struct DaemonController {
                     reasons.append("\(s.id): \(s.status.state.rawValue)\(s.status.reasons.isEmpty ? "" : " " + s.status.reasons.joined(separator: ", "))")
                 }
             }
+            // A shared hall's store lost is a reason, not unreadiness: devices work on.
+            if let unavailable = services.hallUnavailable?() { reasons.append("hall: \(unavailable)") }
             let ready = await services.registry.allAttempted
             if !ready { reasons.insert("devices are still being opened", at: 0) }
             let body = HealthResponse(status: ready ? "ready" : "starting", devices: counts, reasons: reasons)

@@ -128,9 +128,11 @@ extension PeerTests {
                 try await eventually("503 hallStoreUnavailable while PostgreSQL is down", within: .seconds(15), seen: { await outcome.lastFailure }) {
                     await outcome.unavailable > 0
                 }
-                // Devices keep working meanwhile.
+                // Devices keep working meanwhile, and the health says what is wrong.
                 let devices = try await kiosk.client.send("GET", "/v1/devices")
                 #expect(devices.status == 200)
+                let health = try await kiosk.client.send("GET", "/v1/health")
+                #expect(health.status == 200 && health.text.contains("hall: the hall's store postgresql://"), "\(health.text)")
                 let shown = try await kiosk.client.send("PUT", "/v1/displays/display-main/content", body: Data(#"{"lines": ["暂停取号"]}"#.utf8))
                 #expect(shown.status == 200 || shown.status == 204, "\(shown.text)")
                 try await server.resume()
