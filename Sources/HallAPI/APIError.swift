@@ -8,6 +8,8 @@ import Hummingbird
 public struct APIError: HTTPResponseError, Sendable {
     public var status: HTTPResponse.Status
     public var body: ErrorResponse.Body
+    /// Seconds for `Retry-After` (a 429).
+    public var retryAfter: Int?
 
     public init(_ status: HTTPResponse.Status, _ code: CompletionCode, _ message: String, device: DeviceID? = nil, reasons: [String]? = nil, field: String? = nil) {
         self.status = status
@@ -28,7 +30,7 @@ public struct APIError: HTTPResponseError, Sendable {
 
     /// The response: `{"error": {...}}` with the status.
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        jsonResponse(ErrorResponse(body), status: status)
+        AccessMiddleware.response(self)
     }
 
     /// The API's answer to an error a route threw: the hall's and the devices' errors with

@@ -32,6 +32,8 @@ public struct APIServices: Sendable {
     public var identify: @Sendable (HallRequestContext) async -> PeerIdentity?
     /// How each ESC/POS printer renders `{"ticket": …}` jobs, with the hall's name.
     public var tickets = TicketPrinting()
+    /// The browser bridge's tokens and rules, when `[bridge]` is on.
+    public var bridge: BridgeGate?
     /// The hall (queue, windows, ratings), when configured.
     public var hall: Hall?
     /// Why the hall cannot be served now (a shared store lost or being joined): hall

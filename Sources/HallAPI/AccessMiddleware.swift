@@ -14,7 +14,21 @@ struct AccessMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
+        var corsOrigin: String?
         switch context.channel.localAddress {
+        case let address? where services.bridge != nil && address.port == services.bridge?.port:
+            // The browser bridge: a token's role, for its origins only.
+            let gate = services.bridge!
+            if request.method == .options { return gate.preflight(request) }
+            switch gate.admit(request) {
+            case .refused(let refusal, let token):
+                context.logger.notice("bridge refused \(request.method) \(request.uri.path): \(refusal.body.message)")
+                await audit(request, context, refusal, via: "bridge", token: token)
+                return Self.response(refusal)
+            case .admitted(let token, let origin):
+                context.role = token.role
+                corsOrigin = origin
+            }
         case .v4?, .v6?:
             // The TCP listener (loopback only): no peer credentials, its configured role.
             // No web page may drive it: browsers come through the bridge, with tokens.
@@ -32,11 +46,25 @@ struct AccessMiddleware: RouterMiddleware {
             if context.role == .none, !["/v1/info", "/v1/health"].contains(request.uri.path) {
                 throw APIError.notAuthorized("this connection has no role (uid \(context.peer.map { String($0.uid) } ?? "?")): add its user to a group in [roles]")
             }
-            return try await next(request, context)
+            // A screen reads; on any listener.
+            if context.role == .display, request.method != .get, request.method != .head {
+                throw APIError.notAuthorized("the display role reads the hall and changes nothing: \(request.method) \(request.uri.path) is refused")
+            }
+            var response = try await next(request, context)
+            if let corsOrigin {
+                response.headers[.accessControlAllowOrigin] = corsOrigin
+                response.headers[.vary] = "Origin"
+            }
+            return response
         } catch {
             if let answer = APIError(answering: error) {
                 if answer.body.code == .notAuthorized { await audit(request, context, answer) }
-                return Self.response(answer)
+                var response = Self.response(answer)
+                if let corsOrigin {
+                    response.headers[.accessControlAllowOrigin] = corsOrigin
+                    response.headers[.vary] = "Origin"
+                }
+                return response
             }
             if let error = error as? HTTPError {
                 let allowed = routes.methods(for: request.uri.path)
@@ -70,8 +98,15 @@ struct AccessMiddleware: RouterMiddleware {
                 .forbidden, .notAuthorized,
                 "requests from web pages (Origin: \(origin)) are refused on the TCP listener; browsers use the bridge listener with a token")
         }
+        if let refusal = hostRefusal(request, port: port, listener: "TCP") { return refusal }
+        return bodyRefusal(request)
+    }
+
+    /// A request whose `Host` is not the loopback listener's own address (DNS
+    /// rebinding): 421.
+    static func hostRefusal(_ request: Request, port: Int?, listener: String) -> APIError? {
         guard let host = request.head.authority else {
-            return APIError(.misdirectedRequest, .invalidData, "a Host header naming 127.0.0.1:\(port.map(String.init) ?? "PORT") is required on the TCP listener", field: "Host")
+            return APIError(.misdirectedRequest, .invalidData, "a Host header naming 127.0.0.1:\(port.map(String.init) ?? "PORT") is required on the \(listener) listener", field: "Host")
         }
         var name = Substring(host.lowercased())
         var hostPort: Substring?
@@ -91,6 +126,11 @@ struct AccessMiddleware: RouterMiddleware {
                 .misdirectedRequest, .notAuthorized,
                 "Host '\(host)' is not this listener (127.0.0.1:\(port.map(String.init) ?? "?") or localhost); refused against DNS rebinding", field: "Host")
         }
+        return nil
+    }
+
+    /// A body that is neither JSON nor a document type a route takes (415).
+    static func bodyRefusal(_ request: Request) -> APIError? {
         let hasBody = (request.headers[.contentLength].flatMap { Int($0) } ?? 0) > 0 || request.headers[.transferEncoding] != nil
         if hasBody {
             let contentType = request.headers[.contentType] ?? ""
@@ -106,17 +146,27 @@ struct AccessMiddleware: RouterMiddleware {
         return nil
     }
 
-    private func audit(_ request: Request, _ context: Context, _ error: APIError) async {
+    private func audit(_ request: Request, _ context: Context, _ error: APIError, via listener: String? = nil, token: String? = nil) async {
         context.logger.notice("denied \(request.method) \(request.uri.path) to \(context.role.rawValue) uid \(context.peer.map { String($0.uid) } ?? "?")")
-        let data: JSONValue = [
+        var data: JSONValue = [
             "method": .string(request.method.rawValue), "path": .string(request.uri.path), "role": .string(context.role.rawValue),
             "uid": context.peer.map { .number(Double($0.uid)) } ?? .null, "pid": context.peer.map { .number(Double($0.pid)) } ?? .null,
         ]
+        if case .object(var o) = data, let listener {
+            o["listener"] = .string(listener)
+            o["status"] = .number(Double(error.status.code))
+            o["reason"] = .string(error.body.message)
+            o["token"] = token.map { .string($0) } ?? .null
+            o["origin"] = request.headers[.origin].map { .string($0) } ?? .null
+            data = .object(o)
+        }
         _ = try? await services.events.publish(NewEvent(type: EventType.accessDenied, data: data))
     }
 
     static func response(_ error: APIError) -> Response {
-        jsonResponse(ErrorResponse(error.body), status: error.status)
+        var response = jsonResponse(ErrorResponse(error.body), status: error.status)
+        if let wait = error.retryAfter { response.headers[.retryAfter] = String(wait) }
+        return response
     }
 }
 

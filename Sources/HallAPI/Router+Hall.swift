@@ -13,6 +13,7 @@ public func buildRouter(_ services: APIServices) -> Router<HallRequestContext> {
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
     }
     DaemonController(services: services).register(router)
+    BridgeController(services: services).register(router)
     DeviceController(services: services).register(router)
     ScanController(services: services).register(router)
     PrintController(services: services).register(router)

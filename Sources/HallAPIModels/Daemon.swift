@@ -60,3 +60,49 @@ public struct ErrorResponse: Codable, Sendable, Equatable {
 
     public init(_ error: Body) { self.error = error }
 }
+
+/// `POST /v1/bridge/tokens`: a token for one web application on the browser bridge.
+public struct BridgeTokenRequest: Codable, Sendable, Equatable {
+    /// The application's name (一窗受理): how the token is listed and revoked.
+    public var name: String
+    /// `kiosk`, `clerk` or `display`; never more over the bridge.
+    public var role: Role
+    /// The web origins whose pages may use it (`https://yc.example.gov.cn`).
+    public var origins: [String]
+
+    public init(name: String, role: Role, origins: [String]) {
+        self.name = name
+        self.role = role
+        self.origins = origins
+    }
+}
+
+/// A bridge token as listed: everything but the secret, which is kept hashed.
+public struct BridgeTokenInfo: Codable, Sendable, Equatable {
+    public var name: String
+    public var role: Role
+    public var origins: [String]
+    public var createdAt: String
+
+    public init(name: String, role: Role, origins: [String], createdAt: String) {
+        self.name = name
+        self.role = role
+        self.origins = origins
+        self.createdAt = createdAt
+    }
+}
+
+/// The answer to creating a token: the secret, shown this once.
+public struct BridgeTokenCreated: Codable, Sendable, Equatable {
+    public var name: String
+    public var role: Role
+    public var origins: [String]
+    public var token: String
+
+    public init(name: String, role: Role, origins: [String], token: String) {
+        self.name = name
+        self.role = role
+        self.origins = origins
+        self.token = token
+    }
+}

@@ -2,6 +2,9 @@
 public enum Role: String, Sendable, Codable, CaseIterable, Comparable {
     /// Connected, but in none of the configured groups: may read info and health only.
     case none
+    /// A screen (the hall board, a window screen) through the browser bridge: reads
+    /// the hall's state and follows its events, changes nothing.
+    case display
     /// Self-service kiosk: tickets, the queue, its own scans and prints.
     case kiosk
     /// Window clerk: window operations, scans, prints, ratings, displays.

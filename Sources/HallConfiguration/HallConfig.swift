@@ -59,6 +59,20 @@ public struct HallConfig: Sendable, Equatable {
         public var host: String
         public var port: Int
     }
+    /// The browser bridge (`[bridge]`): a loopback listener for web pages with tokens.
+    public var bridge: BridgeListener?
+    public struct BridgeListener: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+        /// Requests a token may make in a minute (429 beyond).
+        public var ratePerMinute: Int
+
+        public init(host: String, port: Int, ratePerMinute: Int = 600) {
+            self.host = host
+            self.port = port
+            self.ratePerMinute = ratePerMinute
+        }
+    }
     /// The role of every TCP connection (no peer credentials exist on TCP).
     public var tcpRole: Role = .kiosk
     /// Connection limits of every listener.
@@ -106,13 +120,7 @@ public struct HallConfig: Sendable, Equatable {
             if config.socket.isEmpty || !config.socket.hasPrefix("/") { throw api.error("socket", "expected an absolute path, found \"\(config.socket)\"") }
             if config.socket.utf8.count > 107 { throw api.error("socket", "a Unix socket path is at most 107 bytes") }
             if let tcp = try api.string("tcp") {
-                guard let colon = tcp.lastIndex(of: ":"), let port = Int(tcp[tcp.index(after: colon)...]), (0...65535).contains(port) else {
-                    throw api.error("tcp", "expected HOST:PORT on a loopback address (127.0.0.1:8470 or [::1]:8470), found \"\(tcp)\"")
-                }
-                let host = String(tcp[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-                guard host == "127.0.0.1" || host == "::1" || host == "localhost" else {
-                    throw api.error("tcp", "only loopback addresses are allowed (127.0.0.1, ::1, localhost), found \"\(host)\": TCP has no peer credentials")
-                }
+                let (host, port) = try loopback(tcp, &api, key: "tcp", example: "127.0.0.1:8470")
                 config.tcp = TCPListener(host: host, port: port)
             }
             if let role = try api.string("tcp_role", oneOf: Role.allCases.map(\.rawValue)) { config.tcpRole = Role(rawValue: role)! }
@@ -127,6 +135,15 @@ public struct HallConfig: Sendable, Equatable {
             if !config.stateDir.hasPrefix("/") { throw storage.error("state_dir", "expected an absolute path, found \"\(config.stateDir)\"") }
             config.spoolRetentionHours = try storage.int("spool_retention_hours", in: 1...24 * 365) ?? config.spoolRetentionHours
             try storage.finish()
+        }
+        if var bridge = try root.table("bridge") {
+            if let listen = try bridge.string("listen") {
+                let (host, port) = try loopback(listen, &bridge, key: "listen", example: "127.0.0.1:8471")
+                config.bridge = BridgeListener(host: host, port: port, ratePerMinute: try bridge.int("rate_per_minute", in: 1...100_000) ?? 600)
+            } else if try bridge.int("rate_per_minute", in: 1...100_000) != nil {
+                throw bridge.error("rate_per_minute", "only with listen = \"127.0.0.1:PORT\" (the bridge is off without it)")
+            }
+            try bridge.finish()
         }
         if var roles = try root.table("roles") {
             config.roles.technician = try roles.strings("technician") ?? []
@@ -213,6 +230,19 @@ public struct HallConfig: Sendable, Equatable {
         }
         try root.finish()
         return config
+    }
+
+    /// `HOST:PORT` on a loopback address (TCP has no peer credentials: nothing else
+    /// may reach it).
+    static func loopback(_ text: String, _ t: inout TableReader, key: String, example: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw t.error(key, "expected HOST:PORT on a loopback address (\(example) or [::1]:\(example.split(separator: ":").last ?? "")), found \"\(text)\"")
+        }
+        let host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        guard host == "127.0.0.1" || host == "::1" || host == "localhost" else {
+            throw t.error(key, "only loopback addresses are allowed (127.0.0.1, ::1, localhost), found \"\(host)\": TCP has no peer credentials")
+        }
+        return (host, port)
     }
 
     static func minutes(_ t: inout TableReader, _ key: String) throws -> Int? {

@@ -29,6 +29,8 @@ public struct Daemon: Sendable {
     let environment: [String: String]
     /// Called with the TCP listener's port once it listens (port 0 in `api.tcp` picks one).
     public var onTCPListening: @Sendable (Int) -> Void = { _ in }
+    /// Called with the browser bridge's port once it listens (port 0 in `bridge.listen` picks one).
+    public var onBridgeListening: @Sendable (Int) -> Void = { _ in }
     /// Replaces the watchdog's probe of that name (`registry`, `hall`, `database`):
     /// how a test stands in for a part that stops answering.
     public var probeOverrides: [String: LivenessProbe] = [:]
@@ -122,6 +124,9 @@ public struct Daemon: Sendable {
             services.hall = h
         }
         services.tcpRole = config.tcpRole
+        if let bridge = config.bridge {
+            services.bridge = try BridgeGate(stateDir: config.stateDir, ratePerMinute: bridge.ratePerMinute)
+        }
         services.interactiveChecks = InteractiveChecks(timeout: config.interactiveCheckTimeout)
         // systemd socket activation (halld.socket): the socket is systemd's; otherwise
         // halld binds its own, after making sure no other halld answers there.
@@ -160,6 +165,20 @@ public struct Daemon: Sendable {
                         onRunning: { channel in
                             logger.notice("API also on TCP \(tcp.host):\(APIServer.port(of: channel) ?? tcp.port), role \(tcpRole.rawValue)")
                             onTCP(APIServer.port(of: channel) ?? tcp.port)
+                        })))
+        }
+
+        if let bridge = config.bridge, let gate = services.bridge {
+            let onBridge = self.onBridgeListening
+            listeners.append(
+                .init(
+                    service: APIServer(
+                        address: .tcp(host: bridge.host, port: bridge.port), router: router, limits: config.limits, serverName: serverName, logger: logger,
+                        onRunning: { channel in
+                            let port = APIServer.port(of: channel) ?? bridge.port
+                            gate.listening(on: port)
+                            logger.notice("browser bridge on \(bridge.host):\(port), \(gate.list().count) tokens")
+                            onBridge(port)
                         })))
         }
 

@@ -45,6 +45,18 @@ struct ConfigTests {
         #expect(storeError("store = \"postgresql://halld@db:5432/hall\"\nid = \"x\"\nstore_resync_seconds = 0\n")?.key == "hall.store_resync_seconds")
     }
 
+    @Test("the browser bridge: off by default, on a loopback address only, with its rate")
+    func bridge() throws {
+        #expect(try HallConfig.parse("", file: "t").bridge == nil)
+        let on = try HallConfig.parse("[bridge]\nlisten = \"127.0.0.1:8471\"\nrate_per_minute = 120\n", file: "t")
+        #expect(on.bridge == .init(host: "127.0.0.1", port: 8471, ratePerMinute: 120))
+        #expect(try HallConfig.parse("[bridge]\nlisten = \"[::1]:8471\"\n", file: "t").bridge?.ratePerMinute == 600)
+        #expect(error("[bridge]\nlisten = \"0.0.0.0:8471\"\n")?.key == "bridge.listen")
+        #expect(error("[bridge]\nlisten = \"192.168.1.5:8471\"\n")?.key == "bridge.listen")
+        #expect(error("[bridge]\nrate_per_minute = 10\n")?.key == "bridge.rate_per_minute")
+        #expect(error("[bridge]\nlisten = \"127.0.0.1:8471\"\nrate_per_minute = 0\n")?.key == "bridge.rate_per_minute")
+    }
+
     @Test("unknown keys name their path")
     func unknownKey() {
         let e = error("[api]\nsocket = \"/tmp/x.sock\"\nsokcet_group = \"x\"\n")

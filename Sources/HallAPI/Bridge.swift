@@ -1,0 +1,240 @@
+import Crypto
+import DeviceKit
+import Foundation
+import HallAPIModels
+import HTTPTypes
+import Hummingbird
+import Synchronization
+
+/// The browser bridge: a loopback listener web applications (the 一窗受理 platform, a
+/// kiosk's browser, a TV) use with a token of their own. Each token has a role (kiosk,
+/// clerk or display: never a technician's powers) and the web origins whose pages may
+/// use it. `BridgeGate` holds the rules every request on the bridge passes; the tokens
+/// live in `bridge-tokens.json` in the state folder, hashed (SHA-256), mode 0600.
+public final class BridgeGate: Sendable {
+    struct Token: Codable, Sendable {
+        var name: String
+        var role: Role
+        var origins: [String]
+        var createdAt: String
+        /// SHA-256 of the secret, hex.
+        var hash: String
+    }
+
+    let file: String
+    let ratePerMinute: Int
+    private let tokens: Mutex<[Token]>
+    /// The bridge listener's port once it listens (port 0 in a configuration picks one).
+    private let listening = Atomic<Int>(-1)
+    /// Requests per token in the current minute.
+    private let counts = Mutex<(minute: Int64, perToken: [String: Int])>((0, [:]))
+
+    public init(stateDir: String, ratePerMinute: Int) throws {
+        file = (stateDir as NSString).appendingPathComponent("bridge-tokens.json")
+        self.ratePerMinute = ratePerMinute
+        if let data = FileManager.default.contents(atPath: file) {
+            do {
+                tokens = Mutex(try JSONDecoder().decode([Token].self, from: data))
+            } catch {
+                throw APIError(.internalServerError, .invalidData, "\(file) is not a list of bridge tokens: \(error); remove it and create the tokens again")
+            }
+        } else {
+            tokens = Mutex([])
+        }
+    }
+
+    public func listening(on port: Int) { listening.store(port, ordering: .releasing) }
+    var port: Int { listening.load(ordering: .acquiring) }
+
+    /// The roles a bridge token may have.
+    static let roles: [Role] = [.kiosk, .clerk, .display]
+
+    // MARK: tokens
+
+    func create(_ request: BridgeTokenRequest) throws -> BridgeTokenCreated {
+        let name = request.name.trimmingCharacters(in: .whitespaces)
+        guard !name.isEmpty, name.count <= 64, !name.contains(where: \.isNewline) else {
+            throw APIError.invalidData("name: 1 to 64 characters, the web application's name (一窗受理)", field: "name")
+        }
+        guard Self.roles.contains(request.role) else {
+            throw APIError.invalidData(
+                "role '\(request.role.rawValue)' cannot be given to a web page: one of \(Self.roles.map(\.rawValue).joined(separator: ", "))", field: "role")
+        }
+        guard !request.origins.isEmpty else { throw APIError.invalidData("origins: at least one web origin (https://host[:port])", field: "origins") }
+        var origins: [String] = []
+        for (i, raw) in request.origins.enumerated() {
+            guard let origin = Self.origin(raw) else {
+                throw APIError.invalidData("origins[\(i)] '\(raw)' is not a web origin: scheme://host[:port], http or https, no path", field: "origins[\(i)]")
+            }
+            origins.append(origin)
+        }
+        var bytes = [UInt8](repeating: 0, count: 32)
+        var generator = SystemRandomNumberGenerator()
+        for i in bytes.indices { bytes[i] = generator.next() }
+        let secret = "hb_" + bytes.map { String(format: "%02x", $0) }.joined()
+        let token = Token(name: name, role: request.role, origins: origins, createdAt: Timestamp.string(), hash: Self.hash(secret))
+        try tokens.withLock { list in
+            guard !list.contains(where: { $0.name == name }) else {
+                throw APIError(.conflict, .conflict, "a bridge token named '\(name)' exists: revoke it first", field: "name")
+            }
+            try save(list + [token])
+            list.append(token)
+        }
+        return BridgeTokenCreated(name: name, role: token.role, origins: origins, token: secret)
+    }
+
+    public func list() -> [BridgeTokenInfo] {
+        tokens.withLock { $0.map { BridgeTokenInfo(name: $0.name, role: $0.role, origins: $0.origins, createdAt: $0.createdAt) } }
+    }
+
+    func revoke(_ name: String) throws {
+        try tokens.withLock { list in
+            guard list.contains(where: { $0.name == name }) else { throw APIError.notFound("no bridge token named '\(name)'") }
+            let kept = list.filter { $0.name != name }
+            try save(kept)
+            list = kept
+        }
+    }
+
+    /// Written whole to a new file, then renamed over the old one: never half a list.
+    private func save(_ list: [Token]) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let temporary = file + ".new"
+        guard FileManager.default.createFile(atPath: temporary, contents: try encoder.encode(list), attributes: [.posixPermissions: 0o600]) else {
+            throw APIError(.internalServerError, .hardwareError, "cannot write \(temporary)")
+        }
+        guard rename(temporary, file) == 0 else {
+            throw APIError(.internalServerError, .hardwareError, "cannot replace \(file): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    static func hash(_ secret: String) -> String {
+        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// `scheme://host[:port]` in lower case, or nil.
+    static func origin(_ raw: String) -> String? {
+        guard let url = URLComponents(string: raw), let scheme = url.scheme?.lowercased(), scheme == "https" || scheme == "http",
+            let host = url.host, !host.isEmpty, url.path.isEmpty || url.path == "/", url.query == nil, url.fragment == nil, url.user == nil
+        else { return nil }
+        return "\(scheme)://\(host.lowercased())" + (url.port.map { ":\($0)" } ?? "")
+    }
+
+    // MARK: the rules
+
+    /// Paths a TV browser may open with `?token=` (it cannot set headers): pages and
+    /// the event WebSocket, and only with GET.
+    static func acceptsQueryToken(_ path: String) -> Bool {
+        path == "/board" || path.hasPrefix("/window/") || path.hasPrefix("/bridge/") || path == "/v1/ws"
+    }
+
+    /// What a request on the bridge may do: its token, or the refusal. The order is the
+    /// order of the checks: Host (421), token (401), Origin (403), rate (429).
+    enum Admission {
+        case admitted(Token, origin: String?)
+        case refused(APIError, token: String?)
+    }
+
+    func admit(_ request: Request) -> Admission {
+        if let refusal = AccessMiddleware.hostRefusal(request, port: port, listener: "bridge") { return .refused(refusal, token: nil) }
+        var secret: String?
+        if let authorization = request.headers[.authorization] {
+            guard authorization.lowercased().hasPrefix("bearer ") else {
+                return .refused(APIError(.unauthorized, .notAuthorized, "Authorization must be 'Bearer TOKEN' (a bridge token: hallctl bridge token create)"), token: nil)
+            }
+            secret = String(authorization.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
+        } else if let query = request.uri.queryParameters.get("token") {
+            guard request.method == .get, Self.acceptsQueryToken(request.uri.path) else {
+                return .refused(
+                    APIError(.unauthorized, .notAuthorized, "?token= is accepted only for GET of pages and of /v1/ws: send Authorization: Bearer TOKEN"), token: nil)
+            }
+            secret = query
+        }
+        guard let secret, !secret.isEmpty else {
+            return .refused(APIError(.unauthorized, .notAuthorized, "the bridge needs a token: Authorization: Bearer TOKEN (hallctl bridge token create)"), token: nil)
+        }
+        let hash = Self.hash(secret)
+        guard let token = tokens.withLock({ $0.first { $0.hash == hash } }) else {
+            return .refused(APIError(.unauthorized, .notAuthorized, "the bridge token is not valid (revoked, or never created here)"), token: nil)
+        }
+        let origin = request.headers[.origin]
+        if let origin, !token.origins.contains(Self.origin(origin) ?? origin) {
+            return .refused(
+                APIError(.forbidden, .notAuthorized, "origin \(origin) may not use the token '\(token.name)' (its origins: \(token.origins.joined(separator: ", ")))"),
+                token: token.name)
+        }
+        if token.role == .display && request.method != .get && request.method != .head {
+            return .refused(APIError(.forbidden, .notAuthorized, "the token '\(token.name)' is for a display: it reads the hall, it changes nothing"), token: token.name)
+        }
+        if let wait = overRate(token.name) {
+            var refusal = APIError(.tooManyRequests, .notAuthorized, "the token '\(token.name)' made \(ratePerMinute) requests this minute: try again in \(wait) s")
+            refusal.retryAfter = wait
+            return .refused(refusal, token: token.name)
+        }
+        return .admitted(token, origin: origin)
+    }
+
+    /// Seconds until the token may ask again, or nil when it is within its rate.
+    private func overRate(_ name: String) -> Int? {
+        let now = Int64(Date().timeIntervalSince1970)
+        return counts.withLock { c in
+            if c.minute != now / 60 { c = (now / 60, [:]) }
+            c.perToken[name, default: 0] += 1
+            return c.perToken[name]! > ratePerMinute ? Int(60 - now % 60) : nil
+        }
+    }
+
+    /// The answer to a CORS preflight (`OPTIONS` with `Origin`): allowed for an origin
+    /// some token has, with Private Network Access when asked; 403 without any CORS
+    /// header for every other origin.
+    func preflight(_ request: Request) -> Response {
+        if let refusal = AccessMiddleware.hostRefusal(request, port: port, listener: "bridge") { return AccessMiddleware.response(refusal) }
+        guard let raw = request.headers[.origin], let origin = Self.origin(raw), tokens.withLock({ $0.contains { $0.origins.contains(origin) } }) else {
+            return AccessMiddleware.response(APIError(.forbidden, .notAuthorized, "no bridge token is for origin \(request.headers[.origin] ?? "(none)")"))
+        }
+        var headers = HTTPFields()
+        headers[.accessControlAllowOrigin] = raw
+        headers[.accessControlAllowMethods] = "GET, POST, PUT, DELETE"
+        headers[.accessControlAllowHeaders] = "Authorization, Content-Type, Last-Event-ID"
+        headers[.accessControlMaxAge] = "600"
+        headers[.vary] = "Origin"
+        if request.headers[Self.requestPrivateNetwork]?.lowercased() == "true" { headers[Self.allowPrivateNetwork] = "true" }
+        return Response(status: .noContent, headers: headers)
+    }
+
+    static let requestPrivateNetwork = HTTPField.Name("Access-Control-Request-Private-Network")!
+    static let allowPrivateNetwork = HTTPField.Name("Access-Control-Allow-Private-Network")!
+}
+
+/// The bridge's tokens over the Unix socket: technicians only (`hallctl bridge token`).
+struct BridgeController {
+    let services: APIServices
+
+    func register(_ router: Router<HallRequestContext>) {
+        router.post("/v1/bridge/tokens") { request, context in
+            let gate = try gate(context, "creating a bridge token")
+            let body = try await request.decode(as: BridgeTokenRequest.self, context: context)
+            let created = try gate.create(body)
+            context.logger.notice("bridge token '\(created.name)' created: \(created.role.rawValue) for \(created.origins.joined(separator: ", "))")
+            return jsonResponse(created, status: .created)
+        }
+        router.get("/v1/bridge/tokens") { _, context in
+            jsonResponse(try gate(context, "listing bridge tokens").list())
+        }
+        router.delete("/v1/bridge/tokens/{name}") { _, context in
+            let gate = try gate(context, "revoking a bridge token")
+            let raw = context.parameters.get("name") ?? ""
+            let name = raw.removingPercentEncoding ?? raw
+            try gate.revoke(name)
+            context.logger.notice("bridge token '\(name)' revoked")
+            return Response(status: .noContent)
+        }
+    }
+
+    private func gate(_ context: HallRequestContext, _ action: String) throws -> BridgeGate {
+        try context.require(.technician, to: action)
+        guard let gate = services.bridge else { throw APIError.notFound("the bridge is off: set [bridge] listen = \"127.0.0.1:8471\" in the configuration") }
+        return gate
+    }
+}
