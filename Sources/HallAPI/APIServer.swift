@@ -3,6 +3,7 @@ import HTTPTypes
 import HallConfiguration
 import Hummingbird
 import HummingbirdCore
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOExtras
@@ -43,12 +44,15 @@ public struct APIServer: Service {
     let serverName: String
     let logger: Logger
     let onRunning: @Sendable (any Channel) async -> Void
+    /// Routes a WebSocket upgrade may take (the bridge's `/v1/ws`); nil: no upgrades.
+    let webSocketResponder: RouterResponder<BridgeSocketContext>?
 
     public init(
         address: ListenAddress, router: Router<HallRequestContext>, limits: ConnectionLimits = .init(), serverName: String, logger: Logger,
-        onRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+        webSockets: Router<BridgeSocketContext>? = nil, onRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) {
         self.address = address
+        self.webSocketResponder = webSockets?.buildResponder()
         self.responder = router.buildResponder()
         self.limits = limits
         self.serverName = serverName
@@ -57,13 +61,23 @@ public struct APIServer: Service {
     }
 
     public func run() async throws {
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [RequestEndHandler()], idleTimeout: TimeAmount(limits.idleTimeout))
+        if let webSocketResponder {
+            try await serve(
+                HTTP1WebSocketUpgradeChannel(
+                    responder: respond, webSocketResponder: webSocketResponder,
+                    configuration: .init(http1: http1, ws: .init(maxFrameSize: 1 << 16, autoPing: .enabled(timePeriod: .seconds(30))))))
+        } else {
+            try await serve(HTTP1Channel(responder: respond, configuration: http1))
+        }
+    }
+
+    /// Accepts connections on the address and serves each with `http`.
+    private func serve<HTTP: ServerChildChannel>(_ http: HTTP) async throws {
         let group = MultiThreadedEventLoopGroup.singleton
         let quiescing = ServerQuiescingHelper(group: group)
         let open = Atomic<Int>(0)
         let (limits, logger, address) = (limits, logger, address)
-        let http = HTTP1Channel(
-            responder: respond,
-            configuration: .init(additionalChannelHandlers: [RequestEndHandler()], idleTimeout: TimeAmount(limits.idleTimeout)))
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -74,25 +88,26 @@ public struct APIServer: Service {
             }
         // A connection over the limit is answered `503` and closed at once: the
         // client learns why instead of waiting in the kernel's queue.
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<HTTP1Channel.Value?> = { channel in
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<HTTP.Value?> = { channel in
             let count = open.wrappingAdd(1, ordering: .relaxed).newValue
             channel.closeFuture.whenComplete { _ in open.wrappingSubtract(1, ordering: .relaxed) }
             guard count <= limits.maxConnections else {
                 logger.warning("refused a connection on \(address): \(count - 1) open, api.max_connections = \(limits.maxConnections)")
-                return Self.refuse(channel, open: count - 1, limit: limits.maxConnections)
+                return Self.refuse(channel, open: count - 1, limit: limits.maxConnections, as: HTTP.Value.self)
             }
             // Who connected, from the kernel, now: kept with the connection for its requests.
             return PeerIdentity.atAccept(channel).flatMap { identity in
                 ConnectionPeers.shared.remember(identity, for: channel)
                 do {
-                    try channel.pipeline.syncOperations.addHandler(RequestDeadlineHandler(timeout: limits.requestTimeout, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(
+                        RequestDeadlineHandler(timeout: limits.requestTimeout, logger: logger), name: RequestDeadlineHandler.name)
                 } catch {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
                 return http.setup(channel: channel, logger: logger).map { Optional($0) }
             }
         }
-        let listener: NIOAsyncChannel<HTTP1Channel.Value?, Never>
+        let listener: NIOAsyncChannel<HTTP.Value?, Never>
         switch address {
         case .unixSocket(let path):
             listener = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false, childChannelInitializer: initializer)
@@ -125,7 +140,7 @@ public struct APIServer: Service {
     /// The listener's bound port (TCP with port 0 picks one).
     public static func port(of channel: any Channel) -> Int? { channel.localAddress?.port }
 
-    private static func refuse(_ channel: any Channel, open: Int, limit: Int) -> EventLoopFuture<HTTP1Channel.Value?> {
+    private static func refuse<Value: Sendable>(_ channel: any Channel, open: Int, limit: Int, as: Value.Type) -> EventLoopFuture<Value?> {
         let body = #"{"code":"deviceBusy","message":"too many connections: \#(open) open, the limit is \#(limit) (api.max_connections)"}"#
         let text = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nRetry-After: 1\r\nConnection: close\r\n\r\n\(body)"
         return channel.eventLoop.makeCompletedFuture {
@@ -190,6 +205,8 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     private let timeout: TimeAmount
     private let logger: Logger
     private var deadline: Scheduled<Void>?
+    /// Its name in the pipeline: a connection upgraded to a WebSocket removes it.
+    static let name = "halld-request-deadline"
 
     init(timeout: Duration, logger: Logger) {
         self.timeout = TimeAmount(timeout)

@@ -158,8 +158,12 @@ public final class BridgeGate: Sendable {
         guard let token = tokens.withLock({ $0.first { $0.hash == hash } }) else {
             return .refused(APIError(.unauthorized, .notAuthorized, "the bridge token is not valid (revoked, or never created here)"), token: nil)
         }
-        let origin = request.headers[.origin]
-        if let origin, !token.origins.contains(Self.origin(origin) ?? origin) {
+        let origins = request.headers[values: .origin]
+        guard origins.count <= 1 else {
+            return .refused(APIError(.forbidden, .notAuthorized, "a request has one Origin at most (this one has \(origins.count))"), token: token.name)
+        }
+        let origin = origins.first
+        if let origin, !token.origins.contains(Self.origin(origin) ?? origin), !isOwnOrProgram(origin) {
             return .refused(
                 APIError(.forbidden, .notAuthorized, "origin \(origin) may not use the token '\(token.name)' (its origins: \(token.origins.joined(separator: ", ")))"),
                 token: token.name)
@@ -173,6 +177,15 @@ public final class BridgeGate: Sendable {
             return .refused(refusal, token: token.name)
         }
         return .admitted(token, origin: origin)
+    }
+
+    /// An Origin that is not a web page from elsewhere: the bridge's own pages
+    /// (`http://127.0.0.1:PORT`, `localhost`, `[::1]`), and `ws://`/`wss://` origins,
+    /// which WebSocket libraries of programs send (a browser sends its page's origin).
+    func isOwnOrProgram(_ origin: String) -> Bool {
+        guard let url = URLComponents(string: origin), let scheme = url.scheme?.lowercased(), let host = url.host?.lowercased() else { return false }
+        if scheme == "ws" || scheme == "wss" { return true }
+        return scheme == "http" && ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host) && url.port == port
     }
 
     /// Seconds until the token may ask again, or nil when it is within its rate.
@@ -218,6 +231,13 @@ struct BridgeController {
             let created = try gate.create(body)
             context.logger.notice("bridge token '\(created.name)' created: \(created.role.rawValue) for \(created.origins.joined(separator: ", "))")
             return jsonResponse(created, status: .created)
+        }
+        // Reached when a request to /v1/ws is not a WebSocket upgrade (or the upgrade was
+        // refused for a reason the bridge's rules did not already answer).
+        router.get("/v1/ws") { _, _ -> Response in
+            throw APIError(
+                HTTPResponse.Status(code: 426, reasonPhrase: "Upgrade Required"), .unsupportedCommand,
+                "/v1/ws is a WebSocket on the bridge listener: connect with Upgrade: websocket (and ?token= or Authorization)")
         }
         router.get("/v1/bridge/tokens") { _, context in
             jsonResponse(try gate(context, "listing bridge tokens").list())

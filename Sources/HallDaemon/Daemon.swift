@@ -174,6 +174,7 @@ public struct Daemon: Sendable {
                 .init(
                     service: APIServer(
                         address: .tcp(host: bridge.host, port: bridge.port), router: router, limits: config.limits, serverName: serverName, logger: logger,
+                        webSockets: bridgeWebSockets(services, routes: router),
                         onRunning: { channel in
                             let port = APIServer.port(of: channel) ?? bridge.port
                             gate.listening(on: port)

@@ -4,7 +4,10 @@ import Foundation
 import HallAPIModels
 import HallClient
 import HallConfiguration
+import HTTPTypes
 import HallDaemon
+import HummingbirdWSClient
+import Synchronization
 import SQLiteStore
 import Testing
 
@@ -35,14 +38,23 @@ struct BridgeTests {
             port = p
             break
         }
+        // The daemon must stop, open WebSockets and all: a wait with a deadline.
+        func stop() async throws {
+            await handle?.shutdown()
+            let stopped = Flag()
+            Task {
+                _ = try? await run.value
+                stopped.set()
+            }
+            try await eventually("the daemon stops after its bridge served WebSockets", within: .seconds(15)) { stopped.isSet }
+        }
         do {
             try await body(HallClient(socketPath: config.socket), port, config.stateDir)
         } catch {
-            await handle?.shutdown()
-            _ = try? await run.value
+            try? await stop()
             throw error
         }
-        await handle?.shutdown()
+        try await stop()
         try await run.value
     }
 
@@ -68,6 +80,23 @@ struct BridgeTests {
                 fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
             }
             return (status, fields, rest)
+        }
+    }
+
+    /// How a client task ended, or that it runs.
+    static func outcome<T: Sendable>(_ task: Task<T, any Error>) async -> String {
+        let probe = Task { await task.result }
+        try? await Task.sleep(for: .milliseconds(50))
+        guard !probe.isCancelled else { return "?" }
+        return await withTaskGroup(of: String.self) { group in
+            group.addTask { "\(await probe.value)" }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(100))
+                return "still running"
+            }
+            let first = await group.next()!
+            group.cancelAll()
+            return first
         }
     }
 
@@ -179,4 +208,101 @@ struct BridgeTests {
             #expect(try await Self.denials(state).contains { $0.data["status"]?.numberValue == 429 && $0.data["token"]?.stringValue == "a" })
         }
     }
+
+    @Test("/v1/ws: events as they happen, commands under the token's rules, and a resume after a reconnect without loss or repeat")
+    func webSocket() async throws {
+        try await withBridge { client, port, _ in
+            let clerk: BridgeTokenCreated = try await client.call(
+                "POST", "/v1/bridge/tokens", json: BridgeTokenRequest(name: "yc", role: .clerk, origins: ["https://yc.example.gov.cn"]))
+            let screen: BridgeTokenCreated = try await client.call(
+                "POST", "/v1/bridge/tokens", json: BridgeTokenRequest(name: "tv", role: .display, origins: ["http://board.hall.lan"]))
+            // A program's WebSocket library sends Origin ws://127.0.0.1: not a web page.
+            let headers = HTTPFields()
+            let seen = Messages()
+
+            // First connection: a ticket issued over the Unix socket arrives; a command issues another.
+            let first = Task {
+                try await WebSocketClient.connect(
+                    url: "ws://127.0.0.1:\(port)/v1/ws?token=\(clerk.token)&types=ticket&since=0", configuration: .init(additionalHeaders: headers), logger: testLogger
+                ) { inbound, outbound, _ in
+                    try await outbound.write(.text(#"{"id": "c1", "method": "POST", "path": "/v1/tickets", "body": {"service": "A"}}"#))
+                    for try await message in inbound.messages(maxSize: 1 << 20) {
+                        guard case .text(let text) = message else { continue }
+                        seen.add(text)
+                        if seen.count(containing: "\"ticket.issued\"") == 2 && seen.count(containing: "\"reply\"") == 1 { break }
+                    }
+                }
+            }
+            defer { first.cancel() }
+            let _: Ticket = try await client.call("POST", "/v1/tickets", json: IssueRequest(service: "B"))
+            try await eventually(
+                "two ticket.issued and the command's reply on the WebSocket", within: .seconds(10),
+                seen: { "\(seen.all.joined(separator: "\n")); the client: \(await Self.outcome(first))" }
+            ) {
+                seen.count(containing: "\"ticket.issued\"") == 2 && seen.count(containing: "\"reply\"") == 1
+            }
+            _ = try await first.value
+            let reply = seen.all.first { $0.contains("\"reply\"") } ?? ""
+            #expect(reply.contains("\"status\":201") && reply.contains("\"reply\":\"c1\""), "\(reply)")
+            let lastSeq = seen.all.compactMap { try? JSONDecoder().decode(HallEvent.self, from: Data($0.utf8)) }.map(\.seq).max() ?? 0
+
+            // While nobody listens, two more tickets; the reconnect from the last sequence gets them, once.
+            for _ in 0..<2 { let _: Ticket = try await client.call("POST", "/v1/tickets", json: IssueRequest(service: "A")) }
+            let resumed = Messages()
+            try await WebSocketClient.connect(
+                url: "ws://127.0.0.1:\(port)/v1/ws?token=\(clerk.token)&types=ticket&since=\(lastSeq)", configuration: .init(additionalHeaders: headers), logger: testLogger
+            ) { inbound, _, _ in
+                for try await message in inbound.messages(maxSize: 1 << 20) {
+                    guard case .text(let text) = message else { continue }
+                    resumed.add(text)
+                    if resumed.all.count == 2 { break }
+                }
+            }
+            let numbers = resumed.all.compactMap { try? JSONDecoder().decode(HallEvent.self, from: Data($0.utf8)) }.map { $0.data["number"]?.stringValue ?? "" }
+            #expect(numbers == ["A002", "A003"], "\(resumed.all)")
+
+            // A display's command to change the hall is refused with the bridge's status.
+            let tv = HTTPFields()
+            let refused = Messages()
+            try await WebSocketClient.connect(
+                url: "ws://127.0.0.1:\(port)/v1/ws?token=\(screen.token)&types=ticket.none", configuration: .init(additionalHeaders: tv), logger: testLogger
+            ) { inbound, outbound, _ in
+                try await outbound.write(.text(#"{"id": 7, "method": "POST", "path": "/v1/tickets", "body": {"service": "A"}}"#))
+                for try await message in inbound.messages(maxSize: 1 << 20) {
+                    guard case .text(let text) = message else { continue }
+                    refused.add(text)
+                    break
+                }
+            }
+            #expect(refused.all.first?.contains("\"status\":403") == true, "\(refused.all)")
+            // Upgrades the rules refuse are answered over HTTP with their status.
+            #expect(try await Self.request(port, "GET", "/v1/ws?token=\(clerk.token)", origin: "https://evil.example").status == 403)
+            #expect(try await Self.request(port, "GET", "/v1/ws").status == 401)
+            #expect(try await Self.request(port, "GET", "/v1/hall", token: clerk.token, origin: "http://127.0.0.1:\(port)").status == 200, "the bridge's own pages")
+            #expect(try await Self.request(port, "GET", "/v1/hall", token: clerk.token, origin: "http://127.0.0.1:\(port + 1)").status == 403)
+            let twice = try await Self.request(port, "GET", "/v1/hall", token: clerk.token, origin: "https://yc.example.gov.cn", headers: ["Origin: https://evil.example"])
+            #expect(twice.status == 403, "two Origin headers")
+            #expect(try await Self.request(port, "GET", "/v1/ws?token=\(clerk.token)").status == 426)
+            let all: [Ticket] = try await client.call("GET", "/v1/tickets")
+            #expect(all.count == 4, "the display's command changed nothing")
+            // A page still following when halld stops: the daemon stops all the same.
+            let open = Task {
+                try await WebSocketClient.connect(
+                    url: "ws://127.0.0.1:\(port)/v1/ws?token=\(clerk.token)", configuration: .init(additionalHeaders: headers), logger: testLogger
+                ) { inbound, _, _ in
+                    for try await _ in inbound.messages(maxSize: 1 << 20) {}
+                }
+            }
+            _ = open
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+}
+
+/// Text messages a WebSocket received.
+final class Messages: Sendable {
+    private let list = Mutex<[String]>([])
+    func add(_ text: String) { list.withLock { $0.append(text) } }
+    var all: [String] { list.withLock { $0 } }
+    func count(containing text: String) -> Int { all.filter { $0.contains(text) }.count }
 }

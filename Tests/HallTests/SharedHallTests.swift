@@ -99,9 +99,25 @@ extension PeerTests {
         @Test("PostgreSQL stopped and started under load, one halld SIGKILLed and restarted: every acknowledged ticket kept, no number twice, every hall event once in each stream")
         func outageAndCrash() async throws {
             let server = try await PrivateServer.start()
-            defer { Task { await server.stop() } }
-            let hall = try await SharedHall.start(url: server.url)
+            let hall: SharedHall
+            do {
+                hall = try await SharedHall.start(url: server.url)
+            } catch {
+                await server.stop()
+                throw error
+            }
             defer { hall.cleanUp() }
+            do {
+                try await outageAndCrash(hall, server)
+            } catch {
+                await server.stop()
+                throw error
+            }
+            // Stopped before the test ends: a server left running outlives the test process.
+            await server.stop()
+        }
+
+        func outageAndCrash(_ hall: SharedHall, _ server: PrivateServer) async throws {
             try await hall.withBoth { [hall] kiosk, windows in
                 let stop = Flag()
                 let outcome = Outcome()
