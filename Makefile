@@ -13,11 +13,12 @@ BUILD_PACKAGES = libsqlite3-dev zlib1g-dev pkg-config libcups2-dev libsane-dev l
 # drivers against pymodbus (PyPI) on a pty pair made by socat, start a private
 # cupsd (cups, cups-ipp-utils' ippeveprinter on a D-Bus bus), use the SANE test
 # backend (scanimage, for the benchmark), pdfinfo (poppler-utils) and udevadm (udev,
-# which reads the generated rules).
-TEST_PACKAGES = $(BUILD_PACKAGES) socat cups cups-daemon cups-client cups-ipp-utils dbus sane-utils poppler-utils udev python3 postgresql
+# which reads the generated rules), a private PostgreSQL server (postgresql), and
+# headless Chromium with a CJK font for the bridge's pages.
+TEST_PACKAGES = $(BUILD_PACKAGES) socat cups cups-daemon cups-client cups-ipp-utils dbus sane-utils poppler-utils udev python3 postgresql chromium fonts-wqy-microhei
 PYTHON_TEST_PACKAGES = openapi-spec-validator pymodbus pyserial schemathesis
 
-.PHONY: all build run run-serial test deps test-deps check-openapi bench fuzz soak install clean
+.PHONY: all build run run-serial test deps test-deps check-openapi bench fuzz soak install clean screenshots
 
 # make install [DESTDIR=…] [PREFIX=/usr/local]: binaries, systemd unit, udev rules,
 # sysusers.d/tmpfiles.d, the example configuration, shell completions, man pages.
@@ -136,6 +137,13 @@ test: test-deps check-openapi
 	trap 'bash Tests/peers/postgres_peer.sh stop '"$$pgdir" EXIT; \
 	url=$$(bash Tests/peers/postgres_peer.sh start "$$pgdir") || exit 1; \
 	SANE_CONFIG_DIR=$(CURDIR)/.build/test-sane HALLD_TEST_POSTGRES=$$url $(SWIFT) test
+
+# The pages' pictures in docs/ (README): halld with the simulated devices, a few
+# calls, and headless Chromium.
+screenshots: deps
+	@scripts/ensure-packages.sh chromium fonts-wqy-microhei
+	$(SWIFT) build --product halld --product hallctl
+	scripts/screenshots.sh $$($(SWIFT) build --show-bin-path) docs
 
 clean:
 	rm -rf .build $(RUN_DIR)

@@ -174,6 +174,8 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
+            // The bridge's pages and its JavaScript client, in the binary: no files to install.
+            resources: [.embedInCode("Pages/board.html"), .embedInCode("Pages/window.html"), .embedInCode("Pages/halld.js")],
             swiftSettings: swiftSettings
         ),
         // halld.toml read and checked, with no device library behind it: what halld,

@@ -14,6 +14,7 @@ public func buildRouter(_ services: APIServices) -> Router<HallRequestContext> {
     }
     DaemonController(services: services).register(router)
     BridgeController(services: services).register(router)
+    PageController(services: services).register(router)
     DeviceController(services: services).register(router)
     ScanController(services: services).register(router)
     PrintController(services: services).register(router)

@@ -299,6 +299,28 @@ struct BridgeTests {
     }
 }
 
+extension BridgeTests {
+    @Test("pages: /board, /window/{n} and /bridge/halld.js with ?token=, from the binary, loading nothing from elsewhere; without a token 401, an unknown window 404")
+    func pages() async throws {
+        try await withBridge { client, port, _ in
+            let tv: BridgeTokenCreated = try await client.call(
+                "POST", "/v1/bridge/tokens", json: BridgeTokenRequest(name: "tv", role: .display, origins: ["http://board.hall.lan"]))
+            let board = try await Self.request(port, "GET", "/board?token=\(tv.token)")
+            #expect(board.status == 200 && board.headers["content-type"]?.hasPrefix("text/html") == true, "\(board.status) \(board.headers)")
+            #expect(board.body.contains("大厅综合屏") && board.body.contains("/bridge/halld.js"))
+            #expect(board.headers["content-security-policy"]?.contains("default-src 'self'") == true)
+            #expect(!board.body.contains("http://") && !board.body.contains("https://"), "a page loads nothing from elsewhere")
+            let window = try await Self.request(port, "GET", "/window/1?token=\(tv.token)")
+            #expect(window.status == 200 && window.body.contains("窗口屏"))
+            #expect(try await Self.request(port, "GET", "/window/9?token=\(tv.token)").status == 404)
+            let script = try await Self.request(port, "GET", "/bridge/halld.js?token=\(tv.token)", origin: "http://127.0.0.1:\(port)")
+            #expect(script.status == 200 && script.headers["content-type"]?.hasPrefix("text/javascript") == true && script.body.contains("export class Halld"))
+            #expect(try await Self.request(port, "GET", "/board").status == 401)
+            #expect(try await Self.request(port, "GET", "/board?token=hb_nothing").status == 401)
+        }
+    }
+}
+
 /// Text messages a WebSocket received.
 final class Messages: Sendable {
     private let list = Mutex<[String]>([])

@@ -1,0 +1,39 @@
+import Foundation
+import HallAPIModels
+import HTTPTypes
+import Hummingbird
+
+/// The bridge's pages, from files in Sources/HallAPI/Pages embedded in the binary:
+/// `/board` (the hall board, 大厅综合屏, for a TV), `/window/{n}` (a window screen,
+/// 窗口屏) and `/bridge/halld.js` (the JavaScript client they use). Static: each page
+/// reads the hall through the API with the token in its address and follows it on
+/// /v1/ws. On the bridge they need a token like everything else (`?token=`).
+struct PageController {
+    let services: APIServices
+
+    func register(_ router: Router<HallRequestContext>) {
+        router.get("/board") { _, _ in Self.page(PackageResources.board_html, type: "text/html; charset=utf-8") }
+        router.get("/window/{n}") { _, context in
+            guard let n = context.parameters.get("n", as: Int.self), n > 0 else {
+                throw APIError.invalidData("a window number (1, 2 …) is expected in /window/{n}", field: "n")
+            }
+            if let hall = services.hall, await !hall.windowList().contains(where: { $0.number == n }) {
+                throw APIError.notFound("no window \(n) in this hall")
+            }
+            return Self.page(PackageResources.window_html, type: "text/html; charset=utf-8")
+        }
+        router.get("/bridge/halld.js") { _, _ in Self.page(PackageResources.halld_js, type: "text/javascript; charset=utf-8") }
+    }
+
+    static func page(_ bytes: [UInt8], type: String) -> Response {
+        Response(
+            status: .ok,
+            headers: [
+                .contentType: type, .cacheControl: "no-cache",
+                // The pages load only what halld serves; nothing from elsewhere.
+                .contentSecurityPolicy: "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; img-src 'self' data:",
+                .xContentTypeOptions: "nosniff", HTTPField.Name("Referrer-Policy")!: "no-referrer",
+            ],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}

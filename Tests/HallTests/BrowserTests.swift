@@ -1,0 +1,125 @@
+import ChildProcess
+import DeviceKit
+import Foundation
+import HTTPTypes
+import HallAPIModels
+import HallClient
+import HummingbirdWSClient
+import Testing
+
+extension PeerTests {
+    /// The bridge's pages in a real browser: Debian's Chromium, headless, driven
+    /// through the DevTools protocol.
+    @Suite("pages in headless Chromium", .timeLimit(.minutes(2)))
+    struct BrowserTests {
+        @Test("/board in Chromium shows a call made through the API within a second, live over /v1/ws; /window/1 shows the number served")
+        func boardLive() async throws {
+            try await BridgeTests().withBridge { client, port, _ in
+                let tv: BridgeTokenCreated = try await client.call(
+                    "POST", "/v1/bridge/tokens", json: BridgeTokenRequest(name: "大厅电视", role: .display, origins: ["http://board.hall.lan"]))
+                let browser = try await Chromium.start()
+                do {
+                    let board = try await browser.open("http://127.0.0.1:\(port)/board?token=\(tv.token)")
+                    // The page is live: it says so once its WebSocket is open.
+                    _ = try await poll("the board's WebSocket open", within: .seconds(20)) {
+                        try await board.evaluate("document.getElementById('state').textContent")
+                    } until: { $0 == "实时" }
+                    let _: Ticket = try await client.call("POST", "/v1/tickets", json: IssueRequest(service: "A"))
+                    let _: HallWindow = try await client.call("PUT", "/v1/windows/1/status", json: WindowStatusRequest(state: .open))
+                    let start = ContinuousClock.now
+                    let called: Ticket = try await client.call("POST", "/v1/windows/1/call-next")
+                    let shown = try await poll("\(called.number) on the board", within: .seconds(5), every: .milliseconds(20)) {
+                        try await board.evaluate("document.querySelector('#calls li')?.dataset.number ?? ''")
+                    } until: { $0 == called.number }
+                    let took = ContinuousClock.now - start
+                    #expect(shown == "A001")
+                    #expect(took < .seconds(1), "the board showed the call after \(took)")
+                    let newest = try await board.evaluate("document.querySelector('#calls li')?.className ?? ''")
+                    #expect(newest == "newest", "the newest call flashes")
+
+                    let window = try await browser.open("http://127.0.0.1:\(port)/window/1?token=\(tv.token)")
+                    _ = try await poll("window 1's screen", within: .seconds(10)) {
+                        try await window.evaluate("document.getElementById('number').textContent")
+                    } until: { $0 == called.number }
+                } catch {
+                    await browser.stop()
+                    throw error
+                }
+                await browser.stop()
+            }
+        }
+    }
+}
+
+/// Headless Chromium with its DevTools endpoint, in a profile folder of its own.
+final class Chromium: Sendable {
+    let child: Child
+    let devtools: Int
+    let profile: String
+
+    private init(child: Child, devtools: Int, profile: String) {
+        self.child = child
+        self.devtools = devtools
+        self.profile = profile
+    }
+
+    static func start() async throws -> Chromium {
+        guard let binary = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw ProcessFailure("no chromium: make test installs Debian's chromium")
+        }
+        let profile = try temporaryDirectory()
+        let child = try await Child.start([
+            binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--remote-debugging-port=0", "--remote-allow-origins=*",
+            "--user-data-dir=\(profile)",
+            "--window-size=1920,1080", "about:blank",
+        ])
+        try await child.waitForOutput("DevTools listening on ws://127.0.0.1:", within: .seconds(30))
+        let line = child.output.split(separator: "\n").first { $0.contains("DevTools listening on ws://127.0.0.1:") } ?? ""
+        let port = line.split(separator: "127.0.0.1:").last.flatMap { Int($0.prefix { $0.isNumber }) } ?? 0
+        return Chromium(child: child, devtools: port, profile: profile)
+    }
+
+    /// Opens `url` in a new tab.
+    func open(_ url: String) async throws -> Tab {
+        let port = devtools
+        let answer = try await onThread { () -> String in
+            let c = try RawConnection(tcpPort: port)
+            _ = c.send("PUT /json/new?\(url) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nContent-Length: 0\r\n\r\n")
+            return c.readResponse()
+        }
+        guard let body = answer.range(of: "\r\n\r\n").map({ String(answer[$0.upperBound...]) }),
+            let target = try? JSONDecoder().decode([String: String].self, from: Data(body.utf8)), let ws = target["webSocketDebuggerUrl"]
+        else { throw ProcessFailure("DevTools did not open a tab: \(answer.prefix(500))") }
+        return Tab(webSocket: ws)
+    }
+
+    func stop() async {
+        await child.stop()
+        try? FileManager.default.removeItem(atPath: profile)
+    }
+
+    /// One tab: `evaluate` runs an expression in the page and answers its value as text.
+    struct Tab: Sendable {
+        let webSocket: String
+
+        func evaluate(_ expression: String) async throws -> String {
+            let request: JSONValue = [
+                "id": 1, "method": "Runtime.evaluate", "params": ["expression": .string(expression), "returnByValue": true],
+            ]
+            let text = String(decoding: try JSONEncoder().encode(request), as: UTF8.self)
+            let result = Messages()
+            try await WebSocketClient.connect(url: webSocket, configuration: .init(maxFrameSize: 1 << 22), logger: testLogger) { inbound, outbound, _ in
+                try await outbound.write(.text(text))
+                for try await message in inbound.messages(maxSize: 1 << 22) {
+                    guard case .text(let answer) = message, answer.contains("\"id\":1") else { continue }
+                    result.add(answer)
+                    break
+                }
+            }
+            guard let answer = result.all.first, let value = try? JSONDecoder().decode(JSONValue.self, from: Data(answer.utf8)) else {
+                throw ProcessFailure("no answer from the tab")
+            }
+            return value["result"]?["result"]?["value"]?.stringValue ?? ""
+        }
+    }
+}
