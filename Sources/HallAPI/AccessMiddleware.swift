@@ -19,7 +19,14 @@ struct AccessMiddleware: RouterMiddleware {
         case let address? where services.bridge != nil && address.port == services.bridge?.port:
             // The browser bridge: a token's role, for its origins only.
             let gate = services.bridge!
-            if request.method == .options { return gate.preflight(request) }
+            if request.method == .options {
+                switch gate.preflight(request) {
+                case .success(let answer): return answer
+                case .failure(let refusal):
+                    await audit(request, context, refusal, via: "bridge", token: nil)
+                    return Self.response(refusal)
+                }
+            }
             switch gate.admit(request) {
             case .refused(let refusal, let token):
                 context.logger.notice("bridge refused \(request.method) \(request.uri.path): \(refusal.body.message)")

@@ -201,10 +201,10 @@ public final class BridgeGate: Sendable {
     /// The answer to a CORS preflight (`OPTIONS` with `Origin`): allowed for an origin
     /// some token has, with Private Network Access when asked; 403 without any CORS
     /// header for every other origin.
-    func preflight(_ request: Request) -> Response {
-        if let refusal = AccessMiddleware.hostRefusal(request, port: port, listener: "bridge") { return AccessMiddleware.response(refusal) }
+    func preflight(_ request: Request) -> Result<Response, APIError> {
+        if let refusal = AccessMiddleware.hostRefusal(request, port: port, listener: "bridge") { return .failure(refusal) }
         guard let raw = request.headers[.origin], let origin = Self.origin(raw), tokens.withLock({ $0.contains { $0.origins.contains(origin) } }) else {
-            return AccessMiddleware.response(APIError(.forbidden, .notAuthorized, "no bridge token is for origin \(request.headers[.origin] ?? "(none)")"))
+            return .failure(APIError(.forbidden, .notAuthorized, "no bridge token is for origin \(request.headers[.origin] ?? "(none)")"))
         }
         var headers = HTTPFields()
         headers[.accessControlAllowOrigin] = raw
@@ -213,7 +213,7 @@ public final class BridgeGate: Sendable {
         headers[.accessControlMaxAge] = "600"
         headers[.vary] = "Origin"
         if request.headers[Self.requestPrivateNetwork]?.lowercased() == "true" { headers[Self.allowPrivateNetwork] = "true" }
-        return Response(status: .noContent, headers: headers)
+        return .success(Response(status: .noContent, headers: headers))
     }
 
     static let requestPrivateNetwork = HTTPField.Name("Access-Control-Request-Private-Network")!

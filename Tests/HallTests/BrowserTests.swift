@@ -51,6 +51,86 @@ extension PeerTests {
     }
 }
 
+extension PeerTests.BrowserTests {
+    @Test("a page of an allowed origin reaches the bridge (CORS preflight, Private Network Access) and shows the answer; a page of another origin is refused and shows the failure")
+    func crossOrigin() async throws {
+        try await BridgeTests().withBridge { client, port, state in
+            // Two web servers of the test's own: two origins on loopback.
+            let site = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: site) }
+            let page = """
+                <!doctype html><meta charset="utf-8"><title>一窗受理</title><pre id="out">…</pre>
+                <script type="module">
+                const token = new URLSearchParams(location.search).get("token");
+                try {
+                  const r = await fetch("http://127.0.0.1:\(port)/v1/tickets", { method: "POST",
+                    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, body: JSON.stringify({ service: "A" }) });
+                  document.getElementById("out").textContent = `status ${r.status} ${(await r.json()).number ?? ""}`;
+                } catch (e) { document.getElementById("out").textContent = `refused: ${e.name}`; }
+                </script>
+                """
+            try page.write(toFile: site + "/yc.html", atomically: true, encoding: .utf8)
+            let (allowed, other) = (try await StaticSite.start(site), try await StaticSite.start(site))
+            defer {
+                Task {
+                    await allowed.stop()
+                    await other.stop()
+                }
+            }
+            let token: BridgeTokenCreated = try await client.call(
+                "POST", "/v1/bridge/tokens", json: BridgeTokenRequest(name: "一窗受理", role: .clerk, origins: ["http://127.0.0.1:\(allowed.port)"]))
+            let browser = try await Chromium.start()
+            do {
+                let good = try await browser.open("http://127.0.0.1:\(allowed.port)/yc.html?token=\(token.token)")
+                let shown = try await poll("the allowed page's answer", within: .seconds(15)) {
+                    try await good.evaluate("document.getElementById('out').textContent")
+                } until: { $0 != "…" && !$0.isEmpty }
+                #expect(shown == "status 201 A001", "\(shown)")
+                let bad = try await browser.open("http://127.0.0.1:\(other.port)/yc.html?token=\(token.token)")
+                let refused = try await poll("the other page's failure", within: .seconds(15)) {
+                    try await bad.evaluate("document.getElementById('out').textContent")
+                } until: { $0 != "…" && !$0.isEmpty }
+                #expect(refused.hasPrefix("refused"), "\(refused)")
+            } catch {
+                await browser.stop()
+                throw error
+            }
+            await browser.stop()
+            let tickets: [Ticket] = try await client.call("GET", "/v1/tickets")
+            #expect(tickets.map(\.number) == ["A001"], "only the allowed page issued a ticket")
+            let denials = try await BridgeTests.denials(state)
+            #expect(denials.contains { $0.data["origin"]?.stringValue == "http://127.0.0.1:\(other.port)" }, "\(denials.map(\.data))")
+        }
+    }
+}
+
+/// A static web server of the test's own (python3 -m http.server) on a free loopback port.
+struct StaticSite: Sendable {
+    let child: Child
+    let port: Int
+
+    static func start(_ folder: String) async throws -> StaticSite {
+        let port = try await onThread { () -> Int in
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+            _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+            return Int(UInt16(bigEndian: addr.sin_port))
+        }
+        let child = try await Child.start(["/usr/bin/python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", folder])
+        try await eventually("the test's web server on \(port)", within: .seconds(10)) {
+            (try? await onThread { try RawConnection(tcpPort: port) }) != nil
+        }
+        return StaticSite(child: child, port: port)
+    }
+
+    func stop() async { await child.stop() }
+}
+
 /// Headless Chromium with its DevTools endpoint, in a profile folder of its own.
 final class Chromium: Sendable {
     let child: Child
