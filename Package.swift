@@ -175,7 +175,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             // The bridge's pages and its JavaScript client, in the binary: no files to install.
-            resources: [.embedInCode("Pages/board.html"), .embedInCode("Pages/window.html"), .embedInCode("Pages/halld.js")],
+            resources: [.embedInCode("Pages/board.html"), .embedInCode("Pages/window.html"), .embedInCode("Pages/halld.js"), .embedInCode("Pages/console.html")],
             swiftSettings: swiftSettings
         ),
         // halld.toml read and checked, with no device library behind it: what halld,

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The bridge's pages as pictures: scripts/screenshots.sh BIN_DIR OUT_DIR
 # Starts halld (Config/simulated.toml, the bridge on a free loopback port) in a
-# temporary folder, makes a few calls, and has headless Chromium draw /board and
-# /window/1 into OUT_DIR/board.png and OUT_DIR/window.png.
+# temporary folder, makes a few calls, and has headless Chromium draw /board,
+# /window/1 and the technician console into OUT_DIR/board.png, window.png and console.png.
 set -euo pipefail
 bin=$1
 out=$2
@@ -32,4 +32,7 @@ shot() {
 }
 shot board.png /board
 shot window.png /window/1
-echo "wrote $out/board.png and $out/window.png"
+console=$(ctl console --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["url"])')
+chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --virtual-time-budget=3000 --window-size=1600,900 \
+    --screenshot="$out/console.png" "$console" 2>/dev/null
+echo "wrote $out/board.png, $out/window.png and $out/console.png"

@@ -27,6 +27,22 @@ struct AccessMiddleware: RouterMiddleware {
                     return Self.response(refusal)
                 }
             }
+            if request.uri.path == "/console", let code = request.uri.queryParameters.get("session"),
+                AccessMiddleware.hostRefusal(request, port: gate.port, listener: "bridge") == nil
+            {
+                guard let session = gate.redeem(code) else {
+                    let refusal = APIError(.unauthorized, .notAuthorized, "this console address was used already or is too old: run hallctl console again")
+                    await audit(request, context, refusal, via: "bridge", token: "console")
+                    return Self.response(refusal)
+                }
+                context.logger.notice("technician console session started")
+                return Response(
+                    status: .seeOther,
+                    headers: [
+                        .location: "/console",
+                        .setCookie: "\(BridgeGate.consoleCookie)=\(session); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(Int(BridgeGate.sessionLifetime))",
+                    ])
+            }
             switch gate.admit(request) {
             case .refused(let refusal, let token):
                 context.logger.notice("bridge refused \(request.method) \(request.uri.path): \(refusal.body.message)")

@@ -26,6 +26,15 @@ public final class BridgeGate: Sendable {
     private let tokens: Mutex<[Token]>
     /// The bridge listener's port once it listens (port 0 in a configuration picks one).
     private let listening = Atomic<Int>(-1)
+    /// The technician console: one-time codes `hallctl console` prints (hash → expiry)
+    /// and the sessions they opened (hash → opened, last seen).
+    private let consoleCodes = Mutex<[String: Date]>([:])
+    private let consoleSessions = Mutex<[String: (opened: Date, seen: Date)]>([:])
+    static let consoleCookie = "halld_console"
+    /// A code is good for two minutes, once; a session for 8 hours, 30 minutes idle.
+    static let codeLifetime: TimeInterval = 120
+    static let sessionLifetime: TimeInterval = 8 * 3600
+    static let sessionIdle: TimeInterval = 30 * 60
     /// Requests per token in the current minute.
     private let counts = Mutex<(minute: Int64, perToken: [String: Int])>((0, [:]))
 
@@ -68,10 +77,7 @@ public final class BridgeGate: Sendable {
             }
             origins.append(origin)
         }
-        var bytes = [UInt8](repeating: 0, count: 32)
-        var generator = SystemRandomNumberGenerator()
-        for i in bytes.indices { bytes[i] = generator.next() }
-        let secret = "hb_" + bytes.map { String(format: "%02x", $0) }.joined()
+        let secret = Self.secret(prefix: "hb_")
         let token = Token(name: name, role: request.role, origins: origins, createdAt: Timestamp.string(), hash: Self.hash(secret))
         try tokens.withLock { list in
             guard !list.contains(where: { $0.name == name }) else {
@@ -121,6 +127,66 @@ public final class BridgeGate: Sendable {
         return "\(scheme)://\(host.lowercased())" + (url.port.map { ":\($0)" } ?? "")
     }
 
+    // MARK: the technician console
+
+    /// A one-time code for `/console?session=CODE`.
+    func openConsole() -> (code: String, expires: Date) {
+        let code = Self.secret(prefix: "hc_")
+        let expires = Date().addingTimeInterval(Self.codeLifetime)
+        consoleCodes.withLock { codes in
+            codes = codes.filter { $0.value > Date() }
+            codes[Self.hash(code)] = expires
+        }
+        return (code, expires)
+    }
+
+    /// Exchanges a one-time code for a session secret (the cookie), once.
+    func redeem(_ code: String) -> String? {
+        let hash = Self.hash(code)
+        guard let expires = consoleCodes.withLock({ $0.removeValue(forKey: hash) }), expires > Date() else { return nil }
+        let session = Self.secret(prefix: "hs_")
+        consoleSessions.withLock { $0[Self.hash(session)] = (Date(), Date()) }
+        return session
+    }
+
+    /// A console session from the request's cookie: admitted as a technician when its
+    /// page asks (no Origin, or the bridge's own), refused when another page does; nil
+    /// when the request has no console cookie.
+    func consoleAdmission(_ request: Request) -> Admission? {
+        guard let cookie = request.headers[.cookie], let secret = Self.cookie(Self.consoleCookie, in: cookie) else { return nil }
+        let hash = Self.hash(secret)
+        let now = Date()
+        let valid = consoleSessions.withLock { sessions -> Bool in
+            guard let s = sessions[hash] else { return false }
+            guard now.timeIntervalSince(s.opened) < Self.sessionLifetime, now.timeIntervalSince(s.seen) < Self.sessionIdle else {
+                sessions[hash] = nil
+                return false
+            }
+            sessions[hash] = (s.opened, now)
+            return true
+        }
+        guard valid else { return nil }
+        let console = Token(name: "console", role: .technician, origins: [], createdAt: "", hash: hash)
+        let origins = request.headers[values: .origin]
+        if origins.count > 1 || origins.first.map({ !isOwnOrProgram($0) || $0.lowercased().hasPrefix("ws") }) == true {
+            return .refused(APIError(.forbidden, .notAuthorized, "the console's session is for the console's own page"), token: "console")
+        }
+        return .admitted(console, origin: origins.first)
+    }
+
+    static func cookie(_ name: String, in header: String) -> String? {
+        for part in header.split(separator: ";") {
+            let pair = part.trimmingCharacters(in: .whitespaces)
+            if pair.hasPrefix(name + "=") { return String(pair.dropFirst(name.count + 1)) }
+        }
+        return nil
+    }
+
+    static func secret(prefix: String) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return prefix + (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+
     // MARK: the rules
 
     /// Paths a TV browser may open with `?token=` (it cannot set headers): pages and
@@ -138,6 +204,12 @@ public final class BridgeGate: Sendable {
 
     func admit(_ request: Request) -> Admission {
         if let refusal = AccessMiddleware.hostRefusal(request, port: port, listener: "bridge") { return .refused(refusal, token: nil) }
+        if let console = consoleAdmission(request) { return console }
+        if request.uri.path == "/console" {
+            return .refused(
+                APIError(.unauthorized, .notAuthorized, "the console opens with the one-time address `hallctl console` prints (a technician's session, never a token)"),
+                token: nil)
+        }
         var secret: String?
         if let authorization = request.headers[.authorization] {
             guard authorization.lowercased().hasPrefix("bearer ") else {
@@ -238,6 +310,16 @@ struct BridgeController {
             throw APIError(
                 HTTPResponse.Status(code: 426, reasonPhrase: "Upgrade Required"), .unsupportedCommand,
                 "/v1/ws is a WebSocket on the bridge listener: connect with Upgrade: websocket (and ?token= or Authorization)")
+        }
+        router.post("/v1/bridge/console") { _, context in
+            let gate = try gate(context, "opening the technician console")
+            // Only on the Unix socket, where the technician is known by uid: not on TCP.
+            if case .v4? = context.channel.localAddress { throw APIError.notAuthorized("the console is opened over the Unix socket (hallctl console)") }
+            if case .v6? = context.channel.localAddress { throw APIError.notAuthorized("the console is opened over the Unix socket (hallctl console)") }
+            guard gate.port > 0 else { throw APIError(.serviceUnavailable, .deviceNotReady, "the bridge is not listening yet") }
+            let (code, expires) = gate.openConsole()
+            context.logger.notice("technician console opened by uid \(context.peer.map { String($0.uid) } ?? "?")")
+            return jsonResponse(ConsoleOpened(url: "http://127.0.0.1:\(gate.port)/console?session=\(code)", expiresAt: Timestamp.string(expires)), status: .created)
         }
         router.get("/v1/bridge/tokens") { _, context in
             jsonResponse(try gate(context, "listing bridge tokens").list())

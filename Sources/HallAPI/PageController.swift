@@ -22,6 +22,10 @@ struct PageController {
             }
             return Self.page(PackageResources.window_html, type: "text/html; charset=utf-8")
         }
+        router.get("/console") { _, context in
+            try context.require(.technician, to: "the technician console")
+            return Self.page(PackageResources.console_html, type: "text/html; charset=utf-8")
+        }
         router.get("/bridge/halld.js") { _, _ in Self.page(PackageResources.halld_js, type: "text/javascript; charset=utf-8") }
     }
 

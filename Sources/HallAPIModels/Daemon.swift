@@ -106,3 +106,14 @@ public struct BridgeTokenCreated: Codable, Sendable, Equatable {
         self.token = token
     }
 }
+
+/// `POST /v1/bridge/console`: the one-time address of the technician console.
+public struct ConsoleOpened: Codable, Sendable, Equatable {
+    public var url: String
+    public var expiresAt: String
+
+    public init(url: String, expiresAt: String) {
+        self.url = url
+        self.expiresAt = expiresAt
+    }
+}

@@ -9,6 +9,19 @@ struct BridgeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bridge", abstract: "The browser bridge for web front-ends ([bridge] listen).", subcommands: [TokenCommand.self])
 
+    struct Console: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Open the technician console: prints a one-time address (two minutes, once) to open in a browser on this PC.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let opened: ConsoleOpened = try await global.client.call("POST", "/v1/bridge/console")
+                try global.show(opened) { "\($0.url)\n(open it within two minutes, once; the session lasts up to 8 hours)" }
+            }
+        }
+    }
+
     struct TokenCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "token", abstract: "Tokens of web applications: each with a role and the origins whose pages may use it.",

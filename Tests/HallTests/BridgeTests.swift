@@ -321,6 +321,36 @@ extension BridgeTests {
     }
 }
 
+extension BridgeTests {
+    @Test("the technician console: a one-time address from the Unix socket gives a session cookie once; the cookie is a technician for the console's own page only; no token opens it")
+    func console() async throws {
+        try await withBridge { client, port, _ in
+            let opened: ConsoleOpened = try await client.call("POST", "/v1/bridge/console")
+            #expect(opened.url.hasPrefix("http://127.0.0.1:\(port)/console?session=hc_"))
+            let path = String(opened.url.dropFirst("http://127.0.0.1:\(port)".count))
+            let first = try await Self.request(port, "GET", path)
+            #expect(first.status == 303 && first.headers["location"] == "/console", "\(first)")
+            let cookie = first.headers["set-cookie"] ?? ""
+            #expect(cookie.hasPrefix("halld_console=hs_") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "\(cookie)")
+            #expect(try await Self.request(port, "GET", path).status == 401, "a console address works once")
+            let session = "Cookie: " + (cookie.split(separator: ";").first.map(String.init) ?? "")
+            let page = try await Self.request(port, "GET", "/console", headers: [session])
+            #expect(page.status == 200 && page.body.contains("技术员控制台"))
+            let own = "http://127.0.0.1:\(port)"
+            let reset = try await Self.request(port, "POST", "/v1/devices/display-1/reset", origin: own, headers: [session])
+            #expect(reset.status < 300, "the console resets a device: \(reset)")
+            let foreign = try await Self.request(port, "POST", "/v1/devices/display-1/reset", origin: "https://evil.example", headers: [session])
+            #expect(foreign.status == 403, "another page cannot use the console's session")
+            #expect(try await Self.request(port, "GET", "/console").status == 401)
+            let clerk: BridgeTokenCreated = try await client.call(
+                "POST", "/v1/bridge/tokens", json: BridgeTokenRequest(name: "yc", role: .clerk, origins: ["https://yc.example.gov.cn"]))
+            let withToken = try await Self.request(port, "GET", "/console", token: clerk.token)
+            #expect(withToken.status == 401 && withToken.body.contains("hallctl console"), "a token never opens the console: \(withToken)")
+            #expect(try await Self.request(port, "POST", "/v1/bridge/console", token: clerk.token).status == 403)
+        }
+    }
+}
+
 /// Text messages a WebSocket received.
 final class Messages: Sendable {
     private let list = Mutex<[String]>([])

@@ -41,6 +41,14 @@ extension PeerTests {
                     _ = try await poll("window 1's screen", within: .seconds(10)) {
                         try await window.evaluate("document.getElementById('number').textContent")
                     } until: { $0 == called.number }
+
+                    // The console, from the one-time address: the devices with their states.
+                    let opened: ConsoleOpened = try await client.call("POST", "/v1/bridge/console")
+                    let console = try await browser.open(opened.url)
+                    let listed = try await poll("the console's devices", within: .seconds(10)) {
+                        try await console.evaluate("[...document.querySelectorAll('#devices tr')].map(r => r.dataset.device).join(',')")
+                    } until: { $0.contains("display-1") }
+                    #expect(listed.contains("scanner-1") && listed.contains("ticket-printer"), "\(listed)")
                 } catch {
                     await browser.stop()
                     throw error
