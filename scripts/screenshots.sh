@@ -33,6 +33,6 @@ shot() {
 shot board.png /board
 shot window.png /window/1
 console=$(ctl console --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["url"])')
-chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --virtual-time-budget=3000 --window-size=1600,900 \
+chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --virtual-time-budget=5000 --window-size=1600,900 \
     --screenshot="$out/console.png" "$console" 2>/dev/null
 echo "wrote $out/board.png, $out/window.png and $out/console.png"

@@ -19,6 +19,9 @@ struct AccessMiddleware: RouterMiddleware {
         case let address? where services.bridge != nil && address.port == services.bridge?.port:
             // The browser bridge: a token's role, for its origins only.
             let gate = services.bridge!
+            // Browsers ask for an icon with every page, without the page's token: no icon,
+            // and no denial in the audit for it.
+            if request.method == .get, request.uri.path == "/favicon.ico" { return Response(status: .noContent) }
             if request.method == .options {
                 switch gate.preflight(request) {
                 case .success(let answer): return answer
