@@ -192,7 +192,7 @@ public final class BridgeGate: Sendable {
     /// Paths a TV browser may open with `?token=` (it cannot set headers): pages and
     /// the event WebSocket, and only with GET.
     static func acceptsQueryToken(_ path: String) -> Bool {
-        path == "/board" || path.hasPrefix("/window/") || path.hasPrefix("/bridge/") || path == "/v1/ws"
+        path == "/board" || path.hasPrefix("/window/") || path.hasPrefix("/bridge/") || path.hasPrefix("/photos/") || path == "/v1/ws"
     }
 
     /// What a request on the bridge may do: its token, or the refusal. The order is the

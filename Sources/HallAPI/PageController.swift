@@ -26,6 +26,22 @@ struct PageController {
             try context.require(.technician, to: "the technician console")
             return Self.page(PackageResources.console_html, type: "text/html; charset=utf-8")
         }
+        // A clerk card's photo: a file name under STATE_DIR/photos (JPEG or PNG), for the screens.
+        router.get("/photos/{file}") { _, context in
+            let file = context.parameters.get("file") ?? ""
+            let lower = file.lowercased()
+            let type = lower.hasSuffix(".png") ? "image/png" : lower.hasSuffix(".jpg") || lower.hasSuffix(".jpeg") ? "image/jpeg" : nil
+            guard let type, !file.hasPrefix("."), file.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
+                throw APIError.invalidData("a photo is a JPEG or PNG file name under the state folder's photos/ (letters, digits, . _ -)", field: "file")
+            }
+            let path = (services.info.stateDir as NSString).appendingPathComponent("photos/" + file)
+            do {
+                let body = try await FileIO().loadFile(path: path, context: context)
+                return Response(status: .ok, headers: [.contentType: type, .cacheControl: "max-age=300"], body: body)
+            } catch {
+                throw APIError.notFound("no photo '\(file)' in the state folder's photos/")
+            }
+        }
         router.get("/bridge/halld.js") { _, _ in Self.page(PackageResources.halld_js, type: "text/javascript; charset=utf-8") }
     }
 

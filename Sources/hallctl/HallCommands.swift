@@ -73,6 +73,7 @@ struct WindowCommand: AsyncParsableCommand {
     @Option(help: "clerk: unit.") var unit: String?
     @Option(help: "clerk: title.") var title: String?
     @Option(help: "clerk: phone.") var phone: String?
+    @Option(help: "clerk: a photo, a JPEG or PNG file name under the state folder's photos/ (shown on the window screen).") var photo: String?
 
     func run() async throws {
         try await reportingErrors {
@@ -108,7 +109,7 @@ struct WindowCommand: AsyncParsableCommand {
                 try await window("/status", WindowStatusRequest(state: .away, away: AwayNotice(reason: reason, contact: contact, backAt: back)))
             case "clerk":
                 guard let value else { throw ValidationError("clerk needs the name: hallctl window \(number) clerk 李娜 --title 科员") }
-                try await window("/clerk", ClerkCard(name: value, unit: unit, title: title, phone: phone))
+                try await window("/clerk", ClerkCard(name: value, unit: unit, title: title, phone: phone, photo: photo))
             default:
                 throw ValidationError("unknown action \(action): call-next, recall, no-show, complete, transfer, open, close, away, clerk")
             }

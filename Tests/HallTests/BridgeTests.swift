@@ -302,7 +302,7 @@ struct BridgeTests {
 extension BridgeTests {
     @Test("pages: /board, /window/{n} and /bridge/halld.js with ?token=, from the binary, loading nothing from elsewhere; without a token 401, an unknown window 404")
     func pages() async throws {
-        try await withBridge { client, port, _ in
+        try await withBridge { client, port, state in
             let tv: BridgeTokenCreated = try await client.call(
                 "POST", "/v1/bridge/tokens", json: BridgeTokenRequest(name: "tv", role: .display, origins: ["http://board.hall.lan"]))
             let board = try await Self.request(port, "GET", "/board?token=\(tv.token)")
@@ -317,6 +317,14 @@ extension BridgeTests {
             #expect(script.status == 200 && script.headers["content-type"]?.hasPrefix("text/javascript") == true && script.body.contains("export class Halld"))
             #expect(try await Self.request(port, "GET", "/board").status == 401)
             #expect(try await Self.request(port, "GET", "/board?token=hb_nothing").status == 401)
+            // A clerk card's photo, from the state folder, for the window screen.
+            let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 1, 2, 3]
+            try FileManager.default.createDirectory(atPath: state + "/photos", withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: state + "/photos/li-na.png", contents: Data(png))
+            let photo = try await Self.request(port, "GET", "/photos/li-na.png?token=\(tv.token)")
+            #expect(photo.status == 200 && photo.headers["content-type"] == "image/png" && photo.headers["content-length"] == "11", "\(photo.status) \(photo.headers)")
+            #expect(try await Self.request(port, "GET", "/photos/..%2Fhalld.sqlite?token=\(tv.token)").status == 400)
+            #expect(try await Self.request(port, "GET", "/photos/nobody.png?token=\(tv.token)").status == 404)
         }
     }
 }
