@@ -23,39 +23,10 @@ struct BridgeTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var config = try simulatedConfig(dir: dir)
         config.bridge = .init(host: "127.0.0.1", port: 0, ratePerMinute: rate)
-        var daemon = Daemon(config: config, logger: testLogger)
-        let (ports, feed) = AsyncStream.makeStream(of: Int.self)
-        daemon.onBridgeListening = { feed.yield($0) }
-        let (ready, readyFeed) = AsyncStream.makeStream(of: Daemon.Handle.self)
-        let run = Task { [daemon] in try await daemon.run(onReady: { readyFeed.yield($0) }) }
-        var handle: Daemon.Handle?
-        for await h in ready {
-            handle = h
-            break
+        let (socket, state) = (config.socket, config.stateDir)
+        try await withListeningDaemon(config, listener: \.onBridgeListening) { port in
+            try await body(HallClient(socketPath: socket), port, state)
         }
-        var port = 0
-        for await p in ports {
-            port = p
-            break
-        }
-        // The daemon must stop, open WebSockets and all: a wait with a deadline.
-        func stop() async throws {
-            await handle?.shutdown()
-            let stopped = Flag()
-            Task {
-                _ = try? await run.value
-                stopped.set()
-            }
-            try await eventually("the daemon stops after its bridge served WebSockets", within: .seconds(15)) { stopped.isSet }
-        }
-        do {
-            try await body(HallClient(socketPath: config.socket), port, config.stateDir)
-        } catch {
-            try? await stop()
-            throw error
-        }
-        try await stop()
-        try await run.value
     }
 
     /// One request on the bridge: the status line, the headers (lower-cased names) and the body.
@@ -320,7 +291,7 @@ extension BridgeTests {
             // A clerk card's photo, from the state folder, for the window screen.
             let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 1, 2, 3]
             try FileManager.default.createDirectory(atPath: state + "/photos", withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: state + "/photos/li-na.png", contents: Data(png))
+            #expect(FileManager.default.createFile(atPath: state + "/photos/li-na.png", contents: Data(png)))
             let photo = try await Self.request(port, "GET", "/photos/li-na.png?token=\(tv.token)")
             #expect(photo.status == 200 && photo.headers["content-type"] == "image/png" && photo.headers["content-length"] == "11", "\(photo.status) \(photo.headers)")
             #expect(try await Self.request(port, "GET", "/photos/..%2Fhalld.sqlite?token=\(tv.token)").status == 400)

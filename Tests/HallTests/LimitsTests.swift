@@ -99,30 +99,7 @@ struct LimitsTests {
 
     /// Runs a daemon with a TCP listener on a free port; `body` gets the socket path and the port.
     func withTCPDaemon(_ config: HallConfig, _ body: @Sendable (String, Int) async throws -> Void) async throws {
-        var daemon = Daemon(config: config, logger: testLogger)
-        let (ports, feed) = AsyncStream.makeStream(of: Int.self)
-        daemon.onTCPListening = { feed.yield($0) }
-        let (ready, readyFeed) = AsyncStream.makeStream(of: Daemon.Handle.self)
-        let run = Task { [daemon] in try await daemon.run(onReady: { readyFeed.yield($0) }) }
-        var handle: Daemon.Handle?
-        for await h in ready {
-            handle = h
-            break
-        }
-        var port = 0
-        for await p in ports {
-            port = p
-            break
-        }
-        do {
-            try await body(config.socket, port)
-        } catch {
-            await handle?.shutdown()
-            _ = try? await run.value
-            throw error
-        }
-        await handle?.shutdown()
-        try await run.value
+        try await withListeningDaemon(config, listener: \.onTCPListening) { port in try await body(config.socket, port) }
     }
 
     @Test("TCP connections have the configured role (kiosk): tickets yes, ratings no; non-loopback addresses are refused in the config")

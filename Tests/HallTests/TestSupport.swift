@@ -232,3 +232,43 @@ final class ManualClock: Clock, Sendable {
         woken.forEach { $0.continuation.resume() }
     }
 }
+
+/// Runs a daemon until `body` ends; `body` gets the port the listener `listener` names
+/// reported (the TCP listener's or the bridge's: port 0 in the configuration picks one).
+/// The daemon is stopped after, with a deadline: open connections and WebSockets and all.
+func withListeningDaemon(
+    _ config: HallConfig, listener: WritableKeyPath<Daemon, @Sendable (Int) -> Void>, _ body: @Sendable (Int) async throws -> Void
+) async throws {
+    var daemon = Daemon(config: config, logger: testLogger)
+    let (ports, feed) = AsyncStream.makeStream(of: Int.self)
+    daemon[keyPath: listener] = { feed.yield($0) }
+    let (ready, readyFeed) = AsyncStream.makeStream(of: Daemon.Handle.self)
+    let run = Task { [daemon] in try await daemon.run(onReady: { readyFeed.yield($0) }) }
+    var handle: Daemon.Handle?
+    for await h in ready {
+        handle = h
+        break
+    }
+    var port = 0
+    for await p in ports {
+        port = p
+        break
+    }
+    func stop() async throws {
+        await handle?.shutdown()
+        let stopped = Flag()
+        Task {
+            _ = try? await run.value
+            stopped.set()
+        }
+        try await eventually("the daemon stops", within: .seconds(15)) { stopped.isSet }
+    }
+    do {
+        try await body(port)
+    } catch {
+        try? await stop()
+        throw error
+    }
+    try await stop()
+    try await run.value
+}
