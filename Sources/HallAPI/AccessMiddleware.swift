@@ -76,21 +76,11 @@ struct AccessMiddleware: RouterMiddleware {
             if context.role == .display, request.method != .get, request.method != .head {
                 throw APIError.notAuthorized("the display role reads the hall and changes nothing: \(request.method) \(request.uri.path) is refused")
             }
-            var response = try await next(request, context)
-            if let corsOrigin {
-                response.headers[.accessControlAllowOrigin] = corsOrigin
-                response.headers[.vary] = "Origin"
-            }
-            return response
+            return Self.allowing(corsOrigin, try await next(request, context))
         } catch {
             if let answer = APIError(answering: error) {
                 if answer.body.code == .notAuthorized { await audit(request, context, answer) }
-                var response = Self.response(answer)
-                if let corsOrigin {
-                    response.headers[.accessControlAllowOrigin] = corsOrigin
-                    response.headers[.vary] = "Origin"
-                }
-                return response
+                return Self.allowing(corsOrigin, Self.response(answer))
             }
             if let error = error as? HTTPError {
                 let allowed = routes.methods(for: request.uri.path)
@@ -187,6 +177,15 @@ struct AccessMiddleware: RouterMiddleware {
             data = .object(o)
         }
         _ = try? await services.events.publish(NewEvent(type: EventType.accessDenied, data: data))
+    }
+
+    /// A bridge answer readable by the page of `origin` (its token's origin), when there is one.
+    static func allowing(_ origin: String?, _ response: Response) -> Response {
+        guard let origin else { return response }
+        var response = response
+        response.headers[.accessControlAllowOrigin] = origin
+        response.headers[.vary] = "Origin"
+        return response
     }
 
     static func response(_ error: APIError) -> Response {

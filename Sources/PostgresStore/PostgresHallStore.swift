@@ -324,13 +324,17 @@ public final class PostgresHallStore: SharedHallStore {
         try await guarded { [self] in
             try await tickets(
                 """
-                SELECT id, number, service, day, priority, appointment, slot, state, issued_at, queued_at, called_at, finished_at, win, clerk,
-                       recalls, transferred_from, print_job, print_error, hall
-                FROM ticket WHERE hall = \(hall) AND day = \(day) ORDER BY issued_at, id
+                SELECT \(unescaped: Self.ticketColumns) FROM ticket WHERE hall = \(hall) AND day = \(day) ORDER BY issued_at, id
                 """
             ).map(\.ticket)
         }
     }
+
+    /// The columns `tickets(_:)` reads, in its order.
+    static let ticketColumns = """
+        id, number, service, day, priority, appointment, slot, state, issued_at, queued_at, called_at, finished_at, win, clerk,
+        recalls, transferred_from, print_job, print_error, hall
+        """
 
     /// Tickets with their hall.
     private func tickets(_ query: PostgresQuery) async throws -> [(hall: String, ticket: Ticket)] {
@@ -357,9 +361,7 @@ public final class PostgresHallStore: SharedHallStore {
             var days: [String: HallDay] = [:]
             for (hall, t) in try await tickets(
                 """
-                SELECT id, number, service, day, priority, appointment, slot, state, issued_at, queued_at, called_at, finished_at, win, clerk,
-                       recalls, transferred_from, print_job, print_error, hall
-                FROM ticket WHERE day = \(day) ORDER BY hall, issued_at, id
+                SELECT \(unescaped: Self.ticketColumns) FROM ticket WHERE day = \(day) ORDER BY hall, issued_at, id
                 """)
             {
                 days[hall, default: HallDay()].tickets.append(t)
@@ -397,10 +399,10 @@ public final class PostgresHallStore: SharedHallStore {
             let (f, t) = (from.timeIntervalSince1970, to.timeIntervalSince1970)
             if let window {
                 return try await ratings(
-                    "SELECT ticket, number, service, win, clerk, level, time, channel FROM rating WHERE hall = \(hall) AND time >= \(f) AND time < \(t) AND win = \(window) ORDER BY time")
+                    "SELECT ticket, number, service, win, clerk, level, time, channel, hall FROM rating WHERE hall = \(hall) AND time >= \(f) AND time < \(t) AND win = \(window) ORDER BY time")
             }
             return try await ratings(
-                "SELECT ticket, number, service, win, clerk, level, time, channel FROM rating WHERE hall = \(hall) AND time >= \(f) AND time < \(t) ORDER BY time")
+                "SELECT ticket, number, service, win, clerk, level, time, channel, hall FROM rating WHERE hall = \(hall) AND time >= \(f) AND time < \(t) ORDER BY time")
         }
     }
 
@@ -408,12 +410,14 @@ public final class PostgresHallStore: SharedHallStore {
         try await guarded { [self] in
             try await ratings(
                 """
-                SELECT r.ticket, r.number, r.service, r.win, r.clerk, r.level, r.time, r.channel FROM rating r
+                SELECT r.ticket, r.number, r.service, r.win, r.clerk, r.level, r.time, r.channel, r.hall FROM rating r
                 JOIN ticket t ON t.hall = r.hall AND t.id = r.ticket WHERE r.hall = \(hall) AND t.day = \(day) ORDER BY r.time
                 """)
         }
     }
 
+    /// Ratings with their hall: the query selects ticket, number, service, win, clerk,
+    /// level, time, channel and hall.
     private func ratingsWithHall(_ query: PostgresQuery) async throws -> [(hall: String, rating: Rating)] {
         var out: [(hall: String, rating: Rating)] = []
         for try await (ticket, number, service, window, clerk, level, time, channel, hall) in try await client.query(query, logger: logger).decode(
@@ -431,18 +435,9 @@ public final class PostgresHallStore: SharedHallStore {
         return out
     }
 
+    /// Ratings of one hall (the query selects the hall last, as `ratingsWithHall` reads).
     private func ratings(_ query: PostgresQuery) async throws -> [Rating] {
-        var out: [Rating] = []
-        for try await (ticket, number, service, window, clerk, level, time, channel) in try await client.query(query, logger: logger).decode(
-            (String, String, String, Int, String?, String?, Double, String).self)
-        {
-            let l = level.flatMap(RatingLevel.init(rawValue:))
-            out.append(
-                Rating(
-                    ticket: ticket, number: number, service: service, window: window, clerk: clerk, level: l, stars: l?.stars,
-                    time: Date(timeIntervalSince1970: time), channel: channel))
-        }
-        return out
+        try await ratingsWithHall(query).map(\.rating)
     }
 
     // MARK: windows and appointments

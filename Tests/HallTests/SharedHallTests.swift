@@ -147,8 +147,12 @@ extension PeerTests {
                 // Devices keep working meanwhile, and the health says what is wrong.
                 let devices = try await kiosk.client.send("GET", "/v1/devices")
                 #expect(devices.status == 200)
-                let health = try await kiosk.client.send("GET", "/v1/health")
-                #expect(health.status == 200 && health.text.contains("hall: the hall's store postgresql://"), "\(health.text)")
+                // The health is the follower's view: it names the store once its connection's
+                // beat has failed (a second or three), while operations may see it first.
+                let health = try await poll("/v1/health naming the lost store", within: .seconds(10)) {
+                    try await kiosk.client.send("GET", "/v1/health")
+                } until: { $0.text.contains("hall: the hall's store postgresql://") }
+                #expect(health.status == 200, "\(health.text)")
                 let shown = try await kiosk.client.send("PUT", "/v1/displays/display-main/content", body: Data(#"{"lines": ["暂停取号"]}"#.utf8))
                 #expect(shown.status == 200 || shown.status == 204, "\(shown.text)")
                 try await server.resume()
