@@ -7,15 +7,17 @@ RUN_DIR ?= $(CURDIR)/.run
 SOCKET ?= $(RUN_DIR)/halld.sock
 STATE_DIR ?= $(RUN_DIR)/state
 
-# Build: SQLite for GRDB, zlib for PNG pages, libcups, SANE, libusb, libturbojpeg.
-BUILD_PACKAGES = libsqlite3-dev zlib1g-dev pkg-config libcups2-dev libsane-dev libusb-1.0-0-dev libturbojpeg0-dev
+# Build: SQLite for GRDB, zlib for PNG pages, libcups, SANE, libusb, libturbojpeg,
+# ALSA (speakers) and libespeak-ng (Mandarin speech, with its data).
+BUILD_PACKAGES = libsqlite3-dev zlib1g-dev pkg-config libcups2-dev libsane-dev libusb-1.0-0-dev libturbojpeg0-dev libasound2-dev libespeak-ng-dev
 # Tests also check openapi.yaml with openapi-spec-validator, run the Modbus
 # drivers against pymodbus (PyPI) on a pty pair made by socat, start a private
 # cupsd (cups, cups-ipp-utils' ippeveprinter on a D-Bus bus), use the SANE test
 # backend (scanimage, for the benchmark), pdfinfo (poppler-utils) and udevadm (udev,
 # which reads the generated rules), a private PostgreSQL server (postgresql), and
-# headless Chromium with a CJK font for the bridge's pages.
-TEST_PACKAGES = $(BUILD_PACKAGES) socat cups cups-daemon cups-client cups-ipp-utils dbus sane-utils poppler-utils udev python3 postgresql chromium fonts-wqy-microhei
+# headless Chromium with a CJK font for the bridge's pages, the espeak-ng program
+# (hallctl voice make) and sox (measures what a speaker played).
+TEST_PACKAGES = $(BUILD_PACKAGES) socat cups cups-daemon cups-client cups-ipp-utils dbus sane-utils poppler-utils udev python3 postgresql chromium fonts-wqy-microhei espeak-ng sox
 PYTHON_TEST_PACKAGES = openapi-spec-validator pymodbus pyserial schemathesis
 
 .PHONY: all build run run-serial test deps test-deps check-openapi bench fuzz soak install clean screenshots

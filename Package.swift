@@ -45,6 +45,9 @@ let package = Package(
         .systemLibrary(name: "CSane", pkgConfig: "sane-backends", providers: [.apt(["libsane-dev"])]),
         .systemLibrary(name: "CLibUSB", pkgConfig: "libusb-1.0", providers: [.apt(["libusb-1.0-0-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        // Sound: ALSA for speakers, libespeak-ng for Mandarin speech without a cloud.
+        .systemLibrary(name: "CAlsa", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
+        .systemLibrary(name: "CEspeakNG", pkgConfig: "espeak-ng", providers: [.apt(["libespeak-ng-dev"])]),
         // Page images and documents: PNG (zlib), PNM, JPEG (libturbojpeg), PDF of JPEG pages.
         .target(
             name: "Imaging",
@@ -57,7 +60,8 @@ let package = Package(
             providers: [.apt(["libcups2-dev"])]
         ),
         // The device-abstraction layer: status model, capability protocols,
-        // health checks, completion codes and the registry. No I/O.
+        // health checks, completion codes and the registry. No I/O (BlockingWorker is the
+        // thread that drivers run their blocking calls on).
         .target(
             name: "DeviceKit",
             dependencies: [.product(name: "Logging", package: "swift-log")],
@@ -74,14 +78,14 @@ let package = Package(
         // and the threads that run their blocking calls.
         .target(
             name: "Transports",
-            dependencies: ["DeviceKit", "WireProtocols", "CCups", "CSane", "CLibUSB"],
+            dependencies: ["DeviceKit", "WireProtocols", "CCups", "CSane", "CLibUSB", "CAlsa"],
             swiftSettings: swiftSettings
         ),
         // One folder per device family, each with its README.
         .target(
             name: "Drivers",
             dependencies: ["DeviceKit", "WireProtocols", "Transports", "Imaging"],
-            exclude: ["Profile/README.md", "Modbus/README.md", "Cups/README.md", "Sane/README.md", "USB/README.md"],
+            exclude: ["Profile/README.md", "Modbus/README.md", "Cups/README.md", "Sane/README.md", "USB/README.md", "Alsa/README.md"],
             swiftSettings: swiftSettings
         ),
         // In-process simulated devices with fault injection.
@@ -124,6 +128,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Calls said aloud: WAV clips, the clip voice (longest match), espeak-ng, and the
+        // announcer that queues each speaker's announcements and never cuts one off.
+        .target(
+            name: "Speech",
+            dependencies: ["DeviceKit", "WireProtocols", "CEspeakNG", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         // Codable request/response/event types shared by halld and hallctl.
         .target(
             name: "HallAPIModels",
@@ -161,7 +172,7 @@ let package = Package(
         .target(
             name: "HallAPI",
             dependencies: [
-                "DeviceKit", "HallAPIModels", "Hall", "Jobs", "HallConfiguration",
+                "DeviceKit", "HallAPIModels", "Hall", "Jobs", "HallConfiguration", "Speech",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -192,7 +203,7 @@ let package = Package(
         .target(
             name: "HallDaemon",
             dependencies: [
-                "DeviceKit", "SQLiteStore", "PostgresStore", "HallAPI", "Jobs", "Simulators", "Drivers", "Transports", "Hall", "UnixSockets", "HallConfiguration",
+                "DeviceKit", "SQLiteStore", "PostgresStore", "HallAPI", "Jobs", "Simulators", "Drivers", "Transports", "Hall", "UnixSockets", "HallConfiguration", "Speech",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -211,7 +222,7 @@ let package = Package(
         .executableTarget(
             name: "hallctl",
             dependencies: [
-                "HallClient", "HallAPIModels", "HallConfiguration", "ChildProcess",
+                "HallClient", "HallAPIModels", "HallConfiguration", "ChildProcess", "WireProtocols",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -241,7 +252,7 @@ let package = Package(
         .executableTarget(
             name: "hall-bench",
             dependencies: [
-                "Drivers", "Simulators", "Transports", "WireProtocols", "HallDaemon", "HallConfiguration", "HallClient", "HallAPIModels", "Hall", "HallModel", "SQLiteStore", "PostgresStore", "CSQLiteBench", "ChildProcess", "UnixSockets",
+                "Drivers", "Simulators", "Transports", "WireProtocols", "HallDaemon", "HallConfiguration", "HallClient", "HallAPIModels", "Hall", "HallModel", "SQLiteStore", "PostgresStore", "CSQLiteBench", "ChildProcess", "UnixSockets", "Speech",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -260,7 +271,7 @@ let package = Package(
             name: "HallTests",
             dependencies: [
                 "DeviceKit", "Simulators", "SQLiteStore", "PostgresStore", "HallModel", "HallAPIModels", "HallClient",
-                "HallAPI", "Jobs", "HallDaemon", "HallConfiguration", "CZlib", "WireProtocols", "Transports", "Drivers", "Hall", "Imaging", "FuzzTargets",
+                "HallAPI", "Jobs", "HallDaemon", "HallConfiguration", "CZlib", "WireProtocols", "Transports", "Drivers", "Hall", "Imaging", "FuzzTargets", "Speech",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

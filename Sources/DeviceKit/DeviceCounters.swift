@@ -2,6 +2,8 @@
 public enum CounterName: String, Sendable, Codable, CaseIterable {
     case pagesPrinted, pagesScanned, printJobs, scanJobs, ratings, keyPresses
     case communicationErrors, resets, opens, secondsOnline
+    /// Speakers: underruns recovered, writes that failed.
+    case underruns, writeErrors
 }
 
 /// Persistent counters of one device, kept in the store and shown in the device detail.

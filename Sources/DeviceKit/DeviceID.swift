@@ -36,7 +36,7 @@ public struct DeviceID: Hashable, Sendable, Codable, CustomStringConvertible, Co
     }
 }
 
-/// The four families of window hardware.
+/// The families of window hardware: the four of a window, and the hall's speakers.
 public enum DeviceKind: String, Sendable, Codable, CaseIterable {
-    case scanner, printer, keypad, display
+    case scanner, printer, keypad, display, speaker
 }

@@ -49,6 +49,12 @@ public enum EventType {
     public static let printJob = "print.job"
     public static let displayContent = "display.content"
     public static let ratingJob = "rating.job"
+    /// A speaker started saying an announcement (a call, a recall, a text), finished it,
+    /// dropped it because its queue was full, or could not play it.
+    public static let announcementStarted = "announcement.started"
+    public static let announcementFinished = "announcement.finished"
+    public static let announcementDropped = "announcement.dropped"
+    public static let announcementFailed = "announcement.failed"
     public static let accessDenied = "access.denied"
     public static let daemonStarted = "daemon.started"
     public static let daemonStopping = "daemon.stopping"

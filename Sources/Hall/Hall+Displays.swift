@@ -2,13 +2,15 @@ import DeviceKit
 import Foundation
 import HallModel
 
-/// What the displays show: a call on the window's display and the last calls on the
-/// main display; a window's state and clerk when it changes.
+/// What the displays show and the speakers say: a call on the window's display, the
+/// last calls on the main display, the call said on the window's speaker or the
+/// hall's; a window's state and clerk when it changes.
 extension Hall {
     func announceCall(_ t: Ticket, window: HallWindowConfig) async {
         let text = "\(t.number) 请到\(window.number)号窗口"
         if let id = window.display { await show(id, [text], effect: .flash) }
         await showLastCall(t, window: window.number)
+        if let speaker = window.speaker ?? setup.speaker { await say(t, window: window.number, on: speaker) }
     }
 
     /// A call, at a window of this halld or of another in a shared hall, on the main
@@ -17,6 +19,12 @@ extension Hall {
         lastCalls.insert("\(t.number)→\(n)号", at: 0)
         lastCalls = Array(lastCalls.prefix(4))
         if let main = setup.mainDisplay { await show(main, lastCalls, effect: .static) }
+    }
+
+    /// Queues the call on a speaker; the sound is played later, in the speaker's order.
+    func say(_ t: Ticket, window n: Int, on speaker: DeviceID) async {
+        let service = setup.service(t.service)?.name ?? t.service
+        await announce?(speaker, SpokenCall(ticket: t.id, number: t.number, window: n, service: service, recall: t.recalls > 0))
     }
 
     func showStatus(_ w: HallWindow, config: HallWindowConfig) async {

@@ -23,6 +23,8 @@ extension Hall {
             applyRemote(ticket: t)
             if (type == "ticket.called" || type == "ticket.recalled"), let n = t.window, windows[n] == nil {
                 await showLastCall(t, window: n)
+                // The hall's speaker, when it is wired to this PC, says the other PCs' calls.
+                if let speaker = setup.speaker { await say(t, window: n, on: speaker) }
             }
         case "window.status":
             guard let w = try? event.data.decode(as: HallWindow.self) else {

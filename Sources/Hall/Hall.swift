@@ -24,6 +24,8 @@ public actor Hall {
     let now: @Sendable () -> Date
     /// Prints a ticket on the kiosk's printer; returns the print job's id.
     let printTicket: (@Sendable (Ticket, DeviceID) async throws -> String)?
+    /// Has a call said on a speaker: queues it and returns (the hall never waits for a sound).
+    let announce: (@Sendable (DeviceID, SpokenCall) async -> Void)?
 
     var tickets: [String: Ticket] = [:]
     /// Waiting tickets per service, kept with `tickets` (every change goes through `put`).
@@ -59,8 +61,10 @@ public actor Hall {
     public init(
         setup: HallSetup, store: any HallStore, registry: DeviceRegistry, events: any EventPublisher, logger: Logger,
         now: @escaping @Sendable () -> Date = { Date() }, printTicket: (@Sendable (Ticket, DeviceID) async throws -> String)? = nil,
+        announce: (@Sendable (DeviceID, SpokenCall) async -> Void)? = nil,
         ratingRetryDelays: [Duration] = [.milliseconds(200), .seconds(1), .seconds(3)]
     ) {
+        self.announce = announce
         self.ratingRetryDelays = ratingRetryDelays
         self.setup = setup
         var calendar = Calendar(identifier: .gregorian)
@@ -238,6 +242,23 @@ public actor Hall {
     func publish(window w: HallWindow) async {
         guard let data = try? JSONValue(encoding: w) else { return }
         await publish(NewEvent(type: "window.status", data: data))
+    }
+}
+
+/// A call to be said aloud: the ticket's number, the window, the service's name.
+public struct SpokenCall: Sendable, Equatable {
+    public var ticket: String
+    public var number: String
+    public var window: Int
+    public var service: String
+    public var recall: Bool
+
+    public init(ticket: String, number: String, window: Int, service: String, recall: Bool) {
+        self.ticket = ticket
+        self.number = number
+        self.window = window
+        self.service = service
+        self.recall = recall
     }
 }
 

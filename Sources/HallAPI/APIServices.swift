@@ -3,6 +3,7 @@ import Foundation
 import HallAPIModels
 import Hall
 import Jobs
+import Speech
 
 /// What the routes work with. One value, built by the daemon (or a test) and
 /// handed to `buildRouter`.
@@ -34,6 +35,8 @@ public struct APIServices: Sendable {
     public var tickets = TicketPrinting()
     /// The browser bridge's tokens and rules, when `[bridge]` is on.
     public var bridge: BridgeGate?
+    /// Each speaker's announcement queue.
+    public var announcers: [DeviceID: Announcer] = [:]
     /// The hall (queue, windows, ratings), when configured.
     public var hall: Hall?
     /// Why the hall cannot be served now (a shared store lost or being joined): hall

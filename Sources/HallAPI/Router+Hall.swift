@@ -20,6 +20,7 @@ public func buildRouter(_ services: APIServices) -> Router<HallRequestContext> {
     PrintController(services: services).register(router)
     KeypadController(services: services).register(router)
     DisplayController(services: services).register(router)
+    SpeakerController(services: services).register(router)
     HallController(services: services).register(router)
     TicketController(services: services).register(router)
     WindowController(services: services).register(router)

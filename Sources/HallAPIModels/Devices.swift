@@ -110,3 +110,15 @@ public struct RecordingResponse: Codable, Sendable, Equatable {
         self.chunks = chunks
     }
 }
+
+/// `POST /v1/speakers/{id}/announcements`: a text said on the speaker, after the chime.
+public struct AnnouncementRequest: Sendable, Codable, Equatable {
+    public var text: String
+    /// Times it is said (1 to 5, default 1).
+    public var `repeat`: Int?
+
+    public init(text: String, repeat: Int? = nil) {
+        self.text = text
+        self.repeat = `repeat`
+    }
+}

@@ -37,6 +37,8 @@ public struct HallConfig: Sendable, Equatable {
         public var columns: Int = 16
         /// Printers that take ESC/POS: how `{"ticket": …}` jobs are rendered.
         public var ticketLayout: TicketLayout?
+        /// Speakers: the voice and how calls are announced.
+        public var speech: SpeakerSettings?
 
         public init(id: DeviceID, kind: DeviceKind, name: String, settings: DriverSettings) {
             self.id = id
@@ -298,6 +300,7 @@ public struct HallConfig: Sendable, Equatable {
             guard d.kind == kind else { throw r.error(key, "\(raw) is a \(d.kind.rawValue), not a \(kind.rawValue)") }
             return d.id
         }
+        setup.speaker = try device(&t, "speaker", .speaker)
         for var s in try t.tables("service") {
             guard let code = try s.string("code"), code.count <= 3, !code.isEmpty, code.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
                 throw s.error("code", "required: 1-3 capital letters, the ticket prefix (A, B, GJJ)")
@@ -320,7 +323,8 @@ public struct HallConfig: Sendable, Equatable {
             setup.windows.append(
                 HallWindowConfig(
                     number: number, display: try device(&w, "display", .display), keypad: try device(&w, "keypad", .keypad),
-                    printer: try device(&w, "printer", .printer), scanner: try device(&w, "scanner", .scanner), services: services))
+                    printer: try device(&w, "printer", .printer), scanner: try device(&w, "scanner", .scanner), speaker: try device(&w, "speaker", .speaker),
+                    services: services))
             try w.finish()
         }
         if var kiosk = try t.table("kiosk") {

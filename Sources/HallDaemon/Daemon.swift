@@ -64,8 +64,10 @@ public struct Daemon: Sendable {
 
         let wantedUSB = config.devices.compactMap { d in d.sane?.usb.map { USBPresence.Wanted(device: d.id, usb: $0, serialNumber: d.sane?.usbSerial) } }
         let bus: (any USBEnumeration)? = wantedUSB.isEmpty ? nil : LibUSBBus()
-        let devices = DeviceFactory.make(config.devices, bus: bus)
+        let voices = try Speakers.voices(config.devices, logger: logger)
+        let devices = DeviceFactory.make(config.devices, bus: bus, voices: voices)
         let registry = DeviceRegistry(devices: devices, events: events, counters: database, retry: config.retry, logger: logger)
+        let announcers = Speakers.announcers(config.devices, voices: voices, registry: registry, events: events, logger: logger)
         let spool = ScanSpool(directory: (config.stateDir as NSString).appendingPathComponent("spool"))
         let jobs = JobBoard(
             registry: registry, events: events, spool: spool, logger: logger, database: database, spoolRetention: .seconds(config.spoolRetentionHours * 3600))
@@ -75,6 +77,7 @@ public struct Daemon: Sendable {
             registry: registry, events: events, jobs: jobs, roles: roles,
             info: .init(version: Self.version, socket: config.socket, stateDir: config.stateDir),
             subscriberBuffer: config.subscriberBuffer)
+        services.announcers = announcers
         for device in config.devices { if let layout = device.ticketLayout { services.tickets.layouts[device.id] = layout } }
         var hall: Hall?
         var follower: HallFollower?
@@ -101,7 +104,7 @@ public struct Daemon: Sendable {
                 setup: setup, store: store, registry: registry, events: hallEvents, logger: logger,
                 printTicket: { ticket, printer in
                     try await Self.printTicket(ticket, on: printer, setup: setup, registry: registry, jobs: jobs, tickets: tickets)
-                })
+                }, announce: Speakers.announce(announcers))
             if let shared {
                 // A halld whose services are not the hall's does not start. A store that
                 // cannot be reached now is not a reason to stop: devices are served, and
@@ -188,6 +191,7 @@ public struct Daemon: Sendable {
                 services: [
                     .init(service: RegistryService(registry: registry)),
                     .init(service: JobService(jobs: jobs)),
+                    .init(service: AnnouncerService(announcers: Array(announcers.values))),
                 ] + (hall.map { [.init(service: CallerKeyService(hall: $0, events: events))] } ?? [])
                     + (follower.map { [.init(service: FollowerService(follower: $0), successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)] } ?? []) + (bus.map { [.init(service: USBHotplugService(bus: $0, wanted: wantedUSB, registry: registry, logger: logger))] } ?? []) + [
                 ] + listeners + [

@@ -2,6 +2,7 @@ import DeviceKit
 import Drivers
 import HallConfiguration
 import Simulators
+import Speech
 import Transports
 import WireProtocols
 
@@ -11,6 +12,8 @@ struct DeviceFactory {
     private var lines: [String: SerialLine] = [:]
     /// The USB bus, for devices configured by USB id.
     var bus: (any USBEnumeration)?
+    /// Speakers' voices: their chime is what the external health check plays.
+    var voices: [DeviceID: any Voice] = [:]
 
     mutating func make(_ config: HallConfig.Device) -> any Device {
         switch config.settings {
@@ -46,8 +49,11 @@ struct DeviceFactory {
             return CupsPrinter(
                 id: config.id, name: config.name, queue: cups.queue, format: cups.format, client: CupsClient(server: cups.server, name: config.id.rawValue),
                 paper: layout.paper, encoding: layout.encoding, pollInterval: .milliseconds(cups.pollMilliseconds))
+        case .alsa(let alsa):
+            return AlsaSpeaker(id: config.id, name: config.name, pcm: alsa.pcm, chime: voices[config.id]?.chime ?? .chime())
         case .simulated(let simulated):
             switch config.kind {
+            case .speaker: return SimulatedSpeaker(id: config.id, name: config.name, chime: voices[config.id]?.chime ?? .chime())
             case .scanner: return SimulatedScanner(id: config.id, name: config.name, sheets: simulated.sheets)
             case .printer: return SimulatedPrinter(id: config.id, name: config.name, paper: simulated.paper)
             case .keypad: return SimulatedKeypad(id: config.id, name: config.name)
@@ -63,9 +69,10 @@ struct DeviceFactory {
         return line
     }
 
-    static func make(_ devices: [HallConfig.Device], bus: (any USBEnumeration)? = nil) -> [any Device] {
+    static func make(_ devices: [HallConfig.Device], bus: (any USBEnumeration)? = nil, voices: [DeviceID: any Voice] = [:]) -> [any Device] {
         var factory = DeviceFactory()
         factory.bus = bus
+        factory.voices = voices
         return devices.map { factory.make($0) }
     }
 }

@@ -8,15 +8,21 @@ public struct HallWindowConfig: Sendable, Codable, Equatable {
     public var keypad: DeviceID?
     public var printer: DeviceID?
     public var scanner: DeviceID?
+    /// The speaker that says this window's calls, in a hall with zones; nil: the hall's.
+    public var speaker: DeviceID?
     /// Service codes; empty: every service (一窗综合受理).
     public var services: [String]
 
-    public init(number: Int, display: DeviceID? = nil, keypad: DeviceID? = nil, printer: DeviceID? = nil, scanner: DeviceID? = nil, services: [String] = []) {
+    public init(
+        number: Int, display: DeviceID? = nil, keypad: DeviceID? = nil, printer: DeviceID? = nil, scanner: DeviceID? = nil, speaker: DeviceID? = nil,
+        services: [String] = []
+    ) {
         self.number = number
         self.display = display
         self.keypad = keypad
         self.printer = printer
         self.scanner = scanner
+        self.speaker = speaker
         self.services = services
     }
 
@@ -31,6 +37,9 @@ public struct HallSetup: Sendable, Equatable {
     public var windows: [HallWindowConfig]
     public var kioskPrinter: DeviceID?
     public var mainDisplay: DeviceID?
+    /// The hall's speaker: says every call (of this halld's windows without a speaker of
+    /// their own, and, in a shared hall, of the other hallds' windows).
+    public var speaker: DeviceID?
     /// A waiting ordinary ticket older than this is served before green tickets.
     public var agingBound: Duration
     public var recallMax: Int

@@ -17,7 +17,7 @@ struct FaultState: Sendable {
     static func applicable(to kind: DeviceKind) -> Set<SimulatedFault> {
         switch kind {
         case .scanner, .printer: Set(SimulatedFault.allCases)
-        case .keypad, .display: [.timeout, .garbled, .unplug, .replug, .clear]
+        case .keypad, .display, .speaker: [.timeout, .garbled, .unplug, .replug, .clear]
         }
     }
 

@@ -14,7 +14,7 @@ struct HallCtl: AsyncParsableCommand {
             --socket and --json may come before the verb (hallctl --socket /run/halld/halld.sock devices) or after it.
             """,
         subcommands: [
-            Info.self, Devices.self, DeviceShow.self, Health.self, Confirm.self, Reset.self, Record.self, Fault.self, Display.self, Rate.self, Press.self,
+            Info.self, Devices.self, DeviceShow.self, Health.self, Confirm.self, Reset.self, Record.self, Fault.self, Display.self, Say.self, Announcements.self, VoiceCommand.self, Rate.self, Press.self,
             Print.self, TicketPrint.self, PrintJobs.self, Reprint.self, Scan.self, Events.self, TicketCommand.self, WindowCommand.self, Stats.self, BridgeCommand.self, BridgeCommand.Console.self, UdevRules.self, Doctor.self, Diag.self,
         ])
 

@@ -73,7 +73,7 @@ struct ConfigTests {
         #expect(t?.message == "expected an integer, found a string \"30\"")
         let kind = error("[[device]]\nid=\"cam\"\nkind=\"camera\"\ndriver=\"simulated\"\n")
         #expect(kind?.key == "device[0].kind")
-        #expect(kind?.message == "expected one of scanner, printer, keypad, display, found \"camera\"")
+        #expect(kind?.message == "expected one of scanner, printer, keypad, display, speaker, found \"camera\"")
         #expect(error("[[device]]\nid=\"Bad_ID\"\nkind=\"keypad\"\ndriver=\"simulated\"\n")?.key == "device[0].id")
         #expect(error("[[device]]\nid=\"s\"\nkind=\"scanner\"\ndriver=\"simulated\"\nsheets=0\n")?.message == "expected 1 to 1000, found 0")
         #expect(error("[api]\nsocket = \"relative.sock\"\n")?.key == "api.socket")
@@ -147,5 +147,25 @@ struct ConfigTests {
     @Test("a missing file is reported, not a crash")
     func missing() {
         #expect(throws: ConfigError.self) { try HallConfig.load(file: "/nonexistent/halld.toml") }
+    }
+
+    @Test("speakers: the alsa driver needs a PCM; voice, call_template, repeat and the hall's speaker keys are checked, naming the key")
+    func speakers() throws {
+        let speaker = "[[device]]\nid = \"speaker-1\"\nkind = \"speaker\"\ndriver = \"alsa\"\n"
+        let ok = try HallConfig.parse(speaker + "pcm = \"default\"\nrepeat = 3\ncall_template = \"{number}请到{window}号窗口({service})\"\n", file: "t.toml")
+        #expect(ok.devices[0].alsa?.pcm == "default" && ok.devices[0].speech?.repeats == 3 && ok.devices[0].speech?.voice == .espeak)
+        #expect(error(speaker)?.key == "device[0].pcm")
+        let voice = error(speaker + "pcm = \"default\"\nvoice = \"tts-cloud\"\n")
+        #expect(voice?.key == "device[0].voice" && voice?.message.contains("clips:/FOLDER") == true, "\(String(describing: voice))")
+        #expect(error(speaker + "pcm = \"default\"\nvoice = \"clips:/nonexistent-voice\"\n")?.message.contains("hallctl voice make") == true)
+        #expect(error(speaker + "pcm = \"default\"\ncall_template = \"请到{window}号窗口\"\n")?.key == "device[0].call_template")
+        #expect(error(speaker + "pcm = \"default\"\ncall_template = \"请{number}号到{counter}\"\n")?.message == "unknown placeholder {counter}: use {number}, {window}, {service}")
+        #expect(error(speaker + "pcm = \"default\"\nrepeat = 0\n")?.key == "device[0].repeat")
+        #expect(error("[[device]]\nid = \"s\"\nkind = \"display\"\ndriver = \"alsa\"\npcm = \"default\"\n")?.message == "the alsa driver drives speakers, not a display")
+        let display = "[[device]]\nid = \"d\"\nkind = \"display\"\ndriver = \"simulated\"\n"
+        let hall = error(display + "[hall]\nspeaker = \"d\"\n[[hall.service]]\ncode = \"A\"\n")
+        #expect(hall?.key == "hall.speaker" && hall?.message == "d is a display, not a speaker", "\(String(describing: hall))")
+        let window = error(display + "[hall]\n[[hall.service]]\ncode = \"A\"\n[[hall.window]]\nnumber = 1\nspeaker = \"nope\"\n")
+        #expect(window?.key == "hall.window[0].speaker", "\(String(describing: window))")
     }
 }

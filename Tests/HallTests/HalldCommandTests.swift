@@ -17,7 +17,7 @@ extension PeerTests {
         func valid() async throws {
             let r = try await Self.run(["--check-config", "--config", repositoryRoot + "/Config/halld.toml"])
             #expect(r.status == 0)
-            #expect(r.out.contains("valid, 4 devices"))
+            #expect(r.out.contains("valid, 5 devices"))
         }
 
         @Test("a broken configuration stops halld with the file, the key and exit status 78")
@@ -28,7 +28,7 @@ extension PeerTests {
             try "[[device]]\nid = \"cam-1\"\nkind = \"camera\"\ndriver = \"simulated\"\n".write(toFile: file, atomically: true, encoding: .utf8)
             let r = try await Self.run(["--check-config", "--config", file])
             #expect(r.status == 78)
-            #expect(r.err == "halld: configuration error: \(file): device[0].kind: expected one of scanner, printer, keypad, display, found \"camera\"\n")
+            #expect(r.err == "halld: configuration error: \(file): device[0].kind: expected one of scanner, printer, keypad, display, speaker, found \"camera\"\n")
             // Without --check-config the daemon does not start either.
             let start = try await Self.run(["--config", file, "--socket", dir + "/s.sock", "--state-dir", dir + "/state"])
             #expect(start.status == 78)

@@ -25,7 +25,7 @@ struct SocketTests {
             #expect(health.status == 200)
 
             let devices: [DeviceSummary] = try await client.call("GET", "/v1/devices")
-            #expect(devices.map(\.id.rawValue) == ["scanner-1", "ticket-printer", "keypad-1", "display-1", "display-2", "keypad-2", "display-main"])
+            #expect(devices.map(\.id.rawValue) == ["scanner-1", "ticket-printer", "keypad-1", "display-1", "display-2", "keypad-2", "display-main", "speaker-1"])
             #expect(devices.allSatisfy { $0.state == .online })
             let detail: DeviceDetail = try await client.call("GET", "/v1/devices/scanner-1")
             #expect(detail.capabilities.sources == [.flatbed, .adf, .adfDuplex])

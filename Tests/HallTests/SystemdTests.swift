@@ -65,7 +65,7 @@ struct SystemdTests {
         for _ in 0..<50 where !messages.withLock({ $0.contains { $0.1.contains("STOPPING=1") } }) { try await Task.sleep(for: .milliseconds(20)) }
         let all = messages.withLock { $0 }
         let readyMessage = try #require(all.first { $0.1.contains("READY=1") })
-        #expect(readyMessage.1.contains("STATUS=listening on \(config.socket); 7 of 7 devices online"))
+        #expect(readyMessage.1.contains("STATUS=listening on \(config.socket); 8 of 8 devices online"))
         let watchdogs = all.filter { $0.1 == "WATCHDOG=1" }.map(\.0)
         #expect(watchdogs.count >= 3, "\(watchdogs.count) WATCHDOG=1 in about a second at a 100 ms cadence")
         let gaps = zip(watchdogs.dropFirst(), watchdogs).map { $0.timeIntervalSince($1) }
@@ -152,7 +152,7 @@ struct SystemdTests {
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        #expect(devices.count == 7, "halld answers on the socket it inherited")
+        #expect(devices.count == 8, "halld answers on the socket it inherited")
         #expect(!FileManager.default.fileExists(atPath: dir + "/own.sock"), "halld did not bind api.socket")
         kill(pid, SIGTERM)
         // Reaped without blocking a thread: WNOHANG, polled with a deadline.
@@ -249,7 +249,7 @@ struct DoctorTests {
 
             let (bad, badOut) = try await runCommand([hallctl, "doctor", "--config", dir + "/bad.toml", "--socket", socket])
             #expect(bad == 1)
-            #expect(badOut.contains("FAIL  config:") && badOut.contains("device[7].kind"), "\(badOut)")
+            #expect(badOut.contains("FAIL  config:") && badOut.contains("device[8].kind"), "\(badOut)")
 
             // diag: an archive with versions, redacted configuration, devices, events, doctor, logs.
             let (diag, diagOut) = try await runCommand([hallctl, "diag", "--config", dir + "/good.toml", "--socket", socket, "--out", dir + "/diag.tar.gz"])

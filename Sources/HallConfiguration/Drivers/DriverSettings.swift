@@ -17,6 +17,8 @@ public enum DriverSettings: Sendable, Equatable {
     case sane(SaneSettings)
     /// `driver = "cups"`: printers behind a CUPS queue.
     case cups(CupsSettings)
+    /// `driver = "alsa"`: speakers on an ALSA PCM.
+    case alsa(AlsaSettings)
 
     public var driver: String {
         switch self {
@@ -25,6 +27,7 @@ public enum DriverSettings: Sendable, Equatable {
         case .modbus: "modbus"
         case .sane: "sane"
         case .cups: "cups"
+        case .alsa: "alsa"
         }
     }
 
@@ -50,7 +53,7 @@ struct DriverReader: Sendable {
 /// Reading a `[[device]]` table: the common fields, then the driver's reader.
 enum DeviceReading {
     /// Every driver this build has, in the order the error messages list them.
-    static let readers: [DriverReader] = [.sane, .cups, .hallBus, .profile, .modbus, .simulated]
+    static let readers: [DriverReader] = [.sane, .cups, .hallBus, .profile, .modbus, .alsa, .simulated]
 
     static func read(_ t: inout TableReader, profiles: [String: ProfileConfig]) throws -> HallConfig.Device {
         guard let rawID = try t.string("id") else { throw t.error("id", "required: a device id of [a-z0-9-]") }
@@ -72,6 +75,9 @@ enum DeviceReading {
         if kind == .display {
             device.lines = try t.int("lines", in: 1...16) ?? device.lines
             device.columns = try t.int("columns", in: 1...256) ?? device.columns
+        }
+        if kind == .speaker {
+            device.speech = try SpeakerSettings.read(&t)
         }
         if kind == .printer, device.takesESCPOS {
             device.ticketLayout = try readTicketLayout(&t)
@@ -113,5 +119,6 @@ extension HallConfig.Device {
     public var serial: SerialDeviceSettings? { settings.serial }
     public var cups: CupsSettings? { if case .cups(let c) = settings { c } else { nil } }
     public var sane: SaneSettings? { if case .sane(let s) = settings { s } else { nil } }
+    public var alsa: AlsaSettings? { if case .alsa(let a) = settings { a } else { nil } }
     public var profile: ProfileConfig? { if case .framed(let f) = settings { f.profile } else { nil } }
 }

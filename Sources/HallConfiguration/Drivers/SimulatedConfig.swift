@@ -20,7 +20,7 @@ extension DriverReader {
         switch kind {
         case .scanner: s.sheets = try t.int("sheets", in: 1...1000) ?? s.sheets
         case .printer: s.paper = try t.string("paper", oneOf: ["ticket", "a4"]) ?? s.paper
-        case .display, .keypad: break
+        case .display, .keypad, .speaker: break
         }
         return .simulated(s)
     }

@@ -1,8 +1,8 @@
 import Foundation
 
-/// A thread of its own that runs blocking work (serial reads with timeouts, and
-/// later sane_read and libusb events) one job at a time, in order, off the
-/// cooperative pool. Callers await the result.
+/// A thread of its own that runs blocking work (serial reads with timeouts,
+/// sane_read, libusb events, ALSA writes, espeak-ng's synthesis) one job at a time,
+/// in order, off the cooperative pool. Callers await the result.
 public final class BlockingWorker: Sendable {
     private let queue = JobQueue()
 
