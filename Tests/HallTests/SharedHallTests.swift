@@ -33,6 +33,12 @@ extension PeerTests {
                 _ = try await poll("the main display on the kiosk PC", within: .seconds(1)) {
                     try await kiosk.client.call("GET", "/v1/displays/display-main/content", as: DisplayContent.self)
                 } until: { $0.lines.first == "A001→3号" }
+                // The hall's speaker, wired to the kiosk PC, says the call made on the windows PC.
+                _ = try await poll("the call said on the kiosk PC's speaker", within: .seconds(2)) {
+                    try await kiosk.client.call("GET", "/v1/speakers/speaker-1/announcements", as: AnnouncementQueue.self)
+                } until: { q in
+                    ([q.playing].compactMap { $0 } + q.queued + q.recent).contains { $0.ticket == ticket.id && $0.kind == .call && $0.text == "请A001号到3号窗口办理" }
+                }
                 // The kiosk PC shows the hall's windows (the union) and who is served where,
                 // and leaves window 3 to the PC at it.
                 let summary: HallSummary = try await kiosk.client.call("GET", "/v1/hall")
@@ -247,7 +253,7 @@ final class SharedHall: Sendable {
 
     static let services = "[[hall.service]]\ncode = \"A\"\nname = \"社会保障\"\n[[hall.service]]\ncode = \"B\"\nname = \"医疗保险\"\n"
 
-    static func config(dir: String, url: String, hall: String, devices: String, windows: String, services: String = services, kiosk: String = "") -> String {
+    static func config(dir: String, url: String, hall: String, devices: String, windows: String, services: String = services, kiosk: String = "", hallKeys: String = "") -> String {
         """
         [api]
         socket = "\(dir)/halld.sock"
@@ -260,6 +266,7 @@ final class SharedHall: Sendable {
         id = "\(hall)"
         rating_timeout_seconds = 30
         store_resync_seconds = 1
+        \(hallKeys)
         \(services)
         \(windows)
         \(kiosk)
@@ -276,8 +283,9 @@ final class SharedHall: Sendable {
         for name in ["kiosk", "windows"] { try FileManager.default.createDirectory(atPath: dir + "/" + name, withIntermediateDirectories: true) }
         let kioskConfig = config(
             dir: dir + "/kiosk", url: url, hall: id,
-            devices: device("ticket-printer", "printer", "paper = \"ticket\"") + device("display-main", "display", "lines = 4\ncolumns = 32"), windows: "",
-            kiosk: "[hall.kiosk]\nprinter = \"ticket-printer\"\nmain_display = \"display-main\"\n")
+            devices: device("ticket-printer", "printer", "paper = \"ticket\"") + device("display-main", "display", "lines = 4\ncolumns = 32")
+                + device("speaker-1", "speaker", "voice = \"espeak-ng\""), windows: "",
+            kiosk: "[hall.kiosk]\nprinter = \"ticket-printer\"\nmain_display = \"display-main\"\n", hallKeys: "speaker = \"speaker-1\"")
         let windowsConfig = config(
             dir: dir + "/windows", url: url, hall: id,
             devices: device("display-2", "display") + device("keypad-2", "keypad") + device("display-3", "display") + device("keypad-3", "keypad"),

@@ -122,7 +122,7 @@ struct SpeakerTests {
             gap_ms = 20
             pause_ms = 100
             """
-        let config = try Self.config(dir, speaker: speaker)
+        let config = try Self.config(dir, speaker: speaker, hall: "recall_min_seconds = 0")
         try await withDaemon(config) { socket in
             let client = HallClient(socketPath: socket)
             let detail: DeviceDetail = try await client.call("GET", "/v1/devices/speaker-1")
@@ -165,6 +165,16 @@ struct SpeakerTests {
             let tail = Array(after.suffix(4))
             let want = Self.expected(["请", "B", "号"], repeats: 1)
             #expect(tail.map(\.0) == want.map(\.0) && tail.map(\.1) == want.map(\.1), "\(tail)")
+
+            // A recall is queued and said like a call.
+            let recalled: Ticket = try await client.call("POST", "/v1/windows/3/recall")
+            let withRecall = try await Self.waitDone(client, 4)
+            #expect(withRecall.last?.kind == .recall && withRecall.last?.ticket == recalled.id && withRecall.last?.state == .finished, "\(withRecall)")
+            // The external health check plays the voice's chime.
+            let check: HealthReport = try await client.call("POST", "/v1/devices/speaker-1/health", json: HealthCheckRequest(level: .external))
+            #expect(check.passed, "\(check.text)")
+            let last = Self.runs(try Data(contentsOf: URL(fileURLWithPath: dir + "/out.raw"))).last
+            #expect(last?.0 == Self.chimeLevel && last?.1 == Self.length("chime"), "\(String(describing: last))")
         }
     }
 
