@@ -64,7 +64,7 @@ run-serial: build
 # Fuzz/regressions/TARGET/, which the tests replay: commit it with the fix.
 # Reproduce one without the fuzzer: .build/debug/hall-fuzz TARGET FILE
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= hallbus profile modbus escpos config api
+FUZZ_TARGETS ?= hallbus profile modbus escpos config api wav
 fuzz: deps
 	$(SWIFT) build -c release --scratch-path .build-fuzz --product hall-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -parse-as-library
 	@failed=""; for t in $(FUZZ_TARGETS); do \

@@ -1,3 +1,4 @@
+import DeviceKit
 import Foundation
 import HallConfiguration
 import HallAPI
@@ -11,7 +12,7 @@ import WireProtocols
 /// does not survive encode/decode, an error without its location), and a crash is
 /// a crash.
 public enum FuzzTarget: String, CaseIterable, Sendable {
-    case hallbus, profile, modbus, escpos, config, api
+    case hallbus, profile, modbus, escpos, config, api, wav
 
     public func run(_ data: [UInt8]) throws(FuzzFailure) {
         switch self {
@@ -23,6 +24,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .escpos: try Self.escpos(data)
         case .config: try Self.config(data)
         case .api: try Self.api(data)
+        case .wav: try Self.wav(data)
         }
     }
 
@@ -94,6 +96,21 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
 
     /// Template lines from configuration (one per input line) rendered with fields
     /// that may hold any text; errors name the line or the field.
+    /// A speaker's clip: read, or refused at a byte inside the file with a reason; what
+    /// is read survives writing and reading again.
+    static func wav(_ data: [UInt8]) throws(FuzzFailure) {
+        let audio: PCMAudio
+        do {
+            audio = try WAV.decode(Data(data))
+        } catch let error as WAVError {
+            guard error.offset >= 0, error.offset <= data.count, !error.message.isEmpty else { throw FuzzFailure("WAV error without its place: \(error)") }
+            return
+        } catch {
+            throw FuzzFailure("unexpected error \(error)")
+        }
+        guard let again = try? WAV.decode(WAV.encode(audio)), again == audio else { throw FuzzFailure("a clip read does not survive writing it again") }
+    }
+
     static func escpos(_ data: [UInt8]) throws(FuzzFailure) {
         let text = String(decoding: data, as: UTF8.self)
         let parts = text.split(separator: "\u{0}", maxSplits: 1, omittingEmptySubsequences: false)
@@ -204,6 +221,11 @@ extension FuzzTarget {
             ]
         case .config:
             return configFiles.mapValues { Array($0.utf8) }
+        case .wav:
+            let mono = [UInt8](WAV.encode(PCMAudio(sampleRate: 16_000, samples: [0, 1000, -1000, 32767, -32768, 7])))
+            var stereo = mono
+            stereo[22] = 2
+            return ["mono": mono, "stereo": stereo, "truncated": Array(mono.prefix(40))]
         case .api:
             return [
                 "issue": Array(#"{"service":"A","priority":"green"}"#.utf8),
