@@ -16,8 +16,9 @@ BUILD_PACKAGES = libsqlite3-dev zlib1g-dev pkg-config libcups2-dev libsane-dev l
 # backend (scanimage, for the benchmark), pdfinfo (poppler-utils) and udevadm (udev,
 # which reads the generated rules), a private PostgreSQL server (postgresql), and
 # headless Chromium with a CJK font for the bridge's pages, the espeak-ng program
-# (hallctl voice make) and sox (measures what a speaker played).
-TEST_PACKAGES = $(BUILD_PACKAGES) socat cups cups-daemon cups-client cups-ipp-utils dbus sane-utils poppler-utils udev python3 postgresql chromium fonts-wqy-microhei espeak-ng sox
+# (hallctl voice make), sox (measures what a speaker played) and aplay (the voice
+# benchmark's baseline).
+TEST_PACKAGES = $(BUILD_PACKAGES) socat cups cups-daemon cups-client cups-ipp-utils dbus sane-utils poppler-utils udev python3 postgresql chromium fonts-wqy-microhei espeak-ng sox alsa-utils
 PYTHON_TEST_PACKAGES = openapi-spec-validator pymodbus pyserial schemathesis
 
 .PHONY: all build run run-serial test deps test-deps check-openapi bench fuzz soak install clean screenshots

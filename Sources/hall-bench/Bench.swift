@@ -20,10 +20,15 @@ struct HallBench: AsyncParsableCommand {
     @Option(help: "Rounds: baseline and halld alternate this many times; the median is reported.") var rounds = 3
     @Option(help: "Where to write the report.") var out = "BENCHMARKS.md"
     @Option(help: "The command line shown in the report.") var command = "make bench"
-    @Option(help: "Only the PostgreSQL store's rows (postgresql), printed, BENCHMARKS.md left alone.") var only: String?
+    @Option(help: "Only some rows (postgresql, voice), printed, BENCHMARKS.md left alone.") var only: String?
 
     func run() async throws {
         var rows: [Row] = []
+        if only == "voice" {
+            rows = try await VoiceBench(rounds: rounds).run()
+            FileHandle.standardOutput.write(Data(Report(command: command, rows: rows).markdown.utf8))
+            return
+        }
         if let only {
             guard only == "postgresql", let url = ProcessInfo.processInfo.environment["HALLD_BENCH_POSTGRES"] else {
                 throw ValidationError("--only postgresql, with HALLD_BENCH_POSTGRES set")
@@ -53,6 +58,11 @@ struct HallBench: AsyncParsableCommand {
             }
         } else {
             FileHandle.standardError.write(Data("hall-bench: PostgreSQL store skipped: HALLD_BENCH_POSTGRES is not set (make bench starts a server)\n".utf8))
+        }
+        do {
+            rows += try await VoiceBench(rounds: rounds).run()
+        } catch {
+            FileHandle.standardError.write(Data("hall-bench: voice skipped: \(error)\n".utf8))
         }
         do {
             rows += try await PrintBench(rounds: rounds).run()
