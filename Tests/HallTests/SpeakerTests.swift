@@ -370,6 +370,30 @@ struct SpeakerTests {
         }
     }
 
+    @Test("zones: a window with its own speaker has its calls said there, the other windows' on the hall's speaker")
+    func zones() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.writeClips(dir + "/clips")
+        let speakers = ["speaker-1", "speaker-2"].map { id in
+            "[[device]]\nid = \"\(id)\"\nkind = \"speaker\"\ndriver = \"simulated\"\nvoice = \"clips:\(dir)/clips\"\nrepeat = 1\n"
+        }
+        var config = try Self.config(dir, speaker: speakers.joined(separator: "\n"))
+        #expect(config.hall?.windows[1].number == 4)
+        config.hall!.windows[1].speaker = DeviceID("speaker-2")
+        try await withDaemon(config) { socket in
+            let client = HallClient(socketPath: socket)
+            try await Self.openWindows(client, [3, 4])
+            for _ in 0..<2 { let _: Ticket = try await client.call("POST", "/v1/tickets", json: IssueRequest(service: "A")) }
+            let at3: Ticket = try await client.call("POST", "/v1/windows/3/call-next")
+            let at4: Ticket = try await client.call("POST", "/v1/windows/4/call-next")
+            let hall = try await poll("window 3's call on the hall's speaker", within: .seconds(10)) { try await Self.queue(client, "speaker-1") } until: { !$0.recent.isEmpty }
+            let zone = try await poll("window 4's call on its own speaker", within: .seconds(10)) { try await Self.queue(client, "speaker-2") } until: { !$0.recent.isEmpty }
+            #expect(hall.recent.map(\.ticket) == [at3.id] && hall.queued.isEmpty && hall.playing == nil, "\(hall)")
+            #expect(zone.recent.map(\.ticket) == [at4.id] && zone.queued.isEmpty && zone.playing == nil, "\(zone)")
+        }
+    }
+
     static func configText(_ dir: String, speaker: String) -> String {
         """
         [api]

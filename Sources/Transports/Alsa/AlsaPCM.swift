@@ -54,8 +54,15 @@ public final class AlsaPCM: @unchecked Sendable {
                 self.pcm = nil
             }
             var handle: OpaquePointer?
-            let err = snd_pcm_open(&handle, name, SND_PCM_STREAM_PLAYBACK, 0)
+            // Opened non-blocking: a card another program holds answers EBUSY at once
+            // instead of keeping the open (and the device's start) waiting; writes block.
+            let err = snd_pcm_open(&handle, name, SND_PCM_STREAM_PLAYBACK, SND_PCM_NONBLOCK)
             guard err >= 0, let handle else { throw AlsaError("snd_pcm_open \"\(name)\"", err) }
+            let blocking = snd_pcm_nonblock(handle, 0)
+            guard blocking >= 0 else {
+                snd_pcm_close(handle)
+                throw AlsaError("snd_pcm_nonblock \"\(name)\"", blocking)
+            }
             pcm = handle
             rate = 0
             let type = String(cString: snd_pcm_type_name(snd_pcm_type(handle)))
