@@ -52,42 +52,16 @@ struct SpeakerTests {
         [(chimeLevel, length("chime"))] + Array(repeating: clips.map { (level($0), length($0)) }, count: repeats).flatMap { $0 }
     }
 
-    static func config(_ dir: String, speaker: String, extraDevices: String = "", hall: String = "") throws -> HallConfig {
-        let text = """
-            [api]
-            socket = "\(dir)/halld.sock"
-            [storage]
-            state_dir = "\(dir)/state"
-            [registry]
-            retry_initial_seconds = 0.2
-            retry_max_seconds = 1
-            [[device]]
-            id = "display-3"
-            kind = "display"
-            driver = "simulated"
-            [[device]]
-            id = "display-4"
-            kind = "display"
-            driver = "simulated"
-            \(speaker)
-            \(extraDevices)
-            [hall]
-            speaker = "speaker-1"
-            \(hall)
-            [[hall.service]]
-            code = "A"
-            name = "社会保障"
-            [[hall.window]]
-            number = 3
-            display = "display-3"
-            [[hall.window]]
-            number = 4
-            display = "display-4"
-            """
-        var config = try HallConfig.parse(text, file: "\(dir)/halld.toml")
+    static func config(_ dir: String, speaker: String, hall: String = "") throws -> HallConfig {
+        var config = try HallConfig.parse(configText(dir, speaker: speaker, hall: hall), file: "\(dir)/halld.toml")
         config.heartbeatSeconds = 1
         config.logLevel = "critical"
         return config
+    }
+
+    /// A `[[device]]` table of a speaker.
+    static func speakerTable(_ id: String = "speaker-1", driver: String, _ keys: String) -> String {
+        "[[device]]\nid = \"\(id)\"\nkind = \"speaker\"\ndriver = \"\(driver)\"\n\(keys)\n"
     }
 
     static func openWindows(_ client: HallClient, _ numbers: [Int]) async throws {
@@ -112,16 +86,12 @@ struct SpeakerTests {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Self.writeClips(dir + "/clips")
-        let speaker = """
-            [[device]]
-            id = "speaker-1"
-            kind = "speaker"
-            driver = "alsa"
-            pcm = "file:'\(dir)/out.raw',raw"
-            voice = "clips:\(dir)/clips"
-            gap_ms = 20
-            pause_ms = 100
-            """
+        let speaker = Self.speakerTable(driver: "alsa", """
+                pcm = "file:'\(dir)/out.raw',raw"
+                voice = "clips:\(dir)/clips"
+                gap_ms = 20
+                pause_ms = 100
+                """)
         let config = try Self.config(dir, speaker: speaker, hall: "recall_min_seconds = 0")
         try await withDaemon(config) { socket in
             let client = HallClient(socketPath: socket)
@@ -185,16 +155,11 @@ struct SpeakerTests {
         // The daemon's own ALSA configuration: HOME points at the test's folder.
         try "pcm.capture { type file; slave.pcm \"null\"; file \"\(dir)/out.raw\"; format \"raw\" }\n".write(
             toFile: dir + "/.asoundrc", atomically: true, encoding: .utf8)
-        let speaker = """
-            [[device]]
-            id = "speaker-1"
-            kind = "speaker"
-            driver = "alsa"
-            pcm = "capture"
-            voice = "espeak-ng"
-            repeat = 1
-            """
-        _ = try Self.config(dir, speaker: speaker)
+        let speaker = Self.speakerTable(driver: "alsa", """
+                pcm = "capture"
+                voice = "espeak-ng"
+                repeat = 1
+                """)
         try Self.configText(dir, speaker: speaker).write(toFile: dir + "/halld.toml", atomically: true, encoding: .utf8)
         let halld = try await Child.start([builtExecutable("halld"), "--config", dir + "/halld.toml", "--log-level", "notice"], environment: ["HOME": dir])
         do {
@@ -227,13 +192,9 @@ struct SpeakerTests {
     func pcmMissing() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let speaker = """
-            [[device]]
-            id = "speaker-1"
-            kind = "speaker"
-            driver = "alsa"
-            pcm = "halld-no-such-pcm"
-            """
+        let speaker = Self.speakerTable(driver: "alsa", """
+                pcm = "halld-no-such-pcm"
+                """)
         try await withDaemon(try Self.config(dir, speaker: speaker)) { socket in
             let client = HallClient(socketPath: socket)
             let detail: DeviceDetail = try await client.call("GET", "/v1/devices/speaker-1")
@@ -254,14 +215,10 @@ struct SpeakerTests {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Self.writeClips(dir + "/clips")
-        let speaker = """
-            [[device]]
-            id = "speaker-1"
-            kind = "speaker"
-            driver = "simulated"
-            voice = "clips:\(dir)/clips"
-            max_queued = 2
-            """
+        let speaker = Self.speakerTable(driver: "simulated", """
+                voice = "clips:\(dir)/clips"
+                max_queued = 2
+                """)
         try await withDaemon(try Self.config(dir, speaker: speaker)) { socket in
             let client = HallClient(socketPath: socket)
             let seen = Mutex<[String]>([])
@@ -335,13 +292,9 @@ struct SpeakerTests {
     func hallctlVoiceAndSay() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let speaker = """
-            [[device]]
-            id = "speaker-1"
-            kind = "speaker"
-            driver = "simulated"
-            voice = "espeak-ng"
-            """
+        let speaker = Self.speakerTable(driver: "simulated", """
+                voice = "espeak-ng"
+                """)
         try Self.configText(dir, speaker: speaker).write(toFile: dir + "/halld.toml", atomically: true, encoding: .utf8)
         let hallctl = builtExecutable("hallctl")
         let made = try await runCommand([hallctl, "voice", "make", dir + "/voice", "--config", dir + "/halld.toml"], within: .seconds(120))
@@ -375,9 +328,7 @@ struct SpeakerTests {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Self.writeClips(dir + "/clips")
-        let speakers = ["speaker-1", "speaker-2"].map { id in
-            "[[device]]\nid = \"\(id)\"\nkind = \"speaker\"\ndriver = \"simulated\"\nvoice = \"clips:\(dir)/clips\"\nrepeat = 1\n"
-        }
+        let speakers = ["speaker-1", "speaker-2"].map { Self.speakerTable($0, driver: "simulated", "voice = \"clips:\(dir)/clips\"\nrepeat = 1") }
         var config = try Self.config(dir, speaker: speakers.joined(separator: "\n"))
         #expect(config.hall?.windows[1].number == 4)
         config.hall!.windows[1].speaker = DeviceID("speaker-2")
@@ -394,25 +345,37 @@ struct SpeakerTests {
         }
     }
 
-    static func configText(_ dir: String, speaker: String) -> String {
+    /// Windows 3 and 4 with their displays, one service, `speaker` as the hall's speaker.
+    static func configText(_ dir: String, speaker: String, hall: String = "") -> String {
         """
         [api]
         socket = "\(dir)/halld.sock"
         [storage]
         state_dir = "\(dir)/state"
+        [registry]
+        retry_initial_seconds = 0.2
+        retry_max_seconds = 1
         [[device]]
         id = "display-3"
+        kind = "display"
+        driver = "simulated"
+        [[device]]
+        id = "display-4"
         kind = "display"
         driver = "simulated"
         \(speaker)
         [hall]
         speaker = "speaker-1"
+        \(hall)
         [[hall.service]]
         code = "A"
         name = "社会保障"
         [[hall.window]]
         number = 3
         display = "display-3"
+        [[hall.window]]
+        number = 4
+        display = "display-4"
         """
     }
 }
