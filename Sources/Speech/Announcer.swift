@@ -130,6 +130,13 @@ public actor Announcer {
             a.finishedAt = Timestamp.string()
             remember(a)
             await publish(EventType.announcementFinished, a)
+        } catch is CancellationError {
+            // halld is stopping: the sound was cut by the shutdown, not by another announcement.
+            _ = await sentence
+            a.state = .failed
+            a.error = "halld stopped while it played"
+            logger.notice("announcement cut short by the shutdown: \"\(a.text)\"")
+            remember(a)
         } catch {
             _ = await sentence
             a.state = .failed
@@ -159,10 +166,13 @@ public actor Announcer {
         if recent.count > 20 { recent.removeLast() }
     }
 
+    /// Publishes in a task of its own: an announcement that ends while halld stops
+    /// (its sound played to the end on ALSA) is still recorded.
     private func publish(_ type: String, _ a: Announcement) async {
+        let (events, speaker) = (events, speaker)
         do {
             let data = try JSONValue(encoding: a)
-            try await events.publish(NewEvent(type: type, device: speaker, data: data))
+            try await Task.detached { try await events.publish(NewEvent(type: type, device: speaker, data: data)) }.value
         } catch {
             logger.error("event \(type) not stored: \(error)")
         }
