@@ -100,7 +100,7 @@ extension Hall {
         guard let t = ticket(idOrNumber) else { throw HallError.notFound("no ticket '\(idOrNumber)' today") }
         let window = try machine.ratable(t)
         let rating = Rating(
-            ticket: t.id, number: t.number, service: t.service, window: window, clerk: t.clerk, level: level, stars: level?.stars, time: now(), channel: channel)
+            ticket: t.id, number: t.number, service: t.service, window: window, clerk: t.clerk, level: level, stars: level?.stars, time: now(), channel: channel, staffId: t.staffId)
         do {
             try await store.saveRating(rating)
         } catch HallStoreError.alreadyRated {

@@ -36,6 +36,8 @@ extension Hall {
             var kept = w
             kept.current = w.current.flatMap { tickets[$0.id] } ?? w.current
             remoteWindows[w.number] = kept
+        case "clerk.updated", "clerk.removed":
+            applyRemoteClerk(event)
         case EventType.keypadRating:
             // Rated on another PC (an app, another window's keypad): this keypad stops asking.
             if let ticket = event.data["ticket"]?.stringValue { ratingTasks[ticket]?.cancel() }

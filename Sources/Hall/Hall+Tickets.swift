@@ -79,19 +79,27 @@ extension Hall {
     public func callNext(window n: Int) async throws -> Ticket? {
         rollDay()
         let (config, w) = try openWindow(n)
+        if hasRoster, w.clerk?.staffId == nil {
+            throw HallError.notNow("nobody is signed in at window \(n): the hall has a roster, a clerk signs in first (POST /v1/windows/\(n)/sign-in)")
+        }
         // Busy is refused even when nobody waits.
         try machine.ensureFree(n, busy: w.current)
         // Another halld of the hall may call the same ticket first: the store refuses
         // the second call (`stateChanged`), and this window takes the next one.
         var taken: Set<String> = []
         while true {
-            guard let next = QueueOrder.next(candidates { config.serves($0.service) && !taken.contains($0.id) }, now: now(), agingBound: setup.agingBound),
+            // The window's services, and of those the signed-in clerk's (when the roster limits them).
+            let clerkServices = w.clerk?.staffId.flatMap { roster[$0]?.services } ?? []
+            guard
+                let next = QueueOrder.next(
+                    candidates { config.serves($0.service) && (clerkServices.isEmpty || clerkServices.contains($0.service)) && !taken.contains($0.id) }, now: now(),
+                    agingBound: setup.agingBound),
                 let t = tickets[next.id]
             else {
                 return nil
             }
             do {
-                return try await carryOut(try machine.call(t, window: n, busy: w.current, clerk: w.clerk?.name, at: now()), at: config)
+                return try await carryOut(try machine.call(t, window: n, busy: w.current, clerk: w.clerk?.name, staffId: w.clerk?.staffId, at: now()), at: config)
             } catch HallStoreError.stateChanged(let state) {
                 logger.info("\(t.number) was \(state?.rawValue ?? "changed") by another halld before window \(n) called it; calling the next")
                 taken.insert(t.id)

@@ -28,7 +28,12 @@ extension Hall {
     public func setClerk(window n: Int, _ card: ClerkCard) async throws -> HallWindow {
         var (config, w) = try localWindow(n)
         guard !card.name.isEmpty else { throw HallError.invalid("a clerk card needs a name", field: "name") }
+        if hasRoster {
+            throw HallError.conflict("the hall has a roster: a clerk signs in with their staff id (POST /v1/windows/\(n)/sign-in), the card comes from the roster", field: "name")
+        }
         w.clerk = card
+        // A staff id comes with a sign-in, never with a card typed by hand.
+        w.clerk?.staffId = nil
         windows[n] = w
         try await storeWindow(w)
         await showStatus(w, config: config)

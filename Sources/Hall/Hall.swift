@@ -38,6 +38,8 @@ public actor Hall {
     /// as their events and the store tell. Shown, never operated from here.
     var remoteWindows: [Int: HallWindow] = [:]
     var lastCalls: [String] = []
+    /// The roster by staff id, removed clerks included.
+    var roster: [String: Clerk] = [:]
     var ratingTasks: [String: Task<Void, Never>] = [:]
     /// The ticket each window keypad is asking about.
     var keypadAsking: [DeviceID: String] = [:]
@@ -88,6 +90,8 @@ public actor Hall {
         let day = day(now())
         let stored = try await store.tickets(day: day)
         let storedWindows = try await store.windows()
+        let clerks = try await store.clerks()
+        roster = Dictionary(clerks.map { ($0.staffId, $0) }) { _, last in last }
         today = day
         loadedThrough = hallSequence
         (tickets, waiting) = ([:], [:])

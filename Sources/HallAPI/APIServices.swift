@@ -35,6 +35,8 @@ public struct APIServices: Sendable {
     public var tickets = TicketPrinting()
     /// The browser bridge's tokens and rules, when `[bridge]` is on.
     public var bridge: BridgeGate?
+    /// Clerk workstations: a Unix user's id → the staff id it signs in as (`[hall.workstations]`).
+    public var workstationStaff: [UInt32: String] = [:]
     /// Each speaker's announcement queue.
     public var announcers: [DeviceID: Announcer] = [:]
     /// The hall (queue, windows, ratings), when configured.

@@ -99,16 +99,18 @@ public struct RoleMap: Sendable, Equatable {
     public var clerkGroups: Set<UInt32>
     public var kioskGroups: Set<UInt32>
     public var districtGroups: Set<UInt32>
+    public var managerGroups: Set<UInt32>
     public var daemonUID: UInt32
 
     public init(
         technicianGroups: Set<UInt32> = [], clerkGroups: Set<UInt32> = [], kioskGroups: Set<UInt32> = [], districtGroups: Set<UInt32> = [],
-        daemonUID: UInt32 = getuid()
+        managerGroups: Set<UInt32> = [], daemonUID: UInt32 = getuid()
     ) {
         self.technicianGroups = technicianGroups
         self.clerkGroups = clerkGroups
         self.kioskGroups = kioskGroups
         self.districtGroups = districtGroups
+        self.managerGroups = managerGroups
         self.daemonUID = daemonUID
     }
 
@@ -117,6 +119,7 @@ public struct RoleMap: Sendable, Equatable {
         if peer.uid == 0 || peer.uid == daemonUID { return .technician }
         if !peer.groups.isDisjoint(with: technicianGroups) { return .technician }
         if !peer.groups.isDisjoint(with: districtGroups) { return .district }
+        if !peer.groups.isDisjoint(with: managerGroups) { return .manager }
         if !peer.groups.isDisjoint(with: clerkGroups) { return .clerk }
         if !peer.groups.isDisjoint(with: kioskGroups) { return .kiosk }
         return .none

@@ -24,6 +24,7 @@ public func buildRouter(_ services: APIServices) -> Router<HallRequestContext> {
     HallController(services: services).register(router)
     TicketController(services: services).register(router)
     WindowController(services: services).register(router)
+    ClerkController(services: services).register(router)
     RatingController(services: services).register(router)
     AppointmentController(services: services).register(router)
     EventsController(services: services).register(router)

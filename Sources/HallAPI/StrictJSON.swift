@@ -21,6 +21,7 @@ public protocol EmptyBodyDefault {
 
 extension ScanJobRequest: EmptyBodyDefault { public static var emptyBody: ScanJobRequest { ScanJobRequest() } }
 extension RatingJobRequest: EmptyBodyDefault { public static var emptyBody: RatingJobRequest { RatingJobRequest() } }
+extension SignInRequest: EmptyBodyDefault { public static var emptyBody: SignInRequest { SignInRequest() } }
 extension RecordingRequest: EmptyBodyDefault { public static var emptyBody: RecordingRequest { RecordingRequest() } }
 extension HealthCheckRequest: EmptyBodyDefault { public static var emptyBody: HealthCheckRequest { HealthCheckRequest(level: .internal) } }
 

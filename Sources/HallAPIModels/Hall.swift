@@ -71,3 +71,33 @@ public struct AppointmentRequest: Sendable, Codable, Equatable {
         self.slot = slot
     }
 }
+
+/// `PUT /v1/clerks/{staffId}`: a clerk of the roster (the staff id is the path's).
+public struct ClerkRequest: Sendable, Codable, Equatable {
+    public var name: String
+    public var unit: String?
+    public var title: String?
+    public var phone: String?
+    /// A file under the state folder's `photos/`.
+    public var photo: String?
+    public var partyMember: Bool?
+    /// Services the clerk may serve; absent or empty: every service.
+    public var services: [String]?
+
+    public init(name: String, unit: String? = nil, title: String? = nil, phone: String? = nil, photo: String? = nil, partyMember: Bool? = nil, services: [String]? = nil) {
+        self.name = name
+        self.unit = unit
+        self.title = title
+        self.phone = phone
+        self.photo = photo
+        self.partyMember = partyMember
+        self.services = services
+    }
+}
+
+/// `POST /v1/windows/{n}/sign-in`: the clerk's staff id; absent: the one the calling
+/// workstation's Unix user is bound to (`[hall.workstations]`).
+public struct SignInRequest: Sendable, Codable, Equatable {
+    public var staffId: String?
+    public init(staffId: String? = nil) { self.staffId = staffId }
+}

@@ -9,6 +9,8 @@ public enum Role: String, Sendable, Codable, CaseIterable, Comparable {
     case kiosk
     /// Window clerk: window operations, scans, prints, ratings, displays.
     case clerk
+    /// The hall's manager (中心管理员): a clerk's rights, and the roster of clerks.
+    case manager
     /// District office: a clerk's rights, and the statistics of every hall in a shared
     /// database (`GET /v1/stats?hall=all`).
     case district

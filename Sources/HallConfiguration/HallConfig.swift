@@ -12,6 +12,7 @@ public struct HallConfig: Sendable, Equatable {
         public var clerk: [String] = []
         public var kiosk: [String] = []
         public var district: [String] = []
+        public var manager: [String] = []
     }
 
     /// Where the hall is kept (`[hall] store`): this PC's SQLite, or a PostgreSQL
@@ -95,6 +96,9 @@ public struct HallConfig: Sendable, Equatable {
     public var profiles: [String: ProfileConfig] = [:]
     /// `[hall]`: services, windows, the kiosk; nil when the file has none.
     public var hall: HallSetup?
+    /// `[hall.workstations]`: a clerk workstation's Unix user → the staff id it signs
+    /// in (`POST /v1/windows/{n}/sign-in` with no staffId).
+    public var workstations: [String: String] = [:]
     /// `[hall] store`, `id`, `store_password_file`.
     public var hallStore: HallStoreSetting = .sqlite
     /// Stable names for USB-serial adapters (`[[udev]]`), for `hallctl udev-rules --config`.
@@ -152,6 +156,7 @@ public struct HallConfig: Sendable, Equatable {
             config.roles.clerk = try roles.strings("clerk") ?? []
             config.roles.kiosk = try roles.strings("kiosk") ?? []
             config.roles.district = try roles.strings("district") ?? []
+            config.roles.manager = try roles.strings("manager") ?? []
             try roles.finish()
         }
         if var events = try root.table("events") {
@@ -228,6 +233,16 @@ public struct HallConfig: Sendable, Equatable {
         if var hall = try root.table("hall") {
             config.hall = try readHall(&hall, devices: config.devices)
             config.hallStore = try readStore(&hall)
+            if var stations = try hall.table("workstations") {
+                for user in stations.keys {
+                    let staff = try stations.string(user) ?? ""
+                    guard Clerk.isValidStaffId(staff) else {
+                        throw stations.error(user, "expected the staff id the Unix user \(user) signs in as (letters, digits, . - _), found \"\(staff)\"")
+                    }
+                    config.workstations[user] = staff
+                }
+                try stations.finish()
+            }
             try hall.finish()
         }
         try root.finish()

@@ -78,6 +78,13 @@ public struct Daemon: Sendable {
             info: .init(version: Self.version, socket: config.socket, stateDir: config.stateDir),
             subscriberBuffer: config.subscriberBuffer)
         services.announcers = announcers
+        for (user, staffId) in config.workstations {
+            if let pw = getpwnam(user) {
+                services.workstationStaff[pw.pointee.pw_uid] = staffId
+            } else {
+                logger.warning("hall.workstations: user '\(user)' does not exist on this system")
+            }
+        }
         for device in config.devices { if let layout = device.ticketLayout { services.tickets.layouts[device.id] = layout } }
         var hall: Hall?
         var follower: HallFollower?
@@ -234,7 +241,8 @@ public struct Daemon: Sendable {
         }
         return RoleMap(
             technicianGroups: resolve(config.roles.technician, "technician"), clerkGroups: resolve(config.roles.clerk, "clerk"),
-            kioskGroups: resolve(config.roles.kiosk, "kiosk"), districtGroups: resolve(config.roles.district, "district"))
+            kioskGroups: resolve(config.roles.kiosk, "kiosk"), districtGroups: resolve(config.roles.district, "district"),
+            managerGroups: resolve(config.roles.manager, "manager"))
     }
 }
 

@@ -8,6 +8,8 @@ public struct Rating: Sendable, Codable, Equatable {
     public var service: String
     public var window: Int
     public var clerk: String?
+    /// The staff id of the clerk who served the ticket (a hall with a roster).
+    public var staffId: String?
     /// nil: not rated (the keypad timed out).
     public var level: RatingLevel?
     public var stars: Int?
@@ -15,7 +17,8 @@ public struct Rating: Sendable, Codable, Equatable {
     /// `evaluator` (the window's keypad) or the API's `channel`.
     public var channel: String
 
-    public init(ticket: String, number: String, service: String, window: Int, clerk: String? = nil, level: RatingLevel? = nil, stars: Int? = nil, time: Date, channel: String) {
+    public init(ticket: String, number: String, service: String, window: Int, clerk: String? = nil, level: RatingLevel? = nil, stars: Int? = nil, time: Date, channel: String, staffId: String? = nil) {
+        self.staffId = staffId
         self.ticket = ticket
         self.number = number
         self.service = service

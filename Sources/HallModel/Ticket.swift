@@ -44,6 +44,8 @@ public struct Ticket: Sendable, Codable, Equatable {
     public var finishedAt: Date?
     public var window: Int?
     public var clerk: String?
+    /// The staff id of the clerk signed in at the window that called it (a hall with a roster).
+    public var staffId: String?
     public var recalls: Int
     public var transferredFrom: String?
     public var printJob: String?
@@ -52,7 +54,8 @@ public struct Ticket: Sendable, Codable, Equatable {
 
     public var isAppointment: Bool { appointment != nil }
 
-    public init(id: String, number: String, service: String, day: String, priority: TicketPriority, appointment: String? = nil, slot: Date? = nil, state: TicketState, issuedAt: Date, queuedAt: Date, calledAt: Date? = nil, finishedAt: Date? = nil, window: Int? = nil, clerk: String? = nil, recalls: Int, transferredFrom: String? = nil, printJob: String? = nil, printError: String? = nil, waitingAhead: Int? = nil) {
+    public init(id: String, number: String, service: String, day: String, priority: TicketPriority, appointment: String? = nil, slot: Date? = nil, state: TicketState, issuedAt: Date, queuedAt: Date, calledAt: Date? = nil, finishedAt: Date? = nil, window: Int? = nil, clerk: String? = nil, recalls: Int, transferredFrom: String? = nil, printJob: String? = nil, printError: String? = nil, waitingAhead: Int? = nil, staffId: String? = nil) {
+        self.staffId = staffId
         self.id = id
         self.number = number
         self.service = service

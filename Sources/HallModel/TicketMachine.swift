@@ -41,7 +41,7 @@ public struct TicketMachine: Sendable {
 
     /// `window` calls `ticket`, which must be waiting; `busy` is what the window is
     /// still serving.
-    public func call(_ ticket: Ticket, window: Int, busy: Ticket?, clerk: String?, at now: Date) throws(HallError) -> Transition {
+    public func call(_ ticket: Ticket, window: Int, busy: Ticket?, clerk: String?, staffId: String? = nil, at now: Date) throws(HallError) -> Transition {
         try ensureFree(window, busy: busy)
         guard ticket.state == .waiting else { throw .notNow("\(ticket.number) is \(ticket.state.rawValue): only a waiting ticket is called") }
         var t = ticket
@@ -49,6 +49,7 @@ public struct TicketMachine: Sendable {
         t.calledAt = now
         t.window = window
         t.clerk = clerk
+        t.staffId = staffId
         return Transition(ticket: t, actions: [.occupy(window: window), .announceCall(window: window), .publish("ticket.called")])
     }
 

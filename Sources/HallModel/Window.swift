@@ -8,13 +8,19 @@ public struct ClerkCard: Sendable, Codable, Equatable {
     public var title: String?
     public var phone: String?
     public var photo: String?
+    /// The roster's staff number, when the clerk signed in (a card typed by hand has none).
+    public var staffId: String?
+    /// 党员: the card says so.
+    public var partyMember: Bool?
 
-    public init(name: String, unit: String? = nil, title: String? = nil, phone: String? = nil, photo: String? = nil) {
+    public init(name: String, unit: String? = nil, title: String? = nil, phone: String? = nil, photo: String? = nil, staffId: String? = nil, partyMember: Bool? = nil) {
         self.name = name
         self.unit = unit
         self.title = title
         self.phone = phone
         self.photo = photo
+        self.staffId = staffId
+        self.partyMember = partyMember
     }
 }
 

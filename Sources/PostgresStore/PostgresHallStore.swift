@@ -87,7 +87,15 @@ public final class PostgresHallStore: SharedHallStore {
 
     /// The migrations, in order: version N is `schema[N - 1]`. Applied versions are
     /// never changed; a change is a new version.
-    static let schema = [schemaV1, schemaV2]
+    static let schema = [schemaV1, schemaV2, schemaV3]
+
+    static let schemaV3 = [
+        // The hall's roster: clerks by staff number, as JSON (removed ones kept).
+        "CREATE TABLE hall_clerk (hall TEXT NOT NULL, staff_id TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (hall, staff_id))",
+        // Who served a ticket and who a rating belongs to, by staff number.
+        "ALTER TABLE ticket ADD COLUMN staff_id TEXT",
+        "ALTER TABLE rating ADD COLUMN staff_id TEXT",
+    ]
 
     static let schemaV2 = [
         // Which halld appended an event: each applies the others' events to its devices.
@@ -309,7 +317,7 @@ public final class PostgresHallStore: SharedHallStore {
                 UPDATE ticket SET service = \(t.service), state = \(t.state.rawValue), queued_at = \(t.queuedAt.timeIntervalSince1970),
                     called_at = \(t.calledAt?.timeIntervalSince1970), finished_at = \(t.finishedAt?.timeIntervalSince1970), win = \(t.window),
                     clerk = \(t.clerk), recalls = \(t.recalls), transferred_from = \(t.transferredFrom), print_job = \(t.printJob),
-                    print_error = \(t.printError)
+                    print_error = \(t.printError), staff_id = \(t.staffId)
                 WHERE hall = \(hall) AND id = \(t.id) AND state = \(previous.rawValue) RETURNING id
                 """, logger: logger
             ).collect()
@@ -333,7 +341,7 @@ public final class PostgresHallStore: SharedHallStore {
     /// The columns `tickets(_:)` reads, in its order.
     static let ticketColumns = """
         id, number, service, day, priority, appointment, slot, state, issued_at, queued_at, called_at, finished_at, win, clerk,
-        recalls, transferred_from, print_job, print_error, hall
+        recalls, transferred_from, print_job, print_error, hall, staff_id
         """
 
     /// Tickets with their hall.
@@ -349,7 +357,7 @@ public final class PostgresHallStore: SharedHallStore {
                 issuedAt: try date(8) ?? Date(timeIntervalSince1970: 0), queuedAt: try date(9) ?? Date(timeIntervalSince1970: 0),
                 calledAt: try date(10), finishedAt: try date(11), window: try r[12].decode(Int?.self), clerk: try r[13].decode(String?.self),
                 recalls: try r[14].decode(Int.self), transferredFrom: try r[15].decode(String?.self), printJob: try r[16].decode(String?.self),
-                printError: try r[17].decode(String?.self))
+                printError: try r[17].decode(String?.self), staffId: try r[19].decode(String?.self))
             out.append((try r[18].decode(String.self), t))
         }
         return out
@@ -368,7 +376,7 @@ public final class PostgresHallStore: SharedHallStore {
             }
             for (hall, r) in try await ratingsWithHall(
                 """
-                SELECT r.ticket, r.number, r.service, r.win, r.clerk, r.level, r.time, r.channel, r.hall FROM rating r
+                SELECT r.ticket, r.number, r.service, r.win, r.clerk, r.level, r.time, r.channel, r.hall, r.staff_id FROM rating r
                 JOIN ticket t ON t.hall = r.hall AND t.id = r.ticket WHERE t.day = \(day) ORDER BY r.time
                 """)
             {
@@ -385,8 +393,9 @@ public final class PostgresHallStore: SharedHallStore {
             do {
                 try await client.query(
                     """
-                    INSERT INTO rating (hall, ticket, number, service, win, clerk, level, time, channel)
-                    VALUES (\(hall), \(r.ticket), \(r.number), \(r.service), \(r.window), \(r.clerk), \(r.level?.rawValue), \(r.time.timeIntervalSince1970), \(r.channel))
+                    INSERT INTO rating (hall, ticket, number, service, win, clerk, level, time, channel, staff_id)
+                    VALUES (\(hall), \(r.ticket), \(r.number), \(r.service), \(r.window), \(r.clerk), \(r.level?.rawValue), \(r.time.timeIntervalSince1970), \(r.channel),
+                            \(r.staffId))
                     """, logger: logger)
             } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
                 throw HallStoreError.alreadyRated
@@ -399,10 +408,10 @@ public final class PostgresHallStore: SharedHallStore {
             let (f, t) = (from.timeIntervalSince1970, to.timeIntervalSince1970)
             if let window {
                 return try await ratings(
-                    "SELECT ticket, number, service, win, clerk, level, time, channel, hall FROM rating WHERE hall = \(hall) AND time >= \(f) AND time < \(t) AND win = \(window) ORDER BY time")
+                    "SELECT ticket, number, service, win, clerk, level, time, channel, hall, staff_id FROM rating WHERE hall = \(hall) AND time >= \(f) AND time < \(t) AND win = \(window) ORDER BY time")
             }
             return try await ratings(
-                "SELECT ticket, number, service, win, clerk, level, time, channel, hall FROM rating WHERE hall = \(hall) AND time >= \(f) AND time < \(t) ORDER BY time")
+                "SELECT ticket, number, service, win, clerk, level, time, channel, hall, staff_id FROM rating WHERE hall = \(hall) AND time >= \(f) AND time < \(t) ORDER BY time")
         }
     }
 
@@ -410,18 +419,18 @@ public final class PostgresHallStore: SharedHallStore {
         try await guarded { [self] in
             try await ratings(
                 """
-                SELECT r.ticket, r.number, r.service, r.win, r.clerk, r.level, r.time, r.channel, r.hall FROM rating r
+                SELECT r.ticket, r.number, r.service, r.win, r.clerk, r.level, r.time, r.channel, r.hall, r.staff_id FROM rating r
                 JOIN ticket t ON t.hall = r.hall AND t.id = r.ticket WHERE r.hall = \(hall) AND t.day = \(day) ORDER BY r.time
                 """)
         }
     }
 
     /// Ratings with their hall: the query selects ticket, number, service, win, clerk,
-    /// level, time, channel and hall.
+    /// level, time, channel, hall and staff_id.
     private func ratingsWithHall(_ query: PostgresQuery) async throws -> [(hall: String, rating: Rating)] {
         var out: [(hall: String, rating: Rating)] = []
-        for try await (ticket, number, service, window, clerk, level, time, channel, hall) in try await client.query(query, logger: logger).decode(
-            (String, String, String, Int, String?, String?, Double, String, String).self)
+        for try await (ticket, number, service, window, clerk, level, time, channel, hall, staffId) in try await client.query(query, logger: logger).decode(
+            (String, String, String, Int, String?, String?, Double, String, String, String?).self)
         {
             let l = level.flatMap(RatingLevel.init(rawValue:))
             out.append(
@@ -429,7 +438,7 @@ public final class PostgresHallStore: SharedHallStore {
                     hall,
                     Rating(
                         ticket: ticket, number: number, service: service, window: window, clerk: clerk, level: l, stars: l?.stars,
-                        time: Date(timeIntervalSince1970: time), channel: channel)
+                        time: Date(timeIntervalSince1970: time), channel: channel, staffId: staffId)
                 ))
         }
         return out
@@ -494,6 +503,29 @@ public final class PostgresHallStore: SharedHallStore {
                 return Appointment(code: code, service: service, slot: Date(timeIntervalSince1970: slot), ticket: ticket)
             }
             return nil
+        }
+    }
+
+    // MARK: roster
+
+    public func saveClerk(_ clerk: Clerk) async throws {
+        let data = String(decoding: try JSONEncoder().encode(clerk), as: UTF8.self)
+        try await guarded { [self] in
+            try await client.query(
+                """
+                INSERT INTO hall_clerk (hall, staff_id, data) VALUES (\(hall), \(clerk.staffId), \(data))
+                ON CONFLICT (hall, staff_id) DO UPDATE SET data = excluded.data
+                """, logger: logger)
+        }
+    }
+
+    public func clerks() async throws -> [Clerk] {
+        try await guarded { [self] in
+            var out: [Clerk] = []
+            for try await data in try await client.query("SELECT data FROM hall_clerk WHERE hall = \(hall) ORDER BY staff_id", logger: logger).decode(String.self) {
+                out.append(try JSONDecoder().decode(Clerk.self, from: Data(data.utf8)))
+            }
+            return out
         }
     }
 

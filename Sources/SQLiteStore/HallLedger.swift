@@ -21,6 +21,7 @@ struct TicketRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equa
     var finished_at: Double?
     var window: Int?
     var clerk: String?
+    var staff_id: String?
     var recalls: Int
     var transferred_from: String?
     var print_job: String?
@@ -31,8 +32,9 @@ struct TicketRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equa
     init(
         id: String, day: String, service: String, seq: Int, number: String, priority: String, appointment: String?, slot: Double?, state: String,
         issued_at: Double, queued_at: Double, called_at: Double? = nil, finished_at: Double? = nil, window: Int? = nil, clerk: String? = nil, recalls: Int = 0,
-        transferred_from: String? = nil, print_job: String? = nil, print_error: String? = nil, issue_service: String
+        transferred_from: String? = nil, print_job: String? = nil, print_error: String? = nil, issue_service: String, staff_id: String? = nil
     ) {
+        self.staff_id = staff_id
         self.id = id
         self.day = day
         self.service = service
@@ -63,11 +65,13 @@ struct RatingRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equa
     var service: String
     var window: Int
     var clerk: String?
+    var staff_id: String?
     var level: String?
     var time: Double
     var channel: String
 
-    init(ticket: String, number: String, service: String, window: Int, clerk: String?, level: String?, time: Double, channel: String) {
+    init(ticket: String, number: String, service: String, window: Int, clerk: String?, level: String?, time: Double, channel: String, staff_id: String? = nil) {
+        self.staff_id = staff_id
         self.ticket = ticket
         self.number = number
         self.service = service
@@ -193,6 +197,18 @@ extension HallDatabase: HallStore {
             Appointment(code: $0.code, service: $0.service, slot: Date(timeIntervalSince1970: $0.slot), ticket: $0.ticket)
         }
     }
+
+    public func saveClerk(_ clerk: Clerk) async throws {
+        let data = String(decoding: try JSONEncoder().encode(clerk), as: UTF8.self)
+        try await writer.write { db in
+            try db.execute(sql: "INSERT INTO clerk (staff_id, data) VALUES (?, ?) ON CONFLICT (staff_id) DO UPDATE SET data = excluded.data", arguments: [clerk.staffId, data])
+        }
+    }
+
+    public func clerks() async throws -> [Clerk] {
+        let rows = try await writer.read { db in try String.fetchAll(db, sql: "SELECT data FROM clerk ORDER BY staff_id") }
+        return try rows.map { try JSONDecoder().decode(Clerk.self, from: Data($0.utf8)) }
+    }
 }
 
 // Rows and the hall's values: times are seconds since 1970 in the database; the away
@@ -204,7 +220,7 @@ extension TicketRecord {
             appointment: t.appointment, slot: t.slot?.timeIntervalSince1970, state: t.state.rawValue, issued_at: t.issuedAt.timeIntervalSince1970,
             queued_at: t.queuedAt.timeIntervalSince1970, called_at: t.calledAt?.timeIntervalSince1970, finished_at: t.finishedAt?.timeIntervalSince1970,
             window: t.window, clerk: t.clerk, recalls: t.recalls, transferred_from: t.transferredFrom, print_job: t.printJob, print_error: t.printError,
-            issue_service: t.issueService)
+            issue_service: t.issueService, staff_id: t.staffId)
     }
 
     var ticket: Ticket {
@@ -213,7 +229,8 @@ extension TicketRecord {
             slot: slot.map(Date.init(timeIntervalSince1970:)), state: TicketState(rawValue: state) ?? .waiting,
             issuedAt: Date(timeIntervalSince1970: issued_at), queuedAt: Date(timeIntervalSince1970: queued_at),
             calledAt: called_at.map(Date.init(timeIntervalSince1970:)), finishedAt: finished_at.map(Date.init(timeIntervalSince1970:)), window: window,
-            clerk: clerk, recalls: recalls, transferredFrom: transferred_from, printJob: print_job, printError: print_error, waitingAhead: nil)
+            clerk: clerk, recalls: recalls, transferredFrom: transferred_from, printJob: print_job, printError: print_error, waitingAhead: nil,
+            staffId: staff_id)
     }
 }
 
@@ -221,14 +238,14 @@ extension RatingRecord {
     init(_ r: Rating) {
         self.init(
             ticket: r.ticket, number: r.number, service: r.service, window: r.window, clerk: r.clerk, level: r.level?.rawValue,
-            time: r.time.timeIntervalSince1970, channel: r.channel)
+            time: r.time.timeIntervalSince1970, channel: r.channel, staff_id: r.staffId)
     }
 
     var rating: Rating {
         let level = level.flatMap(RatingLevel.init(rawValue:))
         return Rating(
             ticket: ticket, number: number, service: service, window: window, clerk: clerk, level: level, stars: level?.stars,
-            time: Date(timeIntervalSince1970: time), channel: channel)
+            time: Date(timeIntervalSince1970: time), channel: channel, staffId: staff_id)
     }
 }
 

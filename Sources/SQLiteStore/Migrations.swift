@@ -110,6 +110,13 @@ extension HallDatabase {
             // transaction as the followed event, so each is stored exactly once.
             try db.execute(sql: "CREATE TABLE followed_hall (hall TEXT PRIMARY KEY NOT NULL, seq INTEGER NOT NULL)")
         }
+        migrator.registerMigration("v5-roster") { db in
+            // The hall's clerks by staff number, as JSON (removed ones kept with removedAt).
+            try db.execute(sql: "CREATE TABLE clerk (staff_id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL)")
+            // Who served a ticket and who a rating belongs to, by staff number.
+            try db.execute(sql: "ALTER TABLE ticket ADD COLUMN staff_id TEXT")
+            try db.execute(sql: "ALTER TABLE rating ADD COLUMN staff_id TEXT")
+        }
         return migrator
     }
 }

@@ -65,8 +65,8 @@ struct WindowCommand: AsyncParsableCommand {
         abstract: "Work a window: call-next, recall, no-show, complete, transfer SERVICE, open, close, away --reason R, clerk NAME.")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Window number.") var number: Int
-    @Argument(help: "call-next, recall, no-show, complete, transfer, open, close, away, clerk.") var action: String
-    @Argument(help: "transfer: the service; clerk: the name.") var value: String?
+    @Argument(help: "call-next, recall, no-show, complete, transfer, open, close, away, clerk, sign-in, sign-out.") var action: String
+    @Argument(help: "transfer: the service; clerk: the name; sign-in: the staff id (default: the one this user is bound to).") var value: String?
     @Option(help: "away: the reason (去向留言).") var reason: String?
     @Option(help: "away: how to reach the clerk.") var contact: String?
     @Option(help: "away: when the clerk is back.") var back: String?
@@ -110,8 +110,13 @@ struct WindowCommand: AsyncParsableCommand {
             case "clerk":
                 guard let value else { throw ValidationError("clerk needs the name: hallctl window \(number) clerk 李娜 --title 科员") }
                 try await window("/clerk", ClerkCard(name: value, unit: unit, title: title, phone: phone, photo: photo))
+            case "sign-in", "sign-out":
+                let body = action == "sign-in" ? try JSONEncoder().encode(SignInRequest(staffId: value)) : nil
+                let reply = try await c.send("POST", base + "/" + action, body: body, contentType: body == nil ? nil : "application/json")
+                let w: HallWindow = try HallClient.decode(reply)
+                try global.show(w) { w in "window \(w.number): " + (w.clerk.map { "\($0.name) (\($0.staffId ?? "-")) signed in" } ?? "nobody signed in") }
             default:
-                throw ValidationError("unknown action \(action): call-next, recall, no-show, complete, transfer, open, close, away, clerk")
+                throw ValidationError("unknown action \(action): call-next, recall, no-show, complete, transfer, open, close, away, clerk, sign-in, sign-out")
             }
         }
     }
@@ -193,3 +198,71 @@ struct UdevRules: AsyncParsableCommand {
     }
 }
 
+
+struct ClerkCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clerk", abstract: "The roster of clerks, by staff id (manager, technician to change it).",
+        discussion: """
+            hallctl clerk add S001 --name 李娜 --unit 社保所 --title 科员 --party-member --service A
+            hallctl clerk list [--removed]
+            hallctl clerk remove S001        (the record stays: their calls and ratings remain theirs)
+            Then at a window: hallctl window 3 sign-in S001, hallctl window 3 sign-out.
+            """,
+        subcommands: [Add.self, List.self, Remove.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add or change a clerk.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Staff id (letters, digits, . - _).") var staffId: String
+        @Option(help: "The clerk's name.") var name: String
+        @Option(help: "Unit (单位).") var unit: String?
+        @Option(help: "Title (职务).") var title: String?
+        @Option(help: "Phone shown on the card.") var phone: String?
+        @Option(help: "A photo file under the state folder's photos/.") var photo: String?
+        @Flag(help: "党员: the card says so.") var partyMember = false
+        @Option(name: .customLong("service"), help: "A service the clerk may serve (repeat; none: every service).") var services: [String] = []
+
+        func run() async throws {
+            try await reportingErrors {
+                let c: Clerk = try await global.client.call(
+                    "PUT", "/v1/clerks/\(staffId)",
+                    json: ClerkRequest(name: name, unit: unit, title: title, phone: phone, photo: photo, partyMember: partyMember, services: services))
+                try global.show(c) { "\($0.staffId) \($0.name) in the roster" }
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The roster.")
+        @OptionGroup var global: GlobalOptions
+        @Flag(help: "Removed clerks too.") var removed = false
+
+        func run() async throws {
+            try await reportingErrors {
+                let clerks: [Clerk] = try await global.client.call("GET", "/v1/clerks" + (removed ? "?removed=true" : ""))
+                try global.show(clerks) { list in
+                    Output.table(
+                        ["STAFF", "NAME", "UNIT", "TITLE", "SERVICES", "PARTY", "REMOVED"],
+                        list.map { c in
+                            [c.staffId, c.name, c.unit ?? "", c.title ?? "", c.services.isEmpty ? "all" : c.services.joined(separator: ","), c.partyMember ? "党员" : "",
+                             c.removedAt.map { $0.formatted(.iso8601) } ?? ""]
+                        })
+                }
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Take a clerk off the roster (the record stays).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Staff id.") var staffId: String
+
+        func run() async throws {
+            try await reportingErrors {
+                let reply = try await global.client.send("DELETE", "/v1/clerks/\(staffId)")
+                let c: Clerk = try HallClient.decode(reply)
+                try global.show(c) { "\($0.staffId) \($0.name) removed from the roster" }
+            }
+        }
+    }
+}

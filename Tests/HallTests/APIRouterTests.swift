@@ -19,6 +19,7 @@ struct APIRouterTests {
     static let clerk = PeerIdentity(pid: 11, uid: 1002, groups: [5002, 100])
     static let kiosk = PeerIdentity(pid: 12, uid: 1003, groups: [5003])
     static let stranger = PeerIdentity(pid: 13, uid: 1004, groups: [100])
+    static let manager = PeerIdentity(pid: 14, uid: 1005, groups: [5004])
 
     final class Harness: Sendable {
         final class PeerBox: Sendable {
@@ -48,7 +49,7 @@ struct APIRouterTests {
             let peer = self.peer
             services = APIServices(
                 registry: registry, events: events, jobs: jobs,
-                roles: RoleMap(technicianGroups: [5001], clerkGroups: [5002], kioskGroups: [5003], daemonUID: 4242),
+                roles: RoleMap(technicianGroups: [5001], clerkGroups: [5002], kioskGroups: [5003], managerGroups: [5004], daemonUID: 4242),
                 info: .init(version: "test", socket: "/test.sock", stateDir: "/test"), subscriberBuffer: 64,
                 identify: { _ in peer.value.withLock { $0 } })
         }
@@ -99,6 +100,20 @@ struct APIRouterTests {
             h.as(APIRouterTests.clerk)
             try await client.execute(uri: "/v1/displays/display-1/content", method: .put, body: json(#"{"lines":["A012 请到3号窗口"],"effect":"flash"}"#)) { #expect($0.status == .ok) }
             try await client.execute(uri: "/v1/devices/keypad-1/faults", method: .post, body: json(#"{"fault":"timeout"}"#)) { #expect($0.status == .forbidden) }
+            // The roster is the manager's: a clerk may not change it.
+            try await client.execute(uri: "/v1/clerks/S001", method: .put, body: json(#"{"name":"李娜"}"#)) { r in
+                #expect(r.status == .forbidden)
+                let e = try error(r)
+                #expect(e.message.contains("manager"))
+            }
+            h.as(APIRouterTests.manager)
+            try await client.execute(uri: "/v1/info", method: .get) { r in
+                let info = try JSONDecoder().decode(InfoResponse.self, from: Data(buffer: r.body))
+                #expect(info.role == .manager)
+            }
+            // Past the role check: this router has no hall.
+            try await client.execute(uri: "/v1/clerks/S001", method: .put, body: json(#"{"name":"李娜"}"#)) { #expect($0.status != .forbidden) }
+            try await client.execute(uri: "/v1/devices/keypad-1/faults", method: .post, body: json(#"{"fault":"timeout"}"#)) { #expect($0.status == .forbidden) }
 
             h.as(APIRouterTests.stranger)
             try await client.execute(uri: "/v1/health", method: .get) { #expect($0.status == .ok) }
@@ -123,7 +138,7 @@ struct APIRouterTests {
             }
         }
         let denied = try await h.events.events(after: 0, types: [EventType.accessDenied])
-        #expect(denied.count == 8)
+        #expect(denied.count == 10, "8, and the clerk and the manager refused what is not theirs")
         #expect(denied.first?.data["uid"] == .number(1003))
         #expect(denied.first?.data["path"]?.stringValue == "/v1/devices/ticket-printer/faults")
     }

@@ -100,6 +100,29 @@ struct HallStoreContractTests {
         NewTicket(id: id, day: day, service: service, priority: .normal, appointment: appointment, at: t0, dailyCap: cap)
     }
 
+    @Test("the roster: clerks stored and read back, a removal kept with its time; a ticket and a rating keep the staff id", arguments: StoreKind.allCases)
+    func roster(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let li = Clerk(staffId: "S001", name: "李娜", unit: "社保所", title: "科员", partyMember: true, services: ["A"])
+            try await store.saveClerk(li)
+            try await store.saveClerk(Clerk(staffId: "S002", name: "王强"))
+            var removed = li
+            removed.removedAt = t0
+            try await store.saveClerk(removed)
+            #expect(try await store.clerks() == [removed, Clerk(staffId: "S002", name: "王强")])
+            var t = try await store.issueTicket(new("t1"))
+            let waiting = t.state
+            t.state = .called
+            t.window = 3
+            t.clerk = "李娜"
+            t.staffId = "S001"
+            try await store.updateTicket(t, from: waiting)
+            #expect(try await store.tickets(day: "2027-01-15").first?.staffId == "S001")
+            try await store.saveRating(Rating(ticket: t.id, number: t.number, service: "A", window: 3, clerk: "李娜", level: .satisfied, stars: 4, time: t0, channel: "evaluator", staffId: "S001"))
+            #expect(try await store.ratings(day: "2027-01-15").map(\.staffId) == ["S001"])
+        }
+    }
+
     @Test("fifty concurrent issues get fifty different numbers; numbers are per service and day; the cap holds", arguments: StoreKind.allCases)
     func numbering(kind: StoreKind) async throws {
         try await withStore(kind) { store in

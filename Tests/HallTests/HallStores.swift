@@ -58,6 +58,7 @@ actor MemoryHallStore: HallStore {
     private var ratingsByTicket: [String: Rating] = [:]
     private var windowsByNumber: [Int: StoredWindow] = [:]
     private var appointments: [String: Appointment] = [:]
+    private var roster: [String: Clerk] = [:]
     private var log: [HallEvent] = []
     private var lastSeq: Int64 = 0
 
@@ -106,6 +107,8 @@ actor MemoryHallStore: HallStore {
     func windows() -> [StoredWindow] { windowsByNumber.values.sorted { $0.number < $1.number } }
     func saveAppointment(_ appointment: Appointment) { appointments[appointment.code] = appointment }
     func appointment(_ code: String) -> Appointment? { appointments[code] }
+    func saveClerk(_ clerk: Clerk) { roster[clerk.staffId] = clerk }
+    func clerks() -> [Clerk] { roster.values.sorted { $0.staffId < $1.staffId } }
 
     func appendEvent(_ event: NewEvent, time: String, committed: @escaping @Sendable (HallEvent) -> Void) -> HallEvent {
         lastSeq += 1
@@ -155,6 +158,8 @@ final class FaultyStore: HallStore {
     func windows() async throws -> [StoredWindow] { try await base.windows() }
     func saveAppointment(_ appointment: Appointment) async throws { try await base.saveAppointment(appointment) }
     func appointment(_ code: String) async throws -> Appointment? { try await base.appointment(code) }
+    func saveClerk(_ clerk: Clerk) async throws { try await base.saveClerk(clerk) }
+    func clerks() async throws -> [Clerk] { try await base.clerks() }
     func appendEvent(_ event: NewEvent, time: String, committed: @escaping @Sendable (HallEvent) -> Void) async throws -> HallEvent {
         try await base.appendEvent(event, time: time, committed: committed)
     }

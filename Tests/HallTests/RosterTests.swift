@@ -1,0 +1,114 @@
+import DeviceKit
+import Foundation
+import HallAPIModels
+import HallClient
+import HallModel
+import Testing
+
+/// The roster and sign-in through the real daemon: clerks by staff id, who is signed in
+/// at which window, calls and ratings carrying the staff id.
+@Suite("Roster and sign-in", .timeLimit(.minutes(3)))
+struct RosterTests {
+    struct Reply: Sendable {
+        var status: Int
+        var text: String
+    }
+
+    static func send(_ client: HallClient, _ method: String, _ path: String, _ body: String? = nil) async throws -> Reply {
+        let r = try await client.send(method, path, body: body.map { Data($0.utf8) }, contentType: body == nil ? nil : "application/json")
+        return Reply(status: r.status, text: r.text)
+    }
+
+    @Test("a working day: a hall without a roster calls as before; with one, only a signed-in clerk calls, their staff id on the ticket and rating; two clerks swap windows; refusals name the field")
+    func workingDay() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try simulatedConfig(dir: dir)
+        try await withDaemon(config) { socket in
+            let c = HallClient(socketPath: socket)
+            let _: HallWindow = try await c.call("PUT", "/v1/windows/1/status", json: WindowStatusRequest(state: .open))
+            let _: HallWindow = try await c.call("PUT", "/v1/windows/2/status", json: WindowStatusRequest(state: .open))
+            // No roster: calls as today, with a card typed by hand.
+            let _: Ticket = try await c.call("POST", "/v1/tickets", json: IssueRequest(service: "A"))
+            let early: Ticket = try await c.call("POST", "/v1/windows/1/call-next")
+            #expect(early.staffId == nil)
+            let _: Ticket = try await c.call("POST", "/v1/windows/1/complete")
+
+            // The roster, and what it refuses.
+            let li: Clerk = try await c.call("PUT", "/v1/clerks/S001", json: ClerkRequest(name: "李娜", unit: "社保所", title: "科员", partyMember: true))
+            #expect(li.staffId == "S001" && li.partyMember && li.services.isEmpty)
+            let _: Clerk = try await c.call("PUT", "/v1/clerks/S002", json: ClerkRequest(name: "王强", unit: "医保所", services: ["B"]))
+            for (path, body, field) in [
+                ("/v1/clerks/S%20003", #"{"name":"张三"}"#, "staffId"), ("/v1/clerks/S003", #"{"name":" "}"#, "name"),
+                ("/v1/clerks/S003", #"{"name":"张三","services":["A","Z"]}"#, "services[1]"), ("/v1/clerks/S003", #"{"name":"张三","age":30}"#, "age"),
+            ] {
+                let r = try await Self.send(c, "PUT", path, body)
+                #expect(r.status == 400 && r.text.contains(#""field":"\#(field)""#), "PUT \(path) \(body): \(r.status) \(r.text)")
+            }
+            let roster: [Clerk] = try await c.call("GET", "/v1/clerks")
+            #expect(roster.map(\.staffId) == ["S001", "S002"])
+
+            // With a roster a window needs a clerk signed in; the card comes from the roster.
+            let _: Ticket = try await c.call("POST", "/v1/tickets", json: IssueRequest(service: "A"))
+            let nobody = try await Self.send(c, "POST", "/v1/windows/1/call-next")
+            #expect(nobody.status == 409 && nobody.text.contains("sign"), "\(nobody.text)")
+            let typed = try await Self.send(c, "PUT", "/v1/windows/1/clerk", #"{"name":"冒名"}"#)
+            #expect(typed.status == 409 && typed.text.contains("roster"), "\(typed.text)")
+            let unknown = try await Self.send(c, "POST", "/v1/windows/1/sign-in", #"{"staffId":"S009"}"#)
+            #expect(unknown.status == 404 && unknown.text.contains(#""field":"staffId""#), "\(unknown.text)")
+            let noId = try await Self.send(c, "POST", "/v1/windows/1/sign-in")
+            #expect(noId.status == 400 && noId.text.contains(#""field":"staffId""#), "\(noId.text)")
+            let w1: HallWindow = try await c.call("POST", "/v1/windows/1/sign-in", json: SignInRequest(staffId: "S001"))
+            #expect(w1.clerk?.name == "李娜" && w1.clerk?.staffId == "S001" && w1.clerk?.partyMember == true && w1.clerk?.unit == "社保所")
+            let shown: DisplayContent = try await c.call("GET", "/v1/displays/display-1/content")
+            #expect(shown.lines.first == "1号窗口 李娜", "\(shown)")
+            let twice = try await Self.send(c, "POST", "/v1/windows/2/sign-in", #"{"staffId":"S001"}"#)
+            #expect(twice.status == 409 && twice.text.contains("window 1"), "\(twice.text)")
+            let held = try await Self.send(c, "POST", "/v1/windows/1/sign-in", #"{"staffId":"S002"}"#)
+            #expect(held.status == 409 && held.text.contains("李娜"), "\(held.text)")
+            let _: HallWindow = try await c.call("POST", "/v1/windows/2/sign-in", json: SignInRequest(staffId: "S002"))
+
+            // Calls and ratings carry the staff id.
+            let called: Ticket = try await c.call("POST", "/v1/windows/1/call-next")
+            #expect(called.staffId == "S001" && called.clerk == "李娜")
+            let busy = try await Self.send(c, "POST", "/v1/windows/1/sign-out")
+            #expect(busy.status == 409 && busy.text.contains(called.number), "\(busy.text)")
+            let _: Ticket = try await c.call("POST", "/v1/windows/1/complete")
+            _ = try await poll("the rating pressed on keypad-1", within: .seconds(5)) {
+                try await c.call("POST", "/v1/keypads/keypad-1/press", json: PressRequest(level: "不满意"), as: PressResponse.self)
+            } until: { $0.rated }
+            let ratings: [Rating] = try await c.call("GET", "/v1/ratings")
+            #expect(ratings.first { $0.ticket == called.id }?.staffId == "S001", "\(ratings)")
+
+            // They swap windows: out, then in at the other. 王强 serves B only, at any window.
+            let _: HallWindow = try await c.call("POST", "/v1/windows/1/sign-out")
+            let _: HallWindow = try await c.call("POST", "/v1/windows/2/sign-out")
+            let _: HallWindow = try await c.call("POST", "/v1/windows/1/sign-in", json: SignInRequest(staffId: "S002"))
+            let _: HallWindow = try await c.call("POST", "/v1/windows/2/sign-in", json: SignInRequest(staffId: "S001"))
+            let a: Ticket = try await c.call("POST", "/v1/tickets", json: IssueRequest(service: "A"))
+            let b: Ticket = try await c.call("POST", "/v1/tickets", json: IssueRequest(service: "B"))
+            let byWang: Ticket = try await c.call("POST", "/v1/windows/1/call-next")
+            #expect(byWang.id == b.id && byWang.staffId == "S002", "window 1 (all services) with 王强 (B only) calls \(byWang.number), not \(a.number)")
+
+            // Removing: not while signed in; then the record stays, out of the list.
+            let signedIn = try await Self.send(c, "DELETE", "/v1/clerks/S001")
+            #expect(signedIn.status == 409 && signedIn.text.contains("window 2"), "\(signedIn.text)")
+            let _: HallWindow = try await c.call("POST", "/v1/windows/2/sign-out")
+            let removed: Clerk = try await c.call("DELETE", "/v1/clerks/S001")
+            #expect(removed.removedAt != nil)
+            #expect((try await c.call("GET", "/v1/clerks", as: [Clerk].self)).map(\.staffId) == ["S002"])
+            #expect((try await c.call("GET", "/v1/clerks?removed=true", as: [Clerk].self)).map(\.staffId) == ["S001", "S002"])
+            let gone = try await Self.send(c, "POST", "/v1/windows/2/sign-in", #"{"staffId":"S001"}"#)
+            #expect(gone.status == 404, "\(gone.text)")
+            let again = try await Self.send(c, "DELETE", "/v1/clerks/S001")
+            #expect(again.status == 404 && again.text.contains(#""field":"staffId""#), "\(again.text)")
+        }
+        // After a restart: the roster and who is signed in where.
+        try await withDaemon(config) { socket in
+            let c = HallClient(socketPath: socket)
+            let hall: HallSummary = try await c.call("GET", "/v1/hall")
+            #expect(hall.windows.first { $0.number == 1 }?.clerk?.staffId == "S002", "\(hall.windows)")
+            #expect((try await c.call("GET", "/v1/clerks?removed=true", as: [Clerk].self)).map(\.staffId) == ["S001", "S002"])
+        }
+    }
+}
