@@ -25,6 +25,7 @@ public func buildRouter(_ services: APIServices) -> Router<HallRequestContext> {
     TicketController(services: services).register(router)
     WindowController(services: services).register(router)
     ClerkController(services: services).register(router)
+    LedgerController(services: services).register(router)
     RatingController(services: services).register(router)
     AppointmentController(services: services).register(router)
     EventsController(services: services).register(router)

@@ -101,3 +101,36 @@ public struct SignInRequest: Sendable, Codable, Equatable {
     public var staffId: String?
     public init(staffId: String? = nil) { self.staffId = staffId }
 }
+
+/// `POST /v1/ledger`: a request the hall could not settle (办不成事).
+public struct LedgerRequest: Sendable, Codable, Equatable {
+    public var matter: String
+    /// The citizen's phone or name: stored masked.
+    public var contact: String?
+    public var reason: String
+    public var window: Int?
+    /// The clerk's; default: the one signed in at `window`.
+    public var staffId: String?
+    /// Who takes the matter over.
+    public var handler: String?
+
+    public init(matter: String, contact: String? = nil, reason: String, window: Int? = nil, staffId: String? = nil, handler: String? = nil) {
+        self.matter = matter
+        self.contact = contact
+        self.reason = reason
+        self.window = window
+        self.staffId = staffId
+        self.handler = handler
+    }
+}
+
+/// `PUT /v1/ledger/{id}`: how the matter was resolved.
+public struct LedgerResolution: Sendable, Codable, Equatable {
+    public var resolution: String
+    public var resolvedBy: String?
+
+    public init(resolution: String, resolvedBy: String? = nil) {
+        self.resolution = resolution
+        self.resolvedBy = resolvedBy
+    }
+}

@@ -87,7 +87,13 @@ public final class PostgresHallStore: SharedHallStore {
 
     /// The migrations, in order: version N is `schema[N - 1]`. Applied versions are
     /// never changed; a change is a new version.
-    static let schema = [schemaV1, schemaV2, schemaV3]
+    static let schema = [schemaV1, schemaV2, schemaV3, schemaV4]
+
+    static let schemaV4 = [
+        // The 办不成事 ledger: entries as JSON, by the time they were written.
+        "CREATE TABLE hall_ledger (hall TEXT NOT NULL, id TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, data TEXT NOT NULL, PRIMARY KEY (hall, id))",
+        "CREATE INDEX hall_ledger_at ON hall_ledger (hall, at)",
+    ]
 
     static let schemaV3 = [
         // The hall's roster: clerks by staff number, as JSON (removed ones kept).
@@ -526,6 +532,41 @@ public final class PostgresHallStore: SharedHallStore {
                 out.append(try JSONDecoder().decode(Clerk.self, from: Data(data.utf8)))
             }
             return out
+        }
+    }
+
+    // MARK: the 办不成事 ledger
+
+    public func saveLedgerEntry(_ entry: LedgerEntry) async throws {
+        let data = String(decoding: try JSONEncoder().encode(entry), as: UTF8.self)
+        try await guarded { [self] in
+            try await client.query(
+                """
+                INSERT INTO hall_ledger (hall, id, at, data) VALUES (\(hall), \(entry.id), \(entry.at.timeIntervalSince1970), \(data))
+                ON CONFLICT (hall, id) DO UPDATE SET data = excluded.data
+                """, logger: logger)
+        }
+    }
+
+    public func ledger(from: Date, to: Date) async throws -> [LedgerEntry] {
+        let (f, t) = (from.timeIntervalSince1970, to.timeIntervalSince1970)
+        return try await guarded { [self] in
+            var out: [LedgerEntry] = []
+            for try await data in try await client.query(
+                "SELECT data FROM hall_ledger WHERE hall = \(hall) AND at >= \(f) AND at < \(t) ORDER BY at, id", logger: logger
+            ).decode(String.self) {
+                out.append(try JSONDecoder().decode(LedgerEntry.self, from: Data(data.utf8)))
+            }
+            return out
+        }
+    }
+
+    public func ledgerEntry(_ id: String) async throws -> LedgerEntry? {
+        try await guarded { [self] in
+            for try await data in try await client.query("SELECT data FROM hall_ledger WHERE hall = \(hall) AND id = \(id)", logger: logger).decode(String.self) {
+                return try JSONDecoder().decode(LedgerEntry.self, from: Data(data.utf8))
+            }
+            return nil
         }
     }
 

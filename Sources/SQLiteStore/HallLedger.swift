@@ -205,6 +205,27 @@ extension HallDatabase: HallStore {
         }
     }
 
+    public func saveLedgerEntry(_ entry: LedgerEntry) async throws {
+        let data = String(decoding: try JSONEncoder().encode(entry), as: UTF8.self)
+        try await writer.write { db in
+            try db.execute(
+                sql: "INSERT INTO ledger (id, at, data) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                arguments: [entry.id, entry.at.timeIntervalSince1970, data])
+        }
+    }
+
+    public func ledger(from: Date, to: Date) async throws -> [LedgerEntry] {
+        let rows = try await writer.read { db in
+            try String.fetchAll(db, sql: "SELECT data FROM ledger WHERE at >= ? AND at < ? ORDER BY at, id", arguments: [from.timeIntervalSince1970, to.timeIntervalSince1970])
+        }
+        return try rows.map { try JSONDecoder().decode(LedgerEntry.self, from: Data($0.utf8)) }
+    }
+
+    public func ledgerEntry(_ id: String) async throws -> LedgerEntry? {
+        let row = try await writer.read { db in try String.fetchOne(db, sql: "SELECT data FROM ledger WHERE id = ?", arguments: [id]) }
+        return try row.map { try JSONDecoder().decode(LedgerEntry.self, from: Data($0.utf8)) }
+    }
+
     public func clerks() async throws -> [Clerk] {
         let rows = try await writer.read { db in try String.fetchAll(db, sql: "SELECT data FROM clerk ORDER BY staff_id") }
         return try rows.map { try JSONDecoder().decode(Clerk.self, from: Data($0.utf8)) }

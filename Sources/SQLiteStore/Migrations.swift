@@ -117,6 +117,11 @@ extension HallDatabase {
             try db.execute(sql: "ALTER TABLE ticket ADD COLUMN staff_id TEXT")
             try db.execute(sql: "ALTER TABLE rating ADD COLUMN staff_id TEXT")
         }
+        migrator.registerMigration("v6-ledger") { db in
+            // The 办不成事 ledger: entries as JSON, by the time they were written.
+            try db.execute(sql: "CREATE TABLE ledger (id TEXT PRIMARY KEY NOT NULL, at REAL NOT NULL, data TEXT NOT NULL)")
+            try db.execute(sql: "CREATE INDEX ledger_at ON ledger (at)")
+        }
         return migrator
     }
 }

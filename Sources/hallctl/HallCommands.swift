@@ -266,3 +266,83 @@ struct ClerkCommand: AsyncParsableCommand {
         }
     }
 }
+
+struct LedgerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ledger", abstract: "The 办不成事 ledger: requests the hall could not settle (clerk and up).",
+        discussion: """
+            hallctl ledger add --matter 异地医保备案 --reason 系统未开通跨省备案 --contact 13812345678 --window 3 --handler 医保局
+            hallctl ledger list [--from 2026-11-01] [--to 2026-11-30] [--state open|resolved] [--csv]
+            hallctl ledger resolve ldg-1a2b3c4d --resolution 已协调医保局线上办结 [--by 王主任]
+            """,
+        subcommands: [Add.self, List.self, Resolve.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write an entry (the contact is stored masked).")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "What the citizen came for.") var matter: String
+        @Option(help: "Why it could not be settled.") var reason: String
+        @Option(help: "The citizen's phone or name (stored masked).") var contact: String?
+        @Option(help: "The window.") var window: Int?
+        @Option(help: "The clerk's staff id (default: the one signed in at --window).") var staffId: String?
+        @Option(help: "Who takes it over.") var handler: String?
+
+        func run() async throws {
+            try await reportingErrors {
+                let e: LedgerEntry = try await global.client.call(
+                    "POST", "/v1/ledger",
+                    json: LedgerRequest(matter: matter, contact: contact, reason: reason, window: window, staffId: staffId, handler: handler))
+                try global.show(e) { "\($0.id): \($0.matter) (\($0.reason))" }
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Entries of some days (default today).")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "First day, YYYY-MM-DD.") var from: String?
+        @Option(help: "Last day, YYYY-MM-DD (default: --from).") var to: String?
+        @Option(help: "open or resolved.") var state: String?
+        @Flag(help: "CSV.") var csv = false
+
+        func run() async throws {
+            try await reportingErrors {
+                var query = [String]()
+                if let from { query.append("from=\(from)") }
+                if let to { query.append("to=\(to)") }
+                if let state { query.append("state=\(state)") }
+                if csv { query.append("format=csv") }
+                let path = "/v1/ledger" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+                if csv {
+                    let reply = try await global.client.send("GET", path)
+                    guard reply.status == 200 else { _ = try HallClient.decode(reply) as [LedgerEntry]; return }
+                    FileHandle.standardOutput.write(Data(reply.text.utf8))
+                    return
+                }
+                let entries: [LedgerEntry] = try await global.client.call("GET", path)
+                try global.show(entries) { list in
+                    Output.table(
+                        ["ID", "STATE", "MATTER", "REASON", "WINDOW", "CLERK", "HANDLER", "RESOLUTION"],
+                        list.map { e in
+                            [e.id, e.state.rawValue, e.matter, e.reason, e.window.map(String.init) ?? "", e.clerk ?? "", e.handler ?? "", e.resolution ?? ""]
+                        })
+                }
+            }
+        }
+    }
+
+    struct Resolve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record how an entry was resolved.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The entry's id.") var id: String
+        @Option(help: "How it was settled.") var resolution: String
+        @Option(help: "Who settled it.") var by: String?
+
+        func run() async throws {
+            try await reportingErrors {
+                let e: LedgerEntry = try await global.client.call("PUT", "/v1/ledger/\(id)", json: LedgerResolution(resolution: resolution, resolvedBy: by))
+                try global.show(e) { "\($0.id): resolved (\($0.resolution ?? ""))" }
+            }
+        }
+    }
+}

@@ -100,7 +100,7 @@ struct HallStoreContractTests {
         NewTicket(id: id, day: day, service: service, priority: .normal, appointment: appointment, at: t0, dailyCap: cap)
     }
 
-    @Test("the roster: clerks stored and read back, a removal kept with its time; a ticket and a rating keep the staff id", arguments: StoreKind.allCases)
+    @Test("the roster: clerks stored and read back, a removal kept with its time; a ticket and a rating keep the staff id; the ledger by time", arguments: StoreKind.allCases)
     func roster(kind: StoreKind) async throws {
         try await withStore(kind) { store in
             let li = Clerk(staffId: "S001", name: "李娜", unit: "社保所", title: "科员", partyMember: true, services: ["A"])
@@ -120,6 +120,19 @@ struct HallStoreContractTests {
             #expect(try await store.tickets(day: "2027-01-15").first?.staffId == "S001")
             try await store.saveRating(Rating(ticket: t.id, number: t.number, service: "A", window: 3, clerk: "李娜", level: .satisfied, stars: 4, time: t0, channel: "evaluator", staffId: "S001"))
             #expect(try await store.ratings(day: "2027-01-15").map(\.staffId) == ["S001"])
+
+            // The 办不成事 ledger: written, resolved in place, read by time.
+            var entry = LedgerEntry(id: "ldg-1", at: t0, matter: "备案", contact: "138****5678", reason: "未开通", window: 3, staffId: "S001", clerk: "李娜", handler: "医保局")
+            try await store.saveLedgerEntry(entry)
+            try await store.saveLedgerEntry(LedgerEntry(id: "ldg-2", at: t0 + 86_400, matter: "证明", contact: nil, reason: "需本人", window: nil, staffId: nil, clerk: nil, handler: nil))
+            entry.state = .resolved
+            entry.resolution = "已办结"
+            entry.resolvedAt = t0 + 60
+            try await store.saveLedgerEntry(entry)
+            #expect(try await store.ledger(from: t0, to: t0 + 86_400) == [entry])
+            #expect(try await store.ledger(from: t0, to: t0 + 2 * 86_400).map(\.id) == ["ldg-1", "ldg-2"])
+            #expect(try await store.ledgerEntry("ldg-1") == entry)
+            #expect(try await store.ledgerEntry("ldg-9") == nil)
         }
     }
 

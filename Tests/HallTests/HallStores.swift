@@ -59,6 +59,7 @@ actor MemoryHallStore: HallStore {
     private var windowsByNumber: [Int: StoredWindow] = [:]
     private var appointments: [String: Appointment] = [:]
     private var roster: [String: Clerk] = [:]
+    private var ledgerByID: [String: LedgerEntry] = [:]
     private var log: [HallEvent] = []
     private var lastSeq: Int64 = 0
 
@@ -108,6 +109,9 @@ actor MemoryHallStore: HallStore {
     func saveAppointment(_ appointment: Appointment) { appointments[appointment.code] = appointment }
     func appointment(_ code: String) -> Appointment? { appointments[code] }
     func saveClerk(_ clerk: Clerk) { roster[clerk.staffId] = clerk }
+    func saveLedgerEntry(_ entry: LedgerEntry) { ledgerByID[entry.id] = entry }
+    func ledger(from: Date, to: Date) -> [LedgerEntry] { ledgerByID.values.filter { $0.at >= from && $0.at < to }.sorted { ($0.at, $0.id) < ($1.at, $1.id) } }
+    func ledgerEntry(_ id: String) -> LedgerEntry? { ledgerByID[id] }
     func clerks() -> [Clerk] { roster.values.sorted { $0.staffId < $1.staffId } }
 
     func appendEvent(_ event: NewEvent, time: String, committed: @escaping @Sendable (HallEvent) -> Void) -> HallEvent {
@@ -159,6 +163,9 @@ final class FaultyStore: HallStore {
     func saveAppointment(_ appointment: Appointment) async throws { try await base.saveAppointment(appointment) }
     func appointment(_ code: String) async throws -> Appointment? { try await base.appointment(code) }
     func saveClerk(_ clerk: Clerk) async throws { try await base.saveClerk(clerk) }
+    func saveLedgerEntry(_ entry: LedgerEntry) async throws { try await base.saveLedgerEntry(entry) }
+    func ledger(from: Date, to: Date) async throws -> [LedgerEntry] { try await base.ledger(from: from, to: to) }
+    func ledgerEntry(_ id: String) async throws -> LedgerEntry? { try await base.ledgerEntry(id) }
     func clerks() async throws -> [Clerk] { try await base.clerks() }
     func appendEvent(_ event: NewEvent, time: String, committed: @escaping @Sendable (HallEvent) -> Void) async throws -> HallEvent {
         try await base.appendEvent(event, time: time, committed: committed)

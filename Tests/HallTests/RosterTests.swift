@@ -3,6 +3,7 @@ import Foundation
 import HallAPIModels
 import HallClient
 import HallModel
+import ChildProcess
 import Testing
 
 /// The roster and sign-in through the real daemon: clerks by staff id, who is signed in
@@ -109,6 +110,73 @@ struct RosterTests {
             let hall: HallSummary = try await c.call("GET", "/v1/hall")
             #expect(hall.windows.first { $0.number == 1 }?.clerk?.staffId == "S002", "\(hall.windows)")
             #expect((try await c.call("GET", "/v1/clerks?removed=true", as: [Clerk].self)).map(\.staffId) == ["S001", "S002"])
+        }
+    }
+
+    /// Fields of CSV text (RFC 4180: quoted fields, doubled quotes, line breaks inside quotes).
+    static func parseCSV(_ text: String) -> [[String]] {
+        var rows: [[String]] = [], row: [String] = [], field = "", quoted = false
+        var chars = Array(text)[...]
+        while let c = chars.popFirst() {
+            if quoted {
+                if c == "\"" {
+                    if chars.first == "\"" { field.append("\""); chars.removeFirst() } else { quoted = false }
+                } else { field.append(c) }
+            } else if c == "\"" { quoted = true
+            } else if c == "," { row.append(field); field = ""
+            } else if c == "\n" { row.append(field); rows.append(row); row = []; field = ""
+            } else { field.append(c) }
+        }
+        if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
+        return rows
+    }
+
+    @Test("the 办不成事 ledger: entries with the reason, the window's clerk and a masked contact; resolved once; read back from its CSV; refusals name the field")
+    func ledger() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try await withDaemon(try simulatedConfig(dir: dir)) { socket in
+            let c = HallClient(socketPath: socket)
+            let _: Clerk = try await c.call("PUT", "/v1/clerks/S001", json: ClerkRequest(name: "李娜"))
+            let _: HallWindow = try await c.call("POST", "/v1/windows/1/sign-in", json: SignInRequest(staffId: "S001"))
+            for (body, status, field) in [
+                (#"{"matter":"异地医保备案","reason":" "}"#, 400, "reason"), (#"{"matter":"","reason":"系统未开通"}"#, 400, "matter"),
+                (#"{"matter":"异地医保备案"}"#, 400, "reason"), (#"{"matter":"备案","reason":"未开通","window":99}"#, 404, "window"),
+                (#"{"matter":"备案","reason":"未开通","staffId":"S404"}"#, 404, "staffId"),
+            ] {
+                let r = try await Self.send(c, "POST", "/v1/ledger", body)
+                #expect(r.status == status && r.text.contains(#""field":"\#(field)""#), "\(body): \(r.status) \(r.text)")
+            }
+            #expect((try await c.call("GET", "/v1/ledger", as: [LedgerEntry].self)).isEmpty, "refused entries are not written")
+            let first: LedgerEntry = try await c.call(
+                "POST", "/v1/ledger", json: LedgerRequest(matter: "异地医保备案", contact: "13812345678", reason: "系统未开通跨省备案", window: 1, handler: "医保局"))
+            #expect(first.contact == "138****5678" && first.staffId == "S001" && first.clerk == "李娜" && first.state == .open, "\(first)")
+            let second: LedgerEntry = try await c.call(
+                "POST", "/v1/ledger", json: LedgerRequest(matter: "证明\"无犯罪记录\", 加急", contact: "张三丰", reason: "需本人到户籍地\n派出所"))
+            #expect(second.contact == "张*丰" && second.staffId == nil)
+
+            let noResolution = try await Self.send(c, "PUT", "/v1/ledger/\(first.id)", #"{"resolution":""}"#)
+            #expect(noResolution.status == 400 && noResolution.text.contains(#""field":"resolution""#), "\(noResolution.text)")
+            #expect(try await Self.send(c, "PUT", "/v1/ledger/ldg-nope", #"{"resolution":"已办"}"#).status == 404)
+            let resolved: LedgerEntry = try await c.call("PUT", "/v1/ledger/\(first.id)", json: LedgerResolution(resolution: "已协调医保局线上办结", resolvedBy: "王主任"))
+            #expect(resolved.state == .resolved && resolved.resolvedAt != nil)
+            let twice = try await Self.send(c, "PUT", "/v1/ledger/\(first.id)", #"{"resolution":"再办"}"#)
+            #expect(twice.status == 409 && twice.text.contains("王主任"), "\(twice.text)")
+
+            #expect((try await c.call("GET", "/v1/ledger?state=open", as: [LedgerEntry].self)).map(\.id) == [second.id])
+            let bad = try await Self.send(c, "GET", "/v1/ledger?from=2026-13-01")
+            #expect(bad.status == 400 && bad.text.contains(#""field":"from""#), "\(bad.text)")
+            let csv = try await c.send("GET", "/v1/ledger?format=csv")
+            #expect(csv.status == 200)
+            let rows = Self.parseCSV(csv.text)
+            #expect(rows.first == ["id", "time", "matter", "contact", "reason", "window", "staff_id", "clerk", "handler", "state", "resolution", "resolved_at", "resolved_by"])
+            #expect(rows.count == 3, "\(rows)")
+            if rows.count == 3 {
+                #expect(rows[1][0] == first.id && rows[1][3] == "138****5678" && rows[1][6] == "S001" && rows[1][9] == "resolved" && rows[1][12] == "王主任", "\(rows[1])")
+                #expect(rows[2][2] == "证明\"无犯罪记录\", 加急" && rows[2][4] == "需本人到户籍地\n派出所" && rows[2][9] == "open", "\(rows[2])")
+            }
+            let listed = try await runCommand([builtExecutable("hallctl"), "ledger", "list", "--csv", "--socket", socket])
+            #expect(listed.status == 0 && listed.output == csv.text, "\(listed.output)")
         }
     }
 }
