@@ -108,6 +108,7 @@ extension Hall {
         }
         // Rated another way (app, SMS, paper): the keypad stops asking.
         if channel != "evaluator" { ratingTasks[t.id]?.cancel() }
+        await openFollowUp(for: rating)
         await publish(
             NewEvent(
                 type: EventType.keypadRating, device: setup.window(window)?.keypad,

@@ -26,6 +26,7 @@ public func buildRouter(_ services: APIServices) -> Router<HallRequestContext> {
     WindowController(services: services).register(router)
     ClerkController(services: services).register(router)
     LedgerController(services: services).register(router)
+    FollowUpController(services: services).register(router)
     RatingController(services: services).register(router)
     AppointmentController(services: services).register(router)
     EventsController(services: services).register(router)

@@ -134,3 +134,19 @@ public struct LedgerResolution: Sendable, Codable, Equatable {
         self.resolvedBy = resolvedBy
     }
 }
+
+/// `PUT /v1/follow-ups/{id}`: an owner, and the result with `close`.
+public struct FollowUpUpdate: Sendable, Codable, Equatable {
+    public var owner: String?
+    /// 整改结果: required to close.
+    public var result: String?
+    public var close: Bool?
+    public var closedBy: String?
+
+    public init(owner: String? = nil, result: String? = nil, close: Bool? = nil, closedBy: String? = nil) {
+        self.owner = owner
+        self.result = result
+        self.close = close
+        self.closedBy = closedBy
+    }
+}

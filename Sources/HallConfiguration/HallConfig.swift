@@ -309,6 +309,7 @@ public struct HallConfig: Sendable, Equatable {
         setup.recallMax = try t.int("recall_max", in: 0...20) ?? setup.recallMax
         setup.recallMinInterval = .seconds(try t.int("recall_min_seconds", in: 0...3600) ?? 30)
         setup.ratingTimeout = .seconds(try t.int("rating_timeout_seconds", in: 5...600) ?? 30)
+        setup.followUpWorkingDays = try t.int("followup_working_days", in: 1...60) ?? setup.followUpWorkingDays
         func device(_ r: inout TableReader, _ key: String, _ kind: DeviceKind) throws -> DeviceID? {
             guard let raw = try r.string(key) else { return nil }
             guard let d = devices.first(where: { $0.id.rawValue == raw }) else { throw r.error(key, "no [[device]] with id \"\(raw)\"") }

@@ -199,7 +199,7 @@ public struct Daemon: Sendable {
                     .init(service: RegistryService(registry: registry)),
                     .init(service: JobService(jobs: jobs)),
                     .init(service: AnnouncerService(announcers: Array(announcers.values))),
-                ] + (hall.map { [.init(service: CallerKeyService(hall: $0, events: events))] } ?? [])
+                ] + (hall.map { [.init(service: CallerKeyService(hall: $0, events: events)), .init(service: FollowUpService(hall: $0, logger: logger))] } ?? [])
                     + (follower.map { [.init(service: FollowerService(follower: $0), successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)] } ?? []) + (bus.map { [.init(service: USBHotplugService(bus: $0, wanted: wantedUSB, registry: registry, logger: logger))] } ?? []) + [
                 ] + listeners + [
                     .init(service: NotifyService(notifier: notifier, registry: registry, probes: livenessProbes(registry: registry, hall: hall, database: database), logger: logger)),
@@ -285,6 +285,20 @@ struct FollowerService: Service {
     let follower: HallFollower
     func run() async throws {
         try await cancelWhenGracefulShutdown { try await follower.run() }
+    }
+}
+
+/// Announces bad ratings' follow-ups past their deadline (`follow-up.overdue`), every minute.
+struct FollowUpService: Service {
+    let hall: Hall
+    let logger: Logger
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { try await hall.announceOverdueFollowUps() } catch { logger.warning("overdue follow-ups not checked: \(error)") }
+                try await Task.sleep(for: .seconds(60))
+            }
+        }
     }
 }
 

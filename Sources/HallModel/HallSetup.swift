@@ -45,6 +45,8 @@ public struct HallSetup: Sendable, Equatable {
     public var recallMax: Int
     public var recallMinInterval: Duration
     public var ratingTimeout: Duration
+    /// Working days a bad rating's follow-up may take (`followup_working_days`).
+    public var followUpWorkingDays = 5
 
     public init(
         name: String = "便民服务中心", timeZone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!, services: [HallService] = [], windows: [HallWindowConfig] = [],

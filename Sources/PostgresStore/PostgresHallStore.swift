@@ -87,7 +87,12 @@ public final class PostgresHallStore: SharedHallStore {
 
     /// The migrations, in order: version N is `schema[N - 1]`. Applied versions are
     /// never changed; a change is a new version.
-    static let schema = [schemaV1, schemaV2, schemaV3, schemaV4]
+    static let schema = [schemaV1, schemaV2, schemaV3, schemaV4, schemaV5]
+
+    static let schemaV5 = [
+        // Bad ratings' follow-ups (差评整改), as JSON.
+        "CREATE TABLE hall_follow_up (hall TEXT NOT NULL, id TEXT NOT NULL, rated_at DOUBLE PRECISION NOT NULL, data TEXT NOT NULL, PRIMARY KEY (hall, id))",
+    ]
 
     static let schemaV4 = [
         // The 办不成事 ledger: entries as JSON, by the time they were written.
@@ -530,6 +535,29 @@ public final class PostgresHallStore: SharedHallStore {
             var out: [Clerk] = []
             for try await data in try await client.query("SELECT data FROM hall_clerk WHERE hall = \(hall) ORDER BY staff_id", logger: logger).decode(String.self) {
                 out.append(try JSONDecoder().decode(Clerk.self, from: Data(data.utf8)))
+            }
+            return out
+        }
+    }
+
+    // MARK: follow-ups
+
+    public func saveFollowUp(_ f: FollowUp) async throws {
+        let data = String(decoding: try JSONEncoder().encode(f), as: UTF8.self)
+        try await guarded { [self] in
+            try await client.query(
+                """
+                INSERT INTO hall_follow_up (hall, id, rated_at, data) VALUES (\(hall), \(f.id), \(f.ratedAt.timeIntervalSince1970), \(data))
+                ON CONFLICT (hall, id) DO UPDATE SET data = excluded.data
+                """, logger: logger)
+        }
+    }
+
+    public func followUps() async throws -> [FollowUp] {
+        try await guarded { [self] in
+            var out: [FollowUp] = []
+            for try await data in try await client.query("SELECT data FROM hall_follow_up WHERE hall = \(hall) ORDER BY rated_at, id", logger: logger).decode(String.self) {
+                out.append(try JSONDecoder().decode(FollowUp.self, from: Data(data.utf8)))
             }
             return out
         }

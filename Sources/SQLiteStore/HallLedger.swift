@@ -226,6 +226,20 @@ extension HallDatabase: HallStore {
         return try row.map { try JSONDecoder().decode(LedgerEntry.self, from: Data($0.utf8)) }
     }
 
+    public func saveFollowUp(_ f: FollowUp) async throws {
+        let data = String(decoding: try JSONEncoder().encode(f), as: UTF8.self)
+        try await writer.write { db in
+            try db.execute(
+                sql: "INSERT INTO follow_up (id, rated_at, data) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                arguments: [f.id, f.ratedAt.timeIntervalSince1970, data])
+        }
+    }
+
+    public func followUps() async throws -> [FollowUp] {
+        let rows = try await writer.read { db in try String.fetchAll(db, sql: "SELECT data FROM follow_up ORDER BY rated_at, id") }
+        return try rows.map { try JSONDecoder().decode(FollowUp.self, from: Data($0.utf8)) }
+    }
+
     public func clerks() async throws -> [Clerk] {
         let rows = try await writer.read { db in try String.fetchAll(db, sql: "SELECT data FROM clerk ORDER BY staff_id") }
         return try rows.map { try JSONDecoder().decode(Clerk.self, from: Data($0.utf8)) }

@@ -122,6 +122,10 @@ extension HallDatabase {
             try db.execute(sql: "CREATE TABLE ledger (id TEXT PRIMARY KEY NOT NULL, at REAL NOT NULL, data TEXT NOT NULL)")
             try db.execute(sql: "CREATE INDEX ledger_at ON ledger (at)")
         }
+        migrator.registerMigration("v7-follow-ups") { db in
+            // Bad ratings' follow-ups (差评整改), as JSON.
+            try db.execute(sql: "CREATE TABLE follow_up (id TEXT PRIMARY KEY NOT NULL, rated_at REAL NOT NULL, data TEXT NOT NULL)")
+        }
         return migrator
     }
 }

@@ -346,3 +346,77 @@ struct LedgerCommand: AsyncParsableCommand {
         }
     }
 }
+
+struct FollowUpCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "followup", abstract: "Bad ratings' follow-ups (差评整改).",
+        discussion: """
+            hallctl followup list [--state open|overdue|closed] [--csv]
+            hallctl followup close fu-1a2b3c4d --result 已回访致歉并整改 [--owner 王主任] [--by 王主任]   (manager, technician)
+            hallctl followup assign fu-1a2b3c4d --owner 王主任
+            """,
+        subcommands: [List.self, Close.self, Assign.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Follow-ups, by state.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "open, overdue or closed.") var state: String?
+        @Flag(help: "CSV.") var csv = false
+
+        func run() async throws {
+            try await reportingErrors {
+                var query = [String]()
+                if let state { query.append("state=\(state)") }
+                if csv { query.append("format=csv") }
+                let path = "/v1/follow-ups" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+                if csv {
+                    let reply = try await global.client.send("GET", path)
+                    guard reply.status == 200 else { _ = try HallClient.decode(reply) as [FollowUp]; return }
+                    FileHandle.standardOutput.write(Data(reply.text.utf8))
+                    return
+                }
+                let items: [FollowUp] = try await global.client.call("GET", path)
+                let now = Date()
+                try global.show(items) { list in
+                    Output.table(
+                        ["ID", "STATE", "TICKET", "WINDOW", "CLERK", "LEVEL", "DEADLINE", "OWNER", "RESULT"],
+                        list.map { f in
+                            [f.id, f.isOverdue(at: now) ? "overdue" : f.state.rawValue, f.number, String(f.window), [f.clerk, f.staffId].compactMap { $0 }.joined(separator: " "),
+                             f.level.label, f.deadline.formatted(.iso8601), f.owner ?? "", f.result ?? ""]
+                        })
+                }
+            }
+        }
+    }
+
+    struct Close: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Close a follow-up with its result.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The follow-up's id.") var id: String
+        @Option(help: "整改结果.") var result: String
+        @Option(help: "Who owns it.") var owner: String?
+        @Option(help: "Who closed it (default: the owner).") var by: String?
+
+        func run() async throws {
+            try await reportingErrors {
+                let f: FollowUp = try await global.client.call(
+                    "PUT", "/v1/follow-ups/\(id)", json: FollowUpUpdate(owner: owner, result: result, close: true, closedBy: by))
+                try global.show(f) { "\($0.id): closed\($0.closedOnTime == false ? " (after its deadline)" : "")" }
+            }
+        }
+    }
+
+    struct Assign: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Give a follow-up an owner.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The follow-up's id.") var id: String
+        @Option(help: "Who owns it.") var owner: String
+
+        func run() async throws {
+            try await reportingErrors {
+                let f: FollowUp = try await global.client.call("PUT", "/v1/follow-ups/\(id)", json: FollowUpUpdate(owner: owner))
+                try global.show(f) { "\($0.id): owned by \($0.owner ?? "")" }
+            }
+        }
+    }
+}

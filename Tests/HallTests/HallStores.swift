@@ -60,6 +60,7 @@ actor MemoryHallStore: HallStore {
     private var appointments: [String: Appointment] = [:]
     private var roster: [String: Clerk] = [:]
     private var ledgerByID: [String: LedgerEntry] = [:]
+    private var followUpsByID: [String: FollowUp] = [:]
     private var log: [HallEvent] = []
     private var lastSeq: Int64 = 0
 
@@ -110,6 +111,8 @@ actor MemoryHallStore: HallStore {
     func appointment(_ code: String) -> Appointment? { appointments[code] }
     func saveClerk(_ clerk: Clerk) { roster[clerk.staffId] = clerk }
     func saveLedgerEntry(_ entry: LedgerEntry) { ledgerByID[entry.id] = entry }
+    func saveFollowUp(_ f: FollowUp) { followUpsByID[f.id] = f }
+    func followUps() -> [FollowUp] { followUpsByID.values.sorted { ($0.ratedAt, $0.id) < ($1.ratedAt, $1.id) } }
     func ledger(from: Date, to: Date) -> [LedgerEntry] { ledgerByID.values.filter { $0.at >= from && $0.at < to }.sorted { ($0.at, $0.id) < ($1.at, $1.id) } }
     func ledgerEntry(_ id: String) -> LedgerEntry? { ledgerByID[id] }
     func clerks() -> [Clerk] { roster.values.sorted { $0.staffId < $1.staffId } }
@@ -164,6 +167,8 @@ final class FaultyStore: HallStore {
     func appointment(_ code: String) async throws -> Appointment? { try await base.appointment(code) }
     func saveClerk(_ clerk: Clerk) async throws { try await base.saveClerk(clerk) }
     func saveLedgerEntry(_ entry: LedgerEntry) async throws { try await base.saveLedgerEntry(entry) }
+    func saveFollowUp(_ f: FollowUp) async throws { try await base.saveFollowUp(f) }
+    func followUps() async throws -> [FollowUp] { try await base.followUps() }
     func ledger(from: Date, to: Date) async throws -> [LedgerEntry] { try await base.ledger(from: from, to: to) }
     func ledgerEntry(_ id: String) async throws -> LedgerEntry? { try await base.ledgerEntry(id) }
     func clerks() async throws -> [Clerk] { try await base.clerks() }

@@ -112,6 +112,53 @@ struct HallDayTests {
         }
     }
 
+    @Test("a 不满意 rating on a Friday opens a follow-up due five working days later; it is not overdue on Thursday, is announced once on Saturday, and closes only with a result", arguments: StoreKind.allCases)
+    func followUpAcrossAWeekend(store kind: StoreKind) async throws {
+        try await Bench(kind).run { b in
+            let h = b.hall
+            _ = try await h.setStatus(window: 3, state: .open, away: nil)
+            for _ in 0..<2 { _ = try await h.issue(service: "A") }
+            let bad = try #require(try await h.callNext(window: 3))
+            _ = try await h.complete(window: 3)
+            try await h.rate(bad.id, level: .dissatisfied, channel: "app")
+            let good = try #require(try await h.callNext(window: 3))
+            _ = try await h.complete(window: 3)
+            try await h.rate(good.id, level: .satisfied, channel: "app")
+            // Friday 2027-01-15: Mon 18 … Fri 22 are the five working days; due at the end of Friday 22.
+            var shanghai = Calendar(identifier: .gregorian)
+            shanghai.timeZone = TimeZone(identifier: "Asia/Shanghai")!
+            #expect(shanghai.component(.weekday, from: b.clock.now) == 6, "the bench's day is a Friday")
+            let due = shanghai.date(from: DateComponents(year: 2027, month: 1, day: 23))!
+            let opened = try await h.followUpList(state: "open")
+            #expect(opened.count == 1 && opened.first?.ticket == bad.id && opened.first?.level == .dissatisfied, "\(opened)")
+            let f = try #require(opened.first)
+            #expect(f.deadline == due, "due \(f.deadline), wanted \(due)")
+            #expect(b.events.all.contains { $0.type == "follow-up.opened" })
+
+            b.clock.advance(6 * 24 * 60 + 2 * 60)  // Thursday 21, 10:00
+            #expect(try await h.announceOverdueFollowUps().isEmpty)
+            #expect(try await h.followUpList(state: "overdue").isEmpty)
+            b.clock.advance(2 * 24 * 60)  // Saturday 23, 10:00
+            #expect(try await h.announceOverdueFollowUps().map(\.id) == [f.id])
+            #expect(try await h.announceOverdueFollowUps().isEmpty, "announced once")
+            #expect(try await h.followUpList(state: "overdue").map(\.id) == [f.id])
+            #expect(b.events.all.filter { $0.type == "follow-up.overdue" }.count == 1)
+
+            let noResult = await Self.code { try await h.updateFollowUp(f.id, owner: nil, result: " ", close: true, closedBy: nil) }
+            #expect(noResult == .invalidData)
+            let owned = try await h.updateFollowUp(f.id, owner: "王主任", result: nil, close: false, closedBy: nil)
+            #expect(owned.owner == "王主任" && owned.state == .open)
+            let closed = try await h.updateFollowUp(f.id, owner: nil, result: "已与群众沟通并致歉, 窗口整改", close: true, closedBy: nil)
+            #expect(closed.state == .closed && closed.closedBy == "王主任" && closed.closedOnTime == false)
+            let (overdue, closedList) = (try await h.followUpList(state: "overdue"), try await h.followUpList(state: "closed"))
+            #expect(overdue.isEmpty && closedList.count == 1)
+            let again = await Self.code { try await h.updateFollowUp(f.id, owner: nil, result: "再次", close: true, closedBy: nil) }
+            #expect(again == .conflict)
+            let unknown = await Self.code { try await h.updateFollowUp("fu-none", owner: "x", result: nil, close: false, closedBy: nil) }
+            #expect(unknown == .notFound)
+        }
+    }
+
     @Test("the ticket list gives each waiting ticket its place in its own service's queue, green ahead of ordinary", arguments: StoreKind.allCases)
     func listPlaces(store kind: StoreKind) async throws {
         try await Bench(kind).run { b in

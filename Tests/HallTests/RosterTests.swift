@@ -80,6 +80,21 @@ struct RosterTests {
             } until: { $0.rated }
             let ratings: [Rating] = try await c.call("GET", "/v1/ratings")
             #expect(ratings.first { $0.ticket == called.id }?.staffId == "S001", "\(ratings)")
+            // The 不满意 opened a follow-up (差评整改) with the clerk's staff id.
+            let open: [FollowUp] = try await c.call("GET", "/v1/follow-ups?state=open")
+            #expect(open.count == 1 && open.first?.ticket == called.id && open.first?.staffId == "S001" && open.first?.level == .dissatisfied, "\(open)")
+            let fid = try #require(open.first?.id)
+            let noResult = try await Self.send(c, "PUT", "/v1/follow-ups/\(fid)", #"{"close":true}"#)
+            #expect(noResult.status == 400 && noResult.text.contains(#""field":"result""#), "\(noResult.text)")
+            let badState = try await Self.send(c, "GET", "/v1/follow-ups?state=late")
+            #expect(badState.status == 400 && badState.text.contains(#""field":"state""#), "\(badState.text)")
+            let closed: FollowUp = try await c.call("PUT", "/v1/follow-ups/\(fid)", json: FollowUpUpdate(owner: "王主任", result: "已回访致歉", close: true))
+            #expect(closed.state == .closed && closed.closedBy == "王主任" && closed.closedOnTime == true)
+            let csv = try await c.send("GET", "/v1/follow-ups?format=csv")
+            let rows = Self.parseCSV(csv.text)
+            #expect(rows.count == 2 && rows[1][0] == fid && rows[1][5] == "S001" && rows[1][11] == "closed" && rows[1][16] == "yes", "\(rows)")
+            let listed = try await runCommand([builtExecutable("hallctl"), "followup", "list", "--state", "closed", "--socket", socket])
+            #expect(listed.status == 0 && listed.output.contains(fid) && listed.output.contains("已回访致歉") && listed.output.contains("不满意"), "\(listed.output)")
 
             // They swap windows: out, then in at the other. 王强 serves B only, at any window.
             let _: HallWindow = try await c.call("POST", "/v1/windows/1/sign-out")

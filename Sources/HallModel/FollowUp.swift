@@ -1,0 +1,87 @@
+import Foundation
+import DeviceKit
+
+/// A bad rating's follow-up (差评整改): every 不满意 or 非常不满意 opens one, with the clerk,
+/// the ticket and a deadline some working days later; someone owns it, and it is closed
+/// with its result and who closed it.
+public struct FollowUp: Sendable, Codable, Equatable {
+    public enum State: String, Sendable, Codable, CaseIterable { case open, closed }
+
+    public var id: String
+    public var ticket: String
+    public var number: String
+    public var service: String
+    public var window: Int
+    public var staffId: String?
+    public var clerk: String?
+    public var level: RatingLevel
+    public var ratedAt: Date
+    /// The end of the last working day it may take.
+    public var deadline: Date
+    public var owner: String?
+    public var state: State
+    public var result: String?
+    public var closedAt: Date?
+    public var closedBy: String?
+    /// `follow-up.overdue` was announced (once).
+    public var overdueAnnounced: Bool
+
+    public init(id: String, rating: Rating, level: RatingLevel, deadline: Date) {
+        self.id = id
+        self.ticket = rating.ticket
+        self.number = rating.number
+        self.service = rating.service
+        self.window = rating.window
+        self.staffId = rating.staffId
+        self.clerk = rating.clerk
+        self.level = level
+        self.ratedAt = rating.time
+        self.deadline = deadline
+        self.state = .open
+        self.overdueAnnounced = false
+    }
+
+    public func isOverdue(at now: Date) -> Bool { state == .open && now >= deadline }
+
+    /// Whether closed within its deadline.
+    public var closedOnTime: Bool? { closedAt.map { $0 < deadline } }
+
+    /// The end of the `workingDays`-th working day after `date`'s day (Monday to Friday;
+    /// a calendar of holidays and 调休 is the citizens' issue).
+    public static func deadline(after date: Date, workingDays: Int, calendar: Calendar) -> Date {
+        var day = calendar.startOfDay(for: date)
+        var counted = 0
+        while counted < workingDays {
+            day = calendar.date(byAdding: .day, value: 1, to: day)!
+            if !calendar.isDateInWeekend(day) { counted += 1 }
+        }
+        return calendar.date(byAdding: .day, value: 1, to: day)!
+    }
+
+    public static func csv(_ items: [FollowUp], timeZone: TimeZone, now: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        func time(_ d: Date?) -> String {
+            guard let d else { return "" }
+            let c = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: d)
+            return String(format: "%04d-%02d-%02d %02d:%02d", c.year!, c.month!, c.day!, c.hour!, c.minute!)
+        }
+        var out = "id,ticket,number,service,window,staff_id,clerk,level,rated_at,deadline,owner,state,overdue,result,closed_at,closed_by,closed_on_time\n"
+        for f in items {
+            let fields = [
+                f.id, f.ticket, f.number, f.service, String(f.window), f.staffId ?? "", f.clerk ?? "", f.level.rawValue, time(f.ratedAt), time(f.deadline),
+                f.owner ?? "", f.state.rawValue, f.isOverdue(at: now) ? "yes" : "", f.result ?? "", time(f.closedAt), f.closedBy ?? "",
+                f.closedOnTime.map { $0 ? "yes" : "no" } ?? "",
+            ]
+            out += fields.map(csvField).joined(separator: ",") + "\n"
+        }
+        return out
+    }
+}
+
+/// Where follow-ups are kept: with the hall.
+public protocol FollowUpStore: Sendable {
+    func saveFollowUp(_ followUp: FollowUp) async throws
+    /// Every follow-up, oldest first.
+    func followUps() async throws -> [FollowUp]
+}
