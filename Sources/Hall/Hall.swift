@@ -177,8 +177,40 @@ public actor Hall {
     }
 
     /// The figures of `date` (`YYYY-MM-DD`, the hall's day).
-    public func stats(date: String) async throws -> HallStats {
-        HallStats.compute(date: date, tickets: try await store.tickets(day: date), ratings: try await store.ratings(day: date))
+    public func stats(date: String) async throws -> HallStats { try await stats(period: date) }
+
+    /// The figures of a day (`2026-11-29`), a month (`2026-11`) or a year (`2026`) of the
+    /// hall's days: per service, window, clerk (by staff id) and unit, with the bad
+    /// ratings' follow-ups.
+    public func stats(period: String, field: String = "date") async throws -> HallStats {
+        let parts = period.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+        guard (1...3).contains(parts.count), parts.allSatisfy({ $0 != nil }), period.count == [4, 7, 10][parts.count - 1] else {
+            throw HallError.invalid("expected a day YYYY-MM-DD, a month YYYY-MM or a year YYYY, found \(period)", field: field)
+        }
+        let start: Date?, end: Date?
+        switch parts.count {
+        case 3:
+            start = dayStart(period)
+            end = start.flatMap { calendar.date(byAdding: .day, value: 1, to: $0) }
+        case 2:
+            start = calendar.date(from: DateComponents(year: parts[0]!, month: parts[1]!, day: 1)).flatMap { (1...12).contains(parts[1]!) ? $0 : nil }
+            end = start.flatMap { calendar.date(byAdding: .month, value: 1, to: $0) }
+        default:
+            start = calendar.date(from: DateComponents(year: parts[0]!, month: 1, day: 1))
+            end = start.flatMap { calendar.date(byAdding: .year, value: 1, to: $0) }
+        }
+        guard let start, let end else { throw HallError.invalid("\(period) is no day, month or year of the calendar", field: field) }
+        var tickets: [Ticket] = []
+        var day = start
+        while day < end {
+            tickets += try await store.tickets(day: self.day(day))
+            day = calendar.date(byAdding: .day, value: 1, to: day)!
+        }
+        let ids = Set(tickets.map(\.id))
+        // A ticket of the period's last day may be rated just after midnight.
+        let ratings = try await store.ratings(from: start, to: end.addingTimeInterval(86_400), window: nil).filter { ids.contains($0.ticket) }
+        let followUps = try await store.followUps().filter { ids.contains($0.ticket) }
+        return HallStats.compute(date: period, tickets: tickets, ratings: ratings, roster: Array(roster.values), followUps: followUps, now: now())
     }
 
     /// The figures of `date` for every hall of the shared database (a district).

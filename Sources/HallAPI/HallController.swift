@@ -55,7 +55,18 @@ struct HallController {
             case let other?:
                 throw APIError.invalidData("hall '\(other)': only hall=all (every hall of the database) is known; leave it out for this hall", field: "hall")
             }
-            let stats = try await services.withHall { h in try await h.stats(date: try Self.day(q.get("date"), hall: h)) }
+            let given = ["date", "month", "year"].filter { q.get($0) != nil }
+            if given.count > 1 { throw APIError.invalidData("give one of date, month and year, not \(given.joined(separator: " and "))", field: given[1]) }
+            if let month = q.get("month"), month.count != 7 { throw APIError.invalidData("month: expected YYYY-MM, found \(month)", field: "month") }
+            if let year = q.get("year"), year.count != 4 || Int(year) == nil { throw APIError.invalidData("year: expected YYYY, found \(year)", field: "year") }
+            let by = q.get("by")
+            if let by, !["service", "window", "clerk", "unit"].contains(by) {
+                throw APIError.invalidData("by '\(by)' is not service, window, clerk or unit", field: "by")
+            }
+            var stats = try await services.withHall { h in
+                try await h.stats(period: try q.get("month") ?? q.get("year") ?? Self.day(q.get("date"), hall: h), field: given.first ?? "date")
+            }
+            if let by { stats = stats.only(by) }
             return q.get("format") == "csv" ? csv(stats.csv) : jsonResponse(stats)
         }
     }

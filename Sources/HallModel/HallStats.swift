@@ -1,7 +1,9 @@
 import DeviceKit
 import Foundation
 
-/// One day's figures for the whole hall and per service, window and clerk.
+/// A period's figures (a day, a month, a year) for the whole hall and per service,
+/// window, clerk (by staff id when the hall has a roster, else by name) and the
+/// clerks' units.
 public struct HallStats: Sendable, Codable, Equatable {
     public struct Group: Sendable, Codable, Equatable {
         public var issued = 0
@@ -17,6 +19,11 @@ public struct HallStats: Sendable, Codable, Equatable {
         public var notRated = 0
         /// Share of ratings that are 非常满意, 满意 or 基本满意.
         public var satisfactionRate: Double?
+        /// Bad ratings' follow-ups of these tickets: opened, closed within their
+        /// deadline, and open past it (at the time the figures were made).
+        public var followUps = 0
+        public var followUpsOnTime = 0
+        public var followUpsOverdue = 0
 
         public init() {}
     }
@@ -26,34 +33,59 @@ public struct HallStats: Sendable, Codable, Equatable {
     public var services: [String: Group]
     public var windows: [String: Group]
     public var clerks: [String: Group]
+    /// By the clerks' units (单位), from the roster.
+    public var units: [String: Group]
+    /// The names of the clerks keyed by staff id.
+    public var clerkNames: [String: String]
 
-    public init(date: String, hall: Group, services: [String: Group], windows: [String: Group], clerks: [String: Group]) {
+    public init(
+        date: String, hall: Group, services: [String: Group], windows: [String: Group], clerks: [String: Group], units: [String: Group] = [:],
+        clerkNames: [String: String] = [:]
+    ) {
         self.date = date
         self.hall = hall
         self.services = services
         self.windows = windows
         self.clerks = clerks
+        self.units = units
+        self.clerkNames = clerkNames
+    }
+
+    /// Keeps the hall's figures and one grouping (`service`, `window`, `clerk`, `unit`).
+    public func only(_ by: String) -> HallStats {
+        HallStats(
+            date: date, hall: hall, services: by == "service" ? services : [:], windows: by == "window" ? windows : [:], clerks: by == "clerk" ? clerks : [:],
+            units: by == "unit" ? units : [:], clerkNames: by == "clerk" ? clerkNames : [:])
     }
 
     /// One CSV row a group: scope, key, then the figures.
     public var csv: String {
         let levels = RatingLevel.allCases.map(\.rawValue)
-        var out = "date,scope,key,issued,served,noShows,waitingMeanSeconds,waitingP90Seconds,serviceMeanSeconds,\(levels.joined(separator: ",")),notRated,satisfactionRate\n"
-        func row(_ scope: String, _ key: String, _ g: Group) {
+        var out = "date,scope,key,issued,served,noShows,waitingMeanSeconds,waitingP90Seconds,serviceMeanSeconds,\(levels.joined(separator: ",")),notRated,satisfactionRate,"
+        out += "followUps,followUpsOnTime,followUpsOverdue,name\n"
+        func row(_ scope: String, _ key: String, _ g: Group, name: String = "") {
             let f = { (v: Double?) in v.map { String(format: "%.1f", $0) } ?? "" }
-            out += "\(date),\(scope),\(key),\(g.issued),\(g.served),\(g.noShows),\(f(g.waitingMeanSeconds)),\(f(g.waitingP90Seconds)),\(f(g.serviceMeanSeconds)),"
-            out += levels.map { String(g.ratings[$0] ?? 0) }.joined(separator: ",") + ",\(g.notRated),\(g.satisfactionRate.map { String(format: "%.4f", $0) } ?? "")\n"
+            out += "\(date),\(scope),\(csvField(key)),\(g.issued),\(g.served),\(g.noShows),\(f(g.waitingMeanSeconds)),\(f(g.waitingP90Seconds)),\(f(g.serviceMeanSeconds)),"
+            out += levels.map { String(g.ratings[$0] ?? 0) }.joined(separator: ",") + ",\(g.notRated),\(g.satisfactionRate.map { String(format: "%.4f", $0) } ?? ""),"
+            out += "\(g.followUps),\(g.followUpsOnTime),\(g.followUpsOverdue),\(csvField(name))\n"
         }
         row("hall", "all", hall)
         for (k, g) in services.sorted(by: { $0.key < $1.key }) { row("service", k, g) }
         for (k, g) in windows.sorted(by: { $0.key < $1.key }) { row("window", k, g) }
-        for (k, g) in clerks.sorted(by: { $0.key < $1.key }) { row("clerk", k, g) }
+        for (k, g) in clerks.sorted(by: { $0.key < $1.key }) { row("clerk", k, g, name: clerkNames[k] ?? "") }
+        for (k, g) in units.sorted(by: { $0.key < $1.key }) { row("unit", k, g) }
         return out
     }
 
-    /// Computes the figures of one day's tickets and ratings (pure).
-    public static func compute(date: String, tickets: [Ticket], ratings: [Rating]) -> HallStats {
+    /// Computes the figures of a period's tickets and ratings (pure). `roster` gives the
+    /// units and names of clerks by staff id; `followUps` the bad ratings' follow-ups,
+    /// counted with their tickets, overdue at `now`.
+    public static func compute(
+        date: String, tickets: [Ticket], ratings: [Rating], roster: [Clerk] = [], followUps: [FollowUp] = [], now: Date = Date()
+    ) -> HallStats {
         let ratingByTicket = Dictionary(ratings.map { ($0.ticket, $0) }, uniquingKeysWith: { a, _ in a })
+        let followUpByTicket = Dictionary(followUps.map { ($0.ticket, $0) }, uniquingKeysWith: { a, _ in a })
+        let clerkByID = Dictionary(roster.map { ($0.staffId, $0) }, uniquingKeysWith: { _, last in last })
         func group(_ ts: [Ticket]) -> Group {
             var g = Group()
             g.issued = ts.count
@@ -77,12 +109,23 @@ public struct HallStats: Sendable, Codable, Equatable {
                 if [RatingLevel.verySatisfied, .satisfied, .basicallySatisfied].contains(level) { satisfied += 1 }
             }
             if rated > 0 { g.satisfactionRate = Double(satisfied) / Double(rated) }
+            for t in ts {
+                guard let f = followUpByTicket[t.id] else { continue }
+                g.followUps += 1
+                if f.closedOnTime == true { g.followUpsOnTime += 1 }
+                if f.isOverdue(at: now) { g.followUpsOverdue += 1 }
+            }
             return g
         }
+        // A clerk by staff id (a roster) or, before one, by the name on the card.
+        let byClerk = Dictionary(grouping: tickets.filter { $0.staffId != nil || $0.clerk != nil }, by: { $0.staffId ?? $0.clerk! })
+        let withUnit = tickets.filter { $0.staffId.flatMap { clerkByID[$0]?.unit } != nil }
         return HallStats(
             date: date, hall: group(tickets), services: Dictionary(grouping: tickets, by: \.service).mapValues(group),
             windows: Dictionary(grouping: tickets.filter { $0.window != nil }, by: { String($0.window!) }).mapValues(group),
-            clerks: Dictionary(grouping: tickets.filter { $0.clerk != nil }, by: { $0.clerk! }).mapValues(group))
+            clerks: byClerk.mapValues(group),
+            units: Dictionary(grouping: withUnit, by: { clerkByID[$0.staffId!]!.unit! }).mapValues(group),
+            clerkNames: Dictionary(uniqueKeysWithValues: byClerk.keys.compactMap { k in clerkByID[k].map { (k, $0.name) } }))
     }
 }
 

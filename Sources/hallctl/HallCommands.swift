@@ -124,10 +124,16 @@ struct WindowCommand: AsyncParsableCommand {
 
 struct Stats: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "A day's figures: tickets, waiting and service times, ratings (--csv for CSV).",
-        discussion: "--hall all: every hall of the shared PostgreSQL database (a district), per hall and together; technician or district role.")
+        abstract: "A day's, month's or year's figures: tickets, waiting and service times, ratings, follow-ups (--csv for CSV).",
+        discussion: """
+            hallctl stats --month 2026-11 --by clerk [--csv]     per clerk (staff id), unit, window or service
+            --hall all: every hall of the shared PostgreSQL database (a district), per hall and together; technician or district role.
+            """)
     @OptionGroup var global: GlobalOptions
     @Option(help: "YYYY-MM-DD (default today).") var date: String?
+    @Option(help: "YYYY-MM: a month.") var month: String?
+    @Option(help: "YYYY: a year.") var year: String?
+    @Option(help: "Only one grouping: clerk, unit, window or service.") var by: String?
     @Option(help: "all: every hall in the shared database (a district).") var hall: String?
     @Flag(help: "CSV, one row per hall, service, window and clerk.") var csv = false
 
@@ -139,6 +145,9 @@ struct Stats: AsyncParsableCommand {
         try await reportingErrors {
             var query = [String]()
             if let date { query.append("date=\(date)") }
+            if let month { query.append("month=\(month)") }
+            if let year { query.append("year=\(year)") }
+            if let by { query.append("by=\(by)") }
             if hall != nil { query.append("hall=all") }
             if csv {
                 query.append("format=csv")
@@ -162,7 +171,8 @@ struct Stats: AsyncParsableCommand {
                 var out = ["\(s.date)", Self.line("hall", s.hall)]
                 out += s.services.sorted { $0.key < $1.key }.map { Self.line("service \($0.key)", $0.value) }
                 out += s.windows.sorted { $0.key < $1.key }.map { Self.line("window \($0.key)", $0.value) }
-                out += s.clerks.sorted { $0.key < $1.key }.map { Self.line("clerk \($0.key)", $0.value) }
+                out += s.clerks.sorted { $0.key < $1.key }.map { Self.line("clerk \($0.key)\(s.clerkNames[$0.key].map { " \($0)" } ?? "")", $0.value) }
+                out += s.units.sorted { $0.key < $1.key }.map { Self.line("unit \($0.key)", $0.value) }
                 return out.joined(separator: "\n")
             }
         }

@@ -159,6 +159,68 @@ struct HallDayTests {
         }
     }
 
+    @Test("a month's figures per clerk and unit, computed by hand: two clerks over two days, swapping windows; calls, waits, services, no-shows, ratings, follow-ups", arguments: StoreKind.allCases)
+    func monthByClerk(store kind: StoreKind) async throws {
+        try await Bench(kind).run { b in
+            let h = b.hall
+            _ = try await h.putClerk(Clerk(staffId: "S001", name: "李娜", unit: "社保所"))
+            _ = try await h.putClerk(Clerk(staffId: "S002", name: "王强", unit: "医保所"))
+            for n in [2, 3] { _ = try await h.setStatus(window: n, state: .open, away: nil) }
+            // Friday 15th: 李娜 at window 3 (A), 王强 at window 2 (B).
+            _ = try await h.signIn(window: 3, staffId: "S001")
+            _ = try await h.signIn(window: 2, staffId: "S002")
+            let a1 = try await h.issue(service: "A"), b1 = try await h.issue(service: "B")
+            b.clock.advance(10)
+            _ = try await h.callNext(window: 3)  // waited 600 s
+            b.clock.advance(5)
+            _ = try await h.complete(window: 3)  // served 300 s
+            try await h.rate(a1.id, level: .satisfied, channel: "app")
+            _ = try await h.callNext(window: 2)  // waited 900 s
+            b.clock.advance(10)
+            _ = try await h.complete(window: 2)  // served 600 s
+            try await h.rate(b1.id, level: .veryDissatisfied, channel: "app")
+            // Monday 18th, 08:00: they swap.
+            b.clock.advance(3 * 24 * 60 - 25)
+            for n in [2, 3] { _ = try await h.signOut(window: n) }
+            _ = try await h.signIn(window: 2, staffId: "S001")
+            _ = try await h.signIn(window: 3, staffId: "S002")
+            let a2 = try await h.issue(service: "A")
+            _ = try await h.issue(service: "B")
+            b.clock.advance(20)
+            _ = try await h.callNext(window: 3)  // 王强, waited 1200 s
+            b.clock.advance(10)
+            _ = try await h.complete(window: 3)  // served 600 s
+            try await h.rate(a2.id, level: .dissatisfied, channel: "app")
+            _ = try await h.callNext(window: 2)  // 李娜, waited 1800 s
+            _ = try await h.noShow(window: 2)
+            let fu = try #require(try await h.followUpList(state: "open").first { $0.ticket == a2.id })
+            b.clock.advance(30)
+            _ = try await h.updateFollowUp(fu.id, owner: "主任", result: "已回访", close: true, closedBy: nil)
+
+            let s = try await h.stats(period: "2027-01")
+            #expect(s.date == "2027-01")
+            #expect((s.hall.issued, s.hall.served, s.hall.noShows) == (4, 3, 1))
+            let li = try #require(s.clerks["S001"]), wang = try #require(s.clerks["S002"])
+            #expect(s.clerkNames == ["S001": "李娜", "S002": "王强"])
+            #expect((li.issued, li.served, li.noShows) == (2, 1, 1))
+            #expect(li.waitingMeanSeconds == 1200 && li.waitingP90Seconds == 1800 && li.serviceMeanSeconds == 300, "\(li)")
+            #expect(li.ratings == ["satisfied": 1] && li.satisfactionRate == 1 && li.followUps == 0)
+            #expect((wang.issued, wang.served, wang.noShows) == (2, 2, 0))
+            #expect(wang.waitingMeanSeconds == 1050 && wang.waitingP90Seconds == 1200 && wang.serviceMeanSeconds == 600, "\(wang)")
+            #expect(wang.ratings == ["veryDissatisfied": 1, "dissatisfied": 1] && wang.satisfactionRate == 0)
+            #expect((wang.followUps, wang.followUpsOnTime, wang.followUpsOverdue) == (2, 1, 0), "\(wang)")
+            #expect(s.units["社保所"] == li && s.units["医保所"] == wang)
+            #expect(s.only("clerk").services.isEmpty && s.only("clerk").clerks.count == 2)
+            #expect(try await h.stats(period: "2027-02").hall.issued == 0)
+            #expect(try await h.stats(period: "2027").hall.issued == 4)
+            #expect(try await h.stats(period: "2027-01-18").hall.issued == 2)
+            let csvLine = s.csv.split(separator: "\n").first { $0.contains(",clerk,S002,") }.map(String.init) ?? ""
+            #expect(csvLine.hasSuffix(",2,1,0,王强"), "\(csvLine)")
+            let bad = await Self.code { try await h.stats(period: "2027-13") }
+            #expect(bad == .invalidData)
+        }
+    }
+
     @Test("the ticket list gives each waiting ticket its place in its own service's queue, green ahead of ordinary", arguments: StoreKind.allCases)
     func listPlaces(store kind: StoreKind) async throws {
         try await Bench(kind).run { b in
@@ -271,7 +333,8 @@ struct HallDayTests {
             #expect(stats.windows["1"]?.served == 1)
             #expect(stats.clerks["李娜"]?.ratings == ["satisfied": 1])
             #expect(stats.services["B"]?.issued == 4)
-            #expect(stats.csv.contains(",hall,all,6,2,1,700.0,1140.0,600.0,0,1,0,0,1,0,0.5000\n"), "\(stats.csv)")
+            // … and the 非常不满意's follow-up, open, not yet overdue.
+            #expect(stats.csv.contains(",hall,all,6,2,1,700.0,1140.0,600.0,0,1,0,0,1,0,0.5000,1,0,0,\n"), "\(stats.csv)")
             let bad = try await h.ratings(from: b.clock.now.addingTimeInterval(-86_400), to: b.clock.now.addingTimeInterval(60), window: nil)
                 .filter { $0.level == .veryDissatisfied }
             #expect(bad.map(\.number) == ["A002"])

@@ -106,6 +106,18 @@ struct RosterTests {
             let byWang: Ticket = try await c.call("POST", "/v1/windows/1/call-next")
             #expect(byWang.id == b.id && byWang.staffId == "S002", "window 1 (all services) with 王强 (B only) calls \(byWang.number), not \(a.number)")
 
+            // This month's figures per clerk: by staff id, with names; one grouping asked, one given.
+            let month = String(early.day.prefix(7))
+            let stats: HallStats = try await c.call("GET", "/v1/stats?month=\(month)&by=clerk")
+            #expect(stats.clerks["S001"]?.served == 1 && stats.clerks["S001"]?.followUps == 1 && stats.clerkNames["S001"] == "李娜", "\(stats)")
+            #expect(stats.clerks["S002"]?.issued == 1 && stats.services.isEmpty && stats.windows.isEmpty)
+            let monthCSV = try await c.send("GET", "/v1/stats?month=\(month)&by=clerk&format=csv")
+            #expect(monthCSV.text.contains(",clerk,S001,") && monthCSV.text.contains(",李娜\n"), "\(monthCSV.text)")
+            for (query, field) in [("month=2026-13", "month"), ("month=2026-1", "month"), ("year=20x6", "year"), ("by=desk", "by"), ("date=2026-11-01&month=2026-11", "month")] {
+                let r = try await Self.send(c, "GET", "/v1/stats?\(query)")
+                #expect(r.status == 400 && r.text.contains(#""field":"\#(field)""#), "\(query): \(r.status) \(r.text)")
+            }
+
             // Removing: not while signed in; then the record stays, out of the list.
             let signedIn = try await Self.send(c, "DELETE", "/v1/clerks/S001")
             #expect(signedIn.status == 409 && signedIn.text.contains("window 2"), "\(signedIn.text)")
