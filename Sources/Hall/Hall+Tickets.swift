@@ -125,7 +125,19 @@ extension Hall {
         let (config, w) = try openWindow(n)
         let transition = try machine.transfer(w.current, window: n, to: service)
         guard setup.service(service) != nil else { throw HallError.notFound("no service '\(service)'", field: "service") }
-        return withAhead(try await carryOut(transition, at: config))
+        let from = w.current!
+        let moved = withAhead(try await carryOut(transition, at: config))
+        // 首问负责: who sent the citizen on, from where, to what.
+        let referral = Referral(
+            id: "ref-" + UUID().uuidString.prefix(8).lowercased(), ticket: from.id, number: from.number, at: now(), fromService: from.service,
+            toService: service, window: n, staffId: w.clerk?.staffId, clerk: w.clerk?.name)
+        do {
+            try await store.saveReferral(referral)
+            await publish(NewEvent(type: "referral", data: try JSONValue(encoding: referral)))
+        } catch {
+            logger.error("the referral of \(from.number) from window \(n) to \(service) could not be recorded: \(error)", metadata: ["ticket": "\(from.id)"])
+        }
+        return moved
     }
 
     /// Completes the service and asks the window's keypad for the rating (一次一评).

@@ -210,7 +210,9 @@ public actor Hall {
         // A ticket of the period's last day may be rated just after midnight.
         let ratings = try await store.ratings(from: start, to: end.addingTimeInterval(86_400), window: nil).filter { ids.contains($0.ticket) }
         let followUps = try await store.followUps().filter { ids.contains($0.ticket) }
-        return HallStats.compute(date: period, tickets: tickets, ratings: ratings, roster: Array(roster.values), followUps: followUps, now: now())
+        let referrals = try await store.referrals(from: start, to: end)
+        return HallStats.compute(
+            date: period, tickets: tickets, ratings: ratings, roster: Array(roster.values), followUps: followUps, referrals: referrals, now: now())
     }
 
     /// The figures of `date` for every hall of the shared database (a district).

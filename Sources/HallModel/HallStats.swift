@@ -24,6 +24,8 @@ public struct HallStats: Sendable, Codable, Equatable {
         public var followUps = 0
         public var followUpsOnTime = 0
         public var followUpsOverdue = 0
+        /// Citizens this service, window, clerk or unit referred on to another service (首问负责).
+        public var referredOut = 0
 
         public init() {}
     }
@@ -62,12 +64,12 @@ public struct HallStats: Sendable, Codable, Equatable {
     public var csv: String {
         let levels = RatingLevel.allCases.map(\.rawValue)
         var out = "date,scope,key,issued,served,noShows,waitingMeanSeconds,waitingP90Seconds,serviceMeanSeconds,\(levels.joined(separator: ",")),notRated,satisfactionRate,"
-        out += "followUps,followUpsOnTime,followUpsOverdue,name\n"
+        out += "followUps,followUpsOnTime,followUpsOverdue,referredOut,name\n"
         func row(_ scope: String, _ key: String, _ g: Group, name: String = "") {
             let f = { (v: Double?) in v.map { String(format: "%.1f", $0) } ?? "" }
             out += "\(date),\(scope),\(csvField(key)),\(g.issued),\(g.served),\(g.noShows),\(f(g.waitingMeanSeconds)),\(f(g.waitingP90Seconds)),\(f(g.serviceMeanSeconds)),"
             out += levels.map { String(g.ratings[$0] ?? 0) }.joined(separator: ",") + ",\(g.notRated),\(g.satisfactionRate.map { String(format: "%.4f", $0) } ?? ""),"
-            out += "\(g.followUps),\(g.followUpsOnTime),\(g.followUpsOverdue),\(csvField(name))\n"
+            out += "\(g.followUps),\(g.followUpsOnTime),\(g.followUpsOverdue),\(g.referredOut),\(csvField(name))\n"
         }
         row("hall", "all", hall)
         for (k, g) in services.sorted(by: { $0.key < $1.key }) { row("service", k, g) }
@@ -81,7 +83,7 @@ public struct HallStats: Sendable, Codable, Equatable {
     /// units and names of clerks by staff id; `followUps` the bad ratings' follow-ups,
     /// counted with their tickets, overdue at `now`.
     public static func compute(
-        date: String, tickets: [Ticket], ratings: [Rating], roster: [Clerk] = [], followUps: [FollowUp] = [], now: Date = Date()
+        date: String, tickets: [Ticket], ratings: [Rating], roster: [Clerk] = [], followUps: [FollowUp] = [], referrals: [Referral] = [], now: Date = Date()
     ) -> HallStats {
         let ratingByTicket = Dictionary(ratings.map { ($0.ticket, $0) }, uniquingKeysWith: { a, _ in a })
         let followUpByTicket = Dictionary(followUps.map { ($0.ticket, $0) }, uniquingKeysWith: { a, _ in a })
@@ -120,12 +122,21 @@ public struct HallStats: Sendable, Codable, Equatable {
         // A clerk by staff id (a roster) or, before one, by the name on the card.
         let byClerk = Dictionary(grouping: tickets.filter { $0.staffId != nil || $0.clerk != nil }, by: { $0.staffId ?? $0.clerk! })
         let withUnit = tickets.filter { $0.staffId.flatMap { clerkByID[$0]?.unit } != nil }
-        return HallStats(
+        var stats = HallStats(
             date: date, hall: group(tickets), services: Dictionary(grouping: tickets, by: \.service).mapValues(group),
             windows: Dictionary(grouping: tickets.filter { $0.window != nil }, by: { String($0.window!) }).mapValues(group),
             clerks: byClerk.mapValues(group),
-            units: Dictionary(grouping: withUnit, by: { clerkByID[$0.staffId!]!.unit! }).mapValues(group),
-            clerkNames: Dictionary(uniqueKeysWithValues: byClerk.keys.compactMap { k in clerkByID[k].map { (k, $0.name) } }))
+            units: Dictionary(grouping: withUnit, by: { clerkByID[$0.staffId!]!.unit! }).mapValues(group))
+        // Referrals count where they were made: the service, window, clerk and unit that referred.
+        for r in referrals {
+            stats.hall.referredOut += 1
+            stats.services[r.fromService, default: Group()].referredOut += 1
+            stats.windows[String(r.window), default: Group()].referredOut += 1
+            if let key = r.staffId ?? r.clerk { stats.clerks[key, default: Group()].referredOut += 1 }
+            if let unit = r.staffId.flatMap({ clerkByID[$0]?.unit }) { stats.units[unit, default: Group()].referredOut += 1 }
+        }
+        stats.clerkNames = Dictionary(uniqueKeysWithValues: stats.clerks.keys.compactMap { k in clerkByID[k].map { (k, $0.name) } })
+        return stats
     }
 }
 

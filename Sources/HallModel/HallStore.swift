@@ -108,7 +108,7 @@ extension HallStoreError: CustomStringConvertible {
 /// Every write is durable when it returns (the API acknowledges only then). The SQLite
 /// store (one PC) is the first conformance; the hall's tests run against this protocol,
 /// so a second store runs the same tests.
-public protocol HallStore: EventStore, RosterStore, LedgerStore, FollowUpStore {
+public protocol HallStore: EventStore, RosterStore, LedgerStore, FollowUpStore, ReferralStore {
     /// Issues the next number of the ticket's service for its day (`A001`, `A002` …)
     /// and stores the ticket, in one transaction: a number is never given twice, the
     /// daily cap holds, an appointment is used once.

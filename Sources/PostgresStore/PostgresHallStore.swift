@@ -87,7 +87,13 @@ public final class PostgresHallStore: SharedHallStore {
 
     /// The migrations, in order: version N is `schema[N - 1]`. Applied versions are
     /// never changed; a change is a new version.
-    static let schema = [schemaV1, schemaV2, schemaV3, schemaV4, schemaV5]
+    static let schema = [schemaV1, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6]
+
+    static let schemaV6 = [
+        // Referrals (首问负责): who sent a citizen on to which service, as JSON.
+        "CREATE TABLE hall_referral (hall TEXT NOT NULL, id TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, data TEXT NOT NULL, PRIMARY KEY (hall, id))",
+        "CREATE INDEX hall_referral_at ON hall_referral (hall, at)",
+    ]
 
     static let schemaV5 = [
         // Bad ratings' follow-ups (差评整改), as JSON.
@@ -535,6 +541,29 @@ public final class PostgresHallStore: SharedHallStore {
             var out: [Clerk] = []
             for try await data in try await client.query("SELECT data FROM hall_clerk WHERE hall = \(hall) ORDER BY staff_id", logger: logger).decode(String.self) {
                 out.append(try JSONDecoder().decode(Clerk.self, from: Data(data.utf8)))
+            }
+            return out
+        }
+    }
+
+    // MARK: referrals
+
+    public func saveReferral(_ r: Referral) async throws {
+        let data = String(decoding: try JSONEncoder().encode(r), as: UTF8.self)
+        try await guarded { [self] in
+            try await client.query(
+                "INSERT INTO hall_referral (hall, id, at, data) VALUES (\(hall), \(r.id), \(r.at.timeIntervalSince1970), \(data))", logger: logger)
+        }
+    }
+
+    public func referrals(from: Date, to: Date) async throws -> [Referral] {
+        let (f, t) = (from.timeIntervalSince1970, to.timeIntervalSince1970)
+        return try await guarded { [self] in
+            var out: [Referral] = []
+            for try await data in try await client.query(
+                "SELECT data FROM hall_referral WHERE hall = \(hall) AND at >= \(f) AND at < \(t) ORDER BY at, id", logger: logger
+            ).decode(String.self) {
+                out.append(try JSONDecoder().decode(Referral.self, from: Data(data.utf8)))
             }
             return out
         }

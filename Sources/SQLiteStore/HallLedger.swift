@@ -240,6 +240,20 @@ extension HallDatabase: HallStore {
         return try rows.map { try JSONDecoder().decode(FollowUp.self, from: Data($0.utf8)) }
     }
 
+    public func saveReferral(_ r: Referral) async throws {
+        let data = String(decoding: try JSONEncoder().encode(r), as: UTF8.self)
+        try await writer.write { db in
+            try db.execute(sql: "INSERT INTO referral (id, at, data) VALUES (?, ?, ?)", arguments: [r.id, r.at.timeIntervalSince1970, data])
+        }
+    }
+
+    public func referrals(from: Date, to: Date) async throws -> [Referral] {
+        let rows = try await writer.read { db in
+            try String.fetchAll(db, sql: "SELECT data FROM referral WHERE at >= ? AND at < ? ORDER BY at, id", arguments: [from.timeIntervalSince1970, to.timeIntervalSince1970])
+        }
+        return try rows.map { try JSONDecoder().decode(Referral.self, from: Data($0.utf8)) }
+    }
+
     public func clerks() async throws -> [Clerk] {
         let rows = try await writer.read { db in try String.fetchAll(db, sql: "SELECT data FROM clerk ORDER BY staff_id") }
         return try rows.map { try JSONDecoder().decode(Clerk.self, from: Data($0.utf8)) }

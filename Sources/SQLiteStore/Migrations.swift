@@ -126,6 +126,11 @@ extension HallDatabase {
             // Bad ratings' follow-ups (差评整改), as JSON.
             try db.execute(sql: "CREATE TABLE follow_up (id TEXT PRIMARY KEY NOT NULL, rated_at REAL NOT NULL, data TEXT NOT NULL)")
         }
+        migrator.registerMigration("v8-referrals") { db in
+            // Referrals (首问负责): who sent a citizen on to which service, as JSON.
+            try db.execute(sql: "CREATE TABLE referral (id TEXT PRIMARY KEY NOT NULL, at REAL NOT NULL, data TEXT NOT NULL)")
+            try db.execute(sql: "CREATE INDEX referral_at ON referral (at)")
+        }
         return migrator
     }
 }

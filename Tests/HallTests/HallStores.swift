@@ -61,6 +61,7 @@ actor MemoryHallStore: HallStore {
     private var roster: [String: Clerk] = [:]
     private var ledgerByID: [String: LedgerEntry] = [:]
     private var followUpsByID: [String: FollowUp] = [:]
+    private var referralList: [Referral] = []
     private var log: [HallEvent] = []
     private var lastSeq: Int64 = 0
 
@@ -112,6 +113,8 @@ actor MemoryHallStore: HallStore {
     func saveClerk(_ clerk: Clerk) { roster[clerk.staffId] = clerk }
     func saveLedgerEntry(_ entry: LedgerEntry) { ledgerByID[entry.id] = entry }
     func saveFollowUp(_ f: FollowUp) { followUpsByID[f.id] = f }
+    func saveReferral(_ r: Referral) { referralList.append(r) }
+    func referrals(from: Date, to: Date) -> [Referral] { referralList.filter { $0.at >= from && $0.at < to }.sorted { ($0.at, $0.id) < ($1.at, $1.id) } }
     func followUps() -> [FollowUp] { followUpsByID.values.sorted { ($0.ratedAt, $0.id) < ($1.ratedAt, $1.id) } }
     func ledger(from: Date, to: Date) -> [LedgerEntry] { ledgerByID.values.filter { $0.at >= from && $0.at < to }.sorted { ($0.at, $0.id) < ($1.at, $1.id) } }
     func ledgerEntry(_ id: String) -> LedgerEntry? { ledgerByID[id] }
@@ -168,6 +171,8 @@ final class FaultyStore: HallStore {
     func saveClerk(_ clerk: Clerk) async throws { try await base.saveClerk(clerk) }
     func saveLedgerEntry(_ entry: LedgerEntry) async throws { try await base.saveLedgerEntry(entry) }
     func saveFollowUp(_ f: FollowUp) async throws { try await base.saveFollowUp(f) }
+    func saveReferral(_ r: Referral) async throws { try await base.saveReferral(r) }
+    func referrals(from: Date, to: Date) async throws -> [Referral] { try await base.referrals(from: from, to: to) }
     func followUps() async throws -> [FollowUp] { try await base.followUps() }
     func ledger(from: Date, to: Date) async throws -> [LedgerEntry] { try await base.ledger(from: from, to: to) }
     func ledgerEntry(_ id: String) async throws -> LedgerEntry? { try await base.ledgerEntry(id) }

@@ -215,7 +215,7 @@ struct HallDayTests {
             #expect(try await h.stats(period: "2027").hall.issued == 4)
             #expect(try await h.stats(period: "2027-01-18").hall.issued == 2)
             let csvLine = s.csv.split(separator: "\n").first { $0.contains(",clerk,S002,") }.map(String.init) ?? ""
-            #expect(csvLine.hasSuffix(",2,1,0,王强"), "\(csvLine)")
+            #expect(csvLine.hasSuffix(",2,1,0,0,王强"), "\(csvLine)")
             let bad = await Self.code { try await h.stats(period: "2027-13") }
             #expect(bad == .invalidData)
         }
@@ -331,10 +331,14 @@ struct HallDayTests {
             #expect(stats.hall.ratings == ["satisfied": 1, "veryDissatisfied": 1])
             #expect(stats.hall.satisfactionRate == 0.5)
             #expect(stats.windows["1"]?.served == 1)
+            // 首问负责: window 3 referred A002 on to B; the referral is recorded where it was made.
+            #expect(stats.hall.referredOut == 1 && stats.windows["3"]?.referredOut == 1 && stats.services["A"]?.referredOut == 1)
+            #expect(stats.services["B"]?.referredOut == 0)
+            #expect(b.events.all.contains { $0.type == "referral" && $0.data["toService"] == .string("B") && $0.data["window"] == .number(3) })
             #expect(stats.clerks["李娜"]?.ratings == ["satisfied": 1])
             #expect(stats.services["B"]?.issued == 4)
             // … and the 非常不满意's follow-up, open, not yet overdue.
-            #expect(stats.csv.contains(",hall,all,6,2,1,700.0,1140.0,600.0,0,1,0,0,1,0,0.5000,1,0,0,\n"), "\(stats.csv)")
+            #expect(stats.csv.contains(",hall,all,6,2,1,700.0,1140.0,600.0,0,1,0,0,1,0,0.5000,1,0,0,1,\n"), "\(stats.csv)")
             let bad = try await h.ratings(from: b.clock.now.addingTimeInterval(-86_400), to: b.clock.now.addingTimeInterval(60), window: nil)
                 .filter { $0.level == .veryDissatisfied }
             #expect(bad.map(\.number) == ["A002"])
