@@ -18,7 +18,13 @@ extension Hall {
     func showLastCall(_ t: Ticket, window n: Int) async {
         lastCalls.insert("\(t.number)→\(n)号", at: 0)
         lastCalls = Array(lastCalls.prefix(4))
-        if let main = setup.mainDisplay { await show(main, lastCalls, effect: .static) }
+        await refreshMainDisplay()
+    }
+
+    /// The main display: the services no window serves now (服务双岗) first, then the last calls.
+    func refreshMainDisplay() async {
+        guard let main = setup.mainDisplay else { return }
+        await show(main, unstaffedLines + lastCalls, effect: .static)
     }
 
     /// Queues the call on a speaker; the sound is played later, in the speaker's order.

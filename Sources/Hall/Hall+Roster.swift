@@ -76,6 +76,7 @@ extension Hall {
         try await storeWindow(w)
         await showStatus(w, config: config)
         await publish(window: w)
+        await checkStaffing()
         return w
     }
 
@@ -91,6 +92,7 @@ extension Hall {
         try await storeWindow(w)
         await showStatus(w, config: config)
         await publish(window: w)
+        await checkStaffing()
         return w
     }
 

@@ -21,6 +21,7 @@ extension Hall {
                 return
             }
             applyRemote(ticket: t)
+            if type == "ticket.issued" { await checkStaffing() }
             if (type == "ticket.called" || type == "ticket.recalled"), let n = t.window, windows[n] == nil {
                 await showLastCall(t, window: n)
                 // The hall's speaker, when it is wired to this PC, says the other PCs' calls.
@@ -36,6 +37,7 @@ extension Hall {
             var kept = w
             kept.current = w.current.flatMap { tickets[$0.id] } ?? w.current
             remoteWindows[w.number] = kept
+            await checkStaffing()
         case "clerk.updated", "clerk.removed":
             applyRemoteClerk(event)
         case EventType.keypadRating:

@@ -31,6 +31,7 @@ extension Hall {
         }
         put(ticket)
         await publish("ticket.issued", ticket)
+        if unstaffedServices.isEmpty || !unstaffedServices.contains(code) { await checkStaffing() }
         // A new ordinary ticket is the last of its queue: everyone waiting is ahead
         // (no sorting or scanning of the queue on the hot path).
         let issued = priority == .normal && appointment == nil ? { var t = ticket; t.waitingAhead = (waiting[code] ?? 1) - 1; return t }() : withAhead(ticket)

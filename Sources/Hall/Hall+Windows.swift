@@ -21,6 +21,7 @@ extension Hall {
         try await storeWindow(w)
         await showStatus(w, config: config)
         await publish(window: w)
+        await checkStaffing()
         return w
     }
 

@@ -38,6 +38,8 @@ public actor Hall {
     /// as their events and the store tell. Shown, never operated from here.
     var remoteWindows: [Int: HallWindow] = [:]
     var lastCalls: [String] = []
+    /// Services with citizens waiting and no open window for them (服务双岗).
+    var unstaffedServices: Set<String> = []
     /// The roster by staff id, removed clerks included.
     var roster: [String: Clerk] = [:]
     var ratingTasks: [String: Task<Void, Never>] = [:]

@@ -322,9 +322,15 @@ public struct HallConfig: Sendable, Equatable {
                 throw s.error("code", "required: 1-3 capital letters, the ticket prefix (A, B, GJJ)")
             }
             guard setup.service(code) == nil else { throw s.error("code", "service \(code) is defined twice") }
+            var posts: [String?] = []
+            for key in ["post_a", "post_b"] {
+                let post = try s.string(key)
+                if let post, !Clerk.isValidStaffId(post) { throw s.error(key, "expected a staff id of the roster (letters, digits, . - _), found \"\(post)\"") }
+                posts.append(post)
+            }
             let service = HallService(
                 code: code, name: try s.string("name") ?? code, dailyCap: try s.int("daily_cap", in: 1...999), opens: try minutes(&s, "opens"),
-                closes: try minutes(&s, "closes"))
+                closes: try minutes(&s, "closes"), postA: posts[0], postB: posts[1])
             if (service.opens == nil) != (service.closes == nil) { throw s.error("opens", "give both opens and closes, or neither") }
             setup.services.append(service)
             try s.finish()

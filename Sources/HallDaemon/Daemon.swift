@@ -288,7 +288,8 @@ struct FollowerService: Service {
     }
 }
 
-/// Announces bad ratings' follow-ups past their deadline (`follow-up.overdue`), every minute.
+/// Every minute: announces bad ratings' follow-ups past their deadline (`follow-up.overdue`)
+/// and services left without a window (`service.unstaffed`, 服务双岗).
 struct FollowUpService: Service {
     let hall: Hall
     let logger: Logger
@@ -296,6 +297,7 @@ struct FollowUpService: Service {
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do { try await hall.announceOverdueFollowUps() } catch { logger.warning("overdue follow-ups not checked: \(error)") }
+                await hall.checkStaffing()
                 try await Task.sleep(for: .seconds(60))
             }
         }

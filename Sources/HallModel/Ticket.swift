@@ -10,13 +10,18 @@ public struct HallService: Sendable, Codable, Equatable {
     /// Opening hours in the hall's time zone, minutes after midnight (nil: always).
     public var opens: Int?
     public var closes: Int?
+    /// 服务双岗: the staff ids of the service's A post and B post.
+    public var postA: String?
+    public var postB: String?
 
-    public init(code: String, name: String, dailyCap: Int? = nil, opens: Int? = nil, closes: Int? = nil) {
+    public init(code: String, name: String, dailyCap: Int? = nil, opens: Int? = nil, closes: Int? = nil, postA: String? = nil, postB: String? = nil) {
         self.code = code
         self.name = name
         self.dailyCap = dailyCap
         self.opens = opens
         self.closes = closes
+        self.postA = postA
+        self.postB = postB
     }
 }
 

@@ -4,6 +4,7 @@ import HallAPIModels
 import HallClient
 import HallModel
 import ChildProcess
+import Synchronization
 import Testing
 
 /// The roster and sign-in through the real daemon: clerks by staff id, who is signed in
@@ -204,6 +205,43 @@ struct RosterTests {
             }
             let listed = try await runCommand([builtExecutable("hallctl"), "ledger", "list", "--csv", "--socket", socket])
             #expect(listed.status == 0 && listed.output == csv.text, "\(listed.output)")
+        }
+    }
+
+    @Test("服务双岗: a service with citizens waiting and no open window with a clerk is announced unstaffed with its A and B posts and shown on the main display, until a window opens for it")
+    func unstaffedService() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = try simulatedConfig(dir: dir)
+        config.hall!.services[0].postA = "S001"
+        config.hall!.services[0].postB = "S002"
+        try await withDaemon(config) { socket in
+            let c = HallClient(socketPath: socket)
+            let seen = Mutex<[(String, String)]>([])
+            let reader = Task {
+                for try await m in c.events("/v1/events?since=0&types=service") {
+                    seen.withLock { $0.append((m.event, m.data)) }
+                }
+            }
+            defer { reader.cancel() }
+            let _: Clerk = try await c.call("PUT", "/v1/clerks/S001", json: ClerkRequest(name: "李娜"))
+            let _: Clerk = try await c.call("PUT", "/v1/clerks/S002", json: ClerkRequest(name: "王强"))
+            let _: Ticket = try await c.call("POST", "/v1/tickets", json: IssueRequest(service: "A"))
+            try await eventually("service A announced unstaffed", seen: { "\(seen.withLock { $0 })" }) {
+                seen.withLock { $0.contains { $0.0 == "service.unstaffed" && $0.1.contains(#""service":"A""#) && $0.1.contains("李娜") && $0.1.contains("王强") } }
+            }
+            let main: DisplayContent = try await c.call("GET", "/v1/displays/display-main/content")
+            #expect(main.lines.first == "社会保障 暂无窗口 A岗李娜", "\(main)")
+            // Window 2 serves B only; window 1 open but nobody signed in (the hall has a roster): still unstaffed.
+            for n in [1, 2] { let _: HallWindow = try await c.call("PUT", "/v1/windows/\(n)/status", json: WindowStatusRequest(state: .open)) }
+            #expect(!seen.withLock { $0.contains { $0.0 == "service.staffed" } })
+            let _: HallWindow = try await c.call("POST", "/v1/windows/1/sign-in", json: SignInRequest(staffId: "S002"))
+            try await eventually("service A staffed again", seen: { "\(seen.withLock { $0 })" }) {
+                seen.withLock { $0.contains { $0.0 == "service.staffed" && $0.1.contains(#""service":"A""#) } }
+            }
+            let after: DisplayContent = try await c.call("GET", "/v1/displays/display-main/content")
+            #expect(!after.lines.contains { $0.contains("暂无窗口") }, "\(after)")
+            #expect(seen.withLock { $0.filter { $0.0 == "service.unstaffed" }.count } == 1, "announced once")
         }
     }
 }
