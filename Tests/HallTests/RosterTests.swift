@@ -25,7 +25,10 @@ struct RosterTests {
     func workingDay() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let config = try simulatedConfig(dir: dir)
+        var config = try simulatedConfig(dir: dir)
+        // This test's Unix user is a workstation bound to 王强.
+        let user = String(cString: getpwuid(getuid())!.pointee.pw_name)
+        config.workstations = [user: "S002"]
         try await withDaemon(config) { socket in
             let c = HallClient(socketPath: socket)
             let _: HallWindow = try await c.call("PUT", "/v1/windows/1/status", json: WindowStatusRequest(state: .open))
@@ -58,8 +61,10 @@ struct RosterTests {
             #expect(typed.status == 409 && typed.text.contains("roster"), "\(typed.text)")
             let unknown = try await Self.send(c, "POST", "/v1/windows/1/sign-in", #"{"staffId":"S009"}"#)
             #expect(unknown.status == 404 && unknown.text.contains(#""field":"staffId""#), "\(unknown.text)")
-            let noId = try await Self.send(c, "POST", "/v1/windows/1/sign-in")
-            #expect(noId.status == 400 && noId.text.contains(#""field":"staffId""#), "\(noId.text)")
+            // No staff id: the one this workstation's user is bound to.
+            let bound: HallWindow = try await c.call("POST", "/v1/windows/1/sign-in")
+            #expect(bound.clerk?.staffId == "S002" && bound.clerk?.name == "王强", "\(String(describing: bound.clerk))")
+            let _: HallWindow = try await c.call("POST", "/v1/windows/1/sign-out")
             let w1: HallWindow = try await c.call("POST", "/v1/windows/1/sign-in", json: SignInRequest(staffId: "S001"))
             #expect(w1.clerk?.name == "李娜" && w1.clerk?.staffId == "S001" && w1.clerk?.partyMember == true && w1.clerk?.unit == "社保所")
             let shown: DisplayContent = try await c.call("GET", "/v1/displays/display-1/content")
@@ -235,6 +240,9 @@ struct RosterTests {
             // Window 2 serves B only; window 1 open but nobody signed in (the hall has a roster): still unstaffed.
             for n in [1, 2] { let _: HallWindow = try await c.call("PUT", "/v1/windows/\(n)/status", json: WindowStatusRequest(state: .open)) }
             #expect(!seen.withLock { $0.contains { $0.0 == "service.staffed" } })
+            // This user is bound to no staff id here: the staff id is required.
+            let noId = try await Self.send(c, "POST", "/v1/windows/1/sign-in")
+            #expect(noId.status == 400 && noId.text.contains(#""field":"staffId""#), "\(noId.text)")
             let _: HallWindow = try await c.call("POST", "/v1/windows/1/sign-in", json: SignInRequest(staffId: "S002"))
             try await eventually("service A staffed again", seen: { "\(seen.withLock { $0 })" }) {
                 seen.withLock { $0.contains { $0.0 == "service.staffed" && $0.1.contains(#""service":"A""#) } }
