@@ -128,7 +128,7 @@ public actor Announcer {
             a.samples = samples
             a.milliseconds = samples * 1000 / voice.sampleRate
             a.finishedAt = Timestamp.string()
-            remember(a)
+            done(a)
             await publish(EventType.announcementFinished, a)
         } catch is CancellationError {
             // halld is stopping: the sound was cut by the shutdown, not by another announcement.
@@ -136,7 +136,7 @@ public actor Announcer {
             a.state = .failed
             a.error = "halld stopped while it played"
             logger.notice("announcement cut short by the shutdown: \"\(a.text)\"")
-            remember(a)
+            done(a)
         } catch {
             _ = await sentence
             a.state = .failed
@@ -144,7 +144,7 @@ public actor Announcer {
             a.finishedAt = Timestamp.string()
             logger.warning("announcement not played: \(a.error!): \"\(a.text)\"")
             if let e = error as? DeviceError { await registry.recordError(speaker, e) }
-            remember(a)
+            done(a)
             await publish(EventType.announcementFailed, a)
         }
     }
@@ -159,6 +159,13 @@ public actor Announcer {
             throw DeviceError.notReady(speaker, status)
         }
         return device
+    }
+
+    /// The announcement playing is over: no longer playing, among the recent ones, at once
+    /// (the queue never shows one as both).
+    private func done(_ a: Announcement) {
+        playing = nil
+        remember(a)
     }
 
     private func remember(_ a: Announcement) {
