@@ -30,12 +30,10 @@ extension Hall {
         roster[c.staffId] = c
         await publish(NewEvent(type: "clerk.updated", data: try JSONValue(encoding: c)))
         for (n, w) in windows where w.clerk?.staffId == c.staffId {
+            guard let config = setup.window(n) else { continue }
             var updated = w
             updated.clerk = c.card
-            windows[n] = updated
-            try await storeWindow(updated)
-            if let config = setup.window(n) { await showStatus(updated, config: config) }
-            await publish(window: updated)
+            _ = try await commit(updated, config: config)
         }
         return c
     }
@@ -72,28 +70,16 @@ extension Hall {
             throw HallError.conflict("\(c.name) (\(staffId)) is signed in at window \(elsewhere): sign out there first", field: "staffId")
         }
         w.clerk = c.card
-        windows[n] = w
-        try await storeWindow(w)
-        await showStatus(w, config: config)
-        await publish(window: w)
-        await checkStaffing()
-        return w
+        return try await commit(w, config: config)
     }
 
     /// Signs the window's clerk out; a window serving a citizen finishes first.
     public func signOut(window n: Int) async throws -> HallWindow {
         var (config, w) = try localWindow(n)
         guard w.clerk != nil else { throw HallError.notNow("nobody is signed in at window \(n)") }
-        if let t = w.current, t.state.isAtWindow {
-            throw HallError.notNow("window \(n) is serving \(t.number): complete or transfer it first")
-        }
+        try ensureNotServing(w)
         w.clerk = nil
-        windows[n] = w
-        try await storeWindow(w)
-        await showStatus(w, config: config)
-        await publish(window: w)
-        await checkStaffing()
-        return w
+        return try await commit(w, config: config)
     }
 
     /// A roster change another halld of the hall made.

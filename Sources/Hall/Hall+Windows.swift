@@ -13,16 +13,27 @@ extension Hall {
         } else {
             w.away = nil
         }
-        if state != .open, let current = w.current, current.state.isAtWindow {
-            throw HallError.notNow("window \(n) is serving \(current.number): complete or transfer it first")
-        }
+        if state != .open { try ensureNotServing(w) }
         w.state = state
-        windows[n] = w
+        return try await commit(w, config: config)
+    }
+
+    /// Keeps a change of a window of this halld: stored, shown on its display, announced,
+    /// and the services' staffing looked at again.
+    func commit(_ w: HallWindow, config: HallWindowConfig) async throws -> HallWindow {
+        windows[w.number] = w
         try await storeWindow(w)
         await showStatus(w, config: config)
         await publish(window: w)
         await checkStaffing()
         return w
+    }
+
+    /// Refuses a change that would leave the citizen at the window without a clerk.
+    func ensureNotServing(_ w: HallWindow) throws(HallError) {
+        if let t = w.current, t.state.isAtWindow {
+            throw .notNow("window \(w.number) is serving \(t.number): complete or transfer it first")
+        }
     }
 
     /// Sets the clerk at a window (岗位牌); a backup clerk on an open window is a clerk change.
@@ -35,11 +46,7 @@ extension Hall {
         w.clerk = card
         // A staff id comes with a sign-in, never with a card typed by hand.
         w.clerk?.staffId = nil
-        windows[n] = w
-        try await storeWindow(w)
-        await showStatus(w, config: config)
-        await publish(window: w)
-        return w
+        return try await commit(w, config: config)
     }
 
     /// A caller key pressed on a window's keypad: `call` calls the next ticket,

@@ -59,23 +59,19 @@ public struct FollowUp: Sendable, Codable, Equatable {
     }
 
     public static func csv(_ items: [FollowUp], timeZone: TimeZone, now: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
-        func time(_ d: Date?) -> String {
-            guard let d else { return "" }
-            let c = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: d)
-            return String(format: "%04d-%02d-%02d %02d:%02d", c.year!, c.month!, c.day!, c.hour!, c.minute!)
-        }
-        var out = "id,ticket,number,service,window,staff_id,clerk,level,rated_at,deadline,owner,state,overdue,result,closed_at,closed_by,closed_on_time\n"
+        var table = CSVTable(
+            header: [
+                "id", "ticket", "number", "service", "window", "staff_id", "clerk", "level", "rated_at", "deadline", "owner", "state", "overdue", "result",
+                "closed_at", "closed_by", "closed_on_time",
+            ], timeZone: timeZone)
         for f in items {
-            let fields = [
-                f.id, f.ticket, f.number, f.service, String(f.window), f.staffId ?? "", f.clerk ?? "", f.level.rawValue, time(f.ratedAt), time(f.deadline),
-                f.owner ?? "", f.state.rawValue, f.isOverdue(at: now) ? "yes" : "", f.result ?? "", time(f.closedAt), f.closedBy ?? "",
-                f.closedOnTime.map { $0 ? "yes" : "no" } ?? "",
-            ]
-            out += fields.map(csvField).joined(separator: ",") + "\n"
+            table.row([
+                f.id, f.ticket, f.number, f.service, String(f.window), f.staffId ?? "", f.clerk ?? "", f.level.rawValue, table.time(f.ratedAt),
+                table.time(f.deadline), f.owner ?? "", f.state.rawValue, f.isOverdue(at: now) ? "yes" : "", f.result ?? "", table.time(f.closedAt),
+                f.closedBy ?? "", f.closedOnTime.map { $0 ? "yes" : "no" } ?? "",
+            ])
         }
-        return out
+        return table.text
     }
 }
 

@@ -57,22 +57,16 @@ public struct LedgerEntry: Sendable, Codable, Equatable {
 
     /// The ledger as CSV (UTF-8, a header line, fields quoted where needed), times in `timeZone`.
     public static func csv(_ entries: [LedgerEntry], timeZone: TimeZone) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
-        func time(_ d: Date?) -> String {
-            guard let d else { return "" }
-            let c = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: d)
-            return String(format: "%04d-%02d-%02d %02d:%02d", c.year!, c.month!, c.day!, c.hour!, c.minute!)
-        }
-        var out = "id,time,matter,contact,reason,window,staff_id,clerk,handler,state,resolution,resolved_at,resolved_by\n"
+        var table = CSVTable(
+            header: ["id", "time", "matter", "contact", "reason", "window", "staff_id", "clerk", "handler", "state", "resolution", "resolved_at", "resolved_by"],
+            timeZone: timeZone)
         for e in entries {
-            let fields = [
-                e.id, time(e.at), e.matter, e.contact ?? "", e.reason, e.window.map(String.init) ?? "", e.staffId ?? "", e.clerk ?? "", e.handler ?? "",
-                e.state.rawValue, e.resolution ?? "", time(e.resolvedAt), e.resolvedBy ?? "",
-            ]
-            out += fields.map(csvField).joined(separator: ",") + "\n"
+            table.row([
+                e.id, table.time(e.at), e.matter, e.contact ?? "", e.reason, e.window.map(String.init) ?? "", e.staffId ?? "", e.clerk ?? "", e.handler ?? "",
+                e.state.rawValue, e.resolution ?? "", table.time(e.resolvedAt), e.resolvedBy ?? "",
+            ])
         }
-        return out
+        return table.text
     }
 }
 
@@ -80,6 +74,26 @@ public struct LedgerEntry: Sendable, Codable, Equatable {
 public func csvField(_ s: String) -> String {
     guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
     return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}
+
+/// A CSV export (UTF-8, a header line, fields quoted where needed) whose times are
+/// written `2026-11-30 09:05` in the hall's time zone.
+public struct CSVTable {
+    private var calendar = Calendar(identifier: .gregorian)
+    public private(set) var text: String
+
+    public init(header: [String], timeZone: TimeZone) {
+        calendar.timeZone = timeZone
+        text = header.joined(separator: ",") + "\n"
+    }
+
+    public func time(_ d: Date?) -> String {
+        guard let d else { return "" }
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: d)
+        return String(format: "%04d-%02d-%02d %02d:%02d", c.year!, c.month!, c.day!, c.hour!, c.minute!)
+    }
+
+    public mutating func row(_ fields: [String]) { text += fields.map(csvField).joined(separator: ",") + "\n" }
 }
 
 /// Where the ledger is kept: with the hall.
