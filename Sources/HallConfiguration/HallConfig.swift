@@ -310,6 +310,15 @@ public struct HallConfig: Sendable, Equatable {
         setup.recallMinInterval = .seconds(try t.int("recall_min_seconds", in: 0...3600) ?? 30)
         setup.ratingTimeout = .seconds(try t.int("rating_timeout_seconds", in: 5...600) ?? 30)
         setup.followUpWorkingDays = try t.int("followup_working_days", in: 1...60) ?? setup.followUpWorkingDays
+        if let url = try t.string("rating_url") {
+            guard url.contains("{ticket}"), let parsed = URLComponents(string: url.replacingOccurrences(of: "{ticket}", with: "t")), parsed.scheme == "https" || parsed.scheme == "http",
+                parsed.host?.isEmpty == false
+            else {
+                throw t.error("rating_url", "expected an http(s) URL with {ticket} where the ticket's id goes, e.g. \"https://hpc.example.gov.cn/rate?t={ticket}\", found \"\(url)\"")
+            }
+            guard url.utf8.count <= 200 else { throw t.error("rating_url", "\(url.utf8.count) bytes: a ticket's QR code holds a URL of at most 200") }
+            setup.ratingURL = url
+        }
         func device(_ r: inout TableReader, _ key: String, _ kind: DeviceKind) throws -> DeviceID? {
             guard let raw = try r.string(key) else { return nil }
             guard let d = devices.first(where: { $0.id.rawValue == raw }) else { throw r.error(key, "no [[device]] with id \"\(raw)\"") }

@@ -268,12 +268,18 @@ extension Daemon {
         _ t: Ticket, on printer: DeviceID, setup: HallSetup, registry: DeviceRegistry, jobs: JobBoard, tickets: TicketPrinting
     ) async throws -> String {
         guard let device = await registry.device(printer) as? any Printer else { throw DeviceError(.notFound, "no printer \(printer)") }
-        let serviceName = setup.services.first { $0.code == t.service }?.name ?? t.service
-        let content = TicketContent(
-            number: t.number, service: serviceName, hall: setup.name, waitingAhead: t.waitingAhead,
-            time: TicketRendering.localTime(t.issuedAt, timeZone: setup.timeZone), id: t.id)
-        let job = try await jobs.submitPrint(device, document: try tickets.document(content, for: printer))
+        let job = try await jobs.submitPrint(device, document: try tickets.document(ticketContent(t, setup: setup), for: printer))
         return job.id
+    }
+
+    /// What a kiosk ticket says. Its QR code carries `rating_url` with the ticket's id
+    /// (scan to rate from a phone) when the hall has one, else the ticket's id.
+    static func ticketContent(_ t: Ticket, setup: HallSetup) -> TicketContent {
+        let serviceName = setup.services.first { $0.code == t.service }?.name ?? t.service
+        return TicketContent(
+            number: t.number, service: serviceName, hall: setup.name, waitingAhead: t.waitingAhead,
+            time: TicketRendering.localTime(t.issuedAt, timeZone: setup.timeZone),
+            id: setup.ratingURL.map { $0.replacingOccurrences(of: "{ticket}", with: t.id) } ?? t.id)
     }
 }
 

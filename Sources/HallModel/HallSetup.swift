@@ -45,6 +45,8 @@ public struct HallSetup: Sendable, Equatable {
     public var recallMax: Int
     public var recallMinInterval: Duration
     public var ratingTimeout: Duration
+    /// `rating_url`: the page a phone rates a ticket on, `{ticket}` its id; printed as the ticket's QR code.
+    public var ratingURL: String?
     /// Working days a bad rating's follow-up may take (`followup_working_days`).
     public var followUpWorkingDays = 5
 

@@ -1,6 +1,8 @@
 import DeviceKit
 import Foundation
 @testable import HallConfiguration
+import HallModel
+import Jobs
 import Testing
 
 @testable import HallDaemon
@@ -167,5 +169,24 @@ struct ConfigTests {
         #expect(hall?.key == "hall.speaker" && hall?.message == "d is a display, not a speaker", "\(String(describing: hall))")
         let window = error(display + "[hall]\n[[hall.service]]\ncode = \"A\"\n[[hall.window]]\nnumber = 1\nspeaker = \"nope\"\n")
         #expect(window?.key == "hall.window[0].speaker", "\(String(describing: window))")
+    }
+
+    @Test("scan-to-rate: rating_url puts the rating page with the ticket's id in the printed ticket's QR code; a URL without {ticket} or not http(s) is refused")
+    func ratingURL() throws {
+        let hall = "[hall]\n[[hall.service]]\ncode = \"A\"\nname = \"社会保障\"\n"
+        let config = try HallConfig.parse("[hall]\nrating_url = \"https://hpc.example.gov.cn/rate?t={ticket}\"\n[[hall.service]]\ncode = \"A\"\n", file: "t.toml")
+        let setup = try #require(config.hall)
+        let t = Ticket(id: "6f1c0d2e", number: "A007", service: "A", day: "2026-11-30", priority: .normal, state: .waiting, issuedAt: Date(), queuedAt: Date(), recalls: 0)
+        let content = Daemon.ticketContent(t, setup: setup)
+        #expect(content.id == "https://hpc.example.gov.cn/rate?t=6f1c0d2e")
+        let document = try TicketPrinting().document(content, for: DeviceID("ticket-printer")!)
+        let url = Array("https://hpc.example.gov.cn/rate?t=6f1c0d2e".utf8)
+        // GS ( k store: pL pH, 31 50 30, then the URL's bytes, as the printer reads them.
+        let store: [UInt8] = [0x1D, 0x28, 0x6B, UInt8((url.count + 3) & 0xFF), UInt8((url.count + 3) >> 8), 0x31, 0x50, 0x30] + url
+        #expect([UInt8](document.data).firstRange(of: store) != nil, "the QR code stores the rating URL")
+        #expect(Daemon.ticketContent(t, setup: try #require(try HallConfig.parse(hall, file: "t.toml").hall)).id == "6f1c0d2e", "without rating_url: the ticket's id")
+        for bad in ["https://hpc.example.gov.cn/rate", "ftp://x/{ticket}", "rate?t={ticket}"] {
+            #expect(error("[hall]\nrating_url = \"\(bad)\"\n[[hall.service]]\ncode = \"A\"\n")?.key == "hall.rating_url", "\(bad)")
+        }
     }
 }

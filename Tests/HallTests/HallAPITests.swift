@@ -51,6 +51,43 @@ struct HallAPITests {
         }
     }
 
+    @Test("scan-to-rate: a QR rating and the keypad compete for one ticket; whichever is first is stored, the other is refused (一次一评)")
+    func qrAgainstKeypad() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = try simulatedConfig(dir: dir)
+        config.hall!.ratingURL = "https://hpc.example.gov.cn/rate?t={ticket}"
+        try await withDaemon(config) { socket in
+            let c = HallClient(socketPath: socket)
+            let _: HallWindow = try await c.call("PUT", "/v1/windows/1/status", json: WindowStatusRequest(state: .open))
+            func serve() async throws -> Ticket {
+                let _: Ticket = try await c.call("POST", "/v1/tickets", json: IssueRequest(service: "A", print: true))
+                let _: Ticket = try await c.call("POST", "/v1/windows/1/call-next")
+                return try await c.call("POST", "/v1/windows/1/complete")
+            }
+            func qr(_ t: Ticket) async throws -> Int {
+                try await c.send("POST", "/v1/tickets/\(t.id)/rating", body: try JSONEncoder().encode(RatingRequest(level: "满意", channel: "qr")), contentType: "application/json").status
+            }
+            // The phone first: stored with channel qr; the keypad then has nothing to rate; a second scan is 409.
+            let first = try await serve()
+            #expect(try await qr(first) == 201)
+            let late: PressResponse = try await c.call("POST", "/v1/keypads/keypad-1/press", json: PressRequest(level: "非常不满意"))
+            #expect(!late.rated)
+            #expect(try await qr(first) == 409)
+            // The keypad first: the scan is refused.
+            let second = try await serve()
+            _ = try await poll("the keypad's rating of \(second.number)", within: .seconds(5)) {
+                try await c.call("POST", "/v1/keypads/keypad-1/press", json: PressRequest(level: "基本满意"), as: PressResponse.self)
+            } until: { $0.rated }
+            _ = try await poll("the keypad's rating stored", within: .seconds(5)) {
+                try await c.call("GET", "/v1/ratings", as: [Rating].self)
+            } until: { $0.contains { $0.ticket == second.id } }
+            #expect(try await qr(second) == 409)
+            let ratings: [Rating] = try await c.call("GET", "/v1/ratings")
+            #expect(ratings.map(\.channel) == ["qr", "evaluator"] && ratings.map(\.level) == [.satisfied, .basicallySatisfied], "\(ratings)")
+        }
+    }
+
     @Test("issue with print, call on the displays, complete and rate by the keypad, errors with their reasons and fields")
     func flow() async throws {
         let dir = try temporaryDirectory()
