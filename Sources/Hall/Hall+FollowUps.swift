@@ -8,7 +8,7 @@ extension Hall {
     /// Opens the follow-up of a 不满意 or 非常不满意 rating (after it is stored).
     func openFollowUp(for rating: Rating) async {
         guard let level = rating.level, level == .dissatisfied || level == .veryDissatisfied else { return }
-        let deadline = FollowUp.deadline(after: rating.time, workingDays: setup.followUpWorkingDays, calendar: calendar)
+        let deadline = setup.calendar.deadline(after: rating.time, workingDays: setup.followUpWorkingDays, calendar: calendar)
         let f = FollowUp(id: "fu-" + UUID().uuidString.prefix(8).lowercased(), rating: rating, level: level, deadline: deadline)
         do {
             try await store.saveFollowUp(f)

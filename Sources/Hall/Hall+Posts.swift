@@ -18,10 +18,10 @@ extension Hall {
     /// (after issues and window changes, and every minute for opening hours and calls).
     public func checkStaffing() async {
         rollDay()
-        let minute = minuteOfDay(now())
+        let now = now()
         var changed = false
         for s in setup.services {
-            let open = s.opens.map { minute >= $0 && minute < (s.closes ?? 24 * 60) } ?? true
+            let open = phase(s, at: now) != .closed
             let unstaffed = open && (waiting[s.code] ?? 0) > 0 && !isStaffed(s.code)
             guard unstaffed != unstaffedServices.contains(s.code) else { continue }
             changed = true

@@ -15,6 +15,8 @@ extension Hall {
         // Loaded already (the day was loaded after this event was committed).
         guard event.seq > loadedThrough else { return }
         switch event.type {
+        case "ticket.overdue":
+            applyRemoteOverdue(event)
         case let type where type.hasPrefix("ticket."):
             guard let t = try? event.data.decode(as: Ticket.self) else {
                 logger.warning("hall event \(event.seq) \(event.type) carries no ticket: not applied")

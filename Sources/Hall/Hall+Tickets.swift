@@ -4,19 +4,22 @@ import HallModel
 
 extension Hall {
     /// Issues a ticket, in the store before it returns; prints it on the kiosk printer when asked.
-    public func issue(service code: String, priority: TicketPriority = .normal, appointment: String? = nil, print: Bool = false) async throws -> Ticket {
+    public func issue(service requested: String?, priority: TicketPriority = .normal, appointment: String? = nil, print: Bool = false) async throws -> Ticket {
         rollDay()
+        // An appointment is checked in within its window, whatever the hours (its slot is in them).
+        let code: String
+        if let appointment {
+            code = try await checkIn(appointment, service: requested)
+        } else {
+            guard let requested else { throw HallError.invalid("give the service (or an appointment code)", field: "service") }
+            code = requested
+        }
         guard let service = setup.service(code) else {
             throw HallError.notFound("no service '\(code)' (services: \(setup.services.map(\.code).joined(separator: ", ")))", field: "service")
         }
         let at = now()
-        if let opens = service.opens, let closes = service.closes {
-            let m = minuteOfDay(at)
-            guard m >= opens && m < closes else {
-                throw HallError.notNow(
-                    "\(service.name) issues tickets \(String(format: "%02d:%02d", opens / 60, opens % 60))-\(String(format: "%02d:%02d", closes / 60, closes % 60))",
-                    field: "service")
-            }
+        if appointment == nil, phase(service, at: at) == .closed {
+            throw HallError.notNow(closedMessage(service, at: at), field: "service")
         }
         var ticket: Ticket
         do {
@@ -28,6 +31,8 @@ extension Hall {
             throw HallError.notFound("no appointment '\(appointment ?? "")' for service \(code)", field: "appointment")
         } catch HallStoreError.appointmentUsed(let used) {
             throw HallError.conflict("appointment '\(appointment ?? "")' was already checked in (ticket \(tickets[used]?.number ?? used))", field: "appointment")
+        } catch HallStoreError.appointmentClosed(let state) {
+            throw HallError.conflict("appointment '\(appointment ?? "")' is \(state.rawValue)", field: "appointment")
         }
         put(ticket)
         await publish("ticket.issued", ticket)
@@ -49,12 +54,6 @@ extension Hall {
             return printed
         }
         return issued
-    }
-
-    /// Registers an appointment (from the booking system) that a citizen checks in with its code.
-    public func addAppointment(code: String, service: String, slot: Date) async throws {
-        guard setup.service(service) != nil else { throw HallError.notFound("no service '\(service)'", field: "service") }
-        try await store.saveAppointment(Appointment(code: code, service: service, slot: slot))
     }
 
     /// The window `n`, which must be open.

@@ -26,6 +26,8 @@ public actor Hall {
     let printTicket: (@Sendable (Ticket, DeviceID) async throws -> String)?
     /// Has a call said on a speaker: queues it and returns (the hall never waits for a sound).
     let announce: (@Sendable (DeviceID, SpokenCall) async -> Void)?
+    /// Prints a one-time notice on a window's printer; returns the print job's id.
+    let printNotice: (@Sendable (Notice, DeviceID) async throws -> String)?
 
     var tickets: [String: Ticket] = [:]
     /// Waiting tickets per service, kept with `tickets` (every change goes through `put`).
@@ -66,9 +68,11 @@ public actor Hall {
         setup: HallSetup, store: any HallStore, registry: DeviceRegistry, events: any EventPublisher, logger: Logger,
         now: @escaping @Sendable () -> Date = { Date() }, printTicket: (@Sendable (Ticket, DeviceID) async throws -> String)? = nil,
         announce: (@Sendable (DeviceID, SpokenCall) async -> Void)? = nil,
+        printNotice: (@Sendable (Notice, DeviceID) async throws -> String)? = nil,
         ratingRetryDelays: [Duration] = [.milliseconds(200), .seconds(1), .seconds(3)]
     ) {
         self.announce = announce
+        self.printNotice = printNotice
         self.ratingRetryDelays = ratingRetryDelays
         self.setup = setup
         var calendar = Calendar(identifier: .gregorian)
@@ -123,11 +127,6 @@ public actor Hall {
     public nonisolated func day(_ date: Date) -> String {
         let c = calendar.dateComponents([.year, .month, .day], from: date)
         return String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!)
-    }
-
-    func minuteOfDay(_ date: Date) -> Int {
-        let c = calendar.dateComponents([.hour, .minute], from: date)
-        return c.hour! * 60 + c.minute!
     }
 
     /// A new day starts a new queue: yesterday's waiting tickets are not called today.
@@ -214,7 +213,8 @@ public actor Hall {
         let followUps = try await store.followUps().filter { ids.contains($0.ticket) }
         let referrals = try await store.referrals(from: start, to: end)
         return HallStats.compute(
-            date: period, tickets: tickets, ratings: ratings, roster: Array(roster.values), followUps: followUps, referrals: referrals, now: now())
+            date: period, tickets: tickets, ratings: ratings, roster: Array(roster.values), followUps: followUps, referrals: referrals, now: now(),
+            limits: Dictionary(uniqueKeysWithValues: setup.services.map { ($0.code, (wait: $0.waitLimitMinutes, service: $0.serviceLimitMinutes)) }))
     }
 
     /// The figures of `date` for every hall of the shared database (a district).

@@ -4,7 +4,9 @@ import Hall
 import HallAPIModels
 import Hummingbird
 
-/// Appointments from the booking system, checked in later with their code.
+/// Appointments (预约), the whole life: registered by the booking system or a clerk,
+/// listed by day (JSON or CSV), cancelled, checked in with `POST /v1/tickets
+/// {"appointment": CODE}`; the ones never checked in become no-shows.
 struct AppointmentController {
     let services: APIServices
 
@@ -12,9 +14,68 @@ struct AppointmentController {
         router.post("/v1/appointments") { request, context in
             try context.require(.clerk, to: "registering an appointment")
             let body = try await request.decode(as: AppointmentRequest.self, context: context)
-            guard !body.code.isEmpty, body.code.count <= 32 else { throw APIError.invalidData("code must be 1 to 32 characters", field: "code") }
-            try await services.withHall { try await $0.addAppointment(code: body.code, service: body.service, slot: body.slot) }
-            return Response(status: .noContent)
+            let a = try await services.withHall {
+                try await $0.register(code: body.code, service: body.service, day: body.day, slot: body.slot, name: body.name, phone: body.phone)
+            }
+            return jsonResponse(a, status: .created, headers: [.location: "/v1/appointments/\(a.code)"])
+        }
+        router.get("/v1/appointments") { request, context in
+            try context.require(.clerk, to: "listing appointments")
+            let q = request.uri.queryParameters
+            let format = q.get("format") ?? "json"
+            guard format == "json" || format == "csv" else { throw APIError.invalidData("format '\(format)' is not json or csv", field: "format") }
+            var state: Appointment.State?
+            if let raw = q.get("state") {
+                guard let s = Appointment.State(rawValue: raw) else {
+                    throw APIError.invalidData("state '\(raw)' is not one of \(Appointment.State.allCases.map(\.rawValue).joined(separator: ", "))", field: "state")
+                }
+                state = s
+            }
+            let (list, zone) = try await services.withHall { h in
+                let date: String
+                if let d = q.get("date") { date = d } else { date = await h.currentDay() }
+                return (try await h.appointments(day: date).filter { state == nil || $0.state == state }, h.setup.timeZone)
+            }
+            guard format == "csv" else { return jsonResponse(list) }
+            return Response(
+                status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"appointments.csv\""],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: Appointment.csv(list, timeZone: zone))))
+        }
+        router.get("/v1/appointments/{code}") { _, context in
+            try context.require(.kiosk, to: "reading an appointment")
+            let code = context.parameters.get("code") ?? ""
+            return try await services.withHall { h in
+                guard let a = try await h.appointment(code) else { throw HallError.notFound("no appointment '\(code)'", field: "code") }
+                return a
+            }
+        }
+        router.delete("/v1/appointments/{code}") { _, context in
+            try context.require(.kiosk, to: "cancelling an appointment")
+            let code = context.parameters.get("code") ?? ""
+            let who = context.peer.map { "uid \($0.uid)" } ?? context.role.rawValue
+            return try await services.withHall { try await $0.cancelAppointment(code, by: who) }
         }
     }
 }
+
+extension Appointment: ResponseEncodable {}
+
+/// The services now (open, on duty, closed, the next opening) and each one's public
+/// entry (服务事项公开): for kiosks and boards.
+struct ServiceController {
+    let services: APIServices
+
+    func register(_ router: Router<HallRequestContext>) {
+        router.get("/v1/services") { _, context in
+            try context.require(.display, to: "reading the services")
+            return try await services.withHall { await $0.serviceStates() }
+        }
+        router.get("/v1/services/{code}") { _, context in
+            try context.require(.display, to: "reading a service")
+            let code = context.parameters.get("code") ?? ""
+            return try await services.withHall { try await $0.serviceState(code) }
+        }
+    }
+}
+
+extension ServiceState: ResponseEncodable {}

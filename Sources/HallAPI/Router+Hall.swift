@@ -29,6 +29,7 @@ public func buildRouter(_ services: APIServices) -> Router<HallRequestContext> {
     FollowUpController(services: services).register(router)
     RatingController(services: services).register(router)
     AppointmentController(services: services).register(router)
+    ServiceController(services: services).register(router)
     EventsController(services: services).register(router)
     routes.fill(router.routes.map { (path: $0.path.description, method: $0.method.rawValue) })
     return router

@@ -23,6 +23,7 @@ extension ScanJobRequest: EmptyBodyDefault { public static var emptyBody: ScanJo
 extension RatingJobRequest: EmptyBodyDefault { public static var emptyBody: RatingJobRequest { RatingJobRequest() } }
 extension SignInRequest: EmptyBodyDefault { public static var emptyBody: SignInRequest { SignInRequest() } }
 extension RecordingRequest: EmptyBodyDefault { public static var emptyBody: RecordingRequest { RecordingRequest() } }
+extension NoticeRequest: EmptyBodyDefault { public static var emptyBody: NoticeRequest { NoticeRequest() } }
 extension HealthCheckRequest: EmptyBodyDefault { public static var emptyBody: HealthCheckRequest { HealthCheckRequest(level: .internal) } }
 
 /// How every JSON request body is read: a JSON object, no unknown fields, no nulls,

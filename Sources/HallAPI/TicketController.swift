@@ -33,6 +33,23 @@ struct TicketController {
                 return t
             }
         }
+        router.post("/v1/tickets/{ticket}/notice") { request, context in
+            try context.require(.clerk, to: "printing a one-time notice")
+            let id = context.parameters.get("ticket") ?? ""
+            let body = try await request.decode(as: NoticeRequest.self, context: context)
+            let notice = try await services.withHall { try await $0.printNotice(ticket: id, window: body.window) }
+            return jsonResponse(notice, status: .created)
+        }
+        router.get("/v1/tickets/{ticket}/notice") { request, context in
+            try context.require(.clerk, to: "reading a one-time notice")
+            let id = context.parameters.get("ticket") ?? ""
+            let format = request.uri.queryParameters.get("format") ?? "json"
+            guard format == "json" || format == "text" else { throw APIError.invalidData("format '\(format)' is not json or text", field: "format") }
+            let notices = try await services.withHall { try await $0.notices(ticket: id) }
+            guard let last = notices.last else { throw HallError.notFound("no notice was printed for ticket '\(id)'", field: "ticket") }
+            guard format == "text" else { return jsonResponse(last) }
+            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: last.text)))
+        }
         router.post("/v1/tickets/{ticket}/rating") { request, context in
             try context.require(.clerk, to: "recording a rating")
             let id = context.parameters.get("ticket") ?? ""
@@ -45,3 +62,5 @@ struct TicketController {
         }
     }
 }
+
+extension Notice: ResponseEncodable {}

@@ -18,12 +18,13 @@ public struct HallSummary: Sendable, Codable, Equatable {
 
 /// `POST /v1/tickets`.
 public struct IssueRequest: Sendable, Codable, Equatable {
-    public var service: String
+    /// The service; with an appointment, may be left out (the appointment's).
+    public var service: String?
     public var priority: TicketPriority?
     public var appointment: String?
     public var print: Bool?
 
-    public init(service: String, priority: TicketPriority? = nil, appointment: String? = nil, print: Bool? = nil) {
+    public init(service: String?, priority: TicketPriority? = nil, appointment: String? = nil, print: Bool? = nil) {
         self.service = service
         self.priority = priority
         self.appointment = appointment
@@ -61,15 +62,32 @@ public struct RatingRequest: Sendable, Codable, Equatable {
 
 /// `POST /v1/appointments`: a booking the citizen checks in with its code.
 public struct AppointmentRequest: Sendable, Codable, Equatable {
-    public var code: String
+    /// The booking system's code; the hall gives one when it is left out.
+    public var code: String?
     public var service: String
-    /// The slot's start, ISO 8601.
-    public var slot: Date
-    public init(code: String, service: String, slot: Date) {
+    /// The hall's day (`2026-12-03`) and the slot's start on it (`09:30`); or `slot`
+    /// alone as an ISO 8601 time.
+    public var day: String?
+    public var slot: String
+    /// The citizen: stored masked (张*丰, 138****5678).
+    public var name: String?
+    public var phone: String?
+
+    public init(code: String? = nil, service: String, day: String? = nil, slot: String, name: String? = nil, phone: String? = nil) {
         self.code = code
         self.service = service
+        self.day = day
         self.slot = slot
+        self.name = name
+        self.phone = phone
     }
+}
+
+/// `POST /v1/tickets/{ticket}/notice`: prints the one-time notice on a window's A4 printer.
+public struct NoticeRequest: Sendable, Codable, Equatable {
+    /// The window whose printer prints it (default: the ticket's).
+    public var window: Int?
+    public init(window: Int? = nil) { self.window = window }
 }
 
 /// `PUT /v1/clerks/{staffId}`: a clerk of the roster (the staff id is the path's).

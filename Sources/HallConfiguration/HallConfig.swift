@@ -271,6 +271,45 @@ public struct HallConfig: Sendable, Equatable {
         return h * 60 + m
     }
 
+    /// A list of weekly spans (`["Mon-Fri 09:00-12:00", "Sat 09:00-12:00"]`).
+    static func spans(_ t: inout TableReader, _ key: String) throws -> [WeeklySpan]? {
+        guard let texts = try t.strings(key) else { return nil }
+        return try texts.enumerated().map { i, text in
+            switch WeeklySpan.parse(text) {
+            case .success(let span): return span
+            case .failure(let error): throw t.error("\(key)[\(i)]", error.description)
+            }
+        }
+    }
+
+    /// Days (`2026-10-01`) and ranges of days (`2026-10-01..2026-10-07`).
+    static func days(_ t: inout TableReader, _ key: String) throws -> Set<String> {
+        var out: Set<String> = []
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        func date(_ text: Substring) -> Date? {
+            let p = text.split(separator: "-").map { Int($0) }
+            guard text.count == 10, p.count == 3, let y = p[0], let m = p[1], let d = p[2],
+                let date = calendar.date(from: DateComponents(year: y, month: m, day: d)), WorkCalendar.dayText(date, calendar: calendar) == text
+            else { return nil }
+            return date
+        }
+        for (i, text) in (try t.strings(key) ?? []).enumerated() {
+            let ends = text.components(separatedBy: "..").map { Substring($0) }
+            guard (1...2).contains(ends.count), let first = date(ends[0]), let last = date(ends[ends.count - 1]), first <= last,
+                last.timeIntervalSince(first) <= 366 * 86_400
+            else {
+                throw t.error("\(key)[\(i)]", "expected a day YYYY-MM-DD or a range YYYY-MM-DD..YYYY-MM-DD (at most a year), found \"\(text)\"")
+            }
+            var day = first
+            while day <= last {
+                out.insert(WorkCalendar.dayText(day, calendar: calendar))
+                day = calendar.date(byAdding: .day, value: 1, to: day)!
+            }
+        }
+        return out
+    }
+
     /// `store = "sqlite"` (default) or `"postgresql://USER@HOST:PORT/DB"` with `id`;
     /// a password in the URL is refused: it belongs in `store_password_file` or
     /// `HALLD_STORE_PASSWORD`, never in the configuration.
@@ -326,6 +365,20 @@ public struct HallConfig: Sendable, Equatable {
             return d.id
         }
         setup.speaker = try device(&t, "speaker", .speaker)
+        if var c = try t.table("calendar") {
+            setup.calendar = WorkCalendar(
+                hours: try spans(&c, "hours") ?? [], holidays: try days(&c, "holidays"), workdays: try days(&c, "workdays"), duty: try spans(&c, "duty") ?? [])
+            if let both = setup.calendar.holidays.intersection(setup.calendar.workdays).sorted().first {
+                throw c.error("workdays", "\(both) is both a holiday and a working day")
+            }
+            try c.finish()
+        }
+        if var a = try t.table("appointments") {
+            setup.checkinEarlyMinutes = try a.int("checkin_early_minutes", in: 0...24 * 60) ?? setup.checkinEarlyMinutes
+            setup.checkinLateMinutes = try a.int("checkin_late_minutes", in: 0...24 * 60) ?? setup.checkinLateMinutes
+            setup.slotMinutes = try a.int("slot_minutes", in: 5...24 * 60) ?? setup.slotMinutes
+            try a.finish()
+        }
         for var s in try t.tables("service") {
             guard let code = try s.string("code"), code.count <= 3, !code.isEmpty, code.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
                 throw s.error("code", "required: 1-3 capital letters, the ticket prefix (A, B, GJJ)")
@@ -337,10 +390,26 @@ public struct HallConfig: Sendable, Equatable {
                 if let post, !Clerk.isValidStaffId(post) { throw s.error(key, "expected a staff id of the roster (letters, digits, . - _), found \"\(post)\"") }
                 posts.append(post)
             }
-            let service = HallService(
-                code: code, name: try s.string("name") ?? code, dailyCap: try s.int("daily_cap", in: 1...999), opens: try minutes(&s, "opens"),
-                closes: try minutes(&s, "closes"), postA: posts[0], postB: posts[1])
-            if (service.opens == nil) != (service.closes == nil) { throw s.error("opens", "give both opens and closes, or neither") }
+            let opens = try minutes(&s, "opens"), closes = try minutes(&s, "closes")
+            if (opens == nil) != (closes == nil) { throw s.error("opens", "give both opens and closes, or neither") }
+            var hours = try spans(&s, "hours")
+            if let opens, let closes {
+                guard hours == nil else { throw s.error("opens", "give hours, or opens and closes (every day), not both") }
+                guard opens < closes else { throw s.error("closes", "closes after it opens") }
+                hours = [WeeklySpan(weekdays: Array(1...7), start: opens, end: closes)]
+            }
+            var service = HallService(
+                code: code, name: try s.string("name") ?? code, dailyCap: try s.int("daily_cap", in: 1...999), hours: hours, duty: try spans(&s, "duty"),
+                postA: posts[0], postB: posts[1], waitLimitMinutes: try s.int("wait_limit_minutes", in: 1...24 * 60),
+                serviceLimitMinutes: try s.int("service_limit_minutes", in: 1...24 * 60))
+            let materials = try s.strings("materials")
+            let (timeLimit, fees, location, notes) = (try s.string("time_limit"), try s.string("fees"), try s.string("location"), try s.string("notes"))
+            if let materials {
+                if let i = materials.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) { throw s.error("materials[\(i)]", "an empty material") }
+                service.catalog = ServiceCatalog(materials: materials, timeLimit: timeLimit, fees: fees, location: location, notes: notes)
+            } else if timeLimit != nil || fees != nil || location != nil || notes != nil {
+                throw s.error("materials", "a service's catalog (time_limit, fees, location, notes) starts with its materials list: materials = [\"居民身份证原件\", …]")
+            }
             setup.services.append(service)
             try s.finish()
         }

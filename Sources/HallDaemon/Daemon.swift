@@ -111,7 +111,14 @@ public struct Daemon: Sendable {
                 setup: setup, store: store, registry: registry, events: hallEvents, logger: logger,
                 printTicket: { ticket, printer in
                     try await Self.printTicket(ticket, on: printer, setup: setup, registry: registry, jobs: jobs, tickets: tickets)
-                }, announce: Speakers.announce(announcers))
+                }, announce: Speakers.announce(announcers),
+                printNotice: { notice, printer in
+                    // 一次性告知 goes as UTF-8 text: an A4 queue's filters (texttopdf with a CJK
+                    // font) lay it out; a ticket printer prints it as ESC/POS text.
+                    guard let device = await registry.device(printer) as? any Printer else { throw DeviceError(.notFound, "no printer \(printer)") }
+                    let document = PrintDocument(format: "text", data: Data(notice.text.utf8), title: "一次性告知 \(notice.number) \(notice.service)")
+                    return try await jobs.submitPrint(device, document: document).id
+                })
             if let shared {
                 // A halld whose services are not the hall's does not start. A store that
                 // cannot be reached now is not a reason to stop: devices are served, and
@@ -294,8 +301,10 @@ struct FollowerService: Service {
     }
 }
 
-/// Every minute: announces bad ratings' follow-ups past their deadline (`follow-up.overdue`)
-/// and services left without a window (`service.unstaffed`, 服务双岗).
+/// Every minute: announces bad ratings' follow-ups past their deadline (`follow-up.overdue`),
+/// services left without a window (`service.unstaffed`, 服务双岗), tickets past their
+/// service's promised times (`ticket.overdue`), and marks appointments never checked in
+/// as no-shows (`appointment.noShow`).
 struct FollowUpService: Service {
     let hall: Hall
     let logger: Logger
@@ -304,6 +313,8 @@ struct FollowUpService: Service {
             while !Task.isCancelled {
                 do { try await hall.announceOverdueFollowUps() } catch { logger.warning("overdue follow-ups not checked: \(error)") }
                 await hall.checkStaffing()
+                do { try await hall.announceOverdueTickets() } catch { logger.warning("tickets' time limits not checked: \(error)") }
+                do { try await hall.markNoShowAppointments() } catch { logger.warning("appointments not checked for no-shows: \(error)") }
                 try await Task.sleep(for: .seconds(60))
             }
         }

@@ -46,18 +46,6 @@ public struct FollowUp: Sendable, Codable, Equatable {
     /// Whether closed within its deadline.
     public var closedOnTime: Bool? { closedAt.map { $0 < deadline } }
 
-    /// The end of the `workingDays`-th working day after `date`'s day (Monday to Friday;
-    /// a calendar of holidays and 调休 is the citizens' issue).
-    public static func deadline(after date: Date, workingDays: Int, calendar: Calendar) -> Date {
-        var day = calendar.startOfDay(for: date)
-        var counted = 0
-        while counted < workingDays {
-            day = calendar.date(byAdding: .day, value: 1, to: day)!
-            if !calendar.isDateInWeekend(day) { counted += 1 }
-        }
-        return calendar.date(byAdding: .day, value: 1, to: day)!
-    }
-
     public static func csv(_ items: [FollowUp], timeZone: TimeZone, now: Date) -> String {
         var table = CSVTable(
             header: [

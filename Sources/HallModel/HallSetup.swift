@@ -49,6 +49,13 @@ public struct HallSetup: Sendable, Equatable {
     public var ratingURL: String?
     /// Working days a bad rating's follow-up may take (`followup_working_days`).
     public var followUpWorkingDays = 5
+    /// `[hall.calendar]`: weekly hours, holidays, 调休 and 延时服务 duty hours.
+    public var calendar = WorkCalendar()
+    /// `[hall.appointments]`: an appointment is checked in from `checkinEarly` minutes
+    /// before its slot to `checkinLate` after it; a slot lasts `slotMinutes`.
+    public var checkinEarlyMinutes = 30
+    public var checkinLateMinutes = 15
+    public var slotMinutes = 30
 
     public init(
         name: String = "便民服务中心", timeZone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!, services: [HallService] = [], windows: [HallWindowConfig] = [],

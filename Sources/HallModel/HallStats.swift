@@ -26,6 +26,10 @@ public struct HallStats: Sendable, Codable, Equatable {
         public var followUpsOverdue = 0
         /// Citizens this service, window, clerk or unit referred on to another service (首问负责).
         public var referredOut = 0
+        /// 限时办结: tickets called later than their service's promised wait (or still
+        /// waiting past it), and served longer than its promised service time.
+        public var overdueWaiting = 0
+        public var overdueService = 0
 
         public init() {}
     }
@@ -64,12 +68,12 @@ public struct HallStats: Sendable, Codable, Equatable {
     public var csv: String {
         let levels = RatingLevel.allCases.map(\.rawValue)
         var out = "date,scope,key,issued,served,noShows,waitingMeanSeconds,waitingP90Seconds,serviceMeanSeconds,\(levels.joined(separator: ",")),notRated,satisfactionRate,"
-        out += "followUps,followUpsOnTime,followUpsOverdue,referredOut,name\n"
+        out += "followUps,followUpsOnTime,followUpsOverdue,referredOut,overdueWaiting,overdueService,name\n"
         func row(_ scope: String, _ key: String, _ g: Group, name: String = "") {
             let f = { (v: Double?) in v.map { String(format: "%.1f", $0) } ?? "" }
             out += "\(date),\(scope),\(csvField(key)),\(g.issued),\(g.served),\(g.noShows),\(f(g.waitingMeanSeconds)),\(f(g.waitingP90Seconds)),\(f(g.serviceMeanSeconds)),"
             out += levels.map { String(g.ratings[$0] ?? 0) }.joined(separator: ",") + ",\(g.notRated),\(g.satisfactionRate.map { String(format: "%.4f", $0) } ?? ""),"
-            out += "\(g.followUps),\(g.followUpsOnTime),\(g.followUpsOverdue),\(g.referredOut),\(csvField(name))\n"
+            out += "\(g.followUps),\(g.followUpsOnTime),\(g.followUpsOverdue),\(g.referredOut),\(g.overdueWaiting),\(g.overdueService),\(csvField(name))\n"
         }
         row("hall", "all", hall)
         for (k, g) in services.sorted(by: { $0.key < $1.key }) { row("service", k, g) }
@@ -81,9 +85,11 @@ public struct HallStats: Sendable, Codable, Equatable {
 
     /// Computes the figures of a period's tickets and ratings (pure). `roster` gives the
     /// units and names of clerks by staff id; `followUps` the bad ratings' follow-ups,
-    /// counted with their tickets, overdue at `now`.
+    /// counted with their tickets, overdue at `now`. `limits`: each service's promised
+    /// wait and service minutes (限时办结), measured from the times, not the announcements.
     public static func compute(
-        date: String, tickets: [Ticket], ratings: [Rating], roster: [Clerk] = [], followUps: [FollowUp] = [], referrals: [Referral] = [], now: Date = Date()
+        date: String, tickets: [Ticket], ratings: [Rating], roster: [Clerk] = [], followUps: [FollowUp] = [], referrals: [Referral] = [], now: Date = Date(),
+        limits: [String: (wait: Int?, service: Int?)] = [:]
     ) -> HallStats {
         let ratingByTicket = Dictionary(ratings.map { ($0.ticket, $0) }, uniquingKeysWith: { a, _ in a })
         let followUpByTicket = Dictionary(followUps.map { ($0.ticket, $0) }, uniquingKeysWith: { a, _ in a })
@@ -112,6 +118,14 @@ public struct HallStats: Sendable, Codable, Equatable {
             }
             if rated > 0 { g.satisfactionRate = Double(satisfied) / Double(rated) }
             for t in ts {
+                let limit = limits[t.service]
+                // A ticket not called yet waits until now (or ended uncalled when it ended).
+                if let m = limit?.wait, (t.calledAt ?? t.finishedAt ?? now).timeIntervalSince(t.issuedAt) >= Double(m) * 60 { g.overdueWaiting += 1 }
+                if let m = limit?.service, let called = t.calledAt, t.state != .noShow, t.state != .waiting,
+                    (t.finishedAt ?? now).timeIntervalSince(called) >= Double(m) * 60
+                {
+                    g.overdueService += 1
+                }
                 guard let f = followUpByTicket[t.id] else { continue }
                 g.followUps += 1
                 if f.closedOnTime == true { g.followUpsOnTime += 1 }

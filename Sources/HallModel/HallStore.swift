@@ -28,7 +28,8 @@ public struct NewTicket: Sendable, Equatable {
     public var day: String
     public var service: String
     public var priority: TicketPriority
-    /// The appointment checked in with it: it must exist for `service` and be unused.
+    /// The appointment checked in with it: it must exist for `service` and be booked;
+    /// it becomes checkedIn with this ticket in the same transaction.
     public var appointment: String?
     public var at: Date
     /// No more than this many numbers of `service` on `day`.
@@ -82,6 +83,12 @@ public enum HallStoreError: Error, Sendable, Equatable {
     case unknownAppointment
     /// The appointment was checked in already, with this ticket.
     case appointmentUsed(ticket: String)
+    /// The appointment was cancelled or became a no-show: it cannot be checked in.
+    case appointmentClosed(Appointment.State)
+    /// A code registered before (codes are used once).
+    case appointmentExists
+    /// The appointment was no longer in the state the change was made from.
+    case appointmentChanged(now: Appointment.State?)
     /// The ticket was no longer in the state the change was made from: another halld
     /// of the hall changed it first (two windows calling the same ticket). Its state
     /// now, when the store knows it.
@@ -98,6 +105,9 @@ extension HallStoreError: CustomStringConvertible {
         case .dailyCapReached(let cap): "the service issued its \(cap) tickets today"
         case .unknownAppointment: "no such appointment for that service"
         case .appointmentUsed(let ticket): "the appointment was checked in with ticket \(ticket)"
+        case .appointmentClosed(let state): "the appointment is \(state.rawValue)"
+        case .appointmentExists: "an appointment with that code was registered before"
+        case .appointmentChanged(let now): "the appointment was changed meanwhile\(now.map { " (it is \($0.rawValue) now)" } ?? "")"
         case .stateChanged(let now): "the ticket was changed meanwhile\(now.map { " (it is \($0.rawValue) now)" } ?? "")"
         case .unavailable(let store, let reason): "the hall's store \(store) is unavailable: \(reason)"
         }
@@ -108,14 +118,18 @@ extension HallStoreError: CustomStringConvertible {
 /// Every write is durable when it returns (the API acknowledges only then). The SQLite
 /// store (one PC) is the first conformance; the hall's tests run against this protocol,
 /// so a second store runs the same tests.
-public protocol HallStore: EventStore, RosterStore, LedgerStore, FollowUpStore, ReferralStore {
+public protocol HallStore: EventStore, RosterStore, LedgerStore, FollowUpStore, ReferralStore, AppointmentStore, NoticeStore {
     /// Issues the next number of the ticket's service for its day (`A001`, `A002` …)
     /// and stores the ticket, in one transaction: a number is never given twice, the
     /// daily cap holds, an appointment is used once.
     func issueTicket(_ new: NewTicket) async throws -> Ticket
     /// Stores a ticket's new state (the issue fields do not change), if it is still in
     /// state `previous` in the store: otherwise `stateChanged`, and nothing is written.
+    /// The promises it went past (`overdue`) are kept as stored: `markOverdue` writes them.
     func updateTicket(_ ticket: Ticket, from previous: TicketState) async throws
+    /// Records that the ticket went past a promise (`waiting`, `service`); false when it
+    /// was recorded before (by this halld or another of the hall): announce it once.
+    func markOverdue(ticket id: String, limit: String) async throws -> Bool
     /// One day's tickets, in issue order.
     func tickets(day: String) async throws -> [Ticket]
     /// Stores the one rating of a ticket; a second is `alreadyRated`.
@@ -126,9 +140,6 @@ public protocol HallStore: EventStore, RosterStore, LedgerStore, FollowUpStore, 
     func ratings(day: String) async throws -> [Rating]
     func saveWindow(_ window: StoredWindow) async throws
     func windows() async throws -> [StoredWindow]
-    /// Registers (or replaces) an appointment.
-    func saveAppointment(_ appointment: Appointment) async throws
-    func appointment(_ code: String) async throws -> Appointment?
 }
 
 extension Ticket {

@@ -96,6 +96,64 @@ public struct CSVTable {
     public mutating func row(_ fields: [String]) { text += fields.map(csvField).joined(separator: ",") + "\n" }
 }
 
+/// Reads CSV (RFC 4180: quoted fields with "" and line breaks inside, CRLF or LF, a
+/// UTF-8 byte order mark at the start ignored): the records, each with the line it
+/// starts on. An unterminated quote is an error naming its line.
+public enum CSVReader {
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public let line: Int
+        public let message: String
+        public var description: String { "line \(line): \(message)" }
+    }
+
+    public static func records(_ text: String) throws(Failure) -> [(line: Int, fields: [String])] {
+        var out: [(Int, [String])] = []
+        var fields: [String] = [], field = "", quoted = false, wasQuoted = false
+        var line = 1, start = 1
+        var chars = Array(text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text)
+        chars.append("\n")
+        var i = 0
+        func endRecord() {
+            fields.append(field)
+            if !(fields.count == 1 && fields[0].isEmpty && !wasQuoted) { out.append((start, fields)) }
+            fields = []
+            field = ""
+            wasQuoted = false
+        }
+        while i < chars.count {
+            let c = chars[i]
+            if quoted {
+                if c == "\"" {
+                    if i + 1 < chars.count, chars[i + 1] == "\"" {
+                        field.append("\"")
+                        i += 1
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    if c == "\n" || c == "\r\n" { line += 1 }
+                    field.append(c)
+                }
+            } else if c == "\"" && field.isEmpty {
+                quoted = true
+                wasQuoted = true
+            } else if c == "," {
+                fields.append(field)
+                field = ""
+            } else if c == "\n" || c == "\r\n" || c == "\r" {
+                endRecord()
+                line += 1
+                start = line
+            } else {
+                field.append(c)
+            }
+            i += 1
+        }
+        if quoted { throw Failure(line: start, message: "a quoted field is not closed") }
+        return out
+    }
+}
+
 /// Where the ledger is kept: with the hall.
 public protocol LedgerStore: Sendable {
     /// Stores (or replaces) an entry.

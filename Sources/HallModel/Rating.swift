@@ -31,20 +31,3 @@ public struct Rating: Sendable, Codable, Equatable {
     }
 
 }
-
-/// A booking a citizen checks in with its code (预约取号).
-public struct Appointment: Sendable, Codable, Equatable {
-    public var code: String
-    public var service: String
-    /// The slot's start.
-    public var slot: Date
-    /// The ticket it was checked in with (nil: not yet).
-    public var ticket: String?
-
-    public init(code: String, service: String, slot: Date, ticket: String? = nil) {
-        self.code = code
-        self.service = service
-        self.slot = slot
-        self.ticket = ticket
-    }
-}

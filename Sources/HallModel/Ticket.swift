@@ -7,21 +7,60 @@ public struct HallService: Sendable, Codable, Equatable {
     public var name: String
     /// Tickets a day at most (nil: no cap).
     public var dailyCap: Int?
-    /// Opening hours in the hall's time zone, minutes after midnight (nil: always).
-    public var opens: Int?
-    public var closes: Int?
+    /// Its own weekly hours and 延时服务 duty hours (nil: the hall calendar's).
+    public var hours: [WeeklySpan]?
+    public var duty: [WeeklySpan]?
     /// 服务双岗: the staff ids of the service's A post and B post.
     public var postA: String?
     public var postB: String?
+    /// 限时办结: the promised longest wait (from the ticket to the call) and service
+    /// (from the call to completion), in minutes.
+    public var waitLimitMinutes: Int?
+    public var serviceLimitMinutes: Int?
+    /// 服务事项公开: what the citizen brings, how long it takes, what it costs, where it is done.
+    public var catalog: ServiceCatalog?
 
-    public init(code: String, name: String, dailyCap: Int? = nil, opens: Int? = nil, closes: Int? = nil, postA: String? = nil, postB: String? = nil) {
+    public init(
+        code: String, name: String, dailyCap: Int? = nil, hours: [WeeklySpan]? = nil, duty: [WeeklySpan]? = nil, postA: String? = nil, postB: String? = nil,
+        waitLimitMinutes: Int? = nil, serviceLimitMinutes: Int? = nil, catalog: ServiceCatalog? = nil
+    ) {
         self.code = code
         self.name = name
         self.dailyCap = dailyCap
-        self.opens = opens
-        self.closes = closes
+        self.hours = hours
+        self.duty = duty
         self.postA = postA
         self.postB = postB
+        self.waitLimitMinutes = waitLimitMinutes
+        self.serviceLimitMinutes = serviceLimitMinutes
+        self.catalog = catalog
+    }
+
+    /// Open every day from `opens` to `closes` (minutes after midnight).
+    public init(code: String, name: String, dailyCap: Int? = nil, opens: Int, closes: Int) {
+        self.init(code: code, name: name, dailyCap: dailyCap, hours: [WeeklySpan(weekdays: Array(1...7), start: opens, end: closes)])
+    }
+}
+
+/// A service's public entry (服务事项公开), printed in its one-time notice (一次性告知).
+public struct ServiceCatalog: Sendable, Codable, Equatable {
+    /// 申请材料: each item as the citizen reads it (`居民身份证原件及复印件1份`).
+    public var materials: [String]
+    /// 办理时限: the legal and promised time limits, as published (`法定20个工作日，承诺5个工作日`).
+    public var timeLimit: String?
+    /// 收费标准 (`不收费`).
+    public var fees: String?
+    /// 办理地点 (`一楼3号窗口`).
+    public var location: String?
+    /// 设定依据 or anything else the notice says.
+    public var notes: String?
+
+    public init(materials: [String], timeLimit: String? = nil, fees: String? = nil, location: String? = nil, notes: String? = nil) {
+        self.materials = materials
+        self.timeLimit = timeLimit
+        self.fees = fees
+        self.location = location
+        self.notes = notes
     }
 }
 
@@ -52,6 +91,10 @@ public struct Ticket: Sendable, Codable, Equatable {
     /// The staff id of the clerk signed in at the window that called it (a hall with a roster).
     public var staffId: String?
     public var recalls: Int
+    /// 限时办结: the promises it went past, each announced once (`ticket.overdue`):
+    /// `waiting` (not called within the service's wait limit), `service` (not completed
+    /// within its service limit). nil: none.
+    public var overdue: [String]?
     public var transferredFrom: String?
     public var printJob: String?
     public var printError: String?
@@ -59,7 +102,8 @@ public struct Ticket: Sendable, Codable, Equatable {
 
     public var isAppointment: Bool { appointment != nil }
 
-    public init(id: String, number: String, service: String, day: String, priority: TicketPriority, appointment: String? = nil, slot: Date? = nil, state: TicketState, issuedAt: Date, queuedAt: Date, calledAt: Date? = nil, finishedAt: Date? = nil, window: Int? = nil, clerk: String? = nil, recalls: Int, transferredFrom: String? = nil, printJob: String? = nil, printError: String? = nil, waitingAhead: Int? = nil, staffId: String? = nil) {
+    public init(id: String, number: String, service: String, day: String, priority: TicketPriority, appointment: String? = nil, slot: Date? = nil, state: TicketState, issuedAt: Date, queuedAt: Date, calledAt: Date? = nil, finishedAt: Date? = nil, window: Int? = nil, clerk: String? = nil, recalls: Int, transferredFrom: String? = nil, printJob: String? = nil, printError: String? = nil, waitingAhead: Int? = nil, staffId: String? = nil, overdue: [String]? = nil) {
+        self.overdue = overdue
         self.staffId = staffId
         self.id = id
         self.number = number

@@ -87,7 +87,21 @@ public final class PostgresHallStore: SharedHallStore {
 
     /// The migrations, in order: version N is `schema[N - 1]`. Applied versions are
     /// never changed; a change is a new version.
-    static let schema = [schemaV1, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6]
+    static let schema = [schemaV1, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6, schemaV7]
+
+    static let schemaV7 = [
+        // Appointments' whole life: the state, and the rest (citizen masked, slot length,
+        // who cancelled) as JSON.
+        "ALTER TABLE appointment ADD COLUMN state TEXT NOT NULL DEFAULT 'booked'",
+        "UPDATE appointment SET state = 'checkedIn' WHERE ticket IS NOT NULL",
+        "ALTER TABLE appointment ADD COLUMN data TEXT",
+        "CREATE INDEX appointment_slot ON appointment (hall, slot)",
+        // 限时办结: the promises a ticket went past (JSON array), each announced once.
+        "ALTER TABLE ticket ADD COLUMN overdue TEXT",
+        // One-time notices (一次性告知) as printed, with their ticket.
+        "CREATE TABLE hall_notice (hall TEXT NOT NULL, id TEXT NOT NULL, ticket TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, data TEXT NOT NULL, PRIMARY KEY (hall, id))",
+        "CREATE INDEX hall_notice_ticket ON hall_notice (hall, ticket)",
+    ]
 
     static let schemaV6 = [
         // Referrals (首问负责): who sent a citizen on to which service, as JSON.
@@ -297,14 +311,16 @@ public final class PostgresHallStore: SharedHallStore {
                 var slot: Double?
                 if let code = new.appointment {
                     let rows = try await c.query(
-                        "SELECT service, slot, ticket FROM appointment WHERE hall = \(hall) AND code = \(code) FOR UPDATE", logger: logger
+                        "SELECT service, slot, ticket, state FROM appointment WHERE hall = \(hall) AND code = \(code) FOR UPDATE", logger: logger
                     ).collect()
                     guard let row = rows.first else { throw HallStoreError.unknownAppointment }
-                    let (service, at, used) = try row.decode((String, Double, String?).self)
+                    let (service, at, used, state) = try row.decode((String, Double, String?, String).self)
                     guard service == new.service else { throw HallStoreError.unknownAppointment }
                     if let used { throw HallStoreError.appointmentUsed(ticket: used) }
+                    guard state == Appointment.State.booked.rawValue else { throw HallStoreError.appointmentClosed(Appointment.State(rawValue: state) ?? .cancelled) }
                     slot = at
-                    try await c.query("UPDATE appointment SET ticket = \(new.id) WHERE hall = \(hall) AND code = \(code)", logger: logger)
+                    try await c.query(
+                        "UPDATE appointment SET ticket = \(new.id), state = \(Appointment.State.checkedIn.rawValue) WHERE hall = \(hall) AND code = \(code)", logger: logger)
                 }
                 let last = try await c.query(
                     "SELECT COALESCE(MAX(seq), 0) FROM ticket WHERE hall = \(hall) AND day = \(new.day) AND issue_service = \(new.service)", logger: logger
@@ -345,6 +361,21 @@ public final class PostgresHallStore: SharedHallStore {
         }
     }
 
+    public func markOverdue(ticket id: String, limit: String) async throws -> Bool {
+        let hall = hall
+        return try await guarded { [self] in
+            try await transaction { c in
+                let rows = try await c.query("SELECT overdue FROM ticket WHERE hall = \(hall) AND id = \(id) FOR UPDATE", logger: logger).collect()
+                guard let row = rows.first else { return false }
+                var limits = try row.decode(String?.self).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
+                guard !limits.contains(limit) else { return false }
+                limits.append(limit)
+                try await c.query("UPDATE ticket SET overdue = \(Self.json(limits)) WHERE hall = \(hall) AND id = \(id)", logger: logger)
+                return true
+            }
+        }
+    }
+
     public func tickets(day: String) async throws -> [Ticket] {
         try await guarded { [self] in
             try await tickets(
@@ -358,7 +389,7 @@ public final class PostgresHallStore: SharedHallStore {
     /// The columns `tickets(_:)` reads, in its order.
     static let ticketColumns = """
         id, number, service, day, priority, appointment, slot, state, issued_at, queued_at, called_at, finished_at, win, clerk,
-        recalls, transferred_from, print_job, print_error, hall, staff_id
+        recalls, transferred_from, print_job, print_error, hall, staff_id, overdue
         """
 
     /// Tickets with their hall.
@@ -374,7 +405,8 @@ public final class PostgresHallStore: SharedHallStore {
                 issuedAt: try date(8) ?? Date(timeIntervalSince1970: 0), queuedAt: try date(9) ?? Date(timeIntervalSince1970: 0),
                 calledAt: try date(10), finishedAt: try date(11), window: try r[12].decode(Int?.self), clerk: try r[13].decode(String?.self),
                 recalls: try r[14].decode(Int.self), transferredFrom: try r[15].decode(String?.self), printJob: try r[16].decode(String?.self),
-                printError: try r[17].decode(String?.self), staffId: try r[19].decode(String?.self))
+                printError: try r[17].decode(String?.self), staffId: try r[19].decode(String?.self),
+                overdue: try r[20].decode(String?.self).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) })
             out.append((try r[18].decode(String.self), t))
         }
         return out
@@ -502,25 +534,94 @@ public final class PostgresHallStore: SharedHallStore {
         }
     }
 
-    public func saveAppointment(_ a: Appointment) async throws {
+    public func addAppointment(_ a: Appointment) async throws {
+        let data = Self.json(a)
         try await guarded { [self] in
-            try await client.query(
+            do {
+                try await client.query(
+                    """
+                    INSERT INTO appointment (hall, code, service, slot, ticket, state, data)
+                    VALUES (\(hall), \(a.code), \(a.service), \(a.slot.timeIntervalSince1970), \(a.ticket), \(a.state.rawValue), \(data))
+                    """, logger: logger)
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+                throw HallStoreError.appointmentExists
+            }
+        }
+    }
+
+    public func updateAppointment(_ a: Appointment, from previous: Appointment.State) async throws {
+        let data = Self.json(a)
+        try await guarded { [self] in
+            let changed = try await client.query(
                 """
-                INSERT INTO appointment (hall, code, service, slot, ticket) VALUES (\(hall), \(a.code), \(a.service), \(a.slot.timeIntervalSince1970), \(a.ticket))
-                ON CONFLICT (hall, code) DO UPDATE SET service = excluded.service, slot = excluded.slot, ticket = excluded.ticket
-                """, logger: logger)
+                UPDATE appointment SET state = \(a.state.rawValue), ticket = \(a.ticket), data = \(data)
+                WHERE hall = \(hall) AND code = \(a.code) AND state = \(previous.rawValue) RETURNING code
+                """, logger: logger
+            ).collect()
+            if changed.isEmpty { throw HallStoreError.appointmentChanged(now: try await appointment(a.code)?.state) }
         }
     }
 
     public func appointment(_ code: String) async throws -> Appointment? {
         try await guarded { [self] in
-            for try await (service, slot, ticket) in try await client.query(
-                "SELECT service, slot, ticket FROM appointment WHERE hall = \(hall) AND code = \(code)", logger: logger
-            ).decode((String, Double, String?).self) {
-                return Appointment(code: code, service: service, slot: Date(timeIntervalSince1970: slot), ticket: ticket)
-            }
-            return nil
+            try await appointments("SELECT code, service, slot, ticket, state, data FROM appointment WHERE hall = \(hall) AND code = \(code)").first
         }
+    }
+
+    public func appointments(from: Date, to: Date) async throws -> [Appointment] {
+        try await guarded { [self] in
+            try await appointments(
+                """
+                SELECT code, service, slot, ticket, state, data FROM appointment
+                WHERE hall = \(hall) AND slot >= \(from.timeIntervalSince1970) AND slot < \(to.timeIntervalSince1970) ORDER BY slot, code
+                """)
+        }
+    }
+
+    /// Appointments of a query selecting code, service, slot, ticket, state and data; the
+    /// columns (ticket, state) are what a check-in changes.
+    private func appointments(_ query: PostgresQuery) async throws -> [Appointment] {
+        var out: [Appointment] = []
+        for try await (code, service, slot, ticket, state, data) in try await client.query(query, logger: logger).decode(
+            (String, String, Double, String?, String, String?).self)
+        {
+            var a = data.flatMap { try? JSONDecoder().decode(Appointment.self, from: Data($0.utf8)) }
+                ?? Appointment(code: code, service: service, slot: Date(timeIntervalSince1970: slot))
+            a.ticket = ticket
+            a.state = Appointment.State(rawValue: state) ?? (ticket == nil ? .booked : .checkedIn)
+            out.append(a)
+        }
+        return out
+    }
+
+    // MARK: notices
+
+    public func saveNotice(_ n: Notice) async throws {
+        let data = Self.json(n)
+        try await guarded { [self] in
+            try await client.query(
+                """
+                INSERT INTO hall_notice (hall, id, ticket, at, data) VALUES (\(hall), \(n.id), \(n.ticket), \(n.at.timeIntervalSince1970), \(data))
+                ON CONFLICT (hall, id) DO UPDATE SET data = excluded.data
+                """, logger: logger)
+        }
+    }
+
+    public func notices(ticket: String) async throws -> [Notice] {
+        try await guarded { [self] in
+            var out: [Notice] = []
+            for try await data in try await client.query(
+                "SELECT data FROM hall_notice WHERE hall = \(hall) AND ticket = \(ticket) ORDER BY at, id", logger: logger
+            ).decode(String.self) {
+                out.append(try JSONDecoder().decode(Notice.self, from: Data(data.utf8)))
+            }
+            return out
+        }
+    }
+
+    /// A value as JSON text (nil stays nil).
+    static func json<T: Encodable>(_ value: T?) -> String? {
+        value.flatMap { try? JSONEncoder().encode($0) }.map { String(decoding: $0, as: UTF8.self) }
     }
 
     // MARK: roster

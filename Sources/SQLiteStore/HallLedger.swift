@@ -28,12 +28,16 @@ struct TicketRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equa
     var print_error: String?
     /// The service the number was issued for (numbers are unique per it and day).
     var issue_service: String
+    /// JSON array of the promises it went past.
+    var overdue: String?
 
     init(
         id: String, day: String, service: String, seq: Int, number: String, priority: String, appointment: String?, slot: Double?, state: String,
         issued_at: Double, queued_at: Double, called_at: Double? = nil, finished_at: Double? = nil, window: Int? = nil, clerk: String? = nil, recalls: Int = 0,
-        transferred_from: String? = nil, print_job: String? = nil, print_error: String? = nil, issue_service: String, staff_id: String? = nil
+        transferred_from: String? = nil, print_job: String? = nil, print_error: String? = nil, issue_service: String, staff_id: String? = nil,
+        overdue: String? = nil
     ) {
+        self.overdue = overdue
         self.staff_id = staff_id
         self.id = id
         self.day = day
@@ -107,12 +111,26 @@ struct AppointmentRecord: Codable, FetchableRecord, PersistableRecord, Sendable,
     var service: String
     var slot: Double
     var ticket: String?
+    var state: String
+    /// The whole appointment as JSON (nil in rows from before v9: booked or checked in, nothing more).
+    var data: String?
 
-    init(code: String, service: String, slot: Double, ticket: String? = nil) {
-        self.code = code
-        self.service = service
-        self.slot = slot
-        self.ticket = ticket
+    init(_ a: Appointment) throws {
+        code = a.code
+        service = a.service
+        slot = a.slot.timeIntervalSince1970
+        ticket = a.ticket
+        state = a.state.rawValue
+        data = String(decoding: try JSONEncoder().encode(a), as: UTF8.self)
+    }
+
+    /// The appointment; the columns (ticket, state) are what a check-in changes.
+    var appointment: Appointment {
+        var a = data.flatMap { try? JSONDecoder().decode(Appointment.self, from: Data($0.utf8)) }
+            ?? Appointment(code: code, service: service, slot: Date(timeIntervalSince1970: slot))
+        a.ticket = ticket
+        a.state = Appointment.State(rawValue: state) ?? (ticket == nil ? .booked : .checkedIn)
+        return a
     }
 }
 
@@ -126,8 +144,10 @@ extension HallDatabase: HallStore {
             if let code = new.appointment {
                 guard var a = try AppointmentRecord.fetchOne(db, key: code), a.service == new.service else { throw HallStoreError.unknownAppointment }
                 if let used = a.ticket { throw HallStoreError.appointmentUsed(ticket: used) }
+                guard a.state == Appointment.State.booked.rawValue else { throw HallStoreError.appointmentClosed(a.appointment.state) }
                 slot = a.slot
                 a.ticket = new.id
+                a.state = Appointment.State.checkedIn.rawValue
                 try a.update(db)
             }
             let last = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM ticket WHERE day = ? AND issue_service = ?", arguments: [new.day, new.service]) ?? 0
@@ -143,11 +163,25 @@ extension HallDatabase: HallStore {
     }
 
     public func updateTicket(_ t: Ticket, from previous: TicketState) async throws {
-        let record = TicketRecord(t)
+        let base = TicketRecord(t)
         try await writer.write { db in
-            let now = try String.fetchOne(db, sql: "SELECT state FROM ticket WHERE id = ?", arguments: [t.id])
+            var record = base
+            let row = try Row.fetchOne(db, sql: "SELECT state, overdue FROM ticket WHERE id = ?", arguments: [t.id])
+            let now: String? = row?["state"]
             guard now == previous.rawValue else { throw HallStoreError.stateChanged(now: now.flatMap(TicketState.init(rawValue:))) }
+            record.overdue = row?["overdue"]
             try record.update(db)
+        }
+    }
+
+    public func markOverdue(ticket id: String, limit: String) async throws -> Bool {
+        try await writer.write { db in
+            let stored = try String.fetchOne(db, sql: "SELECT overdue FROM ticket WHERE id = ?", arguments: [id])
+            var limits = stored.flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
+            guard !limits.contains(limit) else { return false }
+            limits.append(limit)
+            try db.execute(sql: "UPDATE ticket SET overdue = ? WHERE id = ?", arguments: [String(decoding: try JSONEncoder().encode(limits), as: UTF8.self), id])
+            return db.changesCount > 0
         }
     }
 
@@ -187,15 +221,46 @@ extension HallDatabase: HallStore {
         try await writer.read { db in try WindowRecord.fetchAll(db) }.map(\.window)
     }
 
-    public func saveAppointment(_ a: Appointment) async throws {
-        let record = AppointmentRecord(code: a.code, service: a.service, slot: a.slot.timeIntervalSince1970, ticket: a.ticket)
-        try await writer.write { db in try record.save(db) }
+    public func addAppointment(_ a: Appointment) async throws {
+        let record = try AppointmentRecord(a)
+        try await writer.write { db in
+            if try AppointmentRecord.fetchOne(db, key: a.code) != nil { throw HallStoreError.appointmentExists }
+            try record.insert(db)
+        }
+    }
+
+    public func updateAppointment(_ a: Appointment, from previous: Appointment.State) async throws {
+        let record = try AppointmentRecord(a)
+        try await writer.write { db in
+            let now = try AppointmentRecord.fetchOne(db, key: a.code)?.appointment.state
+            guard now == previous else { throw HallStoreError.appointmentChanged(now: now) }
+            try record.update(db)
+        }
     }
 
     public func appointment(_ code: String) async throws -> Appointment? {
-        try await writer.read { db in try AppointmentRecord.fetchOne(db, key: code) }.map {
-            Appointment(code: $0.code, service: $0.service, slot: Date(timeIntervalSince1970: $0.slot), ticket: $0.ticket)
+        try await writer.read { db in try AppointmentRecord.fetchOne(db, key: code) }?.appointment
+    }
+
+    public func appointments(from: Date, to: Date) async throws -> [Appointment] {
+        try await writer.read { db in
+            try AppointmentRecord.filter(Column("slot") >= from.timeIntervalSince1970 && Column("slot") < to.timeIntervalSince1970).order(Column("slot"), Column("code"))
+                .fetchAll(db)
+        }.map(\.appointment)
+    }
+
+    public func saveNotice(_ n: Notice) async throws {
+        let data = String(decoding: try JSONEncoder().encode(n), as: UTF8.self)
+        try await writer.write { db in
+            try db.execute(
+                sql: "INSERT INTO notice (id, ticket, at, data) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                arguments: [n.id, n.ticket, n.at.timeIntervalSince1970, data])
         }
+    }
+
+    public func notices(ticket: String) async throws -> [Notice] {
+        let rows = try await writer.read { db in try String.fetchAll(db, sql: "SELECT data FROM notice WHERE ticket = ? ORDER BY at, id", arguments: [ticket]) }
+        return try rows.map { try JSONDecoder().decode(Notice.self, from: Data($0.utf8)) }
     }
 
     public func saveClerk(_ clerk: Clerk) async throws {
@@ -269,7 +334,8 @@ extension TicketRecord {
             appointment: t.appointment, slot: t.slot?.timeIntervalSince1970, state: t.state.rawValue, issued_at: t.issuedAt.timeIntervalSince1970,
             queued_at: t.queuedAt.timeIntervalSince1970, called_at: t.calledAt?.timeIntervalSince1970, finished_at: t.finishedAt?.timeIntervalSince1970,
             window: t.window, clerk: t.clerk, recalls: t.recalls, transferred_from: t.transferredFrom, print_job: t.printJob, print_error: t.printError,
-            issue_service: t.issueService, staff_id: t.staffId)
+            issue_service: t.issueService, staff_id: t.staffId,
+            overdue: t.overdue.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data("[]".utf8), as: UTF8.self) })
     }
 
     var ticket: Ticket {
@@ -279,7 +345,7 @@ extension TicketRecord {
             issuedAt: Date(timeIntervalSince1970: issued_at), queuedAt: Date(timeIntervalSince1970: queued_at),
             calledAt: called_at.map(Date.init(timeIntervalSince1970:)), finishedAt: finished_at.map(Date.init(timeIntervalSince1970:)), window: window,
             clerk: clerk, recalls: recalls, transferredFrom: transferred_from, printJob: print_job, printError: print_error, waitingAhead: nil,
-            staffId: staff_id)
+            staffId: staff_id, overdue: overdue.flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) })
     }
 }
 

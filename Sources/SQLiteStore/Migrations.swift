@@ -131,6 +131,19 @@ extension HallDatabase {
             try db.execute(sql: "CREATE TABLE referral (id TEXT PRIMARY KEY NOT NULL, at REAL NOT NULL, data TEXT NOT NULL)")
             try db.execute(sql: "CREATE INDEX referral_at ON referral (at)")
         }
+        migrator.registerMigration("v9-citizens") { db in
+            // Appointments' whole life: the state (checked in ones have their ticket), and the
+            // rest (citizen masked, slot length, who cancelled) as JSON.
+            try db.execute(sql: "ALTER TABLE appointment ADD COLUMN state TEXT NOT NULL DEFAULT 'booked'")
+            try db.execute(sql: "UPDATE appointment SET state = 'checkedIn' WHERE ticket IS NOT NULL")
+            try db.execute(sql: "ALTER TABLE appointment ADD COLUMN data TEXT")
+            try db.execute(sql: "CREATE INDEX appointment_slot ON appointment (slot)")
+            // 限时办结: the promises a ticket went past (JSON array), each announced once.
+            try db.execute(sql: "ALTER TABLE ticket ADD COLUMN overdue TEXT")
+            // One-time notices (一次性告知) as printed, with their ticket.
+            try db.execute(sql: "CREATE TABLE notice (id TEXT PRIMARY KEY NOT NULL, ticket TEXT NOT NULL, at REAL NOT NULL, data TEXT NOT NULL)")
+            try db.execute(sql: "CREATE INDEX notice_ticket ON notice (ticket)")
+        }
         return migrator
     }
 }

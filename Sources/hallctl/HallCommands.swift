@@ -12,7 +12,7 @@ struct TicketCommand: AsyncParsableCommand {
 struct TicketIssue: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "issue", abstract: "Issue a ticket for a service (the kiosk's job).")
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "Service code, e.g. A.") var service: String
+    @Argument(help: "Service code, e.g. A (may be left out with --appointment).") var service: String?
     @Flag(help: "Green channel (绿色通道).") var green = false
     @Option(help: "Appointment code to check in.") var appointment: String?
     @Flag(help: "Print it on the kiosk's ticket printer.") var print = false

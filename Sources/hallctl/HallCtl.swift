@@ -15,7 +15,7 @@ struct HallCtl: AsyncParsableCommand {
             """,
         subcommands: [
             Info.self, Devices.self, DeviceShow.self, Health.self, Confirm.self, Reset.self, Record.self, Fault.self, Display.self, Say.self, Announcements.self, VoiceCommand.self, Rate.self, Press.self,
-            Print.self, TicketPrint.self, PrintJobs.self, Reprint.self, Scan.self, Events.self, TicketCommand.self, WindowCommand.self, ClerkCommand.self, LedgerCommand.self, FollowUpCommand.self, Stats.self, BridgeCommand.self, BridgeCommand.Console.self, UdevRules.self, Doctor.self, Diag.self,
+            Print.self, TicketPrint.self, PrintJobs.self, Reprint.self, Scan.self, Events.self, TicketCommand.self, WindowCommand.self, ClerkCommand.self, LedgerCommand.self, FollowUpCommand.self, AppointmentCommand.self, ServicesCommand.self, NoticeCommand.self, Stats.self, BridgeCommand.self, BridgeCommand.Console.self, UdevRules.self, Doctor.self, Diag.self,
         ])
 
     /// `hallctl --socket PATH VERB …` as well as `hallctl VERB … --socket PATH`: the

@@ -212,6 +212,62 @@ extension PeerTests {
             }
         }
 
+        @Test("a one-time notice (一次性告知) printed at the window reaches the A4 queue behind cupsd as UTF-8 text with the service's materials in Chinese, is archived and read back; a service without a catalog is refused")
+        func oneTimeNotice() async throws {
+            try await withCupsPeer { peer in
+                let dir = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(atPath: dir) }
+                var config = try simulatedConfig(dir: dir)
+                // Window 1's A4 printer is a queue of the real cupsd (its raw queue to the capture listener).
+                config.devices += try HallConfig.parse(
+                    """
+                    [[device]]
+                    id = "a4-printer"
+                    kind = "printer"
+                    driver = "cups"
+                    name = "1号窗口A4打印机"
+                    queue = "ticket"
+                    format = "pdf"
+                    server = "\(peer.socket)"
+                    poll_ms = 200
+                    """, file: "cups.toml"
+                ).devices
+                config.hall?.windows[0].printer = DeviceID("a4-printer")
+                config.hall?.services[0].catalog = ServiceCatalog(
+                    materials: ["居民身份证原件及复印件1份", "户口簿原件", "近期一寸免冠照片2张"], timeLimit: "法定20个工作日，承诺5个工作日", fees: "不收费",
+                    location: "一楼1号窗口")
+                try await withDaemon(config) { socket in
+                    let client = HallClient(socketPath: socket)
+                    let _: HallWindow = try await client.call("PUT", "/v1/windows/1/status", json: WindowStatusRequest(state: .open))
+                    let a: Ticket = try await client.call("POST", "/v1/tickets", json: IssueRequest(service: "A"))
+                    let b: Ticket = try await client.call("POST", "/v1/tickets", json: IssueRequest(service: "B"))
+                    let called: Ticket = try await client.call("POST", "/v1/windows/1/call-next")
+                    #expect(called.id == a.id)
+                    let notice: Notice = try await client.call("POST", "/v1/tickets/\(a.id)/notice")
+                    let jobID = try #require(notice.printJob, "the notice names its print job: \(notice)")
+                    let done = try await Self.finished(client, try await client.call("GET", "/v1/print-jobs/\(jobID)"))
+                    #expect(done.state == .completed, "\(done)")
+                    let printed = String(decoding: peer.captured, as: UTF8.self)
+                    for line in ["一次性告知单", "办理事项：社会保障（A）", "  1. 居民身份证原件及复印件1份", "  3. 近期一寸免冠照片2张", "办理时限：法定20个工作日，承诺5个工作日", "收费标准：不收费", "1号窗口"] {
+                        #expect(printed.contains(line), "the printed notice has \(line): \(printed)")
+                    }
+                    #expect(printed.contains("取号：\(a.number)"))
+                    // Archived with the ticket, and read back as printed.
+                    let archived: Notice = try await client.call("GET", "/v1/tickets/\(a.number)/notice")
+                    #expect(archived.text == printed && archived.id == notice.id && archived.printer == "a4-printer")
+                    let text = try await client.send("GET", "/v1/tickets/\(a.id)/notice?format=text")
+                    #expect(text.status == 200 && text.text == printed)
+                    // Service B has no catalog; a ticket with no notice has nothing to read back.
+                    let refused = try await client.send("POST", "/v1/tickets/\(b.id)/notice", body: Data(#"{"window": 1}"#.utf8))
+                    #expect(refused.status == 400 && refused.apiError?.field == "service", "\(refused.status) \(refused.text)")
+                    let none = try await client.send("GET", "/v1/tickets/\(b.id)/notice")
+                    #expect(none.status == 404, "\(none.text)")
+                    let jobs = try await client.send("GET", "/v1/print-jobs")
+                    #expect(jobs.text.components(separatedBy: "一次性告知").count == 2, "one notice job, the refused one printed nothing: \(jobs.text)")
+                }
+            }
+        }
+
         @Test("printer off: the job waits with CUPS's reason and the printer shows offline; on again: the job completes; cancel and reprint")
         func printerOff() async throws {
             try await withCupsPeer { peer in

@@ -263,17 +263,51 @@ struct HallStoreContractTests {
         #expect(seen == Array(1...25), "\(seen)")
     }
 
-    @Test("an appointment is checked in once, for its own service, and gives the ticket its slot", arguments: StoreKind.allCases)
+    @Test("an appointment is registered and checked in once, for its own service, gives the ticket its slot; cancelled ones are kept and refused; notices and overdue promises read back", arguments: StoreKind.allCases)
     func appointments(kind: StoreKind) async throws {
         try await withStore(kind) { store in
-            try await store.saveAppointment(Appointment(code: "YY0001", service: "A", slot: t0 + 3600))
+            try await store.addAppointment(Appointment(code: "YY0001", service: "A", slot: t0 + 3600, name: "张*丰", phone: "138****5678", createdAt: t0))
+            await #expect(throws: HallStoreError.appointmentExists, "a code is registered once") {
+                try await store.addAppointment(Appointment(code: "YY0001", service: "B", slot: t0))
+            }
             await #expect(throws: HallStoreError.unknownAppointment) { try await store.issueTicket(new("x", "B", appointment: "YY0001")) }
             await #expect(throws: HallStoreError.unknownAppointment) { try await store.issueTicket(new("y", appointment: "NOPE")) }
             let t = try await store.issueTicket(new("p1", appointment: "YY0001"))
             #expect(t.slot == t0 + 3600 && t.appointment == "YY0001")
             await #expect(throws: HallStoreError.appointmentUsed(ticket: "p1")) { try await store.issueTicket(new("p2", appointment: "YY0001")) }
-            #expect(try await store.appointment("YY0001")?.ticket == "p1")
+            let read = try await store.appointment("YY0001")
+            #expect(read?.ticket == "p1" && read?.state == .checkedIn && read?.name == "张*丰" && read?.phone == "138****5678" && read?.minutes == 30, "\(String(describing: read))")
+            // Cancelled and no-show appointments are kept, and never checked in.
+            try await store.addAppointment(Appointment(code: "YY0002", service: "A", slot: t0 + 7200))
+            var cancelled = try #require(try await store.appointment("YY0002"))
+            cancelled.state = .cancelled
+            cancelled.closedBy = "kiosk"
+            try await store.updateAppointment(cancelled, from: .booked)
+            await #expect(throws: HallStoreError.appointmentChanged(now: .cancelled)) { try await store.updateAppointment(cancelled, from: .booked) }
+            await #expect(throws: HallStoreError.appointmentClosed(.cancelled)) { try await store.issueTicket(new("p3", appointment: "YY0002")) }
+            var checkedIn = try #require(try await store.appointment("YY0001"))
+            checkedIn.state = .noShow
+            await #expect(throws: HallStoreError.appointmentChanged(now: .checkedIn), "a checked-in appointment does not become a no-show") {
+                try await store.updateAppointment(checkedIn, from: .booked)
+            }
+            #expect(try await store.appointments(from: t0, to: t0 + 86_400).map { "\($0.code) \($0.state.rawValue) \($0.closedBy ?? "-")" } == ["YY0001 checkedIn -", "YY0002 cancelled kiosk"])
+            #expect(try await store.appointments(from: t0 + 7201, to: t0 + 86_400).isEmpty)
             #expect(try await store.tickets(day: "2027-01-15").map(\.id) == ["p1"], "a refused check-in stores no ticket")
+            // Notices are archived with their ticket.
+            var n = Notice(id: "n1", ticket: "p1", number: "A001", service: "A", window: 2, staffId: "S1", clerk: "王芳", at: t0, text: "申请材料：\n  1. 居民身份证\n")
+            n.printJob = "cups-1"
+            try await store.saveNotice(n)
+            #expect(try await store.notices(ticket: "p1") == [n])
+            #expect(try await store.notices(ticket: "p2").isEmpty)
+            // The promises a ticket went past read back.
+            var late = try await store.issueTicket(new("p4"))
+            #expect(try await store.markOverdue(ticket: "p4", limit: "waiting"))
+            #expect(try await store.markOverdue(ticket: "p4", limit: "waiting") == false, "a promise is marked once")
+            late.state = .called
+            try await store.updateTicket(late, from: .waiting)
+            #expect(try await store.markOverdue(ticket: "p4", limit: "service"))
+            let p4 = try await store.tickets(day: "2027-01-15").first { $0.id == "p4" }
+            #expect(p4?.overdue == ["waiting", "service"] && p4?.state == .called, "an update keeps the marks: \(String(describing: p4))")
         }
     }
 
@@ -366,8 +400,8 @@ struct StrictJSONTests {
         #expect(nested.body.field == "away.bogus" && nested.body.message == "unknown field 'away.bogus'")
         let deep = try #require(refusal(TicketPrintRequest.self, #"{"ticket":{"number":"A001","colour":"red"}}"#))
         #expect(deep.body.field == "ticket.colour")
-        let typo = try #require(refusal(IssueRequest.self, #"{"servce":"A"}"#))
-        #expect(typo.body.field == "service" && typo.body.message == "field 'service' is required (the body has servce)")
+        let typo = try #require(refusal(AppointmentRequest.self, #"{"servce":"A","slot":"09:30"}"#))
+        #expect(typo.body.field == "service" && typo.body.message == "field 'service' is required (the body has servce, slot)", "\(typo.body)")
         let wrongType = try #require(refusal(IssueRequest.self, #"{"service":"A","print":"yes"}"#))
         #expect(wrongType.body.field == "print" && wrongType.status == .badRequest)
         let null = try #require(refusal(IssueRequest.self, #"{"service":"A","priority":null}"#))

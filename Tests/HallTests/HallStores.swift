@@ -62,6 +62,7 @@ actor MemoryHallStore: HallStore {
     private var ledgerByID: [String: LedgerEntry] = [:]
     private var followUpsByID: [String: FollowUp] = [:]
     private var referralList: [Referral] = []
+    private var noticesByID: [String: Notice] = [:]
     private var log: [HallEvent] = []
     private var lastSeq: Int64 = 0
 
@@ -70,8 +71,10 @@ actor MemoryHallStore: HallStore {
         if let code = new.appointment {
             guard var a = appointments[code], a.service == new.service else { throw HallStoreError.unknownAppointment }
             if let used = a.ticket { throw HallStoreError.appointmentUsed(ticket: used) }
+            guard a.state == .booked else { throw HallStoreError.appointmentClosed(a.state) }
             slot = a.slot
             a.ticket = new.id
+            a.state = .checkedIn
             appointments[code] = a
         }
         let last = ticketsByID.values.filter { $0.day == new.day && $0.issueService == new.service }.map(\.sequence).max() ?? 0
@@ -88,7 +91,14 @@ actor MemoryHallStore: HallStore {
         guard let now = ticketsByID[ticket.id]?.state, now == previous else { throw HallStoreError.stateChanged(now: ticketsByID[ticket.id]?.state) }
         var t = ticket
         t.waitingAhead = nil
+        t.overdue = ticketsByID[t.id]?.overdue
         ticketsByID[t.id] = t
+    }
+
+    func markOverdue(ticket id: String, limit: String) -> Bool {
+        guard let t = ticketsByID[id], !(t.overdue ?? []).contains(limit) else { return false }
+        ticketsByID[id]?.overdue = (t.overdue ?? []) + [limit]
+        return true
     }
 
     func tickets(day: String) -> [Ticket] { order.compactMap { ticketsByID[$0] }.filter { $0.day == day } }
@@ -108,8 +118,20 @@ actor MemoryHallStore: HallStore {
 
     func saveWindow(_ window: StoredWindow) { windowsByNumber[window.number] = window }
     func windows() -> [StoredWindow] { windowsByNumber.values.sorted { $0.number < $1.number } }
-    func saveAppointment(_ appointment: Appointment) { appointments[appointment.code] = appointment }
+    func addAppointment(_ appointment: Appointment) throws {
+        guard appointments[appointment.code] == nil else { throw HallStoreError.appointmentExists }
+        appointments[appointment.code] = appointment
+    }
+    func updateAppointment(_ appointment: Appointment, from previous: Appointment.State) throws {
+        guard let now = appointments[appointment.code]?.state, now == previous else { throw HallStoreError.appointmentChanged(now: appointments[appointment.code]?.state) }
+        appointments[appointment.code] = appointment
+    }
     func appointment(_ code: String) -> Appointment? { appointments[code] }
+    func appointments(from: Date, to: Date) -> [Appointment] {
+        appointments.values.filter { $0.slot >= from && $0.slot < to }.sorted { ($0.slot, $0.code) < ($1.slot, $1.code) }
+    }
+    func saveNotice(_ notice: Notice) { noticesByID[notice.id] = notice }
+    func notices(ticket: String) -> [Notice] { noticesByID.values.filter { $0.ticket == ticket }.sorted { ($0.at, $0.id) < ($1.at, $1.id) } }
     func saveClerk(_ clerk: Clerk) { roster[clerk.staffId] = clerk }
     func saveLedgerEntry(_ entry: LedgerEntry) { ledgerByID[entry.id] = entry }
     func saveFollowUp(_ f: FollowUp) { followUpsByID[f.id] = f }
@@ -157,6 +179,7 @@ final class FaultyStore: HallStore {
 
     func issueTicket(_ new: NewTicket) async throws -> Ticket { try await base.issueTicket(new) }
     func updateTicket(_ ticket: Ticket, from previous: TicketState) async throws { try await base.updateTicket(ticket, from: previous) }
+    func markOverdue(ticket id: String, limit: String) async throws -> Bool { try await base.markOverdue(ticket: id, limit: limit) }
     func tickets(day: String) async throws -> [Ticket] { try await base.tickets(day: day) }
     func saveRating(_ rating: Rating) async throws {
         if ratingWritesFail.load(ordering: .sequentiallyConsistent) { throw DiskError() }
@@ -166,8 +189,12 @@ final class FaultyStore: HallStore {
     func ratings(day: String) async throws -> [Rating] { try await base.ratings(day: day) }
     func saveWindow(_ window: StoredWindow) async throws { try await base.saveWindow(window) }
     func windows() async throws -> [StoredWindow] { try await base.windows() }
-    func saveAppointment(_ appointment: Appointment) async throws { try await base.saveAppointment(appointment) }
+    func addAppointment(_ appointment: Appointment) async throws { try await base.addAppointment(appointment) }
+    func updateAppointment(_ appointment: Appointment, from previous: Appointment.State) async throws { try await base.updateAppointment(appointment, from: previous) }
     func appointment(_ code: String) async throws -> Appointment? { try await base.appointment(code) }
+    func appointments(from: Date, to: Date) async throws -> [Appointment] { try await base.appointments(from: from, to: to) }
+    func saveNotice(_ notice: Notice) async throws { try await base.saveNotice(notice) }
+    func notices(ticket: String) async throws -> [Notice] { try await base.notices(ticket: ticket) }
     func saveClerk(_ clerk: Clerk) async throws { try await base.saveClerk(clerk) }
     func saveLedgerEntry(_ entry: LedgerEntry) async throws { try await base.saveLedgerEntry(entry) }
     func saveFollowUp(_ f: FollowUp) async throws { try await base.saveFollowUp(f) }

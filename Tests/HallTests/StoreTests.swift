@@ -9,7 +9,7 @@ struct StoreTests {
     @Test("migrations are named and applied once; the database is sound")
     func migrations() async throws {
         let db = try HallDatabase.inMemory()
-        #expect(try await db.appliedMigrations() == ["v1-device-counters", "v1-event-log", "v2-print-jobs", "v3-hall", "v4-followed-hall", "v5-roster", "v6-ledger", "v7-follow-ups", "v8-referrals"])
+        #expect(try await db.appliedMigrations() == ["v1-device-counters", "v1-event-log", "v2-print-jobs", "v3-hall", "v4-followed-hall", "v5-roster", "v6-ledger", "v7-follow-ups", "v8-referrals", "v9-citizens"])
         #expect(try await db.integrityCheck() == "ok")
     }
 
