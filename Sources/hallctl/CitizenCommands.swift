@@ -18,8 +18,16 @@ struct AppointmentCommand: AsyncParsableCommand {
             """,
         subcommands: [Add.self, List.self, Cancel.self, Import.self])
 
+    /// `2026-12-03 09:30` in this PC's time zone (the hall's).
+    static func local(_ d: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.dateFormat = "yyyy-MM-dd HH:mm"
+        return f.string(from: d)
+    }
+
     static func line(_ a: Appointment) -> String {
-        "\(a.code)  \(a.service)  \(a.slot.formatted(.iso8601))  \(a.state.rawValue)" + (a.name.map { "  \($0)" } ?? "") + (a.phone.map { "  \($0)" } ?? "")
+        "\(a.code)  \(a.service)  \(local(a.slot))  \(a.state.rawValue)" + (a.name.map { "  \($0)" } ?? "") + (a.phone.map { "  \($0)" } ?? "")
     }
 
     struct Add: AsyncParsableCommand {
@@ -65,7 +73,7 @@ struct AppointmentCommand: AsyncParsableCommand {
                 try global.show(list) { list in
                     Output.table(
                         ["CODE", "SERVICE", "SLOT", "STATE", "TICKET", "NAME", "PHONE"],
-                        list.map { a in [a.code, a.service, a.slot.formatted(.iso8601), a.state.rawValue, a.ticket ?? "", a.name ?? "", a.phone ?? ""] })
+                        list.map { a in [a.code, a.service, AppointmentCommand.local(a.slot), a.state.rawValue, a.ticket ?? "", a.name ?? "", a.phone ?? ""] })
                 }
             }
         }
@@ -154,8 +162,8 @@ struct ServicesCommand: AsyncParsableCommand {
             if let code {
                 let s: ServiceState = try await global.client.call("GET", "/v1/services/\(code)")
                 try global.show(s) { s in
-                    var lines = ["\(s.code) \(s.name): \(s.state.rawValue)\(s.until.map { " until \($0.formatted(.iso8601))" } ?? "")"]
-                    if let next = s.nextOpening { lines.append("opens \(next.formatted(.iso8601))\(s.nextOpeningState == .duty ? " (延时服务)" : "")") }
+                    var lines = ["\(s.code) \(s.name): \(s.state.rawValue)\(s.until.map { " until \(AppointmentCommand.local($0))" } ?? "")"]
+                    if let next = s.nextOpening { lines.append("opens \(AppointmentCommand.local(next))\(s.nextOpeningState == .duty ? " (延时服务)" : "")") }
                     lines.append("hours: \((s.hours ?? []).joined(separator: ", ").nilIfEmpty ?? "all day, every day")")
                     if let duty = s.duty, !duty.isEmpty { lines.append("duty (延时服务): \(duty.joined(separator: ", "))") }
                     if let w = s.waitLimitMinutes { lines.append("promised wait: \(w) min") }
@@ -176,7 +184,7 @@ struct ServicesCommand: AsyncParsableCommand {
                 Output.table(
                     ["CODE", "NAME", "STATE", "UNTIL", "NEXT OPENING", "WAITING"],
                     list.map { s in
-                        [s.code, s.name, s.state.rawValue, s.until?.formatted(.iso8601) ?? "", s.nextOpening?.formatted(.iso8601) ?? "", String(s.waiting)]
+                        [s.code, s.name, s.state.rawValue, s.until.map(AppointmentCommand.local) ?? "", s.nextOpening.map(AppointmentCommand.local) ?? "", String(s.waiting)]
                     })
             }
         }

@@ -5,6 +5,7 @@ import HallAPIModels
 import HallClient
 import HallConfiguration
 import HallModel
+import ChildProcess
 import Testing
 
 /// What the hall promises citizens (issue: working calendar, appointments, time limits,
@@ -249,6 +250,46 @@ struct CitizenTests {
             #expect(stats.hall.overdueWaiting == 2 && stats.hall.overdueService == 1, "\(stats.hall)")
             #expect(stats.services["A"]?.overdueWaiting == 2 && stats.windows["3"]?.overdueService == 1)
             #expect(stats.csv.contains(",2,1,"), "\(stats.csv)")
+        }
+    }
+
+    @Test("hallctl: appointments imported from CSV (refused lines named with their line and reason), listed masked, cancelled; a check-in too early refused; services and their catalog shown")
+    func hallctlAppointments() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = try simulatedConfig(dir: dir)
+        config.hall?.services[0].catalog = ServiceCatalog(materials: ["居民身份证原件"], fees: "不收费")
+        let csv = """
+            service,day,slot,code,name,phone
+            A,2099-01-05,09:30,IMP001,张三丰,13812345678
+            A,2020-01-01,09:30,IMP002,,
+            B,2099-01-05,"10:00",IMP003,"王,五",
+            A,2099-01-05
+            Z,2099-01-05,11:00,IMP004,,
+            """
+        try csv.write(toFile: dir + "/bookings.csv", atomically: true, encoding: .utf8)
+        let hallctl = builtExecutable("hallctl")
+        try await withDaemon(config) { socket in
+            let imported = try await runCommand([hallctl, "appointments", "import", dir + "/bookings.csv", "--socket", socket])
+            #expect(imported.status == 1, "refused lines make the exit status 1: \(imported.output)")
+            for part in ["registered IMP001", "refused line 3: ", "in the past", "refused line 5: 2 fields, the header has 6", "refused line 6: notFound: no service 'Z'", "2 registered, 3 refused"] {
+                #expect(imported.output.contains(part), "\(part) in \(imported.output)")
+            }
+            let listed = try await runCommand([hallctl, "appointments", "list", "--date", "2099-01-05", "--socket", socket])
+            #expect(listed.status == 0 && listed.output.contains("张*丰") && listed.output.contains("138****5678") && listed.output.contains("王*五"), "\(listed.output)")
+            #expect(!listed.output.contains("13812345678"))
+            let cancelled = try await runCommand([hallctl, "appointments", "cancel", "IMP003", "--socket", socket])
+            #expect(cancelled.status == 0 && cancelled.output.contains("IMP003: cancelled"), "\(cancelled.output)")
+            let early = try await runCommand([hallctl, "ticket", "issue", "--appointment", "IMP001", "--socket", socket])
+            #expect(early.status == 1 && early.output.contains("too early for appointment 'IMP001'"), "\(early.output)")
+            let bad = try await runCommand([hallctl, "appointments", "add", "--service", "A", "--day", "2099-01-05", "--slot", "25:00", "--socket", socket])
+            #expect(bad.status == 1 && bad.output.contains("HH:MM"), "\(bad.output)")
+            let csvOut = try await runCommand([hallctl, "appointments", "list", "--date", "2099-01-05", "--csv", "--socket", socket])
+            #expect(csvOut.output.hasPrefix("code,service,slot,minutes,name,phone,state") && csvOut.output.contains("IMP003,B,2099-01-05 10:00,30,王*五,,cancelled"), "\(csvOut.output)")
+            let services = try await runCommand([hallctl, "services", "--socket", socket])
+            #expect(services.status == 0 && services.output.contains("社会保障") && services.output.contains("open"), "\(services.output)")
+            let one = try await runCommand([hallctl, "services", "A", "--socket", socket])
+            #expect(one.status == 0 && one.output.contains("1. 居民身份证原件") && one.output.contains("收费标准: 不收费"), "\(one.output)")
         }
     }
 }

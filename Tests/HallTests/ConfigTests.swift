@@ -189,4 +189,56 @@ struct ConfigTests {
             #expect(error("[hall]\nrating_url = \"\(bad)\"\n[[hall.service]]\ncode = \"A\"\n")?.key == "hall.rating_url", "\(bad)")
         }
     }
+
+    @Test("[hall.calendar], [hall.appointments] and a service's hours, duty, promises and catalog are read; each wrong value names its key")
+    func calendarAndCatalog() throws {
+        let text = """
+            [hall]
+            [hall.calendar]
+            hours = ["Mon-Fri 09:00-12:00", "Mon-Fri 13:30-17:30"]
+            holidays = ["2027-01-01", "2027-02-10..2027-02-12"]
+            workdays = ["2027-02-07"]
+            duty = ["Sat 09:00-12:00"]
+            [hall.appointments]
+            checkin_early_minutes = 20
+            checkin_late_minutes = 10
+            slot_minutes = 15
+            [[hall.service]]
+            code = "A"
+            name = "社会保障"
+            duty = []
+            wait_limit_minutes = 30
+            service_limit_minutes = 20
+            materials = ["居民身份证原件", "户口簿"]
+            time_limit = "即办"
+            fees = "不收费"
+            [[hall.service]]
+            code = "B"
+            opens = "08:30"
+            closes = "17:00"
+            """
+        let setup = try #require(try HallConfig.parse(text, file: "t.toml").hall)
+        #expect(setup.calendar.hours.map(\.description) == ["Mon,Tue,Wed,Thu,Fri 09:00-12:00", "Mon,Tue,Wed,Thu,Fri 13:30-17:30"])
+        #expect(setup.calendar.holidays == ["2027-01-01", "2027-02-10", "2027-02-11", "2027-02-12"] && setup.calendar.workdays == ["2027-02-07"])
+        #expect(setup.checkinEarlyMinutes == 20 && setup.checkinLateMinutes == 10 && setup.slotMinutes == 15)
+        let a = try #require(setup.service("A"))
+        #expect(a.duty == [] && a.hours == nil && a.waitLimitMinutes == 30 && a.serviceLimitMinutes == 20)
+        #expect(a.catalog == ServiceCatalog(materials: ["居民身份证原件", "户口簿"], timeLimit: "即办", fees: "不收费"))
+        #expect(setup.service("B")?.hours == [WeeklySpan(weekdays: Array(1...7), start: 510, end: 1020)], "opens/closes: every day")
+        let base = "[hall]\n[[hall.service]]\ncode = \"A\"\n"
+        let cases: [(String, String)] = [
+            ("[hall]\n[hall.calendar]\nhours = [\"Mon-Fri 9-12\"]\n[[hall.service]]\ncode = \"A\"\n", "hall.calendar.hours[0]"),
+            ("[hall]\n[hall.calendar]\nholidays = [\"2027-02-30\"]\n[[hall.service]]\ncode = \"A\"\n", "hall.calendar.holidays[0]"),
+            ("[hall]\n[hall.calendar]\nholidays = [\"2027-01-01\"]\nworkdays = [\"2027-01-01\"]\n[[hall.service]]\ncode = \"A\"\n", "hall.calendar.workdays"),
+            ("[hall]\n[hall.appointments]\nslot_minutes = 1\n[[hall.service]]\ncode = \"A\"\n", "hall.appointments.slot_minutes"),
+            (base + "duty = [\"Sun 12:00-09:00\"]\n", "hall.service[0].duty[0]"),
+            (base + "hours = [\"daily 08:00-17:00\"]\nopens = \"08:00\"\ncloses = \"17:00\"\n", "hall.service[0].opens"),
+            (base + "fees = \"不收费\"\n", "hall.service[0].materials"),
+            (base + "materials = [\"身份证\", \" \"]\n", "hall.service[0].materials[1]"),
+            (base + "wait_limit_minutes = 0\n", "hall.service[0].wait_limit_minutes"),
+        ]
+        for (text, key) in cases {
+            #expect(error(text)?.key == key, "\(text): \(String(describing: error(text)))")
+        }
+    }
 }
