@@ -23,6 +23,13 @@ public final class EventLog: EventPublisher, Sendable {
     /// Stores an event of the shared hall this halld follows, with a local sequence
     /// number, and hands it to the subscribers; nil when it was stored already (an
     /// event is in this log once, however often it is followed).
+    /// Issues a ticket and appends its event in one transaction, when the hall's store
+    /// keeps this log (a single PC's SQLite); nil otherwise (the caller issues, then publishes).
+    public func issue(_ new: NewTicket, in hallStore: any HallStore, event: @escaping @Sendable (Ticket) throws -> NewEvent) async throws -> Ticket? {
+        guard let combined = store as? any TicketEventStore, (combined as AnyObject) === (hallStore as AnyObject) else { return nil }
+        return try await combined.issueTicket(new, event: event, time: Timestamp.string()) { [self] in fanOut($0) }.0
+    }
+
     @discardableResult
     public func publishFollowed(_ event: HallEvent, hall: String) async throws -> HallEvent? {
         try await followed().appendFollowed(event, hall: hall) { [self] in fanOut($0) }

@@ -22,9 +22,15 @@ extension Hall {
             throw HallError.notNow(closedMessage(service, at: at), field: "service")
         }
         var ticket: Ticket
+        // The ticket and its event in one transaction where the store keeps the event log.
+        var published = false
         do {
-            ticket = try await store.issueTicket(
-                NewTicket(id: UUID().uuidString.lowercased(), day: today, service: code, priority: priority, appointment: appointment, at: at, dailyCap: service.dailyCap))
+            let new = NewTicket(id: UUID().uuidString.lowercased(), day: today, service: code, priority: priority, appointment: appointment, at: at, dailyCap: service.dailyCap)
+            if let log = events as? EventLog, let issued = try await log.issue(new, in: store, event: { NewEvent(type: "ticket.issued", data: try JSONValue(encoding: $0)) }) {
+                (ticket, published) = (issued, true)
+            } else {
+                ticket = try await store.issueTicket(new)
+            }
         } catch HallStoreError.dailyCapReached(let cap) {
             throw HallError.notNow("\(service.name) has issued its \(cap) tickets for today", field: "service")
         } catch HallStoreError.unknownAppointment {
@@ -35,7 +41,7 @@ extension Hall {
             throw HallError.conflict("appointment '\(appointment ?? "")' is \(state.rawValue)", field: "appointment")
         }
         put(ticket)
-        await publish("ticket.issued", ticket)
+        if !published { await publish("ticket.issued", ticket) }
         if unstaffedServices.isEmpty || !unstaffedServices.contains(code) { await checkStaffing() }
         // A new ordinary ticket is the last of its queue: everyone waiting is ahead
         // (no sorting or scanning of the queue on the hot path).

@@ -142,6 +142,17 @@ public protocol HallStore: EventStore, RosterStore, LedgerStore, FollowUpStore, 
     func windows() async throws -> [StoredWindow]
 }
 
+/// A hall store that keeps the event log in the same database (the SQLite store of a
+/// single PC): a ticket and its `ticket.issued` event are written in one transaction,
+/// one flush to disk for both, and the event can never be missing for a stored ticket.
+public protocol TicketEventStore: HallStore {
+    /// `issueTicket` and `appendEvent` of `event(ticket)` in one transaction; `committed`
+    /// as in `appendEvent`.
+    func issueTicket(
+        _ new: NewTicket, event: @escaping @Sendable (Ticket) throws -> NewEvent, time: String, committed: @escaping @Sendable (HallEvent) -> Void
+    ) async throws -> (Ticket, HallEvent)
+}
+
 extension Ticket {
     /// The printed number: the service's code and the day's sequence, at least three digits.
     public static func number(prefix: String, seq: Int) -> String {

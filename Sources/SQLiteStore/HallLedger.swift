@@ -139,27 +139,30 @@ struct AppointmentRecord: Codable, FetchableRecord, PersistableRecord, Sendable,
 /// synchronous=FULL): when it returns, it is on disk.
 extension HallDatabase: HallStore {
     public func issueTicket(_ new: NewTicket) async throws -> Ticket {
-        try await writer.write { db in
-            var slot: Double?
-            if let code = new.appointment {
-                guard var a = try AppointmentRecord.fetchOne(db, key: code), a.service == new.service else { throw HallStoreError.unknownAppointment }
-                if let used = a.ticket { throw HallStoreError.appointmentUsed(ticket: used) }
-                guard a.state == Appointment.State.booked.rawValue else { throw HallStoreError.appointmentClosed(a.appointment.state) }
-                slot = a.slot
-                a.ticket = new.id
-                a.state = Appointment.State.checkedIn.rawValue
-                try a.update(db)
-            }
-            let last = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM ticket WHERE day = ? AND issue_service = ?", arguments: [new.day, new.service]) ?? 0
-            if let cap = new.dailyCap, last >= cap { throw HallStoreError.dailyCapReached(cap) }
-            let seq = last + 1
-            let at = new.at.timeIntervalSince1970
-            let record = TicketRecord(
-                id: new.id, day: new.day, service: new.service, seq: seq, number: Ticket.number(prefix: new.service, seq: seq), priority: new.priority.rawValue,
-                appointment: new.appointment, slot: slot, state: TicketState.waiting.rawValue, issued_at: at, queued_at: at, issue_service: new.service)
-            try record.insert(db)
-            return record.ticket
+        try await writer.write { db in try Self.insertTicket(db, new).ticket }
+    }
+
+    /// Numbers and inserts a ticket (and checks its appointment in), inside the caller's transaction.
+    static func insertTicket(_ db: Database, _ new: NewTicket) throws -> TicketRecord {
+        var slot: Double?
+        if let code = new.appointment {
+            guard var a = try AppointmentRecord.fetchOne(db, key: code), a.service == new.service else { throw HallStoreError.unknownAppointment }
+            if let used = a.ticket { throw HallStoreError.appointmentUsed(ticket: used) }
+            guard a.state == Appointment.State.booked.rawValue else { throw HallStoreError.appointmentClosed(a.appointment.state) }
+            slot = a.slot
+            a.ticket = new.id
+            a.state = Appointment.State.checkedIn.rawValue
+            try a.update(db)
         }
+        let last = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM ticket WHERE day = ? AND issue_service = ?", arguments: [new.day, new.service]) ?? 0
+        if let cap = new.dailyCap, last >= cap { throw HallStoreError.dailyCapReached(cap) }
+        let seq = last + 1
+        let at = new.at.timeIntervalSince1970
+        let record = TicketRecord(
+            id: new.id, day: new.day, service: new.service, seq: seq, number: Ticket.number(prefix: new.service, seq: seq), priority: new.priority.rawValue,
+            appointment: new.appointment, slot: slot, state: TicketState.waiting.rawValue, issued_at: at, queued_at: at, issue_service: new.service)
+        try record.insert(db)
+        return record
     }
 
     public func updateTicket(_ t: Ticket, from previous: TicketState) async throws {
@@ -322,6 +325,29 @@ extension HallDatabase: HallStore {
     public func clerks() async throws -> [Clerk] {
         let rows = try await writer.read { db in try String.fetchAll(db, sql: "SELECT data FROM clerk ORDER BY staff_id") }
         return try rows.map { try JSONDecoder().decode(Clerk.self, from: Data($0.utf8)) }
+    }
+}
+
+extension HallDatabase: TicketEventStore {
+    public func issueTicket(
+        _ new: NewTicket, event: @escaping @Sendable (Ticket) throws -> NewEvent, time: String, committed: @escaping @Sendable (HallEvent) -> Void
+    ) async throws -> (Ticket, HallEvent) {
+        // As appendEvent: `committed` runs after the commit, still on the serial writer,
+        // so events reach subscribers in sequence order.
+        try await writer.writeWithoutTransaction { db in
+            var result: (Ticket, HallEvent)?
+            try db.inTransaction {
+                let ticket = try Self.insertTicket(db, new).ticket
+                let e = try event(ticket)
+                try db.execute(
+                    sql: "INSERT INTO event (type, device, time, data) VALUES (?, ?, ?, ?)",
+                    arguments: [e.type, e.device?.rawValue, time, String(decoding: try JSONEncoder().encode(e.data), as: UTF8.self)])
+                result = (ticket, HallEvent(seq: db.lastInsertedRowID, type: e.type, time: time, device: e.device, data: e.data))
+                return .commit
+            }
+            committed(result!.1)
+            return result!
+        }
     }
 }
 

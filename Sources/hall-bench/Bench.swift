@@ -20,59 +20,68 @@ struct HallBench: AsyncParsableCommand {
     @Option(help: "Rounds: baseline and halld alternate this many times; the median is reported.") var rounds = 3
     @Option(help: "Where to write the report.") var out = "BENCHMARKS.md"
     @Option(help: "The command line shown in the report.") var command = "make bench"
-    @Option(help: "Only some rows (postgresql, voice), printed, BENCHMARKS.md left alone.") var only: String?
+    @Option(help: "Only some rows, comma-separated (api, fanout, serial, tickets, postgresql, voice, print, scan), printed, BENCHMARKS.md left alone.") var only: String?
 
     func run() async throws {
         var rows: [Row] = []
-        if only == "voice" {
-            rows = try await VoiceBench(rounds: rounds).run()
-            FileHandle.standardOutput.write(Data(Report(command: command, rows: rows).markdown.utf8))
-            return
+        let groups = only.map { Set($0.split(separator: ",").map(String.init)) }
+        let known: Set<String> = ["api", "fanout", "serial", "tickets", "postgresql", "voice", "print", "scan"]
+        if let unknown = groups?.subtracting(known).sorted().first {
+            throw ValidationError("--only \(unknown): one of \(known.sorted().joined(separator: ", ")), comma-separated")
         }
-        if let only {
-            guard only == "postgresql", let url = ProcessInfo.processInfo.environment["HALLD_BENCH_POSTGRES"] else {
-                throw ValidationError("--only postgresql, with HALLD_BENCH_POSTGRES set")
-            }
-            rows = try await SharedHallBench(url: url, seconds: seconds, rounds: rounds).run()
-            FileHandle.standardOutput.write(Data(Report(command: command, rows: rows).markdown.utf8))
-            return
-        }
+        func wanted(_ group: String) -> Bool { groups?.contains(group) ?? true }
         let halld = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("halld").path
-        do {
-            rows += try await ApiBench(seconds: seconds, halld: halld).run()
-        } catch {
-            FileHandle.standardError.write(Data("hall-bench: API skipped: \(error)\n".utf8))
-        }
-        do {
-            rows += try await FanOutBench().run()
-        } catch {
-            FileHandle.standardError.write(Data("hall-bench: fan-out skipped: \(error)\n".utf8))
-        }
-        rows += try await SerialBench(seconds: seconds, rounds: rounds).run()
-        rows += try await TicketBench(seconds: seconds, rounds: rounds).run()
-        if let url = ProcessInfo.processInfo.environment["HALLD_BENCH_POSTGRES"], !url.isEmpty {
+        if wanted("api") {
             do {
-                rows += try await SharedHallBench(url: url, seconds: seconds, rounds: rounds).run()
+                rows += try await ApiBench(seconds: seconds, halld: halld).run()
             } catch {
-                FileHandle.standardError.write(Data("hall-bench: PostgreSQL store skipped: \(error)\n".utf8))
+                FileHandle.standardError.write(Data("hall-bench: API skipped: \(error)\n".utf8))
             }
-        } else {
-            FileHandle.standardError.write(Data("hall-bench: PostgreSQL store skipped: HALLD_BENCH_POSTGRES is not set (make bench starts a server)\n".utf8))
         }
-        do {
-            rows += try await VoiceBench(rounds: rounds).run()
-        } catch {
-            FileHandle.standardError.write(Data("hall-bench: voice skipped: \(error)\n".utf8))
+        if wanted("fanout") {
+            do {
+                rows += try await FanOutBench().run()
+            } catch {
+                FileHandle.standardError.write(Data("hall-bench: fan-out skipped: \(error)\n".utf8))
+            }
         }
-        do {
-            rows += try await PrintBench(rounds: rounds).run()
-        } catch {
-            FileHandle.standardError.write(Data("hall-bench: ticket print skipped: \(error)\n".utf8))
+        if wanted("serial") { rows += try await SerialBench(seconds: seconds, rounds: rounds).run() }
+        if wanted("tickets") { rows += try await TicketBench(seconds: seconds, rounds: rounds).run() }
+        if wanted("postgresql") {
+            if let url = ProcessInfo.processInfo.environment["HALLD_BENCH_POSTGRES"], !url.isEmpty {
+                do {
+                    rows += try await SharedHallBench(url: url, seconds: seconds, rounds: rounds).run()
+                } catch {
+                    FileHandle.standardError.write(Data("hall-bench: PostgreSQL store skipped: \(error)\n".utf8))
+                }
+            } else {
+                FileHandle.standardError.write(Data("hall-bench: PostgreSQL store skipped: HALLD_BENCH_POSTGRES is not set (make bench starts a server)\n".utf8))
+            }
         }
-        do {
-            rows += try await ScanBench(rounds: rounds).run()
-        } catch {
-            FileHandle.standardError.write(Data("hall-bench: scan skipped: \(error)\n".utf8))
+        if wanted("voice") {
+            do {
+                rows += try await VoiceBench(rounds: rounds).run()
+            } catch {
+                FileHandle.standardError.write(Data("hall-bench: voice skipped: \(error)\n".utf8))
+            }
+        }
+        if wanted("print") {
+            do {
+                rows += try await PrintBench(rounds: rounds).run()
+            } catch {
+                FileHandle.standardError.write(Data("hall-bench: ticket print skipped: \(error)\n".utf8))
+            }
+        }
+        if wanted("scan") {
+            do {
+                rows += try await ScanBench(rounds: rounds).run()
+            } catch {
+                FileHandle.standardError.write(Data("hall-bench: scan skipped: \(error)\n".utf8))
+            }
+        }
+        if only != nil {
+            FileHandle.standardOutput.write(Data(Report(command: command, rows: rows).markdown.utf8))
+            return
         }
         let report = Report(command: command, rows: rows)
         try report.markdown.write(toFile: out, atomically: true, encoding: .utf8)

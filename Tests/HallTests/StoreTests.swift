@@ -1,11 +1,34 @@
 import DeviceKit
 import Foundation
 import Hall
+import HallModel
 import SQLiteStore
 import Testing
 
 @Suite("HallStore", .timeLimit(.minutes(3)))
 struct StoreTests {
+    @Test("a ticket and its ticket.issued event are written in one transaction: both stored and delivered, or neither")
+    func ticketWithEvent() async throws {
+        let db = try HallDatabase.inMemory()
+        let log = EventLog(store: db)
+        let subscription = log.subscribe(types: ["ticket"])
+        let new = NewTicket(id: "t1", day: "2027-01-15", service: "A", priority: .normal, appointment: nil, at: Date(), dailyCap: nil)
+        let issued = try #require(try await log.issue(new, in: db) { t in NewEvent(type: "ticket.issued", data: ["number": .string(t.number)]) })
+        #expect(issued.number == "A001")
+        let stored = try await db.events(after: 0, limit: 10, types: nil)
+        #expect(stored.map(\.type) == ["ticket.issued"] && stored.first?.data["number"] == .string("A001"), "\(stored)")
+        var delivered = subscription.events.makeAsyncIterator()
+        #expect(await delivered.next()?.seq == stored.first?.seq, "handed to subscribers with its sequence")
+        // An event that cannot be made: the ticket is not stored either.
+        struct Unencodable: Error {}
+        let second = NewTicket(id: "t2", day: "2027-01-15", service: "A", priority: .normal, appointment: nil, at: Date(), dailyCap: nil)
+        await #expect(throws: Unencodable.self) { _ = try await log.issue(second, in: db) { _ in throw Unencodable() } }
+        #expect(try await db.tickets(day: "2027-01-15").map(\.id) == ["t1"])
+        #expect(try await db.lastEventSequence() == stored.first?.seq)
+        // A log over another store does not combine (the caller issues, then publishes).
+        #expect(try await log.issue(second, in: try HallDatabase.inMemory()) { _ in NewEvent(type: "x", data: .null) } == nil)
+    }
+
     @Test("migrations are named and applied once; the database is sound")
     func migrations() async throws {
         let db = try HallDatabase.inMemory()
