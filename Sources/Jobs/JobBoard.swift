@@ -24,6 +24,8 @@ public actor JobBoard {
     let events: any EventPublisher
     let registry: DeviceRegistry
     public nonisolated let spool: ScanSpool
+    /// Writes scanned pages to the spool: tens of MB a page, never on the cooperative pool.
+    nonisolated let spoolWriter = BlockingWorker(name: "scan spool")
     let logger: Logger
     /// Finished jobs kept for reading; older ones (and their pages) are dropped.
     let retained: Int
@@ -136,14 +138,18 @@ public actor JobBoard {
         return submit(job) { [self, scannerSettings] id in
             let document = PDFCollector()
             _ = try await scanner.scan(scannerSettings) { page in
-                try self.spool.write(page.data, job: id, page: page.number, format: pageFormat)
+                let spool = self.spool
+                try await self.spoolWriter.run { try spool.write(page.data, job: id, page: page.number, format: pageFormat) }
                 if settings.format == "pdf" {
                     document.add(page.data, width: page.width, height: page.height, gray: settings.mode != .color, dpi: settings.resolution)
                 }
                 let info = ScanPageInfo(n: page.number, width: page.width, height: page.height, bytes: page.data.count, mediaType: page.mediaType)
                 await self.addPage(id, info)
             }
-            if settings.format == "pdf" { try self.spool.writeDocument(document.data, job: id) }
+            if settings.format == "pdf" {
+                let (spool, data) = (self.spool, document.data)
+                try await self.spoolWriter.run { try spool.writeDocument(data, job: id) }
+            }
         }
     }
 
