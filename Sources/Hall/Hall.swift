@@ -31,14 +31,14 @@ public actor Hall {
 
     var tickets: [String: Ticket] = [:]
     /// Waiting tickets per service, kept with `tickets` (every change goes through `put`).
-    var waiting: [String: Int] = [:]
-    var windows: [Int: HallWindow] = [:]
+    var waiting: [String: Int] = [:] { didSet { revision += 1 } }
+    var windows: [Int: HallWindow] = [:] { didSet { revision += 1 } }
     /// In a shared hall: the hall's event sequence the last `load` had read before it
     /// loaded; events up to it are in what was loaded, and are not applied again.
     var loadedThrough: Int64 = 0
     /// In a hall shared by several hallds: the windows whose devices another halld has,
     /// as their events and the store tell. Shown, never operated from here.
-    var remoteWindows: [Int: HallWindow] = [:]
+    var remoteWindows: [Int: HallWindow] = [:] { didSet { revision += 1 } }
     var lastCalls: [String] = []
     /// Services with citizens waiting and no open window for them (服务双岗).
     var unstaffedServices: Set<String> = []
@@ -50,7 +50,8 @@ public actor Hall {
     /// The last call of each called ticket (the first call stays in `calledAt`, for waiting times).
     var lastCalled: [String: Date] = [:]
     var today = ""
-    /// Bumped on every change of `tickets`: the key of the list cache.
+    /// Bumped on every change of `tickets`, `waiting` and the windows: the key of the
+    /// list cache and of `summary(ifChangedSince:)`.
     var revision = 0
     /// Recent answers of `list(state:)`: kiosks and clerk programs poll the same list
     /// many times between two changes. Kept at most a second, as aging reorders a queue
@@ -170,6 +171,15 @@ public actor Hall {
 
     /// The hall's windows: this halld's and, in a shared hall, the others'.
     public func windowList() -> [HallWindow] { windows.merging(remoteWindows) { mine, _ in mine }.values.sorted { $0.number < $1.number } }
+
+    /// The hall's windows and waiting counts (`GET /v1/hall`) in one call, or nil when
+    /// nothing changed since `revision` (the caller still has them: boards and kiosks
+    /// poll the hall far more often than it changes).
+    public func summary(ifChangedSince known: Int?) -> (revision: Int, windows: [HallWindow], waiting: [String: Int])? {
+        rollDay()
+        if known == revision { return nil }
+        return (revision, windowList(), waitingCounts())
+    }
 
     public func waitingCounts() -> [String: Int] {
         var counts = waiting

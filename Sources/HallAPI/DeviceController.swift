@@ -6,6 +6,8 @@ import Hummingbird
 /// `/v1/devices`: list, detail, health checks, reset, fault injection.
 struct DeviceController {
     let services: APIServices
+    /// `GET /v1/devices`: polled by kiosks and consoles, changed by a device's state.
+    let answers = EncodedAnswers<[DeviceSummary]>()
 
     func register(_ router: Router<HallRequestContext>) {
         router.get("/v1/devices") { request, _ in
@@ -16,7 +18,7 @@ struct DeviceController {
                 }
                 kind = k
             }
-            return await services.registry.snapshots(kind: kind).map(DeviceSummary.init)
+            return try answers.response(await services.registry.snapshots(kind: kind).map(DeviceSummary.init), key: kind?.rawValue ?? "")
         }
         router.get("/v1/devices/{id}") { _, context in
             DeviceDetail(try await snapshot(context))

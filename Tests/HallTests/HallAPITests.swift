@@ -88,6 +88,38 @@ struct HallAPITests {
         }
     }
 
+    @Test("polled answers kept encoded (GET /v1/hall, GET /v1/devices) follow every change: a ticket, a window, a clerk card, a device's state")
+    func polledAnswersFollowChanges() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try simulatedConfig(dir: dir)
+        try await withDaemon(config) { socket in
+            let c = HallClient(socketPath: socket)
+            let first = try await c.send("GET", "/v1/hall")
+            #expect(try await c.send("GET", "/v1/hall").body == first.body, "unchanged: the same answer")
+            let _: Ticket = try await c.call("POST", "/v1/tickets", json: IssueRequest(service: "A"))
+            var hall: HallSummary = try await c.call("GET", "/v1/hall")
+            #expect(hall.waiting["A"] == 1)
+            let _: HallWindow = try await c.call("PUT", "/v1/windows/1/status", json: WindowStatusRequest(state: .open))
+            hall = try await c.call("GET", "/v1/hall")
+            #expect(hall.windows.first { $0.number == 1 }?.state == .open)
+            let called: Ticket = try await c.call("POST", "/v1/windows/1/call-next")
+            hall = try await c.call("GET", "/v1/hall")
+            #expect(hall.waiting["A"] == 0 && hall.windows.first { $0.number == 1 }?.current?.id == called.id, "\(hall)")
+            let _: HallWindow = try await c.call("PUT", "/v1/windows/1/clerk", json: ClerkCard(name: "李娜"))
+            hall = try await c.call("GET", "/v1/hall")
+            #expect(hall.windows.first { $0.number == 1 }?.clerk?.name == "李娜")
+
+            var devices: [DeviceSummary] = try await c.call("GET", "/v1/devices")
+            #expect(devices.first { $0.id.rawValue == "display-1" }?.state == .online)
+            let _: DeviceDetail = try await c.call("POST", "/v1/devices/display-1/faults", json: FaultRequest(fault: .unplug))
+            devices = try await c.call("GET", "/v1/devices")
+            #expect(devices.first { $0.id.rawValue == "display-1" }?.state != .online, "\(devices)")
+            let displays: [DeviceSummary] = try await c.call("GET", "/v1/devices?kind=display")
+            #expect(!displays.isEmpty && displays.allSatisfy { $0.kind == .display }, "answers are kept per query")
+        }
+    }
+
     @Test("issue with print, call on the displays, complete and rate by the keypad, errors with their reasons and fields")
     func flow() async throws {
         let dir = try temporaryDirectory()
