@@ -58,18 +58,8 @@ struct AppointmentCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                var query = [String]()
-                if let date { query.append("date=\(date)") }
-                if let state { query.append("state=\(state)") }
-                if csv { query.append("format=csv") }
-                let path = "/v1/appointments" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
-                if csv {
-                    let reply = try await global.client.send("GET", path)
-                    guard reply.status == 200 else { _ = try HallClient.decode(reply) as [Appointment]; return }
-                    FileHandle.standardOutput.write(Data(reply.text.utf8))
-                    return
-                }
-                let list: [Appointment] = try await global.client.call("GET", path)
+                let query = [date.map { "date=\($0)" }, state.map { "state=\($0)" }].compactMap { $0 }
+                guard let list = try await global.listing("/v1/appointments", query: query, csv: csv, as: [Appointment].self) else { return }
                 try global.show(list) { list in
                     Output.table(
                         ["CODE", "SERVICE", "SLOT", "STATE", "TICKET", "NAME", "PHONE"],

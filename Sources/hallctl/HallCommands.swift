@@ -317,19 +317,8 @@ struct LedgerCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                var query = [String]()
-                if let from { query.append("from=\(from)") }
-                if let to { query.append("to=\(to)") }
-                if let state { query.append("state=\(state)") }
-                if csv { query.append("format=csv") }
-                let path = "/v1/ledger" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
-                if csv {
-                    let reply = try await global.client.send("GET", path)
-                    guard reply.status == 200 else { _ = try HallClient.decode(reply) as [LedgerEntry]; return }
-                    FileHandle.standardOutput.write(Data(reply.text.utf8))
-                    return
-                }
-                let entries: [LedgerEntry] = try await global.client.call("GET", path)
+                let query = [from.map { "from=\($0)" }, to.map { "to=\($0)" }, state.map { "state=\($0)" }].compactMap { $0 }
+                guard let entries = try await global.listing("/v1/ledger", query: query, csv: csv, as: [LedgerEntry].self) else { return }
                 try global.show(entries) { list in
                     Output.table(
                         ["ID", "STATE", "MATTER", "REASON", "WINDOW", "CLERK", "HANDLER", "RESOLUTION"],
@@ -375,17 +364,7 @@ struct FollowUpCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                var query = [String]()
-                if let state { query.append("state=\(state)") }
-                if csv { query.append("format=csv") }
-                let path = "/v1/follow-ups" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
-                if csv {
-                    let reply = try await global.client.send("GET", path)
-                    guard reply.status == 200 else { _ = try HallClient.decode(reply) as [FollowUp]; return }
-                    FileHandle.standardOutput.write(Data(reply.text.utf8))
-                    return
-                }
-                let items: [FollowUp] = try await global.client.call("GET", path)
+                guard let items = try await global.listing("/v1/follow-ups", query: state.map { ["state=\($0)"] } ?? [], csv: csv, as: [FollowUp].self) else { return }
                 let now = Date()
                 try global.show(items) { list in
                     Output.table(

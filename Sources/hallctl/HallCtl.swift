@@ -57,6 +57,21 @@ struct GlobalOptions: ParsableArguments {
 
     var client: HallClient { HallClient(socketPath: socket ?? HallClient.defaultSocket()) }
 
+    /// A listing route (`path` with `query`) read as JSON, or, with `csv`, its CSV
+    /// answer written to standard output as it came (nil then). An error answer is thrown.
+    func listing<T: Decodable>(_ path: String, query: [String], csv: Bool, as type: T.Type = T.self) async throws -> T? {
+        let query = query + (csv ? ["format=csv"] : [])
+        let path = path + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+        guard csv else { return try await client.call("GET", path) }
+        let reply = try await client.send("GET", path)
+        guard reply.status == 200 else {
+            _ = try HallClient.decode(reply, as: JSONValue.self)
+            return nil
+        }
+        FileHandle.standardOutput.write(Data(reply.text.utf8))
+        return nil
+    }
+
     /// Prints `value` as JSON (for --json) or as the table `human` gives.
     func show<T: Encodable>(_ value: T, human: (T) -> String) throws {
         if json {

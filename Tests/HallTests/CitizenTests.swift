@@ -286,6 +286,8 @@ struct CitizenTests {
             #expect(bad.status == 1 && bad.output.contains("HH:MM"), "\(bad.output)")
             let csvOut = try await runCommand([hallctl, "appointments", "list", "--date", "2099-01-05", "--csv", "--socket", socket])
             #expect(csvOut.output.hasPrefix("code,service,slot,minutes,name,phone,state") && csvOut.output.contains("IMP003,B,2099-01-05 10:00,30,王*五,,cancelled"), "\(csvOut.output)")
+            let badState = try await runCommand([hallctl, "appointments", "list", "--state", "gone", "--csv", "--socket", socket])
+            #expect(badState.status == 1 && badState.output.contains("state 'gone'"), "an error answer is not printed as CSV: \(badState.output)")
             let services = try await runCommand([hallctl, "services", "--socket", socket])
             #expect(services.status == 0 && services.output.contains("社会保障") && services.output.contains("open"), "\(services.output)")
             let one = try await runCommand([hallctl, "services", "A", "--socket", socket])
