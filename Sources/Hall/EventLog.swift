@@ -10,6 +10,8 @@ public final class EventLog: EventPublisher, Sendable {
     private let store: any EventStore
     private let subscribers = Mutex<[UInt64: EventSubscription]>([:])
     private let nextSubscriber = Atomic<UInt64>(0)
+    /// Every stream was ended (halld is stopping): later subscriptions end at once.
+    private let closed = Atomic<Bool>(false)
 
     public init(store: any EventStore) {
         self.store = store
@@ -56,6 +58,9 @@ public final class EventLog: EventPublisher, Sendable {
             _ = self?.subscribers.withLock { $0.removeValue(forKey: key) }
         }
         subscribers.withLock { $0[key] = subscription }
+        // A client that subscribes while halld stops (a WebSocket still upgrading when every
+        // stream was ended) is ended too: otherwise its connection keeps the server open.
+        if closed.load(ordering: .acquiring) { subscription.cancel() }
         return subscription
     }
 
@@ -84,6 +89,7 @@ public final class EventLog: EventPublisher, Sendable {
 
     /// Ends every live subscription (at shutdown, so streaming responses finish).
     public func closeAllSubscriptions() {
+        closed.store(true, ordering: .releasing)
         let all = subscribers.withLock { subscribers in
             defer { subscribers = [:] }
             return Array(subscribers.values)
