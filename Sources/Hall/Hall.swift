@@ -125,10 +125,7 @@ public actor Hall {
     // MARK: reading
 
     /// The hall's day of `date` in its time zone: `2026-11-29`.
-    public nonisolated func day(_ date: Date) -> String {
-        let c = calendar.dateComponents([.year, .month, .day], from: date)
-        return String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!)
-    }
+    public nonisolated func day(_ date: Date) -> String { WorkCalendar.dayText(date, calendar: calendar) }
 
     /// A new day starts a new queue: yesterday's waiting tickets are not called today.
     func rollDay() {

@@ -239,15 +239,20 @@ final class EncodedAnswers<Value: Encodable & Equatable & Sendable>: Sendable {
             body = ByteBuffer(bytes: try jsonEncoder.encode(value))
             last.withLock { $0[key] = (value, body) }
         }
-        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody(byteBuffer: body))
+        return jsonResponse(encoded: body)
     }
 }
 
-func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+/// An answer whose JSON is encoded already.
+func jsonResponse(encoded body: ByteBuffer, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
     var headers = headers
     headers[.contentType] = "application/json; charset=utf-8"
+    return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: body))
+}
+
+func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
     let data = (try? jsonEncoder.encode(value)) ?? Data(#"{"error":{"code":"hardwareError","message":"response could not be encoded"}}"#.utf8)
-    return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    return jsonResponse(encoded: ByteBuffer(bytes: data), status: status, headers: headers)
 }
 
 extension Request {

@@ -36,20 +36,16 @@ struct HallController {
         func withLock<T>(_ body: (inout sending (revision: Int, body: ByteBuffer)?) -> T) -> T { last.withLock { body(&$0) } }
     }
 
-    static func json(_ body: ByteBuffer) -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody(byteBuffer: body))
-    }
-
     func register(_ router: Router<HallRequestContext>) {
         router.get("/v1/hall") { _, _ in
             try await services.withHall { h in
                 let cached = summaryCache.withLock { $0 }
-                guard let fresh = await h.summary(ifChangedSince: cached?.revision) else { return Self.json(cached!.body) }
+                guard let fresh = await h.summary(ifChangedSince: cached?.revision) else { return jsonResponse(encoded: cached!.body) }
                 let body = ByteBuffer(
                     bytes: try jsonEncoder.encode(HallSummary(name: h.setup.name, services: h.setup.services, windows: fresh.windows, waiting: fresh.waiting)))
                 // Two requests may encode at once: the newer hall is kept.
                 summaryCache.withLock { if ($0?.revision ?? -1) < fresh.revision { $0 = (fresh.revision, body) } }
-                return Self.json(body)
+                return jsonResponse(encoded: body)
             }
         }
         router.get("/v1/stats") { request, context in

@@ -35,11 +35,6 @@ public struct HallService: Sendable, Codable, Equatable {
         self.serviceLimitMinutes = serviceLimitMinutes
         self.catalog = catalog
     }
-
-    /// Open every day from `opens` to `closes` (minutes after midnight).
-    public init(code: String, name: String, dailyCap: Int? = nil, opens: Int, closes: Int) {
-        self.init(code: code, name: name, dailyCap: dailyCap, hours: [WeeklySpan(weekdays: Array(1...7), start: opens, end: closes)])
-    }
 }
 
 /// A service's public entry (服务事项公开), printed in its one-time notice (一次性告知).

@@ -88,6 +88,9 @@ public struct WorkCalendar: Sendable, Equatable {
     /// A service's phase at `date`: within its hours, on duty (延时服务), or closed.
     /// `hours`/`duty` are the service's own (nil: the calendar's).
     public func phase(at date: Date, hours: [WeeklySpan]?, duty: [WeeklySpan]?, calendar: Calendar) -> Phase {
+        // No hours and no holidays (a hall without a calendar): open, without date
+        // arithmetic on every ticket issued.
+        if (hours ?? self.hours).isEmpty, holidays.isEmpty { return .open }
         let day = Self.dayText(date, calendar: calendar)
         if holidays.contains(day) { return .closed }
         let c = calendar.dateComponents([.hour, .minute, .weekday], from: date)
