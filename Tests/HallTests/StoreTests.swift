@@ -29,6 +29,18 @@ struct StoreTests {
         #expect(try await log.issue(second, in: try HallDatabase.inMemory()) { _ in NewEvent(type: "x", data: .null) } == nil)
     }
 
+    @Test("a subscription made after every stream was ended (halld stopping) ends at once, so its connection cannot keep the server open")
+    func subscribeAfterClose() async throws {
+        let log = EventLog(store: try HallDatabase.inMemory())
+        let before = log.subscribe()
+        log.closeAllSubscriptions()
+        let after = log.subscribe()
+        var a = before.events.makeAsyncIterator(), b = after.events.makeAsyncIterator()
+        let (endedBefore, endedAfter) = (await a.next() == nil, await b.next() == nil)
+        #expect(endedBefore && endedAfter)
+        #expect(log.subscriberCount == 0)
+    }
+
     @Test("migrations are named and applied once; the database is sound")
     func migrations() async throws {
         let db = try HallDatabase.inMemory()
