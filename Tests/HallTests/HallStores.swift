@@ -39,7 +39,9 @@ enum StoreKind: String, CaseIterable, Sendable, CustomStringConvertible {
             throw ProcessFailure(
                 "HALLD_TEST_POSTGRES is not set: make test starts a private PostgreSQL server (Tests/peers/postgres_peer.sh start DIR prints its URL)")
         }
-        return try PostgresHallStore(url: url, hall: hall, logger: testLogger)
+        // The contract tests check rules, not answer times: with every suite running at once
+        // on two cores, fifty serialized issues can take longer than production's 5 s budget.
+        return try PostgresHallStore(url: url, hall: hall, logger: testLogger, operationTimeout: .seconds(30))
     }
 
     /// Ends what a store holds open (PostgreSQL's connection pool).
