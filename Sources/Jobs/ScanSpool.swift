@@ -24,7 +24,26 @@ public struct ScanSpool: Sendable {
     public func write(_ data: Data, job: String, page: Int, format: String) throws {
         let dir = try jobDirectory(job)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try data.write(to: URL(fileURLWithPath: try pagePath(job: job, page: page, format: format)))
+        try Self.writeInPieces(data, to: try pagePath(job: job, page: page, format: format))
+    }
+
+    /// Writes a page in 256 KiB pieces: one write(2) of a whole 26 MB page cost the
+    /// kernel several times what the same bytes cost in pieces (measured with perf).
+    static func writeInPieces(_ data: Data, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw DeviceError(.hardwareError, "cannot write \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+            var offset = 0
+            while offset < bytes.count {
+                let n = Glibc.write(fd, bytes.baseAddress! + offset, min(256 * 1024, bytes.count - offset))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw DeviceError(.hardwareError, "cannot write \(path): \(String(cString: strerror(errno)))")
+                }
+                offset += n
+            }
+        }
     }
 
     /// The job's whole document (the PDF of a `pdf` job).

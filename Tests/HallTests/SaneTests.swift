@@ -211,6 +211,26 @@ extension PeerTests {
 
 @Suite("scan spool", .timeLimit(.minutes(3)))
 struct SpoolRetentionTests {
+    @Test("a page is written in pieces and reads back byte for byte; a page that cannot be written names its path")
+    func pageWrite() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let spool = ScanSpool(directory: dir)
+        let job = UUID().uuidString.lowercased()
+        // More than a few pieces of 256 KiB, and not a multiple of one.
+        let page = Data((0..<(3 * 256 * 1024 + 4099)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) })
+        try spool.write(page, job: job, page: 1, format: "pnm")
+        #expect(try spool.read(job: job, page: 1, format: "pnm") == page)
+        try spool.write(Data("short".utf8), job: job, page: 1, format: "pnm")
+        #expect(try spool.read(job: job, page: 1, format: "pnm") == Data("short".utf8), "a page written again is replaced whole")
+        // A folder where the page should go (root may write anywhere else).
+        let blocked = try spool.pagePath(job: job, page: 2, format: "pnm")
+        try FileManager.default.createDirectory(atPath: blocked, withIntermediateDirectories: true)
+        #expect { try spool.write(page, job: job, page: 2, format: "pnm") } throws: { error in
+            "\(error)".contains(blocked) && "\(error)".contains("Is a directory")
+        }
+    }
+
     @Test("pages of finished scan jobs leave the spool after the retention; newer ones stay")
     func retention() async throws {
         let dir = try temporaryDirectory()
