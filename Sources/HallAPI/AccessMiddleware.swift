@@ -243,6 +243,23 @@ final class EncodedAnswers<Value: Encodable & Equatable & Sendable>: Sendable {
     }
 }
 
+/// A CSV answer (UTF-8), offered for download as `filename` when one is given.
+func csvResponse(_ text: String, filename: String? = nil) -> Response {
+    var headers: HTTPFields = [.contentType: "text/csv; charset=utf-8"]
+    if let filename { headers[.contentDisposition] = "attachment; filename=\"\(filename)\"" }
+    return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+}
+
+extension Request {
+    /// Whether `?format=csv` was asked for (`json`, the default, otherwise); another
+    /// format is refused naming the field.
+    func wantsCSV() throws -> Bool {
+        let format = uri.queryParameters.get("format") ?? "json"
+        guard format == "json" || format == "csv" else { throw APIError.invalidData("format '\(format)' is not json or csv", field: "format") }
+        return format == "csv"
+    }
+}
+
 /// An answer whose JSON is encoded already.
 func jsonResponse(encoded body: ByteBuffer, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
     var headers = headers

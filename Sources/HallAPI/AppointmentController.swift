@@ -22,8 +22,7 @@ struct AppointmentController {
         router.get("/v1/appointments") { request, context in
             try context.require(.clerk, to: "listing appointments")
             let q = request.uri.queryParameters
-            let format = q.get("format") ?? "json"
-            guard format == "json" || format == "csv" else { throw APIError.invalidData("format '\(format)' is not json or csv", field: "format") }
+            let csv = try request.wantsCSV()
             var state: Appointment.State?
             if let raw = q.get("state") {
                 guard let s = Appointment.State(rawValue: raw) else {
@@ -36,10 +35,7 @@ struct AppointmentController {
                 if let d = q.get("date") { date = d } else { date = await h.currentDay() }
                 return (try await h.appointments(day: date).filter { state == nil || $0.state == state }, h.setup.timeZone)
             }
-            guard format == "csv" else { return jsonResponse(list) }
-            return Response(
-                status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"appointments.csv\""],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: Appointment.csv(list, timeZone: zone))))
+            return csv ? csvResponse(Appointment.csv(list, timeZone: zone), filename: "appointments.csv") : jsonResponse(list)
         }
         router.get("/v1/appointments/{code}") { _, context in
             try context.require(.kiosk, to: "reading an appointment")

@@ -11,15 +11,10 @@ struct FollowUpController {
     func register(_ router: Router<HallRequestContext>) {
         router.get("/v1/follow-ups") { request, context in
             try context.require(.clerk, to: "reading follow-ups")
-            let q = request.uri.queryParameters
-            let format = q.get("format") ?? "json"
-            guard format == "json" || format == "csv" else { throw APIError.invalidData("format '\(format)' is not json or csv", field: "format") }
-            let state = q.get("state")
+            let csv = try request.wantsCSV()
+            let state = request.uri.queryParameters.get("state")
             let (items, zone) = try await services.withHall { h in (try await h.followUpList(state: state), h.setup.timeZone) }
-            guard format == "csv" else { return jsonResponse(items) }
-            return Response(
-                status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"follow-ups.csv\""],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: FollowUp.csv(items, timeZone: zone, now: Date()))))
+            return csv ? csvResponse(FollowUp.csv(items, timeZone: zone, now: Date()), filename: "follow-ups.csv") : jsonResponse(items)
         }
         router.put("/v1/follow-ups/{id}") { request, context in
             try context.require(.manager, to: "following up a bad rating")

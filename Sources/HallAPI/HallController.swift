@@ -51,12 +51,7 @@ struct HallController {
         router.get("/v1/stats") { request, context in
             try context.require(.clerk, to: "reading statistics")
             let q = request.uri.queryParameters
-            if let format = q.get("format"), format != "csv", format != "json" {
-                throw APIError.invalidData("format '\(format)' is not json or csv", field: "format")
-            }
-            func csv(_ text: String) -> Response {
-                Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
-            }
+            let csv = try request.wantsCSV()
             switch q.get("hall") {
             case nil:
                 break
@@ -65,7 +60,7 @@ struct HallController {
                     throw APIError.notAuthorized("the district's statistics (hall=all) need the district or technician role; this connection is \(context.role.rawValue)")
                 }
                 let stats = try await services.withHall { h in try await h.districtStats(date: try Self.day(q.get("date"), hall: h)) }
-                return q.get("format") == "csv" ? csv(stats.csv) : jsonResponse(stats)
+                return csv ? csvResponse(stats.csv) : jsonResponse(stats)
             case let other?:
                 throw APIError.invalidData("hall '\(other)': only hall=all (every hall of the database) is known; leave it out for this hall", field: "hall")
             }
@@ -81,7 +76,7 @@ struct HallController {
                 try await h.stats(period: try q.get("month") ?? q.get("year") ?? Self.day(q.get("date"), hall: h), field: given.first ?? "date")
             }
             if let by { stats = stats.only(by) }
-            return q.get("format") == "csv" ? csv(stats.csv) : jsonResponse(stats)
+            return csv ? csvResponse(stats.csv) : jsonResponse(stats)
         }
     }
 

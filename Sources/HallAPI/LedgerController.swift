@@ -27,8 +27,7 @@ struct LedgerController {
         router.get("/v1/ledger") { request, context in
             try context.require(.clerk, to: "reading the 办不成事 ledger")
             let q = request.uri.queryParameters
-            let format = q.get("format") ?? "json"
-            guard format == "json" || format == "csv" else { throw APIError.invalidData("format '\(format)' is not json or csv", field: "format") }
+            let csv = try request.wantsCSV()
             var state: LedgerEntry.State?
             if let raw = q.get("state") {
                 guard let s = LedgerEntry.State(rawValue: raw) else { throw APIError.invalidData("state '\(raw)' is not open or resolved", field: "state") }
@@ -38,10 +37,7 @@ struct LedgerController {
                 let today = h.day(Date())
                 return (try await h.ledger(from: q.get("from") ?? today, to: q.get("to") ?? q.get("from") ?? today, state: state), h.setup.timeZone)
             }
-            guard format == "csv" else { return jsonResponse(entries) }
-            return Response(
-                status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"ledger.csv\""],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: LedgerEntry.csv(entries, timeZone: zone))))
+            return csv ? csvResponse(LedgerEntry.csv(entries, timeZone: zone), filename: "ledger.csv") : jsonResponse(entries)
         }
     }
 }
