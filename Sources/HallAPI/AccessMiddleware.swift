@@ -258,6 +258,16 @@ extension Request {
         guard format == "json" || format == "csv" else { throw APIError.invalidData("format '\(format)' is not json or csv", field: "format") }
         return format == "csv"
     }
+
+    /// A query parameter naming one of an enumeration's cases (`?state=open`); nil when
+    /// absent, another value refused naming the parameter and the cases.
+    func query<T: RawRepresentable & CaseIterable>(_ name: String, as type: T.Type) throws -> T? where T.RawValue == String {
+        guard let raw = uri.queryParameters.get(name) else { return nil }
+        guard let value = T(rawValue: raw) else {
+            throw APIError.invalidData("\(name) '\(raw)' is not one of \(T.allCases.map(\.rawValue).joined(separator: ", "))", field: name)
+        }
+        return value
+    }
 }
 
 /// An answer whose JSON is encoded already.

@@ -23,13 +23,7 @@ struct AppointmentController {
             try context.require(.clerk, to: "listing appointments")
             let q = request.uri.queryParameters
             let csv = try request.wantsCSV()
-            var state: Appointment.State?
-            if let raw = q.get("state") {
-                guard let s = Appointment.State(rawValue: raw) else {
-                    throw APIError.invalidData("state '\(raw)' is not one of \(Appointment.State.allCases.map(\.rawValue).joined(separator: ", "))", field: "state")
-                }
-                state = s
-            }
+            let state = try request.query("state", as: Appointment.State.self)
             let (list, zone) = try await services.withHall { h in
                 let date: String
                 if let d = q.get("date") { date = d } else { date = await h.currentDay() }

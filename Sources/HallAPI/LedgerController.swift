@@ -28,11 +28,7 @@ struct LedgerController {
             try context.require(.clerk, to: "reading the 办不成事 ledger")
             let q = request.uri.queryParameters
             let csv = try request.wantsCSV()
-            var state: LedgerEntry.State?
-            if let raw = q.get("state") {
-                guard let s = LedgerEntry.State(rawValue: raw) else { throw APIError.invalidData("state '\(raw)' is not open or resolved", field: "state") }
-                state = s
-            }
+            let state = try request.query("state", as: LedgerEntry.State.self)
             let (entries, zone) = try await services.withHall { h in
                 let today = h.day(Date())
                 return (try await h.ledger(from: q.get("from") ?? today, to: q.get("to") ?? q.get("from") ?? today, state: state), h.setup.timeZone)

@@ -17,13 +17,7 @@ struct TicketController {
         }
         router.get("/v1/tickets") { request, context in
             try context.require(.clerk, to: "listing tickets")
-            var state: TicketState?
-            if let raw = request.uri.queryParameters.get("state") {
-                guard let s = TicketState(rawValue: raw) else {
-                    throw APIError.invalidData("state '\(raw)' is not one of \(TicketState.allCases.map(\.rawValue).joined(separator: ", "))", field: "state")
-                }
-                state = s
-            }
+            let state = try request.query("state", as: TicketState.self)
             return try await services.withHall { await $0.list(state: state) }
         }
         router.get("/v1/tickets/{ticket}") { _, context in
