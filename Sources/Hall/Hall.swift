@@ -56,7 +56,10 @@ public actor Hall {
     /// Recent answers of `list(state:)`: kiosks and clerk programs poll the same list
     /// many times between two changes. Kept at most a second, as aging reorders a queue
     /// with time alone.
-    var listCache: [TicketState?: (revision: Int, at: Date, list: [Ticket])] = [:]
+    var listCache: [TicketState?: (revision: Int, at: Date, generation: Int, list: [Ticket])] = [:]
+    /// Counts the lists `list(state:)` built: callers that keep a list encoded know by it
+    /// whether theirs is still the current one.
+    var listGeneration = 0
     /// Waits between the tries of storing a rating the keypad gave.
     let ratingRetryDelays: [Duration]
     /// Since start: rating writes that failed (each try), ratings given on a keypad
@@ -145,13 +148,23 @@ public actor Hall {
         return tickets.values.filter { $0.number == idOrNumber }.max { $0.issuedAt < $1.issuedAt }.map(withAhead)
     }
 
-    public func list(state: TicketState?) -> [Ticket] {
+    public func list(state: TicketState?) -> [Ticket] { currentList(state: state).list }
+
+    /// The tickets of `state` (all: nil), or nil when the caller's copy, the list of
+    /// `generation` `known`, is still current: kiosks and clerk programs poll the list
+    /// far more often than it changes, and the API keeps the last one encoded.
+    public func list(state: TicketState?, ifChangedSince known: Int?) -> (generation: Int, list: [Ticket])? {
+        let current = currentList(state: state)
+        return current.generation == known ? nil : current
+    }
+
+    func currentList(state: TicketState?) -> (generation: Int, list: [Ticket]) {
         rollDay()
         // Each service's queue is put in serving order once; a waiting ticket's place
         // in it is the number ahead of it (asking per ticket was quadratic, and the
         // actor served nothing else meanwhile: kiosks poll this list).
         let now = now()
-        if let cached = listCache[state], cached.revision == revision, abs(now.timeIntervalSince(cached.at)) < 1 { return cached.list }
+        if let cached = listCache[state], cached.revision == revision, abs(now.timeIntervalSince(cached.at)) < 1 { return (cached.generation, cached.list) }
         var place: [String: Int] = [:]
         for (_, queue) in Dictionary(grouping: tickets.values.filter { $0.state == .waiting }, by: \.service) {
             let order = QueueOrder.ordered(queue.map(QueueOrder.Candidate.init), now: now, agingBound: setup.agingBound)
@@ -162,8 +175,9 @@ public actor Hall {
             t.waitingAhead = t.state == .waiting ? place[t.id] : nil
             return t
         }
-        listCache[state] = (revision, now, list)
-        return list
+        listGeneration += 1
+        listCache[state] = (revision, now, listGeneration, list)
+        return (listGeneration, list)
     }
 
     /// The hall's windows: this halld's and, in a shared hall, the others'.

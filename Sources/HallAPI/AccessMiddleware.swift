@@ -243,6 +243,35 @@ final class EncodedAnswers<Value: Encodable & Equatable & Sendable>: Sendable {
     }
 }
 
+/// The last encoded answer of a route whose source counts its versions (a hall
+/// revision, a list generation), by key: the source is asked with the version kept
+/// here and answers nil while it is still current, so the answer is encoded once per
+/// change however often it is polled.
+final class VersionedAnswers<Key: Hashable & Sendable>: Sendable {
+    private let last = Mutex<[Key: (version: Int, body: ByteBuffer)]>([:])
+
+    /// The answer kept for `key`, with its version.
+    func kept(_ key: Key) -> (version: Int, body: ByteBuffer)? { last.withLock { $0[key] } }
+
+    /// Keeps `body` as the answer of `version` unless a newer one is kept already (two
+    /// requests may encode at once).
+    func keep(_ key: Key, version: Int, body: ByteBuffer) {
+        last.withLock { if ($0[key]?.version ?? Int.min) < version { $0[key] = (version, body) } }
+    }
+
+    /// The answer: the kept one when `fresh` (given the kept version) says nothing
+    /// changed, else the new value encoded by `encode` and kept.
+    func response<Value>(
+        _ key: Key, fresh: (Int?) async throws -> (version: Int, value: Value)?, encode: (Value) throws -> ByteBuffer
+    ) async throws -> Response {
+        let kept = kept(key)
+        guard let new = try await fresh(kept?.version) else { return jsonResponse(encoded: kept!.body) }
+        let body = try encode(new.value)
+        keep(key, version: new.version, body: body)
+        return jsonResponse(encoded: body)
+    }
+}
+
 /// A CSV answer (UTF-8), offered for download as `filename` when one is given.
 func csvResponse(_ text: String, filename: String? = nil) -> Response {
     var headers: HTTPFields = [.contentType: "text/csv; charset=utf-8"]

@@ -29,23 +29,16 @@ struct HallController {
     let services: APIServices
     /// `GET /v1/hall`'s last answer and the hall revision it shows: encoded again only
     /// when the hall changed (JSONEncoder was a fifth of the request's CPU time).
-    let summaryCache = SummaryCache()
-
-    final class SummaryCache: Sendable {
-        private let last = Mutex<(revision: Int, body: ByteBuffer)?>(nil)
-        func withLock<T>(_ body: (inout sending (revision: Int, body: ByteBuffer)?) -> T) -> T { last.withLock { body(&$0) } }
-    }
+    let summaries = VersionedAnswers<Int>()
 
     func register(_ router: Router<HallRequestContext>) {
         router.get("/v1/hall") { _, _ in
             try await services.withHall { h in
-                let cached = summaryCache.withLock { $0 }
-                guard let fresh = await h.summary(ifChangedSince: cached?.revision) else { return jsonResponse(encoded: cached!.body) }
-                let body = ByteBuffer(
-                    bytes: try jsonEncoder.encode(HallSummary(name: h.setup.name, services: h.setup.services, windows: fresh.windows, waiting: fresh.waiting)))
-                // Two requests may encode at once: the newer hall is kept.
-                summaryCache.withLock { if ($0?.revision ?? -1) < fresh.revision { $0 = (fresh.revision, body) } }
-                return jsonResponse(encoded: body)
+                try await summaries.response(0) { known in
+                    await h.summary(ifChangedSince: known).map { ($0.revision, $0) }
+                } encode: { fresh in
+                    ByteBuffer(bytes: try jsonEncoder.encode(HallSummary(name: h.setup.name, services: h.setup.services, windows: fresh.windows, waiting: fresh.waiting)))
+                }
             }
         }
         router.get("/v1/stats") { request, context in

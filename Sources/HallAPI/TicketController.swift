@@ -7,24 +7,28 @@ import Hummingbird
 /// Tickets: issue (kiosk), list, one ticket, and a rating given another way than the keypad.
 struct TicketController {
     let services: APIServices
+    /// The last ticket list of each state, encoded (kiosks poll it far more often than it changes).
+    let lists = VersionedAnswers<TicketState?>()
 
     func register(_ router: Router<HallRequestContext>) {
         router.post("/v1/tickets") { request, context in
             try context.require(.kiosk, to: "issuing a ticket")
             let body = try await request.decode(as: IssueRequest.self, context: context)
             let ticket = try await services.withHall { try await $0.issue(service: body.service, priority: body.priority ?? .normal, appointment: body.appointment, print: body.print ?? false) }
-            return jsonResponse(ticket, status: .created, headers: [.location: "/v1/tickets/\(ticket.id)"])
+            return jsonResponse(encoded: TicketJSON.encode(ticket), status: .created, headers: [.location: "/v1/tickets/\(ticket.id)"])
         }
         router.get("/v1/tickets") { request, context in
             try context.require(.clerk, to: "listing tickets")
             let state = try request.query("state", as: TicketState.self)
-            return try await services.withHall { await $0.list(state: state) }
+            return try await services.withHall { h in
+                try await lists.response(state) { known in await h.list(state: state, ifChangedSince: known).map { ($0.generation, $0.list) } } encode: { TicketJSON.encode($0) }
+            }
         }
         router.get("/v1/tickets/{ticket}") { _, context in
             let id = context.parameters.get("ticket") ?? ""
             return try await services.withHall { h in
                 guard let t = await h.ticket(id) else { throw HallError.notFound("no ticket '\(id)' today") }
-                return t
+                return jsonResponse(encoded: TicketJSON.encode(t))
             }
         }
         router.post("/v1/tickets/{ticket}/notice") { request, context in

@@ -1,0 +1,174 @@
+import Foundation
+import HallModel
+import NIOCore
+
+/// Tickets written as JSON directly, byte for byte what `jsonEncoder` (sorted keys,
+/// unescaped slashes, ISO 8601 seconds) writes for them, at a fraction of its cost:
+/// the ticket list is the largest answer halld gives (hundreds of waiting tickets,
+/// polled by kiosks and clerk programs), and under a 200-client soak Foundation's
+/// encoder took three quarters of halld's CPU writing it. `TicketJSONTests` holds it
+/// to the encoder's output.
+struct TicketJSON {
+    private(set) var bytes: [UInt8] = []
+    private var comma = false
+
+    init(capacity: Int = 512) { bytes.reserveCapacity(capacity) }
+
+    static func encode(_ ticket: Ticket) -> ByteBuffer {
+        var w = TicketJSON()
+        w.write(ticket)
+        return ByteBuffer(bytes: w.bytes)
+    }
+
+    static func encode(_ tickets: [Ticket]) -> ByteBuffer {
+        var w = TicketJSON(capacity: 16 + tickets.count * 300)
+        w.raw("[")
+        for (i, t) in tickets.enumerated() {
+            if i > 0 { w.raw(",") }
+            w.write(t)
+        }
+        w.raw("]")
+        return ByteBuffer(bytes: w.bytes)
+    }
+
+    /// One ticket, its keys in `JSONEncoder`'s sorted order (byte order of the key),
+    /// an absent optional left out as the synthesized `Encodable` leaves it out.
+    mutating func write(_ t: Ticket) {
+        raw("{")
+        comma = false
+        field("appointment", t.appointment)
+        field("calledAt", t.calledAt)
+        field("clerk", t.clerk)
+        field("day", t.day)
+        field("finishedAt", t.finishedAt)
+        field("id", t.id)
+        field("issuedAt", t.issuedAt)
+        field("number", t.number)
+        if let overdue = t.overdue {
+            key("overdue")
+            raw("[")
+            for (i, s) in overdue.enumerated() {
+                if i > 0 { raw(",") }
+                string(s)
+            }
+            raw("]")
+        }
+        field("printError", t.printError)
+        field("printJob", t.printJob)
+        field("priority", t.priority.rawValue)
+        field("queuedAt", t.queuedAt)
+        field("recalls", t.recalls)
+        field("service", t.service)
+        field("slot", t.slot)
+        field("staffId", t.staffId)
+        field("state", t.state.rawValue)
+        field("transferredFrom", t.transferredFrom)
+        field("waitingAhead", t.waitingAhead)
+        field("window", t.window)
+        raw("}")
+    }
+
+    // MARK: pieces
+
+    private mutating func raw(_ s: StaticString) {
+        s.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    private mutating func key(_ k: StaticString) {
+        if comma { bytes.append(UInt8(ascii: ",")) }
+        comma = true
+        bytes.append(UInt8(ascii: "\""))
+        raw(k)
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    private mutating func field(_ k: StaticString, _ value: String?) {
+        guard let value else { return }
+        key(k)
+        string(value)
+    }
+
+    private mutating func field(_ k: StaticString, _ value: Int?) {
+        guard let value else { return }
+        key(k)
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    private mutating func field(_ k: StaticString, _ value: Date?) {
+        guard let value else { return }
+        key(k)
+        bytes.append(UInt8(ascii: "\""))
+        iso8601(value)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// A JSON string as `JSONEncoder` escapes it: quote, backslash and the control
+    /// characters; `/` and everything beyond ASCII as it is.
+    private mutating func string(_ s: String) {
+        bytes.append(UInt8(ascii: "\""))
+        var s = s
+        s.withUTF8 { utf8 in
+            var start = 0
+            for (i, b) in utf8.enumerated() where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<i]))
+                start = i + 1
+                bytes.append(UInt8(ascii: "\\"))
+                switch b {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes.append(b)
+                case 0x08: bytes.append(UInt8(ascii: "b"))
+                case 0x09: bytes.append(UInt8(ascii: "t"))
+                case 0x0A: bytes.append(UInt8(ascii: "n"))
+                case 0x0C: bytes.append(UInt8(ascii: "f"))
+                case 0x0D: bytes.append(UInt8(ascii: "r"))
+                default:
+                    let hex = Array("0123456789abcdef".utf8)
+                    bytes.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 0xF)]])
+                }
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// `2026-11-30T08:05:09Z`: whole seconds (the fraction dropped), UTC.
+    private mutating func iso8601(_ date: Date) {
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let inDay = seconds - days * 86_400
+        // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        digits(year, 4)
+        bytes.append(UInt8(ascii: "-"))
+        digits(month, 2)
+        bytes.append(UInt8(ascii: "-"))
+        digits(day, 2)
+        bytes.append(UInt8(ascii: "T"))
+        digits(inDay / 3600, 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(inDay / 60 % 60, 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(inDay % 60, 2)
+        bytes.append(UInt8(ascii: "Z"))
+    }
+
+    private mutating func digits(_ value: Int, _ width: Int) {
+        guard value >= 0, value < 10_000 else { return bytes.append(contentsOf: String(value).utf8) }
+        var divisor = 1
+        for _ in 1..<width { divisor *= 10 }
+        var v = value
+        while divisor > 0 {
+            bytes.append(UInt8(ascii: "0") + UInt8(v / divisor % 10))
+            v %= divisor
+            divisor /= 10
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+@testable import HallAPI
+import HallModel
+import Testing
+
+/// The ticket list and ticket answers are written by `TicketJSON`, not by
+/// Foundation's encoder: their bytes must be the encoder's, for every field present
+/// or absent, every character a string may hold and every time.
+@Suite("ticket JSON written directly", .timeLimit(.minutes(1)))
+struct TicketJSONTests {
+    // Compared as text (every byte of it) so that a difference reads as JSON.
+    func encoded(_ value: some Encodable) throws -> String { String(decoding: try jsonEncoder.encode(value), as: UTF8.self) }
+    func direct(_ ticket: Ticket) -> String { String(decoding: TicketJSON.encode(ticket).readableBytesView, as: UTF8.self) }
+    func direct(_ tickets: [Ticket]) -> String { String(decoding: TicketJSON.encode(tickets).readableBytesView, as: UTF8.self) }
+
+    /// A ticket with every optional field set, and then each one left out in turn.
+    func variants() -> [Ticket] {
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000.75)
+        let full = Ticket(
+            id: "2027-01-15-A001", number: "A001", service: "A", day: "2027-01-15", priority: .green, appointment: "12345678", slot: t0 + 1800,
+            state: .serving, issuedAt: t0, queuedAt: t0 + 5.5, calledAt: t0 + 60.999, finishedAt: t0 + 900, window: 12, clerk: "王芳 \"小王\"",
+            recalls: 2, transferredFrom: "B", printJob: "ticket-7", printError: "printer out of paper\nlid open", waitingAhead: 0,
+            staffId: "S/001\\x", overdue: ["waiting", "service"])
+        var list = [full]
+        let clears: [(inout Ticket) -> Void] = [
+            { $0.appointment = nil }, { $0.slot = nil }, { $0.calledAt = nil }, { $0.finishedAt = nil }, { $0.window = nil }, { $0.clerk = nil },
+            { $0.transferredFrom = nil }, { $0.printJob = nil }, { $0.printError = nil }, { $0.waitingAhead = nil }, { $0.staffId = nil },
+            { $0.overdue = nil }, { $0.overdue = [] },
+        ]
+        for clear in clears {
+            var t = full
+            clear(&t)
+            list.append(t)
+        }
+        var bare = Ticket(id: "x", number: "B002", service: "B", day: "2027-01-15", priority: .normal, state: .waiting, issuedAt: t0, queuedAt: t0, recalls: 0)
+        list.append(bare)
+        for state in TicketState.allCases {
+            bare.state = state
+            list.append(bare)
+        }
+        return list
+    }
+
+    @Test("every field present and absent: the same bytes as the encoder, one ticket and a list")
+    func fields() throws {
+        let list = variants()
+        for t in list {
+            #expect(direct(t) == (try encoded(t)))
+        }
+        #expect(direct(list) == (try encoded(list)))
+        #expect(direct([Ticket]()) == (try encoded([Ticket]())))
+    }
+
+    @Test("strings: every ASCII character, control characters, quotes, slashes, Chinese and emoji as the encoder writes them")
+    func strings() throws {
+        var texts = (0..<128).map { String(UnicodeScalar(UInt8($0))) }
+        texts += ["", "社会保障", "a\"b\\c/d", "\u{7F}\u{80}\u{2028}\u{2029}", "🙂 排队", "\r\n\t\u{08}\u{0C}\u{00}", String(repeating: "长", count: 300)]
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        let tickets = texts.map { s in
+            Ticket(id: s, number: s, service: s, day: s, priority: .normal, appointment: s, state: .waiting, issuedAt: t0, queuedAt: t0, clerk: s, recalls: 0, staffId: s, overdue: [s, s])
+        }
+        for t in tickets {
+            #expect(direct(t) == (try encoded(t)), "bytes of the string: \(Array(t.id.utf8))")
+        }
+    }
+
+    @Test("times: whole seconds in UTC across years, leap days, midnight and fractions, as the encoder writes them")
+    func times() throws {
+        var instants: [Double] = [0, 0.5, 59.999, 86_399.999, 86_400, 951_782_400, 951_868_799.9, 1_709_164_800, 4_107_542_399, 4_102_444_800]
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<2000 {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            instants.append(Double(seed >> 33) / 2.0 + Double(seed & 0xFFFF) / 65_536)
+        }
+        for x in instants {
+            let d = Date(timeIntervalSince1970: x)
+            let t = Ticket(id: "t", number: "A001", service: "A", day: "d", priority: .normal, state: .done, issuedAt: d, queuedAt: d, calledAt: d, finishedAt: d, recalls: 0)
+            let (a, b) = (direct(t), try encoded(t))
+            #expect(a == b, "seconds since 1970: \(x)")
+            if a != b { break }
+        }
+    }
+}
