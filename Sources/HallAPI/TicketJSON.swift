@@ -1,5 +1,5 @@
 import Foundation
-import HallModel
+import HallAPIModels
 import NIOCore
 
 /// Tickets written as JSON directly, byte for byte what `jsonEncoder` (sorted keys,
@@ -20,15 +20,35 @@ struct TicketJSON {
         return ByteBuffer(bytes: w.bytes)
     }
 
-    static func encode(_ tickets: [Ticket]) -> ByteBuffer {
-        var w = TicketJSON(capacity: 16 + tickets.count * 300)
-        w.raw("[")
+    static func encode(_ tickets: [Ticket]) -> ByteBuffer { encode(tickets, reusing: [:]).body }
+
+    /// Each ticket's JSON in the last list written, by id, with the ticket it shows.
+    typealias Pieces = [String: (ticket: Ticket, json: [UInt8])]
+
+    /// A list, reusing the JSON of the tickets that have not changed since `previous`
+    /// (between two lists most have not: a new ticket joins the end of its queue);
+    /// returns the pieces for the next one.
+    static func encode(_ tickets: [Ticket], reusing previous: Pieces) -> (body: ByteBuffer, pieces: Pieces) {
+        var body = ByteBuffer()
+        body.reserveCapacity(16 + tickets.count * 400)
+        var pieces: Pieces = [:]
+        pieces.reserveCapacity(tickets.count)
+        body.writeInteger(UInt8(ascii: "["))
         for (i, t) in tickets.enumerated() {
-            if i > 0 { w.raw(",") }
-            w.write(t)
+            if i > 0 { body.writeInteger(UInt8(ascii: ",")) }
+            var json: [UInt8]
+            if let kept = previous[t.id], kept.ticket == t {
+                json = kept.json
+            } else {
+                var w = TicketJSON(capacity: 400)
+                w.write(t)
+                json = w.bytes
+            }
+            body.writeBytes(json)
+            pieces[t.id] = (t, json)
         }
-        w.raw("]")
-        return ByteBuffer(bytes: w.bytes)
+        body.writeInteger(UInt8(ascii: "]"))
+        return (body, pieces)
     }
 
     /// One ticket, its keys in `JSONEncoder`'s sorted order (byte order of the key),

@@ -80,4 +80,17 @@ struct TicketJSONTests {
             if a != b { break }
         }
     }
+
+    @Test("a list written from the last one's pieces: the changed, new and removed tickets are as the encoder writes the new list")
+    func reusedPieces() throws {
+        let first = variants()
+        let (_, pieces) = TicketJSON.encode(first, reusing: [:])
+        var second = Array(first.dropFirst(2))
+        second[0].state = .done
+        second[3].waitingAhead = 41
+        second.append(Ticket(id: "new", number: "A099", service: "A", day: "2027-01-15", priority: .normal, state: .waiting, issuedAt: .now, queuedAt: .now, recalls: 0))
+        let (body, next) = TicketJSON.encode(second, reusing: pieces)
+        #expect(String(decoding: body.readableBytesView, as: UTF8.self) == (try encoded(second)))
+        #expect(Set(next.keys) == Set(second.map(\.id)))
+    }
 }
