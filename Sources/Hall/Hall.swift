@@ -170,7 +170,7 @@ public actor Hall {
             let order = QueueOrder.ordered(queue.map(QueueOrder.Candidate.init), now: now, agingBound: setup.agingBound)
             for (i, c) in order.enumerated() { place[c.id] = i }
         }
-        let list = tickets.values.filter { state == nil || $0.state == state }.sorted { ($0.issuedAt, $0.id) < ($1.issuedAt, $1.id) }.map { t in
+        let list = tickets.values.filter { state == nil || $0.state == state }.sorted { $0.issuedAt != $1.issuedAt ? $0.issuedAt < $1.issuedAt : $0.id < $1.id }.map { t in
             var t = t
             t.waitingAhead = t.state == .waiting ? place[t.id] : nil
             return t

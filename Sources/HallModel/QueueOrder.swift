@@ -28,7 +28,16 @@ public enum QueueOrder {
 
     /// The whole queue in serving order.
     public static func ordered(_ waiting: [Candidate], now: Date, agingBound: Duration) -> [Candidate] {
-        waiting.sorted { before($0, $1, now: now, agingBound: agingBound) }
+        // Each ticket ranked once, not once per comparison (the list of a long queue
+        // is sorted on every change): the same order as `before`.
+        let bound = Double(agingBound.components.seconds)
+        return waiting.map { (rank: rank($0, now: now, bound: bound), candidate: $0) }
+            .sorted { a, b in
+                if a.rank.0 != b.rank.0 { return a.rank.0 < b.rank.0 }
+                if a.rank.1 != b.rank.1 { return a.rank.1 < b.rank.1 }
+                return a.candidate.id < b.candidate.id
+            }
+            .map(\.candidate)
     }
 
     /// How many of `waiting` are served before `ticket` (without sorting the queue).
