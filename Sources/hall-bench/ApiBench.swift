@@ -75,6 +75,15 @@ struct ApiBench {
         return kb / 1024
     }
 
+    /// CPU time (user and system) the process has used, in seconds.
+    static func cpuSeconds(_ pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return 0 }
+        // After the command's closing parenthesis: state is field 3, utime 14, stime 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     /// Latencies (ms) of sequential round trips, and throughput for `clients` connections.
     func measure(path: String, request: [UInt8], reply: @escaping @Sendable (Conn) -> Bool) throws -> (p50: Double, p99: Double, rps: [Int: Double]) {
         let c = try Conn(path)
@@ -194,6 +203,10 @@ struct ApiBench {
         guard let daemon else { throw BenchError("no daemon") }
         try await Task.sleep(for: .milliseconds(500))
         let idle = Self.rssMiB(daemon.pid)
+        // Idle CPU: nothing asks halld anything for ten seconds.
+        let cpu0 = Self.cpuSeconds(daemon.pid)
+        try await Task.sleep(for: .seconds(10))
+        let idleCPU = (Self.cpuSeconds(daemon.pid) - cpu0) / 10 * 100
         let get = Array("GET /v1/devices HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
         let hallGet = Array("GET /v1/hall HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
         let ours: (p50: Double, p99: Double, rps: [Int: Double]), hall: (p50: Double, p99: Double, rps: [Int: Double])
@@ -227,6 +240,10 @@ struct ApiBench {
         rows.append(
             Row(name: "resident memory idle / after the API load", unit: "MiB", baseline: idle, halld: loaded, higherIsBetter: false,
                 target: "idle under 25 MiB (baseline column is idle)", met: idle < 25, note: "VmRSS of the halld process: the baseline column is idle, the halld column after the throughput runs."))
+        rows.append(
+            Row(name: "CPU idle, four simulated devices", unit: "% of a core", baseline: 1, halld: idleCPU, higherIsBetter: false,
+                target: "near zero: under 1% (baseline column is the target)", met: idleCPU < 1,
+                note: "user and system time of the halld process (/proc/PID/stat) over 10 s in which nothing asks it anything, after start-up; the clock tick is 10 ms, so 0.1% is one tick."))
         return rows
     }
 }

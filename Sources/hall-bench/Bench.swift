@@ -20,12 +20,12 @@ struct HallBench: AsyncParsableCommand {
     @Option(help: "Rounds: baseline and halld alternate this many times; the median is reported.") var rounds = 3
     @Option(help: "Where to write the report.") var out = "BENCHMARKS.md"
     @Option(help: "The command line shown in the report.") var command = "make bench"
-    @Option(help: "Only some rows, comma-separated (api, fanout, serial, tickets, postgresql, voice, print, scan), printed, BENCHMARKS.md left alone.") var only: String?
+    @Option(help: "Only some rows, comma-separated (api, fanout, serial, tickets, postgresql, voice, print, scan, soak), printed, BENCHMARKS.md left alone.") var only: String?
 
     func run() async throws {
         var rows: [Row] = []
         let groups = only.map { Set($0.split(separator: ",").map(String.init)) }
-        let known: Set<String> = ["api", "fanout", "serial", "tickets", "postgresql", "voice", "print", "scan"]
+        let known: Set<String> = ["api", "fanout", "serial", "tickets", "postgresql", "voice", "print", "scan", "soak"]
         if let unknown = groups?.subtracting(known).sorted().first {
             throw ValidationError("--only \(unknown): one of \(known.sorted().joined(separator: ", ")), comma-separated")
         }
@@ -77,6 +77,13 @@ struct HallBench: AsyncParsableCommand {
                 rows += try await ScanBench(rounds: rounds).run()
             } catch {
                 FileHandle.standardError.write(Data("hall-bench: scan skipped: \(error)\n".utf8))
+            }
+        }
+        if wanted("soak") {
+            do {
+                rows += try await onThread { try Soak.rows(halld: halld, seconds: 30) }
+            } catch {
+                FileHandle.standardError.write(Data("hall-bench: soak skipped: \(error)\n".utf8))
             }
         }
         if only != nil {

@@ -135,6 +135,42 @@ struct Soak: ParsableCommand {
 
     func run() throws {
         let halld = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("halld").path
+        let result = try Self.load(halld: halld, clients: clients, seconds: seconds)
+        FileHandle.standardOutput.write(Data(result.markdown.utf8))
+        if !result.ok { throw ExitCode.failure }
+    }
+
+    /// The soak's rows of BENCHMARKS.md: 200 clients for `seconds`, the latencies of
+    /// the routes the issue set goals for; the baseline column holds the goal.
+    static func rows(halld: String, seconds: Double) throws -> [Row] {
+        let result = try load(halld: halld, clients: 200, seconds: seconds)
+        let failures = result.ok ? "" : " This run had errors, so no row is met: " + result.markdown.split(separator: "\n").filter { $0.hasPrefix("unexpected") || $0.contains("5xx") || $0.contains("transport") }.joined(separator: "; ")
+        func row(_ route: String, _ p: Double, goal: Double, note: String = "") -> Row {
+            let ms = percentile(result.latencyByRoute[route] ?? [], p)
+            return Row(
+                name: "soak, 200 clients: \(route) p\(Int(p * 100))", unit: "ms", baseline: goal, halld: ms, higherIsBetter: false,
+                target: "under \(Int(goal)) ms (baseline column is the goal)", met: result.ok && ms < goal && result.latencyByRoute[route] != nil, note: note)
+        }
+        return [
+            row("POST /v1/tickets", 0.5, goal: 20,
+                note: "hall-bench soak --clients 200 --seconds \(Int(seconds)) (what make soak runs, shorter) against a release halld: 20 event subscribers, 20 ticket issuers (one ticket each 0.2 s), 6 clerks calling and completing, 153 readers (devices, hall, waiting tickets, info), and one subscriber that never reads; the queue grows to thousands of waiting tickets. Latency from the request's first byte written to its answer's last byte read, on the client's side; clients and halld share the 2 cores. The baseline column holds the issue's goal, not a measurement.\(failures)"),
+            row("POST /v1/tickets", 0.99, goal: 100),
+            row("GET /v1/hall", 0.5, goal: 10),
+            row("GET /v1/tickets?state=waiting", 0.5, goal: 10),
+        ]
+    }
+
+    /// What a load run found: its table, whether nothing went wrong, and the
+    /// latencies (ms) of each route.
+    struct Result {
+        var markdown: String
+        var ok: Bool
+        var latencyByRoute: [String: [Double]]
+    }
+
+    /// `clients` clients against a release halld for `seconds` (`make soak`, and the
+    /// soak rows of `make bench`).
+    static func load(halld: String, clients: Int, seconds: Double) throws -> Result {
         let hall = try SoakHall(halld: halld)
         defer { hall.remove() }
         let daemon = try hall.start()
@@ -289,7 +325,6 @@ struct Soak: ParsableCommand {
         out += String(format: "| halld RSS | before %.1f MiB, peak during %.1f MiB, 5 s after %.1f MiB |\n", rssBefore, peak, rssAfter)
         out += "| daemon alive at the end | \(alive ? "yes" : "NO") |\n"
         for line in t.unexpected.prefix(10) { out += "unexpected: \(line)\n" }
-        FileHandle.standardOutput.write(Data(out.utf8))
-        if !ok { throw ExitCode.failure }
+        return Result(markdown: out, ok: ok, latencyByRoute: t.latencyByPath)
     }
 }
