@@ -22,16 +22,32 @@ struct ApiBench {
         }
         deinit { close(fd) }
         func send(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+        /// Bytes received and not yet consumed: the connection reads in pieces of up
+        /// to 64 KiB, as an HTTP client does (reading a response's head byte by byte
+        /// cost the client a system call per byte, on the cores halld shares).
+        private var pending: [UInt8] = []
+        private var consumed = 0
+
+        private var piece = [UInt8](repeating: 0, count: 65_536)
+
+        /// Receives the next piece into `pending`; false when the connection ended.
+        private func fill() -> Bool {
+            if consumed > 0 {
+                pending.removeFirst(consumed)
+                consumed = 0
+            }
+            let r = piece.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+            guard r > 0 else { return false }
+            pending.append(contentsOf: piece[0..<r])
+            return true
+        }
         /// Reads exactly n bytes; nil when the connection ends first.
         func readExactly(_ n: Int) -> [UInt8]? {
-            var buffer = [UInt8](repeating: 0, count: n)
-            var got = 0
-            while got < n {
-                let r = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, n - got, 0) }
-                if r <= 0 { return nil }
-                got += r
+            while pending.count - consumed < n {
+                if !fill() { return nil }
             }
-            return buffer
+            defer { consumed += n }
+            return Array(pending[consumed..<consumed + n])
         }
         func read(_ n: Int) -> Bool { readExactly(n) != nil }
         /// Sends a request and reads its answer: the status and body, nil when the
@@ -44,13 +60,24 @@ struct ApiBench {
         }
         /// One HTTP response: status and Content-Length body.
         func readResponse() -> (status: Int, body: [UInt8])? {
-            var head = [UInt8]()
-            var byte: UInt8 = 0
-            while !(head.count >= 4 && head.suffix(4) == [13, 10, 13, 10]) {
-                if recv(fd, &byte, 1, 0) <= 0 { return nil }
-                head.append(byte)
+            // The head ends at the first CR LF CR LF; `scanned` bytes after `consumed`
+            // were searched already (fill moves the bytes, not their offset from `consumed`).
+            var scanned = 0
+            var end: Int?
+            while end == nil {
+                var i = consumed + max(0, scanned - 3)
+                while i + 4 <= pending.count {
+                    if pending[i] == 13 && pending[i + 1] == 10 && pending[i + 2] == 13 && pending[i + 3] == 10 {
+                        end = i + 4
+                        break
+                    }
+                    i += 1
+                }
+                scanned = pending.count - consumed
+                if end == nil && !fill() { return nil }
             }
-            let text = String(decoding: head, as: UTF8.self).lowercased()
+            let text = String(decoding: pending[consumed..<end!], as: UTF8.self).lowercased()
+            consumed = end!
             let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
             guard let line = text.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
                 let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
@@ -59,9 +86,9 @@ struct ApiBench {
         }
         /// Reads whatever arrives next (up to 64 KiB); empty when the peer closed.
         func readSome() -> [UInt8] {
-            var buffer = [UInt8](repeating: 0, count: 65_536)
-            let n = recv(fd, &buffer, buffer.count, 0)
-            return n > 0 ? Array(buffer[0..<n]) : []
+            if pending.count == consumed && !fill() { return [] }
+            defer { (pending, consumed) = ([], 0) }
+            return Array(pending[consumed...])
         }
         /// Reads one HTTP response (headers, then Content-Length bytes).
         func readHTTP() -> Bool { readResponse() != nil }
