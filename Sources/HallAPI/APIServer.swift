@@ -124,7 +124,12 @@ public struct APIServer: Service {
                     try await listener.executeThenClose { inbound in
                         for try await child in inbound {
                             guard let child else { continue }
-                            tasks.addTask { await http.handle(value: child, logger: logger) }
+                            // The connection's requests run on its event loop's thread: a request
+                            // read there is handled and answered there, instead of being handed
+                            // to the cooperative pool and its answer handed back (two thread
+                            // wake-ups a request, most of a short request's cost on this
+                            // machine). Actors still run on their own executors.
+                            tasks.addTask(executorPreference: EventLoopTaskExecutor.of(child.channel.eventLoop)) { await http.handle(value: child, logger: logger) }
                         }
                     }
                 } catch {
@@ -256,5 +261,31 @@ final class RequestEndHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .end = unwrapInboundIn(data) { deadline?.requestEnded() }
         context.fireChannelRead(data)
+    }
+}
+
+/// An event loop as a Swift task executor: jobs of a task that prefers it run on the
+/// loop's thread, between its I/O (`EventLoop.execute`). One per loop.
+final class EventLoopTaskExecutor: TaskExecutor {
+    let eventLoop: any EventLoop
+
+    private init(_ eventLoop: any EventLoop) { self.eventLoop = eventLoop }
+
+    private static let executors = Mutex<[ObjectIdentifier: EventLoopTaskExecutor]>([:])
+
+    /// The executor of `eventLoop`, made the first time it is asked for.
+    static func of(_ eventLoop: any EventLoop) -> EventLoopTaskExecutor {
+        executors.withLock { all in
+            let key = ObjectIdentifier(eventLoop as AnyObject)
+            if let known = all[key] { return known }
+            let made = EventLoopTaskExecutor(eventLoop)
+            all[key] = made
+            return made
+        }
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        eventLoop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }

@@ -76,7 +76,8 @@ final class TicketListAnswers: Sendable {
         let encoded = kept.withLock { k in
             if let current = k[state], current.generation >= fresh.generation { return current.encoded }
             let previous = k[state]?.encoded
-            let task = Task { TicketJSON.encode(fresh.list, reusing: await previous?.value.pieces ?? [:]) }
+            // Written on the cooperative pool, not on the connection's event loop.
+            let task = Task(executorPreference: globalConcurrentExecutor) { TicketJSON.encode(fresh.list, reusing: await previous?.value.pieces ?? [:]) }
             k[state] = (fresh.generation, task)
             return task
         }
