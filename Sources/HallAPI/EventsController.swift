@@ -2,6 +2,7 @@ import DeviceKit
 import Foundation
 import HallAPIModels
 import Hummingbird
+import Synchronization
 import ServiceLifecycle
 
 /// `GET /v1/events`: Server-Sent Events, resumable with `Last-Event-ID` or `?since=`.
@@ -76,10 +77,22 @@ struct EventsController {
         }
     }
 
+    /// An event as its SSE frame. Every subscriber sends the same event: the last
+    /// frames are kept, so an event is encoded once, not once per subscriber (with a
+    /// hundred subscribers the encoding was most of the fan-out's time).
     static func frame(_ event: HallEvent) -> ByteBuffer {
+        if let kept = frames.withLock({ $0.first { $0.event == event } }) { return kept.frame }
         let data = (try? jsonEncoder.encode(event)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        return ByteBuffer(string: "id: \(event.seq)\nevent: \(event.type)\ndata: \(data)\n\n")
+        let frame = ByteBuffer(string: "id: \(event.seq)\nevent: \(event.type)\ndata: \(data)\n\n")
+        frames.withLock { kept in
+            kept.append((event, frame))
+            if kept.count > 32 { kept.removeFirst(kept.count - 32) }
+        }
+        return frame
     }
+
+    /// The frames of the last events sent, newest last.
+    private static let frames = Mutex<[(event: HallEvent, frame: ByteBuffer)]>([])
 
     static func since(_ request: Request) throws -> Int64? {
         let header = request.headers[.init("Last-Event-ID")!]
