@@ -27,6 +27,7 @@ struct TicketBench {
         var raw: [Double] = []
         var inProcess: [Double] = []
         var api: [Double] = []
+        var apiPerConnection: [Double] = []
         var ledger: [Double] = []
         var config = try HallConfig.load(file: Self.configPath)
         config.socket = dir + "/halld.sock"
@@ -45,7 +46,23 @@ struct TicketBench {
         for r in 0..<rounds {
             raw.append(try rawInserts(path: dir + "/raw-\(r).sqlite"))
             inProcess.append(try await timed { _ = try await hall.issue(service: "A") })
-            api.append(try await timed { let _: Ticket = try await client.call("POST", "/v1/tickets", json: IssueRequest(service: "A")) })
+            // As a kiosk program does: one connection kept open, a POST at a time; from a
+            // thread of the benchmark's own, so that its waits take nothing from the
+            // in-process daemon's threads.
+            let (socket, seconds) = (config.socket, seconds)
+            api.append(try await onThread {
+                let c = try ApiBench.Conn(socket)
+                let start = ContinuousClock.now
+                var n = 0
+                while ContinuousClock.now - start < .milliseconds(Int(seconds * 1000)) {
+                    guard let reply = c.request("POST", "/v1/tickets", json: #"{"service":"A"}"#), reply.status == 201 else { throw BenchError("POST /v1/tickets failed") }
+                    n += 1
+                }
+                let d = ContinuousClock.now - start
+                return Double(n) / (Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+            })
+            // As hallctl does: a connection of its own for each request (HallClient).
+            apiPerConnection.append(try await timed { let _: Ticket = try await client.call("POST", "/v1/tickets", json: IssueRequest(service: "A")) })
             var n = 0
             ledger.append(try await timed {
                 n += 1
@@ -55,14 +72,17 @@ struct TicketBench {
         }
         await daemon.stop()
         let b = median(raw)
-        let note = "baseline: sqlite3 C API, WAL, synchronous=FULL, one INSERT of a ticket-sized row per transaction, in the same folder; halld: Hall.issue in process with its event log in the same database, as halld has (number by MAX(seq)+1, the ticket's INSERT and its ticket.issued event in one GRDB write transaction), and POST /v1/tickets through the Unix socket."
+        let note = "baseline: sqlite3 C API, WAL, synchronous=FULL, one INSERT of a ticket-sized row per transaction, in the same folder; halld: Hall.issue in process with its event log in the same database, as halld has (number by MAX(seq)+1, the ticket's INSERT and its ticket.issued event in one GRDB write transaction), and POST /v1/tickets through the Unix socket: one connection kept open as a kiosk program keeps it (its own thread, raw HTTP/1.1), and a connection for each request as hallctl opens it (HallClient: SwiftNIO client, JSON encoded and decoded with Foundation)."
         return [
             Row(
                 name: "durable ticket issue, in process", unit: "tickets/s", baseline: b, halld: median(inProcess), higherIsBetter: true,
                 target: "≥ 70% of raw SQLite (ratio ≥ 0.70)", met: median(inProcess) / b >= 0.7, note: note),
             Row(
-                name: "durable ticket issue, through the API", unit: "tickets/s", baseline: b, halld: median(api), higherIsBetter: true, target: "report",
-                met: true),
+                name: "durable ticket issue, through the API (one connection kept open)", unit: "tickets/s", baseline: b, halld: median(api), higherIsBetter: true,
+                target: "≥ 60% of raw SQLite (ratio ≥ 0.6)", met: median(api) / b >= 0.6),
+            Row(
+                name: "durable ticket issue, through the API (hallctl's HallClient, a connection each)", unit: "tickets/s", baseline: b, halld: median(apiPerConnection),
+                higherIsBetter: true, target: "report", met: true),
             Row(
                 name: "ticket ledger write alone (HallDatabase.issueTicket)", unit: "tickets/s", baseline: b, halld: median(ledger), higherIsBetter: true,
                 target: "report", met: true,
