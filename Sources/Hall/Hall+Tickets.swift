@@ -26,7 +26,7 @@ extension Hall {
         var published = false
         do {
             let new = NewTicket(id: UUID().uuidString.lowercased(), day: today, service: code, priority: priority, appointment: appointment, at: at, dailyCap: service.dailyCap)
-            if let log = events as? EventLog, let issued = try await log.issue(new, in: store, event: { NewEvent(type: "ticket.issued", data: try JSONValue(encoding: $0)) }) {
+            if let log = events as? EventLog, let issued = try await log.issue(new, in: store, event: { NewEvent(type: "ticket.issued", data: $0.jsonValue) }) {
                 (ticket, published) = (issued, true)
             } else {
                 ticket = try await store.issueTicket(new)

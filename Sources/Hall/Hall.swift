@@ -292,7 +292,7 @@ public actor Hall {
     }
 
     func publish(_ type: String, _ t: Ticket, extra: [String: JSONValue] = [:]) async {
-        guard var data = try? JSONValue(encoding: t) else { return }
+        var data = t.jsonValue
         if case .object(var o) = data {
             for (k, v) in extra { o[k] = v }
             data = .object(o)

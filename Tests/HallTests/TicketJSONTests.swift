@@ -1,3 +1,4 @@
+import DeviceKit
 import Foundation
 @testable import HallAPI
 import HallModel
@@ -92,5 +93,12 @@ struct TicketJSONTests {
         let (body, next) = TicketJSON.encode(second, reusing: pieces)
         #expect(String(decoding: body.readableBytesView, as: UTF8.self) == (try encoded(second)))
         #expect(Set(next.keys) == Set(second.map(\.id)))
+    }
+
+    @Test("a ticket as an event's data, built directly, is what JSONValue(encoding:) makes of it")
+    func eventData() throws {
+        for t in variants() {
+            #expect(t.jsonValue == (try JSONValue(encoding: t)), "\(t)")
+        }
     }
 }
