@@ -13,9 +13,7 @@ extension HallDatabase: FollowedEventStore {
         return try await writer.writeWithoutTransaction { db in
             var seq: Int64 = 0
             try db.inTransaction {
-                try db.execute(
-                    sql: "INSERT INTO event (type, device, time, data) VALUES (?, ?, ?, ?)",
-                    arguments: [event.type, event.device?.rawValue, time, data])
+                try db.cachedStatement(sql: "INSERT INTO event (type, device, time, data) VALUES (?, ?, ?, ?)").execute(arguments: [event.type, event.device?.rawValue, time, data])
                 seq = db.lastInsertedRowID
                 return .commit
             }

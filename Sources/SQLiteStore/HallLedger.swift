@@ -154,14 +154,24 @@ extension HallDatabase: HallStore {
             a.state = Appointment.State.checkedIn.rawValue
             try a.update(db)
         }
-        let last = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM ticket WHERE day = ? AND issue_service = ?", arguments: [new.day, new.service]) ?? 0
+        // Statements prepared once per connection (GRDB's cache): preparing them again
+        // for every issue, and encoding the record through Codable, was a fifth of it.
+        let last = try Int.fetchOne(db.cachedStatement(sql: "SELECT MAX(seq) FROM ticket WHERE day = ? AND issue_service = ?"), arguments: [new.day, new.service]) ?? 0
         if let cap = new.dailyCap, last >= cap { throw HallStoreError.dailyCapReached(cap) }
         let seq = last + 1
         let at = new.at.timeIntervalSince1970
         let record = TicketRecord(
             id: new.id, day: new.day, service: new.service, seq: seq, number: Ticket.number(prefix: new.service, seq: seq), priority: new.priority.rawValue,
             appointment: new.appointment, slot: slot, state: TicketState.waiting.rawValue, issued_at: at, queued_at: at, issue_service: new.service)
-        try record.insert(db)
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO ticket (id, day, service, seq, number, priority, appointment, slot, state, issued_at, queued_at, recalls, issue_service)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
+                """
+        ).execute(arguments: [
+            record.id, record.day, record.service, record.seq, record.number, record.priority, record.appointment, record.slot, record.state, record.issued_at,
+            record.queued_at, record.issue_service,
+        ])
         return record
     }
 
@@ -339,8 +349,7 @@ extension HallDatabase: TicketEventStore {
             try db.inTransaction {
                 let ticket = try Self.insertTicket(db, new).ticket
                 let e = try event(ticket)
-                try db.execute(
-                    sql: "INSERT INTO event (type, device, time, data) VALUES (?, ?, ?, ?)",
+                try db.cachedStatement(sql: "INSERT INTO event (type, device, time, data) VALUES (?, ?, ?, ?)").execute(
                     arguments: [e.type, e.device?.rawValue, time, String(decoding: try JSONEncoder().encode(e.data), as: UTF8.self)])
                 result = (ticket, HallEvent(seq: db.lastInsertedRowID, type: e.type, time: time, device: e.device, data: e.data))
                 return .commit
