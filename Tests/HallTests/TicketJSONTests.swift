@@ -1,6 +1,8 @@
 import DeviceKit
 import Foundation
 @testable import HallAPI
+import HallAPIModels
+import HallClient
 import HallModel
 import Testing
 
@@ -99,6 +101,47 @@ struct TicketJSONTests {
     func eventData() throws {
         for t in variants() {
             #expect(t.jsonValue == (try JSONValue(encoding: t)), "\(t)")
+        }
+    }
+}
+
+/// `GET /v1/tickets` answers from a list kept encoded until the hall builds a new one:
+/// it must never answer an old list after a change, whoever asks at once.
+@Suite("the ticket list kept encoded", .timeLimit(.minutes(2)))
+struct TicketListAnswerTests {
+    @Test("every issue and call is in the next list asked for, places counted; lists asked for at once are one list; each state keeps its own")
+    func listsFollowChanges() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try simulatedConfig(dir: dir)
+        try await withDaemon(config) { socket in
+            let client = HallClient(socketPath: socket)
+            var ids: [String] = []
+            for i in 0..<6 {
+                let t: Ticket = try await client.call("POST", "/v1/tickets", json: IssueRequest(service: "A"))
+                ids.append(t.id)
+                let waiting: [Ticket] = try await client.call("GET", "/v1/tickets?state=waiting")
+                #expect(waiting.map(\.id) == ids, "after issue \(i + 1)")
+                #expect(waiting.map(\.waitingAhead) == (0...i).map { Optional($0) })
+            }
+            let all: [Ticket] = try await client.call("GET", "/v1/tickets")
+            #expect(all.map(\.id) == ids)
+            // Eight at once: one list, byte for byte.
+            let bodies = try await withThrowingTaskGroup(of: Data.self) { group in
+                for _ in 0..<8 { group.addTask { try await client.send("GET", "/v1/tickets?state=waiting").body } }
+                return try await group.reduce(into: [Data]()) { $0.append($1) }
+            }
+            #expect(Set(bodies).count == 1)
+            // A call takes the first from the waiting list into the called one, at once.
+            _ = try await client.send("PUT", "/v1/windows/1/status", body: Data(#"{"state":"open"}"#.utf8), contentType: "application/json")
+            let called: Ticket = try await client.call("POST", "/v1/windows/1/call-next")
+            #expect(called.id == ids[0])
+            let waiting: [Ticket] = try await client.call("GET", "/v1/tickets?state=waiting")
+            #expect(waiting.map(\.id) == Array(ids.dropFirst()))
+            #expect(waiting.map(\.waitingAhead) == (0..<5).map { Optional($0) })
+            let calledList: [Ticket] = try await client.call("GET", "/v1/tickets?state=called")
+            #expect(calledList.map(\.id) == [ids[0]])
+            #expect(try await client.call("GET", "/v1/tickets?state=done", as: [Ticket].self).isEmpty)
         }
     }
 }
