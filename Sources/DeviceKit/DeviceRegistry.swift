@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// Opens the configured devices, watches them, and reopens one that fails or
 /// drops with backoff, without touching the others. Every change of state or
@@ -33,7 +34,11 @@ public actor DeviceRegistry {
         var onlineSince: Date?
     }
 
-    private var entries: [DeviceID: Entry] = [:]
+    private var entries: [DeviceID: Entry] = [:] { didSet { changes.add(1, ordering: .releasing) } }
+    /// Counts the changes of the devices' snapshots, readable without waiting for the
+    /// actor: an API answer made at a count is still right while the count is the same.
+    private nonisolated let changes = Atomic<Int>(0)
+    public nonisolated var revision: Int { changes.load(ordering: .acquiring) }
     public nonisolated let ids: [DeviceID]
     private let events: any EventPublisher
     private let counterStore: (any CounterStore)?

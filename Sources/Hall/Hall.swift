@@ -2,6 +2,7 @@ import DeviceKit
 import Foundation
 import HallModel
 import Logging
+import Synchronization
 
 /// The hall all day: tickets issued durably, the queue in its serving order,
 /// windows calling, recalling, transferring and completing, 好差评 ratings asked
@@ -49,10 +50,19 @@ public actor Hall {
     var keypadAsking: [DeviceID: String] = [:]
     /// The last call of each called ticket (the first call stays in `calledAt`, for waiting times).
     var lastCalled: [String: Date] = [:]
-    var today = ""
+    var today = "" {
+        didSet {
+            let start = calendar.startOfDay(for: now())
+            let end = calendar.date(byAdding: .day, value: 1, to: start) ?? start
+            published.withLock { $0.day = start..<end }
+        }
+    }
     /// Bumped on every change of `tickets`, `waiting` and the windows: the key of the
     /// list cache and of `summary(ifChangedSince:)`.
-    var revision = 0
+    var revision = 0 { didSet { published.withLock { $0.revision = revision } } }
+    /// The revision and the day it belongs to, readable without waiting for the actor:
+    /// `isCurrent(_:)`.
+    nonisolated let published = Mutex<(revision: Int, day: Range<Date>)>((0, Date.distantPast..<Date.distantPast))
     /// Recent answers of `list(state:)`: kiosks and clerk programs poll the same list
     /// many times between two changes. Kept at most a second, as aging reorders a queue
     /// with time alone.
@@ -190,6 +200,14 @@ public actor Hall {
         rollDay()
         if known == revision { return nil }
         return (revision, windowList(), waitingCounts())
+    }
+
+    /// Whether what `summary` gave at `revision` is still the hall: nothing changed
+    /// since and the day has not turned (a new day starts a new queue). Read without
+    /// entering the actor, so a board polling an unchanged hall waits for nothing.
+    public nonisolated func isCurrent(_ revision: Int) -> Bool {
+        let (current, day) = published.withLock { $0 }
+        return current == revision && day.contains(now())
     }
 
     public func waitingCounts() -> [String: Int] {

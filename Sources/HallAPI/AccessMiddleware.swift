@@ -229,16 +229,24 @@ let jsonEncoder: JSONEncoder = {
 /// (a query): an answer equal to the last one is not encoded again (JSONEncoder was a
 /// fifth of such a request's CPU time). Comparing is much cheaper than encoding.
 final class EncodedAnswers<Value: Encodable & Equatable & Sendable>: Sendable {
-    private let last = Mutex<[String: (value: Value, body: ByteBuffer)]>([:])
+    private let last = Mutex<[String: (value: Value, body: ByteBuffer, version: Int?)]>([:])
 
-    func response(_ value: Value, key: String = "") throws -> Response {
+    /// The last answer of `key` when it was made at `version` of its source (a source
+    /// that counts its changes): asking the source again is not needed.
+    func kept(_ key: String = "", version: Int) -> Response? {
+        guard let hit = last.withLock({ $0[key] }), hit.version == version else { return nil }
+        return jsonResponse(encoded: hit.body)
+    }
+
+    /// `value`'s answer; `version`: the source's change count read before `value` was.
+    func response(_ value: Value, key: String = "", version: Int? = nil) throws -> Response {
         let body: ByteBuffer
         if let hit = last.withLock({ $0[key] }), hit.value == value {
             body = hit.body
         } else {
             body = ByteBuffer(bytes: try jsonEncoder.encode(value))
-            last.withLock { $0[key] = (value, body) }
         }
+        last.withLock { $0[key] = (value, body, version) }
         return jsonResponse(encoded: body)
     }
 }

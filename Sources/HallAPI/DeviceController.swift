@@ -18,7 +18,11 @@ struct DeviceController {
                 }
                 kind = k
             }
-            return try answers.response(await services.registry.snapshots(kind: kind).map(DeviceSummary.init), key: kind?.rawValue ?? "")
+            // Unchanged devices are answered without asking the registry actor: its
+            // change count is read first, so a change while it is asked is not missed.
+            let (key, version) = (kind?.rawValue ?? "", services.registry.revision)
+            if let kept = answers.kept(key, version: version) { return kept }
+            return try answers.response(await services.registry.snapshots(kind: kind).map(DeviceSummary.init), key: key, version: version)
         }
         router.get("/v1/devices/{id}") { _, context in
             DeviceDetail(try await snapshot(context))

@@ -34,7 +34,9 @@ struct HallController {
     func register(_ router: Router<HallRequestContext>) {
         router.get("/v1/hall") { _, _ in
             try await services.withHall { h in
-                try await summaries.response(0) { known in
+                // An unchanged hall is answered without asking the hall actor.
+                if let kept = summaries.kept(0), h.isCurrent(kept.version) { return jsonResponse(encoded: kept.body) }
+                return try await summaries.response(0) { known in
                     await h.summary(ifChangedSince: known).map { ($0.revision, $0) }
                 } encode: { fresh in
                     ByteBuffer(bytes: try jsonEncoder.encode(HallSummary(name: h.setup.name, services: h.setup.services, windows: fresh.windows, waiting: fresh.waiting)))
