@@ -176,14 +176,25 @@ public actor Hall {
         let now = now()
         if let cached = listCache[state], cached.revision == revision, abs(now.timeIntervalSince(cached.at)) < 1 { return (cached.generation, cached.list) }
         var place: [String: Int] = [:]
-        for (_, queue) in Dictionary(grouping: tickets.values.filter { $0.state == .waiting }, by: \.service) {
-            let order = QueueOrder.ordered(queue.map(QueueOrder.Candidate.init), now: now, agingBound: setup.agingBound)
-            for (i, c) in order.enumerated() { place[c.id] = i }
+        if state == nil || state == .waiting {
+            var queues: [String: [QueueOrder.Candidate]] = [:]
+            for t in tickets.values where t.state == .waiting { queues[t.service, default: []].append(QueueOrder.Candidate(t)) }
+            place.reserveCapacity(queues.values.reduce(0) { $0 + $1.count })
+            for queue in queues.values {
+                for (i, c) in QueueOrder.ordered(queue, now: now, agingBound: setup.agingBound).enumerated() { place[c.id] = i }
+            }
         }
-        let list = tickets.values.filter { state == nil || $0.state == state }.sorted { $0.issuedAt != $1.issuedAt ? $0.issuedAt < $1.issuedAt : $0.id < $1.id }.map { t in
-            var t = t
-            t.waitingAhead = t.state == .waiting ? place[t.id] : nil
-            return t
+        // In issue order, then by id: the keys are sorted, not the tickets (a ticket is
+        // twenty fields, copied whole at every move of a sort).
+        var keys: [(at: Date, id: String)] = []
+        for t in tickets.values where state == nil || t.state == state { keys.append((t.issuedAt, t.id)) }
+        keys.sort { $0.at != $1.at ? $0.at < $1.at : $0.id < $1.id }
+        var list: [Ticket] = []
+        list.reserveCapacity(keys.count)
+        for key in keys {
+            guard var t = tickets[key.id] else { continue }
+            t.waitingAhead = t.state == .waiting ? place[key.id] : nil
+            list.append(t)
         }
         listGeneration += 1
         listCache[state] = (revision, now, listGeneration, list)

@@ -64,23 +64,32 @@ extension Notice: ResponseEncodable {}
 
 /// `GET /v1/tickets`'s answer for each state, encoded once for each list the hall
 /// builds, however many requests ask for it meanwhile (the first encodes, the others
-/// wait for it), and from the pieces of the last one where its tickets did not change.
-/// Under a 200-client soak the ticket list, hundreds of waiting tickets polled by every
-/// kiosk, was most of halld's CPU.
+/// wait for it), and from the pieces of the lists before it where its tickets did not
+/// change. Under a 200-client soak the ticket list, hundreds of waiting tickets polled
+/// by every kiosk, was most of halld's CPU.
 final class TicketListAnswers: Sendable {
-    private let kept = Mutex<[TicketState?: (generation: Int, encoded: Task<(body: ByteBuffer, pieces: TicketJSON.Pieces), Never>)]>([:])
+    private let kept = Mutex<[TicketState?: (generation: Int, encoded: Task<ByteBuffer, Never>)]>([:])
+    /// Each ticket's JSON as last written, shared by the lists of every state, and the
+    /// stamp of the last list written.
+    private let pieces = Mutex<(pieces: [String: TicketJSON.Piece], stamp: Int)>(([:], 0))
 
     func response(_ state: TicketState?, hall: Hall) async -> Response {
         let mine = kept.withLock { $0[state] }
-        guard let fresh = await hall.list(state: state, ifChangedSince: mine?.generation) else { return jsonResponse(encoded: await mine!.encoded.value.body) }
+        guard let fresh = await hall.list(state: state, ifChangedSince: mine?.generation) else { return jsonResponse(encoded: await mine!.encoded.value) }
         let encoded = kept.withLock { k in
             if let current = k[state], current.generation >= fresh.generation { return current.encoded }
-            let previous = k[state]?.encoded
             // Written on the cooperative pool, not on the connection's event loop.
-            let task = Task(executorPreference: globalConcurrentExecutor) { TicketJSON.encode(fresh.list, reusing: await previous?.value.pieces ?? [:]) }
+            let task = Task(executorPreference: globalConcurrentExecutor) { self.write(fresh.list) }
             k[state] = (fresh.generation, task)
             return task
         }
-        return jsonResponse(encoded: await encoded.value.body)
+        return jsonResponse(encoded: await encoded.value)
+    }
+
+    private func write(_ list: [Ticket]) -> ByteBuffer {
+        pieces.withLock { cache in
+            cache.stamp += 1
+            return TicketJSON.encode(list, reusing: &cache.pieces, stamp: cache.stamp)
+        }
     }
 }

@@ -20,35 +20,42 @@ struct TicketJSON {
         return ByteBuffer(bytes: w.bytes)
     }
 
-    static func encode(_ tickets: [Ticket]) -> ByteBuffer { encode(tickets, reusing: [:]).body }
+    static func encode(_ tickets: [Ticket]) -> ByteBuffer {
+        var pieces: [String: Piece] = [:]
+        return encode(tickets, reusing: &pieces, stamp: 0)
+    }
 
-    /// Each ticket's JSON in the last list written, by id, with the ticket it shows.
-    typealias Pieces = [String: (ticket: Ticket, json: [UInt8])]
+    /// A ticket's JSON as last written, with the ticket it shows and the stamp of the
+    /// last list that used it.
+    struct Piece {
+        var ticket: Ticket
+        var json: [UInt8]
+        var used: Int
+    }
 
-    /// A list, reusing the JSON of the tickets that have not changed since `previous`
-    /// (between two lists most have not: a new ticket joins the end of its queue);
-    /// returns the pieces for the next one.
-    static func encode(_ tickets: [Ticket], reusing previous: Pieces) -> (body: ByteBuffer, pieces: Pieces) {
+    /// A list, reusing the JSON of the tickets that have not changed since a list
+    /// before it (between two lists most have not: a new ticket joins the end of its
+    /// queue) and keeping the new pieces in `pieces`, in place. Pieces no list has used
+    /// in the last few stamps go when they outnumber the list's tickets.
+    static func encode(_ tickets: [Ticket], reusing pieces: inout [String: Piece], stamp: Int) -> ByteBuffer {
         var body = ByteBuffer()
         body.reserveCapacity(16 + tickets.count * 400)
-        var pieces: Pieces = [:]
-        pieces.reserveCapacity(tickets.count)
         body.writeInteger(UInt8(ascii: "["))
         for (i, t) in tickets.enumerated() {
             if i > 0 { body.writeInteger(UInt8(ascii: ",")) }
-            var json: [UInt8]
-            if let kept = previous[t.id], kept.ticket == t {
-                json = kept.json
+            if let index = pieces.index(forKey: t.id), pieces.values[index].ticket == t {
+                body.writeBytes(pieces.values[index].json)
+                pieces.values[index].used = stamp
             } else {
                 var w = TicketJSON(capacity: 400)
                 w.write(t)
-                json = w.bytes
+                body.writeBytes(w.bytes)
+                pieces[t.id] = Piece(ticket: t, json: w.bytes, used: stamp)
             }
-            body.writeBytes(json)
-            pieces[t.id] = (t, json)
         }
         body.writeInteger(UInt8(ascii: "]"))
-        return (body, pieces)
+        if pieces.count > 2 * tickets.count + 64 { pieces = pieces.filter { stamp - $0.value.used < 8 } }
+        return body
     }
 
     /// One ticket, its keys in `JSONEncoder`'s sorted order (byte order of the key),

@@ -84,17 +84,29 @@ struct TicketJSONTests {
         }
     }
 
-    @Test("a list written from the last one's pieces: the changed, new and removed tickets are as the encoder writes the new list")
+    @Test("a list written from the pieces of lists before it: the changed, new and removed tickets are as the encoder writes the new list, and unused pieces go")
     func reusedPieces() throws {
         let first = variants()
-        let (_, pieces) = TicketJSON.encode(first, reusing: [:])
+        var pieces: [String: TicketJSON.Piece] = [:]
+        _ = TicketJSON.encode(first, reusing: &pieces, stamp: 1)
         var second = Array(first.dropFirst(2))
         second[0].state = .done
         second[3].waitingAhead = 41
         second.append(Ticket(id: "new", number: "A099", service: "A", day: "2027-01-15", priority: .normal, state: .waiting, issuedAt: .now, queuedAt: .now, recalls: 0))
-        let (body, next) = TicketJSON.encode(second, reusing: pieces)
+        let body = TicketJSON.encode(second, reusing: &pieces, stamp: 2)
         #expect(String(decoding: body.readableBytesView, as: UTF8.self) == (try encoded(second)))
-        #expect(Set(next.keys) == Set(second.map(\.id)))
+        #expect(pieces["new"]?.ticket == second.last && pieces["new"]?.used == 2)
+        // A hundred tickets, then one of them alone eight lists later: the other
+        // ninety-nine pieces go (they outnumber the list), and the list is still right.
+        let hundred = (0..<100).map { n in
+            Ticket(id: "t\(n)", number: "A\(n)", service: "A", day: "2027-01-15", priority: .normal, state: .waiting, issuedAt: .now, queuedAt: .now, recalls: 0)
+        }
+        var many: [String: TicketJSON.Piece] = [:]
+        _ = TicketJSON.encode(hundred, reusing: &many, stamp: 1)
+        #expect(many.count == 100)
+        let one = TicketJSON.encode([hundred[7]], reusing: &many, stamp: 9)
+        #expect(String(decoding: one.readableBytesView, as: UTF8.self) == (try encoded([hundred[7]])))
+        #expect(Set(many.keys) == ["t7"])
     }
 
     @Test("a ticket as an event's data, built directly, is what JSONValue(encoding:) makes of it")
