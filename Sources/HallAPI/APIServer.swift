@@ -128,7 +128,8 @@ public struct APIServer: Service {
                             // read there is handled and answered there, instead of being handed
                             // to the cooperative pool and its answer handed back (two thread
                             // wake-ups a request, most of a short request's cost on this
-                            // machine). Actors still run on their own executors.
+                            // machine). Default actors the request calls run there too
+                            // (docs/ARCHITECTURE.md, "Threads").
                             tasks.addTask(executorPreference: EventLoopTaskExecutor.of(child.channel.eventLoop)) { await http.handle(value: child, logger: logger) }
                         }
                     }

@@ -69,9 +69,20 @@ extension Notice: ResponseEncodable {}
 /// by every kiosk, was most of halld's CPU.
 final class TicketListAnswers: Sendable {
     private let kept = Mutex<[TicketState?: (generation: Int, encoded: Task<ByteBuffer, Never>)]>([:])
-    /// Each ticket's JSON as last written, shared by the lists of every state, and the
-    /// stamp of the last list written.
-    private let pieces = Mutex<(pieces: [String: TicketJSON.Piece], stamp: Int)>(([:], 0))
+    /// Each ticket's JSON as last written, shared by the lists of every state.
+    private let writer = Writer()
+
+    /// Writes the lists one after another, keeping the pieces between them (an actor:
+    /// two lists written at once wait for each other without holding a thread).
+    private actor Writer {
+        var pieces: [String: TicketJSON.Piece] = [:]
+        var stamp = 0
+
+        func write(_ list: [Ticket]) -> ByteBuffer {
+            stamp += 1
+            return TicketJSON.encode(list, reusing: &pieces, stamp: stamp)
+        }
+    }
 
     func response(_ state: TicketState?, hall: Hall) async -> Response {
         let mine = kept.withLock { $0[state] }
@@ -79,17 +90,11 @@ final class TicketListAnswers: Sendable {
         let encoded = kept.withLock { k in
             if let current = k[state], current.generation >= fresh.generation { return current.encoded }
             // Written on the cooperative pool, not on the connection's event loop.
-            let task = Task(executorPreference: globalConcurrentExecutor) { self.write(fresh.list) }
+            let task = Task(executorPreference: globalConcurrentExecutor) { [writer] in await writer.write(fresh.list) }
             k[state] = (fresh.generation, task)
             return task
         }
         return jsonResponse(encoded: await encoded.value)
     }
 
-    private func write(_ list: [Ticket]) -> ByteBuffer {
-        pieces.withLock { cache in
-            cache.stamp += 1
-            return TicketJSON.encode(list, reusing: &cache.pieces, stamp: cache.stamp)
-        }
-    }
 }
