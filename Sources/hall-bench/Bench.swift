@@ -31,61 +31,29 @@ struct HallBench: AsyncParsableCommand {
         }
         func wanted(_ group: String) -> Bool { groups?.contains(group) ?? true }
         let halld = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("halld").path
-        if wanted("api") {
+        // A group whose peer or program is missing here is left out, saying why.
+        func measure(_ group: String, _ what: String, _ body: () async throws -> [Row]) async {
+            guard wanted(group) else { return }
             do {
-                rows += try await ApiBench(seconds: seconds, halld: halld).run()
+                rows += try await body()
             } catch {
-                FileHandle.standardError.write(Data("hall-bench: API skipped: \(error)\n".utf8))
+                FileHandle.standardError.write(Data("hall-bench: \(what) skipped: \(error)\n".utf8))
             }
         }
-        if wanted("fanout") {
-            do {
-                rows += try await FanOutBench().run()
-            } catch {
-                FileHandle.standardError.write(Data("hall-bench: fan-out skipped: \(error)\n".utf8))
-            }
-        }
+        await measure("api", "API") { try await ApiBench(seconds: seconds, halld: halld).run() }
+        await measure("fanout", "fan-out") { try await FanOutBench().run() }
         if wanted("serial") { rows += try await SerialBench(seconds: seconds, rounds: rounds).run() }
         if wanted("tickets") { rows += try await TicketBench(seconds: seconds, rounds: rounds).run() }
-        if wanted("postgresql") {
-            if let url = ProcessInfo.processInfo.environment["HALLD_BENCH_POSTGRES"], !url.isEmpty {
-                do {
-                    rows += try await SharedHallBench(url: url, seconds: seconds, rounds: rounds).run()
-                } catch {
-                    FileHandle.standardError.write(Data("hall-bench: PostgreSQL store skipped: \(error)\n".utf8))
-                }
-            } else {
-                FileHandle.standardError.write(Data("hall-bench: PostgreSQL store skipped: HALLD_BENCH_POSTGRES is not set (make bench starts a server)\n".utf8))
+        await measure("postgresql", "PostgreSQL store") {
+            guard let url = ProcessInfo.processInfo.environment["HALLD_BENCH_POSTGRES"], !url.isEmpty else {
+                throw BenchError("HALLD_BENCH_POSTGRES is not set (make bench starts a server)")
             }
+            return try await SharedHallBench(url: url, seconds: seconds, rounds: rounds).run()
         }
-        if wanted("voice") {
-            do {
-                rows += try await VoiceBench(rounds: rounds).run()
-            } catch {
-                FileHandle.standardError.write(Data("hall-bench: voice skipped: \(error)\n".utf8))
-            }
-        }
-        if wanted("print") {
-            do {
-                rows += try await PrintBench(rounds: rounds).run()
-            } catch {
-                FileHandle.standardError.write(Data("hall-bench: ticket print skipped: \(error)\n".utf8))
-            }
-        }
-        if wanted("scan") {
-            do {
-                rows += try await ScanBench(rounds: rounds).run()
-            } catch {
-                FileHandle.standardError.write(Data("hall-bench: scan skipped: \(error)\n".utf8))
-            }
-        }
-        if wanted("soak") {
-            do {
-                rows += try await onThread { try Soak.rows(halld: halld, seconds: 30) }
-            } catch {
-                FileHandle.standardError.write(Data("hall-bench: soak skipped: \(error)\n".utf8))
-            }
-        }
+        await measure("voice", "voice") { try await VoiceBench(rounds: rounds).run() }
+        await measure("print", "ticket print") { try await PrintBench(rounds: rounds).run() }
+        await measure("scan", "scan") { try await ScanBench(rounds: rounds).run() }
+        await measure("soak", "soak") { try await onThread { try Soak.rows(halld: halld, seconds: 30) } }
         if only != nil {
             FileHandle.standardOutput.write(Data(Report(command: command, rows: rows).markdown.utf8))
             return
