@@ -76,6 +76,8 @@ struct FanOutBench {
 
     /// Runs `rounds` rounds of `send`, each until every subscriber has its event
     /// (`received[i].count > round`): p50 and p99 (ms) from the send to the last receipt.
+    /// It waits by sleeping 50 µs at a time: call it on a thread of its own (`onThread`),
+    /// never on the cooperative pool, which the in-process daemon runs on.
     static func measure(rounds: Int, received: borrowing Mutex<[[ContinuousClock.Instant]]>, send: (Int) throws -> Void) throws -> (p50: Double, p99: Double) {
         var latencies: [Double] = []
         for round in 0..<rounds {
@@ -94,7 +96,8 @@ struct FanOutBench {
         return (latencies[latencies.count / 2], latencies[Int(Double(latencies.count - 1) * 0.99)])
     }
 
-    /// The baseline: 100 reader threads on socket pairs, one writer.
+    /// The baseline: 100 reader threads on socket pairs, one writer. Blocking: call it
+    /// on a thread of its own (`onThread`).
     func rawFanOut() throws -> (p50: Double, p99: Double) {
         var pairs: [(writer: Int32, reader: Int32)] = []
         defer { for p in pairs { close(p.writer); close(p.reader) } }
