@@ -81,7 +81,13 @@ struct EventsController {
     /// frames are kept, so an event is encoded once, not once per subscriber (the CPU
     /// of 99 encodings an event with 100 subscribers; the fan-out's latency did not move).
     static func frame(_ event: HallEvent) -> ByteBuffer {
-        if let kept = frames.withLock({ $0.first { $0.event == event } }) { return kept.frame }
+        // Newest first, by sequence number before the whole event (several daemons in one
+        // process, as in the tests, give the same numbers): no event is copied.
+        let kept = frames.withLock { kept -> ByteBuffer? in
+            for i in kept.indices.reversed() where kept[i].event.seq == event.seq && kept[i].event == event { return kept[i].frame }
+            return nil
+        }
+        if let kept { return kept }
         let data = (try? jsonEncoder.encode(event)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         let frame = ByteBuffer(string: "id: \(event.seq)\nevent: \(event.type)\ndata: \(data)\n\n")
         frames.withLock { kept in
