@@ -7,7 +7,7 @@ import HallClient
 @testable import Drivers
 @testable import HallDaemon
 import Testing
-import Transports
+@testable import Transports
 import WireProtocols
 
 @Suite("ESC/POS tickets", .timeLimit(.minutes(3)))
@@ -83,6 +83,13 @@ struct ESCPOSTests {
 
 @Suite("CUPS states", .timeLimit(.minutes(3)))
 struct CupsStateTests {
+    @Test("a document's name keeps its title but not its white space (Debian 12's cupsd dies starting a job whose document name has any)")
+    func documentNames() {
+        #expect(CupsClient.documentName("ticket A012") == "ticket_A012")
+        #expect(CupsClient.documentName("一次性告知 A001\tA\r\n") == "一次性告知_A001_A__")
+        #expect(CupsClient.documentName("测试页") == "测试页")
+    }
+
     @Test("CUPS states and reasons map onto the status model")
     func mapping() {
         typealias A = CupsPrinterAttributes

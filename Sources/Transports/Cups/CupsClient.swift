@@ -135,13 +135,22 @@ public final class CupsClient: Sendable {
         }
     }
 
+    /// The document's name as sent with Send-Document: the title with each ASCII
+    /// white-space character made `_`. Debian 12's cupsd 2.4.2-3+deb12u10 loops writing
+    /// spaces past its buffer, and dies of it, when it starts a job whose document-name
+    /// holds white space (`ticket A012`); every job queued is lost with it. The job's
+    /// name (Create-Job's `job-name`, what `lpstat` shows) keeps the title as it is.
+    static func documentName(_ title: String) -> String {
+        String(decoding: title.utf8.map { b in b == 0x20 || (0x09...0x0D).contains(b) ? UInt8(ascii: "_") : b }, as: UTF8.self)
+    }
+
     /// Submits a document (Create-Job, Send-Document) and returns CUPS's job id.
     /// `format` is a MIME type (`application/vnd.cups-raw`, `application/pdf`, `text/plain`).
     public func submit(queue: String, title: String, format: String, data: Data) async throws -> Int {
         try await call {
             let job = cupsCreateJob(nil, queue, title, 0, nil)
             guard job > 0 else { throw Self.lastError("creating a job on \(queue)") }
-            guard cupsStartDocument(nil, queue, job, title, format, 1) == HTTP_STATUS_CONTINUE else {
+            guard cupsStartDocument(nil, queue, job, Self.documentName(title), format, 1) == HTTP_STATUS_CONTINUE else {
                 throw Self.lastError("starting the document of job \(job) on \(queue)")
             }
             let written = data.withUnsafeBytes { buffer -> http_status_t in
