@@ -88,8 +88,11 @@ struct EventsController {
             return nil
         }
         if let kept { return kept }
-        let data = (try? jsonEncoder.encode(event)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        let frame = ByteBuffer(string: "id: \(event.seq)\nevent: \(event.type)\ndata: \(data)\n\n")
+        var data = JSONText()
+        if (try? data.append(event)) == nil { data = JSONText(); data.raw("{}") }
+        var frame = ByteBuffer(string: "id: \(event.seq)\nevent: \(event.type)\ndata: ")
+        frame.writeBytes(data.bytes)
+        frame.writeString("\n\n")
         frames.withLock { kept in
             kept.append((event, frame))
             if kept.count > 32 { kept.removeFirst(kept.count - 32) }

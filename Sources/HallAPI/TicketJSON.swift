@@ -1,3 +1,4 @@
+import DeviceKit
 import Foundation
 import HallAPIModels
 import NIOCore
@@ -130,33 +131,8 @@ struct TicketJSON {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    /// A JSON string as `JSONEncoder` escapes it: quote, backslash and the control
-    /// characters; `/` and everything beyond ASCII as it is.
-    private mutating func string(_ s: String) {
-        bytes.append(UInt8(ascii: "\""))
-        var s = s
-        s.withUTF8 { utf8 in
-            var start = 0
-            for (i, b) in utf8.enumerated() where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
-                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<i]))
-                start = i + 1
-                bytes.append(UInt8(ascii: "\\"))
-                switch b {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes.append(b)
-                case 0x08: bytes.append(UInt8(ascii: "b"))
-                case 0x09: bytes.append(UInt8(ascii: "t"))
-                case 0x0A: bytes.append(UInt8(ascii: "n"))
-                case 0x0C: bytes.append(UInt8(ascii: "f"))
-                case 0x0D: bytes.append(UInt8(ascii: "r"))
-                default:
-                    let hex = Array("0123456789abcdef".utf8)
-                    bytes.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 0xF)]])
-                }
-            }
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))
-        }
-        bytes.append(UInt8(ascii: "\""))
-    }
+    /// A JSON string as `JSONEncoder` escapes it (`JSONText`).
+    private mutating func string(_ s: String) { JSONText.append(s, to: &bytes) }
 
     /// `2026-11-30T08:05:09Z`: whole seconds (the fraction dropped), UTC.
     private mutating func iso8601(_ date: Date) {

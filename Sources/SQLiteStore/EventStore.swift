@@ -7,7 +7,7 @@ import HallModel
 /// again, even after old events are trimmed.
 extension HallDatabase: FollowedEventStore {
     public func appendEvent(_ event: NewEvent, time: String, committed: @escaping @Sendable (HallEvent) -> Void) async throws -> HallEvent {
-        let data = String(decoding: try JSONEncoder().encode(event.data), as: UTF8.self)
+        let data = try JSONText.string(event.data)
         // Without a transaction of GRDB's own: `committed` runs after the commit, still
         // on the serial writer, so events reach subscribers in sequence order.
         return try await writer.writeWithoutTransaction { db in
@@ -26,7 +26,7 @@ extension HallDatabase: FollowedEventStore {
     /// Stores the event of a shared hall with a local sequence number, and the hall
     /// sequence with it, unless that hall sequence was stored already.
     public func appendFollowed(_ event: HallEvent, hall: String, committed: @escaping @Sendable (HallEvent) -> Void) async throws -> HallEvent? {
-        let data = String(decoding: try JSONEncoder().encode(event.data), as: UTF8.self)
+        let data = try JSONText.string(event.data)
         return try await writer.writeWithoutTransaction { db in
             var seq: Int64?
             try db.inTransaction {

@@ -350,7 +350,7 @@ extension HallDatabase: TicketEventStore {
                 let ticket = try Self.insertTicket(db, new).ticket
                 let e = try event(ticket)
                 try db.cachedStatement(sql: "INSERT INTO event (type, device, time, data) VALUES (?, ?, ?, ?)").execute(
-                    arguments: [e.type, e.device?.rawValue, time, String(decoding: try JSONEncoder().encode(e.data), as: UTF8.self)])
+                    arguments: [e.type, e.device?.rawValue, time, try JSONText.string(e.data)])
                 result = (ticket, HallEvent(seq: db.lastInsertedRowID, type: e.type, time: time, device: e.device, data: e.data))
                 return .commit
             }
