@@ -57,6 +57,8 @@ public actor Hall {
             published.withLock { $0.day = start..<end }
         }
     }
+    /// The instants of the day `rollDay()` last found (empty before its first call).
+    var dayInstants = Date.distantPast..<Date.distantPast
     /// Bumped on every change of `tickets`, `waiting` and the windows: the key of the
     /// list cache and of `summary(ifChangedSince:)`.
     var revision = 0 { didSet { published.withLock { $0.revision = revision } } }
@@ -113,6 +115,7 @@ public actor Hall {
         let clerks = try await store.clerks()
         roster = Dictionary(clerks.map { ($0.staffId, $0) }) { _, last in last }
         today = day
+        dayInstants = Date.distantPast..<Date.distantPast
         loadedThrough = hallSequence
         (tickets, waiting) = ([:], [:])
         for t in stored { put(t) }
@@ -142,7 +145,13 @@ public actor Hall {
 
     /// A new day starts a new queue: yesterday's waiting tickets are not called today.
     func rollDay() {
-        let d = day(now())
+        // Most calls fall in the day the last one found: no calendar work then (the
+        // day's text, from date components, was a twentieth of a ticket issue).
+        let at = now()
+        if dayInstants.contains(at) { return }
+        let d = day(at)
+        let start = calendar.startOfDay(for: at)
+        dayInstants = start..<(calendar.date(byAdding: .day, value: 1, to: start) ?? start)
         if d != today {
             today = d
             tickets = tickets.filter { $0.value.day == d }

@@ -40,7 +40,7 @@ struct QueueOrderTests {
 
 /// A clock the test moves.
 final class HallClock: Sendable {
-    private let value = Mutex(Date(timeIntervalSince1970: 1_800_000_000))  // 2027-01-15 08:00 UTC+8
+    private let value = Mutex(Date(timeIntervalSince1970: 1_800_000_000))  // Friday 2027-01-15 16:00 in Shanghai (08:00 UTC)
     var now: Date { value.withLock { $0 } }
     func advance(_ minutes: Double) { value.withLock { $0 = $0.addingTimeInterval(minutes * 60) } }
 }
@@ -113,6 +113,26 @@ struct HallDayTests {
             return e.code
         } catch {
             return .hardwareError
+        }
+    }
+
+    @Test("a new day starts a new queue: yesterday's waiting tickets stay until midnight, are gone after it, and numbers start again at 001", arguments: StoreKind.allCases)
+    func dayTurns(store kind: StoreKind) async throws {
+        try await Bench(kind).run { b in
+            let h = b.hall
+            let first = try await h.issue(service: "A")
+            _ = try await h.issue(service: "A")
+            #expect(first.number == "A001")
+            b.clock.advance(7 * 60 + 59)  // Friday 23:59 in Shanghai
+            let evening = await h.list(state: .waiting)
+            #expect(evening.map(\.number).sorted() == ["A001", "A002"], "\(evening.map { "\($0.number) \($0.day)" }) at \(b.clock.now), Friday is \(first.day)")
+            b.clock.advance(2)  // Saturday 00:01
+            #expect(await h.list(state: .waiting).isEmpty, "yesterday's tickets are not called today")
+            #expect(await h.ticket(first.id) == nil)
+            b.clock.advance(2 * 24 * 60 + 8 * 60 + 29)  // Monday 08:30
+            let monday = try await h.issue(service: "A")
+            #expect(monday.number == "A001" && monday.day != first.day, "\(monday.number) on \(monday.day), Friday's was \(first.day)")
+            #expect(await h.list(state: .waiting).map(\.id) == [monday.id])
         }
     }
 
