@@ -24,7 +24,18 @@ public final class HallDatabase: Sendable {
     public static func open(directory: String) throws -> HallDatabase {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = (directory as NSString).appendingPathComponent("halld.sqlite")
-        return try HallDatabase(writer: DatabasePool(path: path, configuration: configuration()), path: path)
+        let pool = try DatabasePool(path: path, configuration: configuration())
+        // GRDB's pool turns WAL on after `prepareDatabase` ran, and sets the writer to
+        // `synchronous=NORMAL` as it does so (a commit then reaches the disk only at the
+        // next checkpoint: a power cut could lose tickets the API had confirmed). FULL
+        // again, on the one connection that writes: every commit is synced to the WAL.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        return try HallDatabase(writer: pool, path: path)
+    }
+
+    /// The writing connection's `PRAGMA synchronous` (2: FULL, every commit synced).
+    public func synchronousLevel() async throws -> Int {
+        try await writer.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     /// An empty database in memory, for tests.

@@ -72,6 +72,18 @@ struct StoreTests {
         try db.close()
     }
 
+    @Test("on disk, the connection that writes syncs every commit (synchronous=FULL, not the NORMAL GRDB's pool sets with WAL), after reopening too")
+    func durableCommits() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for _ in 0..<2 {
+            let db = try HallDatabase.open(directory: dir)
+            #expect(try await db.synchronousLevel() == 2, "PRAGMA synchronous on the writer: 2 is FULL, 1 NORMAL")
+            #expect(try await db.writer.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
+            try db.close()
+        }
+    }
+
     @Test("live subscribers get events in order, filtered by type or family")
     func subscribe() async throws {
         let log = EventLog(store: try HallDatabase.inMemory())
