@@ -13,8 +13,20 @@ public final class EventLog: EventPublisher, Sendable {
     /// Every stream was ended (halld is stopping): later subscriptions end at once.
     private let closed = Atomic<Bool>(false)
 
+    /// The store as a hall store that issues a ticket and its event in one transaction,
+    /// when it is one (found once: the casts cost a fortieth of an issue).
+    private let ticketStore: (any TicketEventStore)?
+
     public init(store: any EventStore) {
         self.store = store
+        self.ticketStore = store as? any TicketEventStore
+    }
+
+    /// Whether this log is kept in `hallStore` itself, so that `issue` stores a ticket
+    /// and its event in one transaction.
+    public func keepsTickets(of hallStore: any HallStore) -> Bool {
+        guard let ticketStore else { return false }
+        return (ticketStore as AnyObject) === (hallStore as AnyObject)
     }
 
     @discardableResult
@@ -28,8 +40,14 @@ public final class EventLog: EventPublisher, Sendable {
     /// Issues a ticket and appends its event in one transaction, when the hall's store
     /// keeps this log (a single PC's SQLite); nil otherwise (the caller issues, then publishes).
     public func issue(_ new: NewTicket, in hallStore: any HallStore, event: @escaping @Sendable (Ticket) throws -> NewEvent) async throws -> Ticket? {
-        guard let combined = store as? any TicketEventStore, (combined as AnyObject) === (hallStore as AnyObject) else { return nil }
-        return try await combined.issueTicket(new, event: event, time: Timestamp.string()) { [self] in fanOut($0) }.0
+        guard keepsTickets(of: hallStore) else { return nil }
+        return try await issue(new, event: event)
+    }
+
+    /// `issue(_:in:event:)` for a caller that asked `keepsTickets(of:)` already.
+    public func issue(_ new: NewTicket, event: @escaping @Sendable (Ticket) throws -> NewEvent) async throws -> Ticket {
+        guard let ticketStore else { preconditionFailure("EventLog.issue without a store that keeps tickets (ask keepsTickets(of:) first)") }
+        return try await ticketStore.issueTicket(new, event: event, time: Timestamp.string()) { [self] in fanOut($0) }.0
     }
 
     @discardableResult

@@ -25,9 +25,10 @@ extension Hall {
         // The ticket and its event in one transaction where the store keeps the event log.
         var published = false
         do {
-            let new = NewTicket(id: UUID().uuidString.lowercased(), day: today, service: code, priority: priority, appointment: appointment, at: at, dailyCap: service.dailyCap)
-            if let log = events as? EventLog, let issued = try await log.issue(new, in: store, event: { NewEvent(type: "ticket.issued", data: $0.jsonValue) }) {
-                (ticket, published) = (issued, true)
+            let new = NewTicket(id: Self.newTicketID(), day: today, service: code, priority: priority, appointment: appointment, at: at, dailyCap: service.dailyCap)
+            if let log = ticketLog {
+                ticket = try await log.issue(new, event: { NewEvent(type: "ticket.issued", data: $0.jsonValue) })
+                published = true
             } else {
                 ticket = try await store.issueTicket(new)
             }
@@ -60,6 +61,20 @@ extension Hall {
             return printed
         }
         return issued
+    }
+
+    /// A ticket's id: a random (version 4) UUID, lower case. From the system's random
+    /// generator (getrandom), not Foundation's `UUID()`, which opened, read and closed
+    /// /dev/urandom for every ticket.
+    static func newTicketID() -> String {
+        var random = SystemRandomNumberGenerator()
+        let (a, b) = (random.next() as UInt64, random.next() as UInt64)
+        let u = UUID(uuid: (
+            UInt8(truncatingIfNeeded: a), UInt8(truncatingIfNeeded: a >> 8), UInt8(truncatingIfNeeded: a >> 16), UInt8(truncatingIfNeeded: a >> 24),
+            UInt8(truncatingIfNeeded: a >> 32), UInt8(truncatingIfNeeded: a >> 40), UInt8(truncatingIfNeeded: a >> 48) & 0x0F | 0x40, UInt8(truncatingIfNeeded: a >> 56),
+            UInt8(truncatingIfNeeded: b) & 0x3F | 0x80, UInt8(truncatingIfNeeded: b >> 8), UInt8(truncatingIfNeeded: b >> 16), UInt8(truncatingIfNeeded: b >> 24),
+            UInt8(truncatingIfNeeded: b >> 32), UInt8(truncatingIfNeeded: b >> 40), UInt8(truncatingIfNeeded: b >> 48), UInt8(truncatingIfNeeded: b >> 56)))
+        return u.uuidString.lowercased()
     }
 
     /// The window `n`, which must be open.

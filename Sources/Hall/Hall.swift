@@ -57,6 +57,9 @@ public actor Hall {
             published.withLock { $0.day = start..<end }
         }
     }
+    /// The event log, when it issues tickets and their events in the store's own
+    /// transactions (a single PC's SQLite), asked once.
+    lazy var ticketLog: EventLog? = (events as? EventLog).flatMap { $0.keepsTickets(of: store) ? $0 : nil }
     /// The instants of the day `rollDay()` last found (empty before its first call).
     var dayInstants = Date.distantPast..<Date.distantPast
     /// Bumped on every change of `tickets`, `waiting` and the windows: the key of the

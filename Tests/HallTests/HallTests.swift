@@ -1,7 +1,7 @@
 import DeviceKit
 import Foundation
 import HallModel
-import Hall
+@testable import Hall
 import HallAPIModels
 import HallClient
 @testable import HallDaemon
@@ -113,6 +113,18 @@ struct HallDayTests {
             return e.code
         } catch {
             return .hardwareError
+        }
+    }
+
+    @Test("ticket ids are random version-4 UUIDs in lower case, none twice")
+    func ticketIDs() {
+        let ids = (0..<2000).map { _ in Hall.newTicketID() }
+        #expect(Set(ids).count == ids.count)
+        for id in ids.prefix(200) {
+            let u = UUID(uuidString: id)
+            #expect(u != nil && id == id.lowercased() && id.count == 36, "\(id)")
+            let chars = Array(id)
+            #expect(chars[14] == "4" && "89ab".contains(chars[19]), "version 4, RFC 4122 variant: \(id)")
         }
     }
 
