@@ -107,4 +107,56 @@ public struct JSONText: Sendable {
     /// Keys in the encoder's `sortedKeys` order: Swift's string order (Unicode
     /// scalars after normalisation; for ASCII, byte order: `ID` before `a2` before `a10`).
     static func sortedKeys(_ keys: Dictionary<String, JSONValue>.Keys) -> [String] { keys.sorted() }
+
+    /// A time in UTC as ISO 8601: `2026-11-30T08:05:09Z`, or with `milliseconds`
+    /// `2026-11-30T08:05:09.123Z`; what is finer is dropped (rounded down), as Foundation's
+    /// ISO 8601 styles drop it.
+    public static func appendTime(_ date: Date, milliseconds: Bool, to bytes: inout [UInt8]) {
+        // From the seconds since 2001, as Foundation keeps and splits them: the whole
+        // seconds, then the milliseconds of what is left.
+        let r = date.timeIntervalSinceReferenceDate
+        let whole = r.rounded(.down)
+        let seconds = Int(whole) + 978_307_200
+        let ms = seconds * 1000 + (milliseconds ? min(999, Int(((r - whole) * 1000).rounded(.down))) : 0)
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let inDay = seconds - days * 86_400
+        // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        digits(year, 4, to: &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        digits(month, 2, to: &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        digits(day, 2, to: &bytes)
+        bytes.append(UInt8(ascii: "T"))
+        digits(inDay / 3600, 2, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        digits(inDay / 60 % 60, 2, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        digits(inDay % 60, 2, to: &bytes)
+        if milliseconds {
+            bytes.append(UInt8(ascii: "."))
+            digits(ms - seconds * 1000, 3, to: &bytes)
+        }
+        bytes.append(UInt8(ascii: "Z"))
+    }
+
+    private static func digits(_ value: Int, _ width: Int, to bytes: inout [UInt8]) {
+        guard value >= 0, value < 10_000 else { return bytes.append(contentsOf: String(value).utf8) }
+        var divisor = 1
+        for _ in 1..<width { divisor *= 10 }
+        var v = value
+        while divisor > 0 {
+            bytes.append(UInt8(ascii: "0") + UInt8(v / divisor % 10))
+            v %= divisor
+            divisor /= 10
+        }
+    }
 }

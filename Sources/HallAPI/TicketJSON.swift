@@ -135,43 +135,5 @@ struct TicketJSON {
     private mutating func string(_ s: String) { JSONText.append(s, to: &bytes) }
 
     /// `2026-11-30T08:05:09Z`: whole seconds (the fraction dropped), UTC.
-    private mutating func iso8601(_ date: Date) {
-        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let inDay = seconds - days * 86_400
-        // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        digits(year, 4)
-        bytes.append(UInt8(ascii: "-"))
-        digits(month, 2)
-        bytes.append(UInt8(ascii: "-"))
-        digits(day, 2)
-        bytes.append(UInt8(ascii: "T"))
-        digits(inDay / 3600, 2)
-        bytes.append(UInt8(ascii: ":"))
-        digits(inDay / 60 % 60, 2)
-        bytes.append(UInt8(ascii: ":"))
-        digits(inDay % 60, 2)
-        bytes.append(UInt8(ascii: "Z"))
-    }
-
-    private mutating func digits(_ value: Int, _ width: Int) {
-        guard value >= 0, value < 10_000 else { return bytes.append(contentsOf: String(value).utf8) }
-        var divisor = 1
-        for _ in 1..<width { divisor *= 10 }
-        var v = value
-        while divisor > 0 {
-            bytes.append(UInt8(ascii: "0") + UInt8(v / divisor % 10))
-            v %= divisor
-            divisor /= 10
-        }
-    }
+    private mutating func iso8601(_ date: Date) { JSONText.appendTime(date, milliseconds: false, to: &bytes) }
 }

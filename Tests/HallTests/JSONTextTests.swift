@@ -55,6 +55,24 @@ struct JSONTextTests {
         }
     }
 
+    @Test("event times: what Foundation's ISO 8601 style with fractional seconds writes, across years, leap days, midnight, before 1970 and every millisecond edge")
+    func times() {
+        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        var instants: [Double] = [0, 0.0004, 0.0005, 0.9994, 0.9995, 0.9999, 1.001, -0.0004, -0.5, -1.0006, 59.999, 86_399.999, 951_782_400.001, 1_709_164_799.999]
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<20_000 {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            instants.append(Double(seed >> 34) / 2.0 - 1e9 + Double(seed & 0xFFFFF) / 1_048_576)
+        }
+        for x in instants {
+            let d = Date(timeIntervalSince1970: x)
+            let (a, b) = (Timestamp.string(d), d.formatted(style))
+            #expect(a == b, "seconds since 1970: \(x)")
+            if a != b { break }
+        }
+        #expect(Timestamp.date(Timestamp.string(Date(timeIntervalSince1970: 1_800_000_000.25))) == Date(timeIntervalSince1970: 1_800_000_000.25))
+    }
+
     @Test("a number that is not finite is refused, as the encoder refuses it")
     func notFinite() {
         for d in [Double.nan, .infinity, -.infinity] {
