@@ -12,10 +12,9 @@ extension HallDatabase: FollowedEventStore {
         // on the serial writer, so events reach subscribers in sequence order.
         return try await writer.writeWithoutTransaction { db in
             var seq: Int64 = 0
-            try db.inTransaction {
+            try Self.transaction(db) {
                 try db.cachedStatement(sql: "INSERT INTO event (type, device, time, data) VALUES (?, ?, ?, ?)").execute(arguments: [event.type, event.device?.rawValue, time, data])
                 seq = db.lastInsertedRowID
-                return .commit
             }
             let stored = HallEvent(seq: seq, type: event.type, time: time, device: event.device, data: event.data)
             committed(stored)
@@ -29,16 +28,15 @@ extension HallDatabase: FollowedEventStore {
         let data = try JSONText.string(event.data)
         return try await writer.writeWithoutTransaction { db in
             var seq: Int64?
-            try db.inTransaction {
+            try Self.transaction(db) {
                 let followed = try Int64.fetchOne(db, sql: "SELECT seq FROM followed_hall WHERE hall = ?", arguments: [hall]) ?? 0
-                guard event.seq > followed else { return .commit }
+                guard event.seq > followed else { return }
                 try db.execute(
                     sql: "INSERT INTO event (type, device, time, data) VALUES (?, ?, ?, ?)",
                     arguments: [event.type, event.device?.rawValue, event.time, data])
                 seq = db.lastInsertedRowID
                 try db.execute(
                     sql: "INSERT INTO followed_hall (hall, seq) VALUES (?, ?) ON CONFLICT (hall) DO UPDATE SET seq = excluded.seq", arguments: [hall, event.seq])
-                return .commit
             }
             guard let seq else { return nil }
             let stored = HallEvent(seq: seq, type: event.type, time: event.time, device: event.device, data: event.data)

@@ -346,13 +346,12 @@ extension HallDatabase: TicketEventStore {
         // so events reach subscribers in sequence order.
         try await writer.writeWithoutTransaction { db in
             var result: (Ticket, HallEvent)?
-            try db.inTransaction {
+            try Self.transaction(db) {
                 let ticket = try Self.insertTicket(db, new).ticket
                 let e = try event(ticket)
                 try db.cachedStatement(sql: "INSERT INTO event (type, device, time, data) VALUES (?, ?, ?, ?)").execute(
                     arguments: [e.type, e.device?.rawValue, time, try JSONText.string(e.data)])
                 result = (ticket, HallEvent(seq: db.lastInsertedRowID, type: e.type, time: time, device: e.device, data: e.data))
-                return .commit
             }
             committed(result!.1)
             return result!
