@@ -48,7 +48,7 @@ public enum JSONValue: Sendable, Codable, Equatable {
             try c.encode(Timestamp.string(date))
         }
         let data = try encoder.encode(value)
-        self = try JSONDecoder().decode(JSONValue.self, from: data)
+        self = try JSONValue.parse(data)
     }
 
     /// Decodes the value as `T`; dates in ISO 8601 with or without fractional seconds.

@@ -37,16 +37,16 @@ public enum StrictJSON {
     /// body key that the decoded value does not encode back was not read, and is
     /// refused with its path. An empty body is `T.emptyBody` for a type that has one.
     public static func decode<T: Decodable>(_ type: T.Type, from body: Data) throws -> T {
-        var data = body
+        let data = body
         if isBlank(data) {
             if let empty = T.self as? any EmptyBodyDefault.Type, let value = empty.emptyBody as? T { return value }
             throw APIError.invalidData("request body is empty; expected a JSON object")
         }
         let value: JSONValue
         do {
-            value = try JSONDecoder().decode(JSONValue.self, from: data)
+            value = try JSONValue.parse(data)
         } catch {
-            throw APIError.invalidData("body is not valid JSON: \(describe(error))")
+            throw APIError.invalidData("body is not valid JSON: \(error)")
         }
         guard case .object(let object) = value else { throw APIError.invalidData("body must be a JSON object") }
         if let path = firstNull(value, path: "") {
@@ -79,7 +79,7 @@ public enum StrictJSON {
         }
         // What the value does not encode back was not read: an unknown field, at any depth.
         if let encodable = decoded as? any Encodable,
-            let again = try? JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(encodable)),
+            let again = try? JSONValue.parse(JSONEncoder().encode(encodable)),
             let path = firstUnknown(value, known: again, path: "")
         {
             let expected = path.contains(".") || path.contains("[") ? "" : "; expected \(fieldNames(of: decoded).joined(separator: ", "))"
@@ -124,12 +124,4 @@ public enum StrictJSON {
         }
         return nil
     }
-
-    private static func describe(_ error: any Error) -> String {
-        if case DecodingError.dataCorrupted(let c) = error {
-            return (c.underlyingError.map { "\($0)" } ?? c.debugDescription)
-        }
-        return "\(error)"
-    }
 }
-

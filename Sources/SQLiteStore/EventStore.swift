@@ -76,7 +76,7 @@ extension HallDatabase: FollowedEventStore {
         let (query, values) = (sql, arguments)
         return try await writer.read { db in
             try Row.fetchAll(db, sql: query, arguments: values).map { row in
-                let data = (row["data"] as String?).flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) } ?? .null
+                let data = (row["data"] as String?).flatMap { try? JSONValue.parse(Data($0.utf8)) } ?? .null
                 return HallEvent(seq: row["seq"], type: row["type"], time: row["time"], device: (row["device"] as String?).flatMap(DeviceID.init), data: data)
             }
         }
