@@ -50,23 +50,18 @@ public actor Hall {
     var keypadAsking: [DeviceID: String] = [:]
     /// The last call of each called ticket (the first call stays in `calledAt`, for waiting times).
     var lastCalled: [String: Date] = [:]
-    var today = "" {
-        didSet {
-            let start = calendar.startOfDay(for: now())
-            let end = calendar.date(byAdding: .day, value: 1, to: start) ?? start
-            published.withLock { $0.day = start..<end }
-        }
-    }
+    var today = ""
     /// The event log, when it issues tickets and their events in the store's own
     /// transactions (a single PC's SQLite), asked once.
     lazy var ticketLog: EventLog? = (events as? EventLog).flatMap { $0.keepsTickets(of: store) ? $0 : nil }
-    /// The instants of the day `rollDay()` last found (empty before its first call).
-    var dayInstants = Date.distantPast..<Date.distantPast
+    /// The instants of the day `rollDay()` last found (empty before its first call and
+    /// after a load), published for `isCurrent(_:)`.
+    var dayInstants = Date.distantPast..<Date.distantPast { didSet { published.withLock { $0.day = dayInstants } } }
     /// Bumped on every change of `tickets`, `waiting` and the windows: the key of the
     /// list cache and of `summary(ifChangedSince:)`.
     var revision = 0 { didSet { published.withLock { $0.revision = revision } } }
-    /// The revision and the day it belongs to, readable without waiting for the actor:
-    /// `isCurrent(_:)`.
+    /// The revision and the day it belongs to (`dayInstants`), readable without waiting
+    /// for the actor: `isCurrent(_:)`.
     nonisolated let published = Mutex<(revision: Int, day: Range<Date>)>((0, Date.distantPast..<Date.distantPast))
     /// Recent answers of `list(state:)`: kiosks and clerk programs poll the same list
     /// many times between two changes. Kept at most a second, as aging reorders a queue
@@ -153,8 +148,6 @@ public actor Hall {
         let at = now()
         if dayInstants.contains(at) { return }
         let d = day(at)
-        let start = calendar.startOfDay(for: at)
-        dayInstants = start..<(calendar.date(byAdding: .day, value: 1, to: start) ?? start)
         if d != today {
             today = d
             tickets = tickets.filter { $0.value.day == d }
@@ -163,6 +156,9 @@ public actor Hall {
             for t in tickets.values where t.state == .waiting { waiting[t.service, default: 0] += 1 }
             lastCalls = []
         }
+        // Published after the revision: a poller never finds yesterday's revision current in the new day.
+        let start = calendar.startOfDay(for: at)
+        dayInstants = start..<(calendar.date(byAdding: .day, value: 1, to: start) ?? start)
     }
 
     public func ticket(_ idOrNumber: String) -> Ticket? {

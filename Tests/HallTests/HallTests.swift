@@ -135,10 +135,16 @@ struct HallDayTests {
             let first = try await h.issue(service: "A")
             _ = try await h.issue(service: "A")
             #expect(first.number == "A001")
+            let friday = try #require(await h.summary(ifChangedSince: nil))
+            #expect(h.isCurrent(friday.revision), "a board's copy of the hall is current while nothing changes")
             b.clock.advance(7 * 60 + 59)  // Friday 23:59 in Shanghai
+            #expect(h.isCurrent(friday.revision))
             let evening = await h.list(state: .waiting)
             #expect(evening.map(\.number).sorted() == ["A001", "A002"], "\(evening.map { "\($0.number) \($0.day)" }) at \(b.clock.now), Friday is \(first.day)")
             b.clock.advance(2)  // Saturday 00:01
+            #expect(!h.isCurrent(friday.revision), "a new day: the board's copy is not current, before anyone asks the hall")
+            let saturday = try #require(await h.summary(ifChangedSince: friday.revision), "a new day is a new summary")
+            #expect(saturday.waiting["A"] == 0 && h.isCurrent(saturday.revision))
             #expect(await h.list(state: .waiting).isEmpty, "yesterday's tickets are not called today")
             #expect(await h.ticket(first.id) == nil)
             b.clock.advance(2 * 24 * 60 + 8 * 60 + 29)  // Monday 08:30
