@@ -39,7 +39,9 @@ public struct JSONText: Sendable {
             bytes.append(UInt8(ascii: "]"))
         case .object(let o):
             bytes.append(UInt8(ascii: "{"))
-            for (i, key) in Self.sortedKeys(o.keys).enumerated() {
+            // The encoder's `sortedKeys` order is Swift's string order (Unicode scalars
+            // after normalisation; for ASCII, byte order: `ID` before `a2` before `a10`).
+            for (i, key) in o.keys.sorted().enumerated() {
                 if i > 0 { bytes.append(UInt8(ascii: ",")) }
                 append(key)
                 bytes.append(UInt8(ascii: ":"))
@@ -103,10 +105,6 @@ public struct JSONText: Sendable {
     public mutating func raw(_ s: String) {
         bytes.append(contentsOf: s.utf8)
     }
-
-    /// Keys in the encoder's `sortedKeys` order: Swift's string order (Unicode
-    /// scalars after normalisation; for ASCII, byte order: `ID` before `a2` before `a10`).
-    static func sortedKeys(_ keys: Dictionary<String, JSONValue>.Keys) -> [String] { keys.sorted() }
 
     /// A time in UTC as ISO 8601: `2026-11-30T08:05:09Z`, or with `milliseconds`
     /// `2026-11-30T08:05:09.123Z`; what is finer is dropped (rounded down), as Foundation's

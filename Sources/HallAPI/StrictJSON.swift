@@ -37,14 +37,13 @@ public enum StrictJSON {
     /// body key that the decoded value does not encode back was not read, and is
     /// refused with its path. An empty body is `T.emptyBody` for a type that has one.
     public static func decode<T: Decodable>(_ type: T.Type, from body: Data) throws -> T {
-        let data = body
-        if isBlank(data) {
+        if isBlank(body) {
             if let empty = T.self as? any EmptyBodyDefault.Type, let value = empty.emptyBody as? T { return value }
             throw APIError.invalidData("request body is empty; expected a JSON object")
         }
         let value: JSONValue
         do {
-            value = try JSONValue.parse(data)
+            value = try JSONValue.parse(body)
         } catch {
             throw APIError.invalidData("body is not valid JSON: \(error)")
         }
@@ -67,7 +66,7 @@ public enum StrictJSON {
         }
         let decoded: T
         do {
-            decoded = try decoder.decode(T.self, from: data)
+            decoded = try decoder.decode(T.self, from: body)
         } catch DecodingError.keyNotFound(let key, let c) {
             // A misspelt field shows here as the missing one: say what the body had.
             let p = (c.codingPath + [key]).map(\.stringValue).joined(separator: ".")
