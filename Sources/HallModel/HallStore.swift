@@ -18,7 +18,8 @@ public protocol EventStore: Sendable {
     /// The highest sequence number given so far (0 when none).
     func lastEventSequence() async throws -> Int64
     /// Deletes events stamped before `cutoff` (ISO 8601, UTC); returns how many.
-    /// Sequence numbers go on from where they were.
+    /// Sequence numbers go on from where they were. A store may keep such an event
+    /// while an event before it in the log is stamped later (the clock set back).
     func deleteEvents(before cutoff: String) async throws -> Int
 }
 

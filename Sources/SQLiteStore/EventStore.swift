@@ -98,9 +98,19 @@ extension HallDatabase: FollowedEventStore {
         }
     }
 
+    /// Deletes the events before the first one stamped at or after `cutoff`. The log
+    /// is walked from its oldest end (no index on the time: one page less for every
+    /// event stored), so a trim reads what it deletes and one row more; an event
+    /// stamped earlier than one before it (the clock set back) is kept until the
+    /// events before it go.
     public func deleteEvents(before cutoff: String) async throws -> Int {
         try await writer.write { db in
-            try db.execute(sql: "DELETE FROM event WHERE time < ?", arguments: [cutoff])
+            try db.execute(
+                sql: """
+                    DELETE FROM event WHERE seq < COALESCE(
+                        (SELECT seq FROM event WHERE time >= ? ORDER BY seq LIMIT 1),
+                        (SELECT MAX(seq) + 1 FROM event))
+                    """, arguments: [cutoff])
             return db.changesCount
         }
     }

@@ -72,12 +72,12 @@ public final class HallDatabase: Sendable {
         try await writer.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "" }
     }
 
-    /// Names of the migrations applied, in order.
     /// A read that touches the database file (the watchdog's probe): the number of tables.
     public func integrityCheckQuick() async throws -> Int {
         try await writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0 }
     }
 
+    /// Names of the migrations applied, sorted by name.
     public func appliedMigrations() async throws -> [String] {
         try await writer.read { db in try Self.migrator.appliedIdentifiers(db).sorted() }
     }

@@ -144,6 +144,49 @@ extension HallDatabase {
             try db.execute(sql: "CREATE TABLE notice (id TEXT PRIMARY KEY NOT NULL, ticket TEXT NOT NULL, at REAL NOT NULL, data TEXT NOT NULL)")
             try db.execute(sql: "CREATE INDEX notice_ticket ON notice (ticket)")
         }
+        migrator.registerMigration("v10-lean-issue") { db in
+            // An issue is one synced commit: what it costs is the B-tree pages it writes
+            // to the WAL (seven before this in a small database, four after). Tickets are kept in their id's B-tree
+            // (WITHOUT ROWID: no second tree for the id); no (day, state) index, as every
+            // query by day is served by UNIQUE (day, issue_service, seq) and none asks
+            // for a state; and no index on the events' time: trimming finds the first
+            // event to keep by walking the log from its oldest end (`deleteEvents`).
+            try db.execute(
+                sql: """
+                    CREATE TABLE ticket_lean (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        day TEXT NOT NULL,
+                        service TEXT NOT NULL,
+                        seq INTEGER NOT NULL,
+                        number TEXT NOT NULL,
+                        priority TEXT NOT NULL,
+                        appointment TEXT,
+                        slot REAL,
+                        state TEXT NOT NULL,
+                        issued_at REAL NOT NULL,
+                        queued_at REAL NOT NULL,
+                        called_at REAL,
+                        finished_at REAL,
+                        window INTEGER,
+                        clerk TEXT,
+                        recalls INTEGER NOT NULL DEFAULT 0,
+                        transferred_from TEXT,
+                        print_job TEXT,
+                        print_error TEXT,
+                        issue_service TEXT NOT NULL,
+                        staff_id TEXT,
+                        overdue TEXT,
+                        UNIQUE (day, issue_service, seq)
+                    ) WITHOUT ROWID;
+                    INSERT INTO ticket_lean
+                        SELECT id, day, service, seq, number, priority, appointment, slot, state, issued_at, queued_at, called_at, finished_at,
+                            window, clerk, recalls, transferred_from, print_job, print_error, issue_service, staff_id, overdue
+                        FROM ticket;
+                    DROP TABLE ticket;
+                    ALTER TABLE ticket_lean RENAME TO ticket;
+                    DROP INDEX event_time;
+                    """)
+        }
         return migrator
     }
 }

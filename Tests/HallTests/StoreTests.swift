@@ -2,7 +2,8 @@ import DeviceKit
 import Foundation
 import Hall
 import HallModel
-import SQLiteStore
+import GRDB
+@testable import SQLiteStore
 import Testing
 
 @Suite("HallStore", .timeLimit(.minutes(3)))
@@ -44,7 +45,7 @@ struct StoreTests {
     @Test("migrations are named and applied once; the database is sound")
     func migrations() async throws {
         let db = try HallDatabase.inMemory()
-        #expect(try await db.appliedMigrations() == ["v1-device-counters", "v1-event-log", "v2-print-jobs", "v3-hall", "v4-followed-hall", "v5-roster", "v6-ledger", "v7-follow-ups", "v8-referrals", "v9-citizens"])
+        #expect(try await db.appliedMigrations() == ["v1-device-counters", "v1-event-log", "v2-print-jobs", "v3-hall", "v4-followed-hall", "v5-roster", "v6-ledger", "v7-follow-ups", "v8-referrals", "v9-citizens", "v10-lean-issue"].sorted())
         #expect(try await db.integrityCheck() == "ok")
     }
 
@@ -69,6 +70,67 @@ struct StoreTests {
         #expect(stored.map(\.seq) == [4])
         let mode = try await db.writer.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
         #expect(mode == "wal")
+        try db.close()
+    }
+
+    @Test("a database of the schema before v10 opens with its tickets, ratings and events; an issue then writes four pages, trims walk the log")
+    func leanIssueMigration() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/halld.sqlite"
+        // The database as the release before v10 left it, with a day of the hall in it.
+        let old = try DatabaseQueue(path: path)
+        try HallDatabase.migrator.migrate(old, upTo: "v9-citizens")
+        try await old.write { db in
+            for seq in 1...3 {
+                try db.execute(
+                    sql: """
+                        INSERT INTO ticket (id, day, service, seq, number, priority, state, issued_at, queued_at, issue_service, staff_id, overdue)
+                        VALUES (?, '2027-01-15', 'A', ?, ?, 'normal', ?, ?, ?, 'A', ?, ?)
+                        """,
+                    arguments: ["t\(seq)", seq, "A00\(seq)", seq == 1 ? "done" : "waiting", 1_800_000_000 + Double(seq), 1_800_000_000 + Double(seq), seq == 1 ? "S01" : nil, seq == 1 ? #"["p1"]"# : nil])
+            }
+            try db.execute(sql: "INSERT INTO rating (ticket, number, service, window, level, time, channel) VALUES ('t1', 'A001', 'A', 1, 'satisfied', 1800000100, 'keypad')")
+            for (i, time) in ["2027-01-13T08:00:00.000Z", "2027-01-15T08:00:00.000Z", "2027-01-13T09:00:00.000Z", "2027-01-15T09:00:00.000Z"].enumerated() {
+                try db.execute(sql: "INSERT INTO event (type, time, data) VALUES ('test.event', ?, ?)", arguments: [time, "{\"i\":\(i)}"])
+            }
+        }
+        try old.close()
+
+        let db = try HallDatabase.open(directory: dir)
+        #expect(try await db.appliedMigrations().contains("v10-lean-issue"))
+        #expect(try await db.integrityCheck() == "ok")
+        let fkProblems = try await db.writer.read { try Row.fetchAll($0, sql: "PRAGMA foreign_key_check") }
+        #expect(fkProblems.isEmpty, "\(fkProblems)")
+        let tickets = try await db.tickets(day: "2027-01-15")
+        #expect(tickets.map(\.number) == ["A001", "A002", "A003"] && tickets[0].staffId == "S01" && tickets[0].overdue == ["p1"] && tickets[0].state == .done, "\(tickets)")
+        #expect(try await db.ratings(day: "2027-01-15").map(\.ticket) == ["t1"])
+        let schema = try await db.writer.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE tbl_name IN ('ticket', 'event') ORDER BY name") }
+        #expect(!schema.contains("ticket_day_state") && !schema.contains("event_time") && !schema.contains("ticket_lean"), "\(schema)")
+        let sql = try await db.writer.read { try String.fetchOne($0, sql: "SELECT sql FROM sqlite_master WHERE name = 'ticket'") } ?? ""
+        #expect(sql.contains("WITHOUT ROWID"), "\(sql)")
+        // The day's queries still find their rows by an index, not by reading the table.
+        for query in ["SELECT MAX(seq) FROM ticket WHERE day = '2027-01-15' AND issue_service = 'A'", "SELECT * FROM ticket WHERE day = '2027-01-15'"] {
+            let plan = try await db.writer.read { try Row.fetchAll($0, sql: "EXPLAIN QUERY PLAN " + query).map { $0["detail"] as String } }
+            #expect(plan.allSatisfy { !$0.hasPrefix("SCAN") }, "\(query): \(plan)")
+        }
+
+        // The next number of the day goes on; the issue and its event are one commit of four
+        // pages in the WAL (seven before v10: the rowid tree, the (day, state) and time indexes).
+        let log = EventLog(store: db)
+        let walBefore = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+        let next = NewTicket(id: "t4", day: "2027-01-15", service: "A", priority: .normal, appointment: nil, at: Date(), dailyCap: nil)
+        let issued = try #require(try await log.issue(next, in: db) { t in NewEvent(type: "ticket.issued", data: ["number": .string(t.number)]) })
+        #expect(issued.number == "A004")
+        let walAfter = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+        let pages = (walAfter - walBefore) / (4096 + 24)
+        #expect(pages > 0 && pages <= 4, "WAL frames written by one issue: \(pages)")
+
+        // Trimming walks from the oldest event: the one stamped on the 13th after one of the
+        // 15th (the clock set back) is kept until the events before it go.
+        #expect(try await log.trim(olderThan: .zero, now: Timestamp.date("2027-01-14T12:00:00.000Z")!) == 1)
+        #expect(try await log.events(after: 0, limit: 10).map(\.seq) == [2, 3, 4, 5])
+        #expect(try await log.lastSequence() == 5)
         try db.close()
     }
 
