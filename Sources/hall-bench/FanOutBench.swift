@@ -29,7 +29,7 @@ struct FanOutBench {
         defer { Task { await daemon.stop() } }
 
         // Each subscriber's receive times of device.status events, in order.
-        let received = Mutex<[[ContinuousClock.Instant]]>(Array(repeating: [], count: subscribers))
+        let received = (0..<subscribers).map { _ in Inbox() }
         let connections = try (0..<subscribers).map { _ in try ApiBench.Conn(config.socket) }
         let stop = Atomic<Bool>(false)
         for (i, c) in connections.enumerated() {
@@ -50,7 +50,7 @@ struct FanOutBench {
                     let now = ContinuousClock.now
                     pending += buffer[0..<n]
                     let (found, consumed) = Self.count(marker, in: pending)
-                    if found > 0 { received.withLock { for _ in 0..<found { $0[i].append(now) } } }
+                    if found > 0 { received[i].add(now, times: found) }
                     pending.removeFirst(consumed)
                 }
             }.start()
@@ -78,19 +78,37 @@ struct FanOutBench {
         ]
     }
 
+    /// One reader's receive times, in order: a lock of its own, so that 100 readers
+    /// do not wait for each other on the cores they share with what they measure; the
+    /// count is read without a lock by the waiting round.
+    final class Inbox: Sendable {
+        private let times = Mutex<[ContinuousClock.Instant]>([])
+        private let received = Atomic<Int>(0)
+
+        func add(_ instant: ContinuousClock.Instant, times n: Int) {
+            times.withLock { for _ in 0..<n { $0.append(instant) } }
+            received.add(n, ordering: .releasing)
+        }
+
+        var count: Int { received.load(ordering: .acquiring) }
+
+        func time(_ round: Int) -> ContinuousClock.Instant? { times.withLock { round < $0.count ? $0[round] : nil } }
+    }
+
     /// Runs `rounds` rounds of `send`, each until every subscriber has its event
     /// (`received[i].count > round`): p50 and p99 (ms) from the send to the last receipt.
     /// It waits by sleeping 50 µs at a time: call it on a thread of its own (`onThread`),
     /// never on the cooperative pool, which the in-process daemon runs on.
-    static func measure(rounds: Int, received: borrowing Mutex<[[ContinuousClock.Instant]]>, send: (Int) throws -> Void) throws -> (p50: Double, p99: Double) {
+    static func measure(rounds: Int, received: [Inbox], send: (Int) throws -> Void) throws -> (p50: Double, p99: Double) {
         var latencies: [Double] = []
         for round in 0..<rounds {
             let t0 = ContinuousClock.now
             try send(round)
             let deadline = ContinuousClock.now + .seconds(5)
-            while received.withLock({ $0.contains { $0.count <= round } }) && ContinuousClock.now < deadline { usleep(50) }
-            guard let last = received.withLock({ r in r.allSatisfy { $0.count > round } ? r.map { $0[round] }.max() : nil }) else {
-                throw BenchError("round \(round): not every subscriber got the event within 5 s")
+            while received.contains(where: { $0.count <= round }) && ContinuousClock.now < deadline { usleep(50) }
+            let times = received.compactMap { $0.time(round) }
+            guard times.count == received.count, let last = times.max() else {
+                throw BenchError("round \(round): \(received.count - times.count) of \(received.count) subscribers did not get the event within 5 s")
             }
             let d = last - t0
             latencies.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
@@ -129,7 +147,7 @@ struct FanOutBench {
             pairs.append((fds[0], fds[1]))
         }
         let message = [UInt8](repeating: 0x65, count: 300)
-        let received = Mutex<[[ContinuousClock.Instant]]>(Array(repeating: [], count: subscribers))
+        let received = (0..<subscribers).map { _ in Inbox() }
         let stop = Atomic<Bool>(false)
         let readers = DispatchGroup()
         for (i, p) in pairs.enumerated() {
@@ -144,7 +162,8 @@ struct FanOutBench {
                     if n <= 0 { continue }
                     let now = ContinuousClock.now
                     bytes += n
-                    received.withLock { r in while r[i].count < bytes / message.count { r[i].append(now) } }
+                    let whole = bytes / message.count - received[i].count
+                    if whole > 0 { received[i].add(now, times: whole) }
                 }
                 readers.leave()
             }.start()
