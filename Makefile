@@ -131,6 +131,10 @@ check-openapi: test-deps
 # configuration there (setting the variable while tests run in parallel would race).
 # Suites run in parallel; each has a time limit, and nothing in the tests blocks a
 # thread of the cooperative pool (child processes go through swift-subprocess).
+# The whole run takes under two minutes here; a run that has not ended in thirty has
+# hung (a test, or the test process at exit), and fails instead of waiting for CI's limit.
+TEST_TIMEOUT ?= 30m
+
 # A private PostgreSQL server (Tests/peers/postgres_peer.sh) serves the hall-store
 # tests for the whole run, each test in a hall of its own; it stops when the tests end.
 test: test-deps check-openapi
@@ -139,7 +143,8 @@ test: test-deps check-openapi
 	pgdir=$$(mktemp -d /tmp/halld-test-pg.XXXXXX); \
 	trap 'bash Tests/peers/postgres_peer.sh stop '"$$pgdir" EXIT; \
 	url=$$(bash Tests/peers/postgres_peer.sh start "$$pgdir") || exit 1; \
-	SANE_CONFIG_DIR=$(CURDIR)/.build/test-sane HALLD_TEST_POSTGRES=$$url $(SWIFT) test
+	SANE_CONFIG_DIR=$(CURDIR)/.build/test-sane HALLD_TEST_POSTGRES=$$url timeout --kill-after=30 $(TEST_TIMEOUT) $(SWIFT) test \
+		|| { rc=$$?; [ $$rc -ge 124 ] && echo "make test: swift test did not end within $(TEST_TIMEOUT) (exit $$rc)" >&2; exit $$rc; }
 
 # The pages' pictures in docs/ (README): halld with the simulated devices, a few
 # calls, and headless Chromium.

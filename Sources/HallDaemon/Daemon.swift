@@ -53,6 +53,9 @@ public struct Daemon: Sendable {
     /// file and closes the database. `onReady` runs once the socket answers and every
     /// device has been tried once.
     public func run(onReady: @escaping @Sendable (Handle) -> Void = { _ in }) async throws {
+        // A library's destructor can wait forever at exit on a lock a cancelled thread
+        // left held (SANE, CUPS): halld's process ends without them.
+        ExitWithoutDestructors.register()
         let handle = Handle()
         let database = try HallDatabase.open(directory: config.stateDir)
         defer {

@@ -75,6 +75,8 @@ public final class CupsClient: Sendable {
         // the process (a full test run died of SIGPIPE this way). Ignored before any
         // request, what libcups finds and restores is "ignore".
         signal(SIGPIPE, SIG_IGN)
+        // libcups cancels threads of its own: see `ExitWithoutDestructors`.
+        ExitWithoutDestructors.register()
         self.server = server
         self.worker = BlockingWorker(name: "cups \(name)")
     }

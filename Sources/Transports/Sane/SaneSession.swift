@@ -47,6 +47,8 @@ public final class SaneSession: Sendable {
                     var version: SANE_Int = 0
                     let status = sane_init(&version, nil)
                     guard status == SANE_STATUS_GOOD else { throw Self.error(status, "sane_init") }
+                    // Backends cancel their reader threads: see `ExitWithoutDestructors`.
+                    ExitWithoutDestructors.register()
                     done = true
                 }
             }
