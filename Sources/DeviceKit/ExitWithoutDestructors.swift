@@ -14,6 +14,8 @@ import Synchronization
 /// calls `freelocale`, which waits for the lock: the process never ends. It was seen
 /// as a test run that passed and then hung at exit. halld closes its database and
 /// flushes its logs before it returns, so nothing is lost by skipping the destructors.
+/// What runs from them is skipped too: a coverage profile or LeakSanitizer's report
+/// is not written by such a process.
 public enum ExitWithoutDestructors {
     private static let registered = Atomic<Bool>(false)
 
