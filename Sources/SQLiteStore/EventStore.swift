@@ -3,9 +3,27 @@ import Foundation
 import GRDB
 import HallModel
 
-/// The event log in SQLite: `event.seq` is AUTOINCREMENT, so a number is never given
-/// again, even after old events are trimmed.
+/// The event log in SQLite. A number is never given again, even after old events are
+/// trimmed: the next is one more than the log's highest, or than `event_floor` (the
+/// highest given before a trim that emptied the log).
 extension HallDatabase: FollowedEventStore {
+    /// Stores an event with the next sequence number, inside the caller's transaction;
+    /// returns the number.
+    static func insertEvent(_ db: Database, type: String, device: String?, time: String, data: String) throws -> Int64 {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO event (seq, type, device, time, data)
+                VALUES (COALESCE((SELECT MAX(seq) FROM event), (SELECT seq FROM event_floor), 0) + 1, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [type, device, time, data])
+        return db.lastInsertedRowID
+    }
+
+    /// The highest sequence number given so far (0 when none), inside a read or write.
+    static func lastEventSequence(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT MAX(COALESCE((SELECT MAX(seq) FROM event), 0), COALESCE((SELECT seq FROM event_floor), 0))") ?? 0
+    }
+
     public func appendEvent(_ event: NewEvent, time: String, committed: @escaping @Sendable (HallEvent) -> Void) async throws -> HallEvent {
         let data = try JSONText.string(event.data)
         // Without a transaction of GRDB's own: `committed` runs after the commit, still
@@ -13,8 +31,7 @@ extension HallDatabase: FollowedEventStore {
         return try await writer.writeWithoutTransaction { db in
             var seq: Int64 = 0
             try Self.transaction(db) {
-                try db.cachedStatement(sql: "INSERT INTO event (type, device, time, data) VALUES (?, ?, ?, ?)").execute(arguments: [event.type, event.device?.rawValue, time, data])
-                seq = db.lastInsertedRowID
+                seq = try Self.insertEvent(db, type: event.type, device: event.device?.rawValue, time: time, data: data)
             }
             let stored = HallEvent(seq: seq, type: event.type, time: time, device: event.device, data: event.data)
             committed(stored)
@@ -31,10 +48,7 @@ extension HallDatabase: FollowedEventStore {
             try Self.transaction(db) {
                 let followed = try Int64.fetchOne(db, sql: "SELECT seq FROM followed_hall WHERE hall = ?", arguments: [hall]) ?? 0
                 guard event.seq > followed else { return }
-                try db.execute(
-                    sql: "INSERT INTO event (type, device, time, data) VALUES (?, ?, ?, ?)",
-                    arguments: [event.type, event.device?.rawValue, event.time, data])
-                seq = db.lastInsertedRowID
+                seq = try Self.insertEvent(db, type: event.type, device: event.device?.rawValue, time: event.time, data: data)
                 try db.execute(
                     sql: "INSERT INTO followed_hall (hall, seq) VALUES (?, ?) ON CONFLICT (hall) DO UPDATE SET seq = excluded.seq", arguments: [hall, event.seq])
             }
@@ -87,15 +101,13 @@ extension HallDatabase: FollowedEventStore {
     public func firstEventSequence() async throws -> Int64 {
         try await writer.read { db in
             if let first = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM event") { return first }
-            return (try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'event'") ?? 0) + 1
+            return try Self.lastEventSequence(db) + 1
         }
     }
 
     /// The highest sequence number given so far (0 when none).
     public func lastEventSequence() async throws -> Int64 {
-        try await writer.read { db in
-            try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'event'") ?? 0
-        }
+        try await writer.read { db in try Self.lastEventSequence(db) }
     }
 
     /// Deletes the events before the first one stamped at or after `cutoff`. The log
@@ -105,6 +117,8 @@ extension HallDatabase: FollowedEventStore {
     /// events before it go.
     public func deleteEvents(before cutoff: String) async throws -> Int {
         try await writer.write { db in
+            // The highest number given is kept, should this trim empty the log.
+            try db.execute(sql: "UPDATE event_floor SET seq = ?", arguments: [try Self.lastEventSequence(db)])
             try db.execute(
                 sql: """
                     DELETE FROM event WHERE seq < COALESCE(

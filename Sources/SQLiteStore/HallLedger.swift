@@ -349,9 +349,8 @@ extension HallDatabase: TicketEventStore {
             try Self.transaction(db) {
                 let ticket = try Self.insertTicket(db, new).ticket
                 let e = try event(ticket)
-                try db.cachedStatement(sql: "INSERT INTO event (type, device, time, data) VALUES (?, ?, ?, ?)").execute(
-                    arguments: [e.type, e.device?.rawValue, time, try JSONText.string(e.data)])
-                result = (ticket, HallEvent(seq: db.lastInsertedRowID, type: e.type, time: time, device: e.device, data: e.data))
+                let seq = try Self.insertEvent(db, type: e.type, device: e.device?.rawValue, time: time, data: try JSONText.string(e.data))
+                result = (ticket, HallEvent(seq: seq, type: e.type, time: time, device: e.device, data: e.data))
             }
             committed(result!.1)
             return result!

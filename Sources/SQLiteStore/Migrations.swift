@@ -146,7 +146,7 @@ extension HallDatabase {
         }
         migrator.registerMigration("v10-lean-issue") { db in
             // An issue is one synced commit: what it costs is the B-tree pages it writes
-            // to the WAL (seven before this in a small database, four after). Tickets are
+            // to the WAL (seven before this in a small database, four after; three after v11). Tickets are
             // kept in their id's B-tree (WITHOUT ROWID: no second tree for the id); no
             // (day, state) index, as every query by day is served by UNIQUE (day,
             // issue_service, seq) and none asks for a state; and no index on the events'
@@ -186,6 +186,28 @@ extension HallDatabase {
                     DROP TABLE ticket;
                     ALTER TABLE ticket_lean RENAME TO ticket;
                     DROP INDEX event_time;
+                    """)
+        }
+        migrator.registerMigration("v11-event-floor") { db in
+            // A sequence number without AUTOINCREMENT, whose `sqlite_sequence` row was one
+            // more page written with every event: the next number is one more than the
+            // log's highest (`HallDatabase.insertEvent`), or, when trimming emptied the
+            // log, than `event_floor`, the highest number given before that trim. So a
+            // number is still never given twice.
+            try db.execute(
+                sql: """
+                    CREATE TABLE event_floor (seq INTEGER NOT NULL);
+                    INSERT INTO event_floor SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'event'), 0);
+                    CREATE TABLE event_plain (
+                        seq INTEGER PRIMARY KEY,
+                        type TEXT NOT NULL,
+                        device TEXT,
+                        time TEXT NOT NULL,
+                        data TEXT NOT NULL
+                    );
+                    INSERT INTO event_plain SELECT seq, type, device, time, data FROM event;
+                    DROP TABLE event;
+                    ALTER TABLE event_plain RENAME TO event;
                     """)
         }
         return migrator

@@ -45,7 +45,7 @@ struct StoreTests {
     @Test("migrations are named and applied once; the database is sound")
     func migrations() async throws {
         let db = try HallDatabase.inMemory()
-        #expect(try await db.appliedMigrations() == ["v1-device-counters", "v1-event-log", "v2-print-jobs", "v3-hall", "v4-followed-hall", "v5-roster", "v6-ledger", "v7-follow-ups", "v8-referrals", "v9-citizens", "v10-lean-issue"].sorted())
+        #expect(try await db.appliedMigrations() == ["v1-device-counters", "v1-event-log", "v2-print-jobs", "v3-hall", "v4-followed-hall", "v5-roster", "v6-ledger", "v7-follow-ups", "v8-referrals", "v9-citizens", "v10-lean-issue", "v11-event-floor"].sorted())
         #expect(try await db.integrityCheck() == "ok")
     }
 
@@ -73,7 +73,7 @@ struct StoreTests {
         try db.close()
     }
 
-    @Test("a database of the schema before v10 opens with its tickets, ratings and events; an issue then writes four pages, trims walk the log")
+    @Test("a database of the schema before v10 opens with its tickets, ratings and events; an issue then writes three pages, trims walk the log")
     func leanIssueMigration() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -98,7 +98,7 @@ struct StoreTests {
         try old.close()
 
         let db = try HallDatabase.open(directory: dir)
-        #expect(try await db.appliedMigrations().contains("v10-lean-issue"))
+        #expect(try await db.appliedMigrations().contains("v11-event-floor"))
         #expect(try await db.integrityCheck() == "ok")
         let fkProblems = try await db.writer.read { try Row.fetchAll($0, sql: "PRAGMA foreign_key_check") }
         #expect(fkProblems.isEmpty, "\(fkProblems)")
@@ -106,7 +106,7 @@ struct StoreTests {
         #expect(tickets.map(\.number) == ["A001", "A002", "A003"] && tickets[0].staffId == "S01" && tickets[0].overdue == ["p1"] && tickets[0].state == .done, "\(tickets)")
         #expect(try await db.ratings(day: "2027-01-15").map(\.ticket) == ["t1"])
         let schema = try await db.writer.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE tbl_name IN ('ticket', 'event') ORDER BY name") }
-        #expect(!schema.contains("ticket_day_state") && !schema.contains("event_time") && !schema.contains("ticket_lean"), "\(schema)")
+        #expect(!schema.contains("ticket_day_state") && !schema.contains("event_time") && !schema.contains("ticket_lean") && !schema.contains("event_plain"), "\(schema)")
         let sql = try await db.writer.read { try String.fetchOne($0, sql: "SELECT sql FROM sqlite_master WHERE name = 'ticket'") } ?? ""
         #expect(sql.contains("WITHOUT ROWID"), "\(sql)")
         // The day's queries still find their rows by an index, not by reading the table.
@@ -115,8 +115,9 @@ struct StoreTests {
             #expect(plan.allSatisfy { !$0.hasPrefix("SCAN") }, "\(query): \(plan)")
         }
 
-        // The next number of the day goes on; the issue and its event are one commit of four
-        // pages in the WAL (seven before v10: the rowid tree, the (day, state) and time indexes).
+        // The next number of the day goes on; the issue and its event are one commit of three
+        // pages in the WAL (seven before v10: the rowid tree, the (day, state) and time
+        // indexes; four before v11: the event's row in sqlite_sequence).
         let log = EventLog(store: db)
         let walBefore = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
         let next = NewTicket(id: "t4", day: "2027-01-15", service: "A", priority: .normal, appointment: nil, at: Date(), dailyCap: nil)
@@ -124,7 +125,7 @@ struct StoreTests {
         #expect(issued.number == "A004")
         let walAfter = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
         let pages = (walAfter - walBefore) / (4096 + 24)
-        #expect(pages > 0 && pages <= 4, "WAL frames written by one issue: \(pages)")
+        #expect(pages > 0 && pages <= 3, "WAL frames written by one issue: \(pages)")
 
         // Trimming walks from the oldest event: the one stamped on the 13th after one of the
         // 15th (the clock set back) is kept until the events before it go.
@@ -132,6 +133,35 @@ struct StoreTests {
         #expect(try await log.events(after: 0, limit: 10).map(\.seq) == [2, 3, 4, 5])
         #expect(try await log.lastSequence() == 5)
         try db.close()
+    }
+
+    @Test("a log that trimming had emptied under AUTOINCREMENT (before v11) goes on after its last number; a trim that empties it now keeps that number too")
+    func eventFloorMigration() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let old = try DatabaseQueue(path: dir + "/halld.sqlite")
+        try HallDatabase.migrator.migrate(old, upTo: "v10-lean-issue")
+        try await old.write { db in
+            for i in 1...3 { try db.execute(sql: "INSERT INTO event (type, time, data) VALUES ('test.event', '2027-01-13T08:00:00.000Z', ?)", arguments: ["{\"i\":\(i)}"]) }
+            try db.execute(sql: "DELETE FROM event")
+        }
+        try old.close()
+
+        let db = try HallDatabase.open(directory: dir)
+        let log = EventLog(store: db)
+        #expect(try await log.lastSequence() == 3)
+        #expect(try await log.firstAvailable() == 4)
+        #expect(try await log.publish(NewEvent(type: "test.event")).seq == 4)
+        #expect(try await log.publish(NewEvent(type: "test.event")).seq == 5)
+        #expect(try await log.trim(olderThan: .zero, now: Date().addingTimeInterval(10)) == 2)
+        #expect(try await log.lastSequence() == 5)
+        #expect(try await log.firstAvailable() == 6)
+        try db.close()
+        let reopened = try HallDatabase.open(directory: dir)
+        #expect(try await EventLog(store: reopened).publish(NewEvent(type: "test.event")).seq == 6, "after reopening, the number goes on")
+        let sql = try await reopened.writer.read { try String.fetchOne($0, sql: "SELECT sql FROM sqlite_master WHERE name = 'event'") } ?? ""
+        #expect(!sql.contains("AUTOINCREMENT"), "\(sql)")
+        try reopened.close()
     }
 
     @Test("on disk, the connection that writes syncs every commit (synchronous=FULL, not the NORMAL GRDB's pool sets with WAL), after reopening too")
