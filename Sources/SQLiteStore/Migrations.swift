@@ -146,7 +146,7 @@ extension HallDatabase {
         }
         migrator.registerMigration("v10-lean-issue") { db in
             // An issue is one synced commit: what it costs is the B-tree pages it writes
-            // to the WAL (seven before this in a small database, four after; three after v11). Tickets are
+            // to the WAL (seven before this in a small database, four after). Tickets are
             // kept in their id's B-tree (WITHOUT ROWID: no second tree for the id); no
             // (day, state) index, as every query by day is served by UNIQUE (day,
             // issue_service, seq) and none asks for a state; and no index on the events'
