@@ -123,6 +123,12 @@ enum BridgeSocket {
         guard command.path.hasPrefix("/v1/"), command.path != "/v1/ws", let method = HTTPRequest.Method(command.method.uppercased()) else {
             return answer(command.id, 400, ["error": ["code": "invalidData", "message": "method and a /v1/ path are required", "field": "path"]])
         }
+        // The event stream never ends, so as a command it would never be answered.
+        if command.path == "/v1/events" || command.path.hasPrefix("/v1/events?") {
+            return answer(
+                command.id, 400,
+                ["error": ["code": "invalidData", "message": "events come as this WebSocket's own messages (/v1/ws?types=…&since=…), not as a command", "field": "path"]])
+        }
         var fields = HTTPFields()
         // The upgrade's credentials: a token from ?token= becomes the header.
         if let authorization = upgrade.headers[.authorization] {

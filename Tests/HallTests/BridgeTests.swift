@@ -239,13 +239,18 @@ struct BridgeTests {
                 url: "ws://127.0.0.1:\(port)/v1/ws?token=\(screen.token)&types=ticket.none", configuration: .init(additionalHeaders: tv), logger: testLogger
             ) { inbound, outbound, _ in
                 try await outbound.write(.text(#"{"id": 7, "method": "POST", "path": "/v1/tickets", "body": {"service": "A"}}"#))
+                // The event stream as a command (it would never be answered) is refused by its path.
+                try await outbound.write(.text(#"{"id": 8, "method": "GET", "path": "/v1/events?since=0"}"#))
                 for try await message in inbound.messages(maxSize: 1 << 20) {
                     guard case .text(let text) = message else { continue }
                     refused.add(text)
-                    break
+                    if refused.count(containing: "\"reply\"") == 2 { break }
                 }
             }
-            #expect(refused.all.first?.contains("\"status\":403") == true, "\(refused.all)")
+            let replies = refused.all.compactMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
+            let issue = replies.first { $0["reply"] == .number(7) }, events = replies.first { $0["reply"] == .number(8) }
+            #expect(issue?["status"] == .number(403), "\(refused.all)")
+            #expect(events?["status"] == .number(400) && events?["body"]?["error"]?["field"] == .string("path"), "\(refused.all)")
             // Upgrades the rules refuse are answered over HTTP with their status.
             #expect(try await Self.request(port, "GET", "/v1/ws?token=\(clerk.token)", origin: "https://evil.example").status == 403)
             #expect(try await Self.request(port, "GET", "/v1/ws").status == 401)
