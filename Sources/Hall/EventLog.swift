@@ -55,24 +55,45 @@ public final class EventLog: EventPublisher, Sendable {
         try await followed().appendFollowed(event, hall: hall) { [self] in fanOut($0) }
     }
 
+    /// Hands `event` to every subscriber. Those that read on a delivery queue (their
+    /// connection's event loop) get it in one hop to that queue for all of them, where
+    /// each is offered it: written straight to its connection when it can be
+    /// (`EventDirectWriter`), otherwise into its stream. A queue runs what it is given in
+    /// order, so each subscriber still gets the events in sequence order.
     private func fanOut(_ event: HallEvent) {
+        var queued: [ObjectIdentifier: (queue: any EventDeliveryQueue, subscribers: [(key: UInt64, subscription: EventSubscription)])] = [:]
         let behind = subscribers.withLock { subscribers in
             var behind: [EventSubscription] = []
-            for (key, subscriber) in subscribers where !subscriber.offer(event) {
-                subscribers[key] = nil
-                behind.append(subscriber)
+            for (key, subscriber) in subscribers {
+                if let queue = subscriber.queue {
+                    queued[ObjectIdentifier(queue), default: (queue, [])].subscribers.append((key, subscriber))
+                } else if !subscriber.offer(event) {
+                    subscribers[key] = nil
+                    behind.append(subscriber)
+                }
             }
             return behind
         }
         // Ending a stream runs its termination handler, which takes the lock: do it outside.
         behind.forEach { $0.cancel() }
+        for (queue, group) in queued.values {
+            queue.deliver { [self] in
+                for (key, subscriber) in group where !subscriber.offer(event) {
+                    _ = subscribers.withLock { $0.removeValue(forKey: key) }
+                    subscriber.cancel()
+                }
+            }
+        }
     }
 
     /// Starts a live subscription holding at most `capacity` undelivered events.
     /// Register before reading the backlog, then skip what the backlog already gave.
-    public func subscribe(types: Set<String>? = nil, capacity: Int = 256) -> EventSubscription {
+    /// With `direct`, events are offered on `direct.queue` and written straight to the
+    /// subscriber's connection whenever nothing is waiting in its stream
+    /// (`EventDirectWriter`).
+    public func subscribe(types: Set<String>? = nil, capacity: Int = 256, direct: (any EventDirectWriter)? = nil) -> EventSubscription {
         let key = nextSubscriber.add(1, ordering: .relaxed).newValue
-        let subscription = EventSubscription(types: types, capacity: capacity) { [weak self] in
+        let subscription = EventSubscription(types: types, capacity: capacity, direct: direct) { [weak self] in
             _ = self?.subscribers.withLock { $0.removeValue(forKey: key) }
         }
         subscribers.withLock { $0[key] = subscription }
@@ -144,23 +165,39 @@ public final class EventSubscription: Sendable {
     public let events: AsyncStream<HallEvent>
     private let continuation: AsyncStream<HallEvent>.Continuation
     private let types: Set<String>?
+    /// Writes events straight to the subscriber's connection, on its queue (nil: every
+    /// event goes into `events`, on the thread that stored it).
+    let direct: (any EventDirectWriter)?
+    var queue: (any EventDeliveryQueue)? { direct?.queue }
     private let lagged = Atomic<Bool>(false)
+    private let ended = Atomic<Bool>(false)
+    /// Events put into `events` that its reader has not finished with (`handled()`):
+    /// while there are any, a direct write would overtake them.
+    private let unread = Atomic<Int>(0)
     private let onEnd: @Sendable () -> Void
 
-    init(types: Set<String>?, capacity: Int, onEnd: @escaping @Sendable () -> Void) {
+    init(types: Set<String>?, capacity: Int, direct: (any EventDirectWriter)? = nil, onEnd: @escaping @Sendable () -> Void) {
         (events, continuation) = AsyncStream.makeStream(of: HallEvent.self, bufferingPolicy: .bufferingOldest(max(1, capacity)))
         self.types = types
+        self.direct = direct
         self.onEnd = onEnd
         continuation.onTermination = { _ in onEnd() }
     }
 
     public var isLagged: Bool { lagged.load(ordering: .acquiring) }
 
+    /// The reader of `events` is done with one event it took (written or skipped).
+    /// A subscription with a direct writer needs it for every event, on the writer's queue.
+    public func handled() { unread.subtract(1, ordering: .relaxed) }
+
     /// Returns false when the subscriber is gone or just lagged.
     func offer(_ event: HallEvent) -> Bool {
         guard event.seq == 0 || Self.matches(event.type, types) else { return true }
+        if let direct, unread.load(ordering: .relaxed) == 0, !ended.load(ordering: .acquiring), direct.write(event) { return true }
         switch continuation.yield(event) {
-        case .enqueued: return true
+        case .enqueued:
+            unread.add(1, ordering: .relaxed)
+            return true
         case .dropped:
             lagged.store(true, ordering: .releasing)
             return false
@@ -169,7 +206,10 @@ public final class EventSubscription: Sendable {
         }
     }
 
-    public func cancel() { continuation.finish() }
+    public func cancel() {
+        ended.store(true, ordering: .releasing)
+        continuation.finish()
+    }
 
     /// Whether an event of `type` is one of `types` (a type, or a family before the dot; all when nil).
     public static func matches(_ type: String, _ types: Set<String>?) -> Bool {
@@ -178,4 +218,23 @@ public final class EventSubscription: Sendable {
         if let dot = type.firstIndex(of: ".") { return types.contains(String(type[..<dot])) }
         return false
     }
+}
+
+/// A serial queue a subscriber's events are handed to: what it is given runs in the
+/// order given, on the thread the subscriber's reader runs on (its connection's event
+/// loop).
+public protocol EventDeliveryQueue: AnyObject, Sendable {
+    func deliver(_ work: @escaping @Sendable () -> Void)
+}
+
+/// Writes a subscriber's events straight to its connection, on `queue`: one write
+/// instead of waking the reader's task for each event (an event loop's work for 100
+/// subscribers). The subscription calls it only while nothing waits in its stream, so
+/// what it writes never overtakes what the reader still has to write; when it cannot
+/// write (the connection is not writable, or the reader is not reading live events
+/// yet), it returns false and the event goes into the stream.
+public protocol EventDirectWriter: Sendable {
+    var queue: any EventDeliveryQueue { get }
+    /// Called on `queue`: true when the event is written (or need not be).
+    func write(_ event: HallEvent) -> Bool
 }

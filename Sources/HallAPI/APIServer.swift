@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import Hall
 import HallConfiguration
 import Hummingbird
 import HummingbirdCore
@@ -285,4 +286,9 @@ final class EventLoopTaskExecutor: TaskExecutor {
         let job = UnownedJob(job)
         eventLoop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
+}
+
+/// Events for the subscribers of one event loop, handed to it at once (`EventLog.fanOut`).
+extension EventLoopTaskExecutor: EventDeliveryQueue {
+    func deliver(_ work: @escaping @Sendable () -> Void) { eventLoop.execute(work) }
 }

@@ -144,7 +144,8 @@ enum BridgeSocket {
             fields[.contentLength] = String(data.count)
         }
         let head = HTTPRequest(method: method, scheme: nil, authority: upgrade.head.authority, path: command.path, headerFields: fields)
-        let context = HallRequestContext(source: .init(channel: channel, logger: logger))
+        var context = HallRequestContext(source: .init(channel: channel, logger: logger))
+        context.isBridgeCommand = true
         do {
             let response = try await responder.respond(to: Request(head: head, body: .init(buffer: buffer)), context: context)
             var collected = ByteBuffer()

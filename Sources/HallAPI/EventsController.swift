@@ -1,7 +1,10 @@
 import DeviceKit
 import Foundation
+import Hall
 import HallAPIModels
 import Hummingbird
+import NIOCore
+import NIOHTTPTypes
 import Synchronization
 import ServiceLifecycle
 
@@ -18,13 +21,20 @@ struct EventsController {
         router.get("/v1/events") { request, context in
             let since = try Self.since(request)
             let types = try Self.types(request)
-            let subscription = services.events.subscribe(types: types, capacity: services.subscriberBuffer)
+            // Live events are written straight to the connection, on its event loop, where
+            // this stream's task runs too (`APIServer`); not over a WebSocket command,
+            // which collects an answer instead.
+            let direct = context.isBridgeCommand ? nil : SSEDirectWriter(channel: context.channel)
+            let subscription = services.events.subscribe(types: types, capacity: services.subscriberBuffer, direct: direct)
             let events = services.events
             let start: Int64
             if let since { start = since } else { start = try await events.lastSequence() }
             let logger = context.logger
             let body = ResponseBody { writer in
-                defer { subscription.cancel() }
+                defer {
+                    direct?.stop()
+                    subscription.cancel()
+                }
                 var last = start
                 // A daemon shutting down ends the stream; the client resumes from its last id.
                 await withGracefulShutdownHandler {
@@ -47,15 +57,23 @@ struct EventsController {
                         }
                         if page.count < 500 { break }
                     }
+                    // From here on an event can be written straight to the connection when
+                    // none waits in the stream: `last` is shared with that writer.
+                    direct?.start(after: last)
                     for await event in subscription.events {
+                        defer { subscription.handled() }
+                        if let direct { last = max(last, direct.lastSent) }
                         if event.seq == 0 {
-                            try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                            try await writer.write(SSEDirectWriter.keepAlive)
                             continue
                         }
                         guard event.seq > last else { continue }
                         try await writer.write(Self.frame(event))
                         last = event.seq
+                        direct?.sent(last)
                     }
+                    direct?.stop()
+                    if let direct { last = max(last, direct.lastSent) }
                     if subscription.isLagged {
                         logger.notice("event subscriber lagged at \(last)")
                         let lagged = LaggedEvent(resumeFrom: last, message: "too far behind: reconnect with ?since=\(last)")
@@ -123,5 +141,57 @@ struct EventsController {
             throw APIError.invalidData("type '\(t)' is not an event type", field: "types")
         }
         return types.isEmpty ? nil : types
+    }
+}
+
+/// An SSE subscriber's live events written straight to its HTTP/1 connection, on the
+/// connection's event loop: one pipeline write for each, where the stream's task would
+/// be woken, read the event from its stream and write it through the response writer
+/// (most of an event loop's work for 100 subscribers). Only while the task reads live
+/// events (`start` to `stop`) with nothing waiting in its stream, and while the
+/// connection takes more (writable): otherwise the event goes into the stream, and the
+/// task's writes, which wait for a slow client, keep the lag rule (`lagged`).
+final class SSEDirectWriter: EventDirectWriter {
+    static let keepAlive = ByteBuffer(string: ": keep-alive\n\n")
+
+    let queue: any EventDeliveryQueue
+    private let channel: any Channel
+    private let live = Atomic<Bool>(false)
+    private let last = Atomic<Int64>(0)
+
+    init(channel: any Channel) {
+        self.channel = channel
+        self.queue = EventLoopTaskExecutor.of(channel.eventLoop)
+    }
+
+    /// The highest sequence number written, by either path.
+    var lastSent: Int64 { last.load(ordering: .acquiring) }
+
+    /// The task reads live events now; `seq` and those before it were written. Only
+    /// when the task runs on the connection's event loop, as the direct writes do (its
+    /// writes and theirs then never run at once); otherwise every event goes through
+    /// the stream.
+    func start(after seq: Int64) {
+        last.store(seq, ordering: .releasing)
+        guard channel.eventLoop.inEventLoop else { return }
+        live.store(true, ordering: .releasing)
+    }
+
+    /// The task wrote `seq` itself.
+    func sent(_ seq: Int64) { last.store(seq, ordering: .releasing) }
+
+    /// The task stops reading live events (the stream ended): nothing more is written here.
+    func stop() { live.store(false, ordering: .releasing) }
+
+    func write(_ event: HallEvent) -> Bool {
+        guard live.load(ordering: .acquiring), channel.isActive, channel.isWritable else { return false }
+        if event.seq == 0 {
+            channel.writeAndFlush(HTTPResponsePart.body(Self.keepAlive), promise: nil)
+            return true
+        }
+        guard event.seq > last.load(ordering: .acquiring) else { return true }
+        channel.writeAndFlush(HTTPResponsePart.body(EventsController.frame(event)), promise: nil)
+        last.store(event.seq, ordering: .releasing)
+        return true
     }
 }

@@ -11,6 +11,9 @@ public struct HallRequestContext: RequestContext {
     public let channel: any Channel
     public var peer: PeerIdentity?
     public var role: Role = .none
+    /// A command over the bridge's WebSocket, run through the routes: its answer is
+    /// collected, not streamed on `channel`.
+    public var isBridgeCommand = false
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
