@@ -59,7 +59,12 @@ struct HallBench: AsyncParsableCommand {
             return
         }
         let report = Report(command: command, rows: rows)
-        try report.markdown.write(toFile: out, atomically: true, encoding: .utf8)
+        // The instruction counts are measured by another command (scripts/instructions.sh,
+        // under valgrind): their section of the file is kept as it is.
+        let previous = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        let kept = previous.range(of: Report.instructionsHeading).map { String(previous[$0.lowerBound...]) }
+        let text = report.markdown + (kept.map { "\n" + $0 } ?? "")
+        try text.write(toFile: out, atomically: true, encoding: .utf8)
         FileHandle.standardOutput.write(Data(report.markdown.utf8))
     }
 }
@@ -84,6 +89,9 @@ struct Row {
 struct Report {
     var command: String
     var rows: [Row]
+
+    /// Where BENCHMARKS.md's hand-kept section of instruction counts begins.
+    static let instructionsHeading = "## Instructions per request"
 
     var markdown: String {
         var s = """
