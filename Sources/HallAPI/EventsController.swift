@@ -4,6 +4,7 @@ import Hall
 import HallAPIModels
 import Hummingbird
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 import Synchronization
 import ServiceLifecycle
@@ -24,7 +25,7 @@ struct EventsController {
             // Live events are written straight to the connection, on its event loop, where
             // this stream's task runs too (`APIServer`); not over a WebSocket command,
             // which collects an answer instead.
-            let direct = context.isBridgeCommand ? nil : SSEDirectWriter(channel: context.channel)
+            let direct = context.isBridgeCommand ? nil : SSEDirectWriter(channel: context.channel, method: request.method)
             let subscription = services.events.subscribe(types: types, capacity: services.subscriberBuffer, direct: direct)
             let events = services.events
             let start: Int64
@@ -98,11 +99,17 @@ struct EventsController {
     /// An event as its SSE frame. Every subscriber sends the same event: the last
     /// frames are kept, so an event is encoded once, not once per subscriber (the CPU
     /// of 99 encodings an event with 100 subscribers; the fan-out's latency did not move).
-    static func frame(_ event: HallEvent) -> ByteBuffer {
+    static func frame(_ event: HallEvent) -> ByteBuffer { encoded(event).frame }
+
+    /// The frame as one HTTP/1.1 chunk (size line, frame, CRLF), which `SSEDirectWriter`
+    /// writes below the HTTP encoder: encoded once for every subscriber, as the frame is.
+    static func chunk(_ event: HallEvent) -> ByteBuffer { encoded(event).chunk }
+
+    private static func encoded(_ event: HallEvent) -> (frame: ByteBuffer, chunk: ByteBuffer) {
         // Newest first, by sequence number before the whole event (several daemons in one
         // process, as in the tests, give the same numbers): no event is copied.
-        let kept = frames.withLock { kept -> ByteBuffer? in
-            for i in kept.indices.reversed() where kept[i].event.seq == event.seq && kept[i].event == event { return kept[i].frame }
+        let kept = frames.withLock { kept -> (ByteBuffer, ByteBuffer)? in
+            for i in kept.indices.reversed() where kept[i].event.seq == event.seq && kept[i].event == event { return (kept[i].frame, kept[i].chunk) }
             return nil
         }
         if let kept { return kept }
@@ -111,15 +118,24 @@ struct EventsController {
         var frame = ByteBuffer(string: "id: \(event.seq)\nevent: \(event.type)\ndata: ")
         frame.writeBytes(data.bytes)
         frame.writeString("\n\n")
+        let chunk = Self.chunked(frame)
         frames.withLock { kept in
-            kept.append((event, frame))
+            kept.append((event, frame, chunk))
             if kept.count > 32 { kept.removeFirst(kept.count - 32) }
         }
-        return frame
+        return (frame, chunk)
+    }
+
+    /// `bytes` as one chunk of a chunked HTTP/1.1 body.
+    static func chunked(_ bytes: ByteBuffer) -> ByteBuffer {
+        var chunk = ByteBuffer(string: String(bytes.readableBytes, radix: 16) + "\r\n")
+        chunk.writeImmutableBuffer(bytes)
+        chunk.writeString("\r\n")
+        return chunk
     }
 
     /// The frames of the last events sent, newest last.
-    private static let frames = Mutex<[(event: HallEvent, frame: ByteBuffer)]>([])
+    private static let frames = Mutex<[(event: HallEvent, frame: ByteBuffer, chunk: ByteBuffer)]>([])
 
     static func since(_ request: Request) throws -> Int64? {
         let header = request.headers[.init("Last-Event-ID")!]
@@ -145,23 +161,35 @@ struct EventsController {
 }
 
 /// An SSE subscriber's live events written straight to its HTTP/1 connection, on the
-/// connection's event loop: one pipeline write for each, where the stream's task would
-/// be woken, read the event from its stream and write it through the response writer
-/// (most of an event loop's work for 100 subscribers). Only while the task reads live
-/// events (`start` to `stop`) with nothing waiting in its stream, and while the
-/// connection takes more (writable): otherwise the event goes into the stream, and the
-/// task's writes, which wait for a slow client, keep the lag rule (`lagged`).
+/// connection's event loop: one write of the event's chunk for each, where the stream's
+/// task would be woken, read the event from its stream and write it through the
+/// response writer and the HTTP handlers (most of an event loop's work for 100
+/// subscribers). Only while the task reads live events (`start` to `stop`) with nothing
+/// waiting in its stream, and while the connection takes more (writable): otherwise the
+/// event goes into the stream, and the task's writes, which wait for a slow client, keep
+/// the lag rule (`lagged`).
+///
+/// The chunk is written at NIO's HTTP encoder, below Hummingbird's handlers, which do
+/// nothing with a body part but pass it on: the answer to a GET without a length is
+/// chunked (HTTP/1.1, as Hummingbird answers). For a HEAD, whose answer has no body,
+/// nothing is written here.
 final class SSEDirectWriter: EventDirectWriter {
     static let keepAlive = ByteBuffer(string: ": keep-alive\n\n")
+    static let keepAliveChunk = EventsController.chunked(keepAlive)
 
     let queue: any EventDeliveryQueue
     private let channel: any Channel
+    private let hasBody: Bool
+    /// The HTTP encoder's place in the pipeline, found on the event loop at `start`.
+    private let encoder: NIOLoopBoundBox<ChannelHandlerContext?>
     private let live = Atomic<Bool>(false)
     private let last = Atomic<Int64>(0)
 
-    init(channel: any Channel) {
+    init(channel: any Channel, method: HTTPRequest.Method) {
         self.channel = channel
+        self.hasBody = method == .get
         self.queue = EventLoopTaskExecutor.of(channel.eventLoop)
+        self.encoder = NIOLoopBoundBox(nil, eventLoop: channel.eventLoop)
     }
 
     /// The highest sequence number written, by either path.
@@ -169,11 +197,12 @@ final class SSEDirectWriter: EventDirectWriter {
 
     /// The task reads live events now; `seq` and those before it were written. Only
     /// when the task runs on the connection's event loop, as the direct writes do (its
-    /// writes and theirs then never run at once); otherwise every event goes through
-    /// the stream.
+    /// writes and theirs then never run at once), and the pipeline has NIO's HTTP
+    /// encoder; otherwise every event goes through the stream.
     func start(after seq: Int64) {
         last.store(seq, ordering: .releasing)
-        guard channel.eventLoop.inEventLoop else { return }
+        guard hasBody, channel.eventLoop.inEventLoop, let context = try? channel.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self) else { return }
+        encoder.value = context
         live.store(true, ordering: .releasing)
     }
 
@@ -184,13 +213,13 @@ final class SSEDirectWriter: EventDirectWriter {
     func stop() { live.store(false, ordering: .releasing) }
 
     func write(_ event: HallEvent) -> Bool {
-        guard live.load(ordering: .acquiring), channel.isActive, channel.isWritable else { return false }
+        guard live.load(ordering: .acquiring), channel.isActive, channel.isWritable, let encoder = encoder.value else { return false }
         if event.seq == 0 {
-            channel.writeAndFlush(HTTPResponsePart.body(Self.keepAlive), promise: nil)
+            encoder.writeAndFlush(NIOAny(IOData.byteBuffer(Self.keepAliveChunk)), promise: nil)
             return true
         }
         guard event.seq > last.load(ordering: .acquiring) else { return true }
-        channel.writeAndFlush(HTTPResponsePart.body(EventsController.frame(event)), promise: nil)
+        encoder.writeAndFlush(NIOAny(IOData.byteBuffer(EventsController.chunk(event))), promise: nil)
         last.store(event.seq, ordering: .releasing)
         return true
     }
