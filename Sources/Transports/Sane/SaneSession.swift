@@ -263,6 +263,13 @@ public final class SaneHandle: Sendable {
             let bpl = Int(p.bytes_per_line)
             let width = Int(p.pixels_per_line)
             let height = bpl > 0 ? data.count / bpl : 0
+            // 8-bit rows without padding (what scanners send for color and gray) are the
+            // samples as read: no copy of the page (26 MB at 300 dpi color, A4), only a
+            // partial last row dropped.
+            if p.depth == 8 && bpl == width * channels {
+                data.removeLast(data.count - bpl * height)
+                return SaneFrame(samples: data, width: width, height: height, channels: channels)
+            }
             return SaneFrame(samples: Self.eightBit(data, depth: Int(p.depth), width: width, height: height, bytesPerLine: bpl, channels: channels),
                 width: width, height: height, channels: channels)
         }
