@@ -416,4 +416,23 @@ struct StrictJSONTests {
         let ok = try StrictJSON.decode(IssueRequest.self, from: Data(#"{"service":"A","priority":"green","print":true}"#.utf8))
         #expect(ok == IssueRequest(service: "A", priority: .green, print: true))
     }
+
+    @Test("a ticket request read straight from its fields is what JSONDecoder reads; any other body goes the general way and is refused as before")
+    func plainIssueRequests() throws {
+        for body in [
+            #"{"service":"A"}"#, #"{}"#, #"{"appointment":"K7Q2","print":false}"#, #"{"service":"B","priority":"green","appointment":"X","print":true}"#,
+            #"{"priority":"normal","service":"社会保障"}"#,
+        ] {
+            guard case .object(let object) = try JSONValue.parse(Data(body.utf8)) else { Issue.record("\(body) is not an object"); continue }
+            let plain = try #require(IssueRequest(plain: object), "\(body)")
+            #expect(plain == (try JSONDecoder().decode(IssueRequest.self, from: Data(body.utf8))), "\(body)")
+            #expect(try StrictJSON.decode(IssueRequest.self, from: Data(body.utf8)) == plain)
+        }
+        for body in [#"{"service":"A","colour":"red"}"#, #"{"service":1}"#, #"{"priority":"gold"}"#, #"{"print":"yes"}"#, #"{"service":["A"]}"#] {
+            guard case .object(let object) = try JSONValue.parse(Data(body.utf8)) else { Issue.record("\(body) is not an object"); continue }
+            #expect(IssueRequest(plain: object) == nil, "\(body) is not read the short way")
+        }
+        #expect(refusal(IssueRequest.self, #"{"priority":"gold"}"#)?.body.field == "priority")
+        #expect(refusal(IssueRequest.self, #"{"service":1}"#)?.body.field == "service")
+    }
 }
