@@ -3,6 +3,7 @@ import DeviceKit
 import Foundation
 import HallAPIModels
 import HallClient
+import Synchronization
 @testable import HallDaemon
 import Testing
 
@@ -220,7 +221,9 @@ struct HallAPITests {
         }
         let first = try await start()
         try await waitUp()
-        // Four clients issue tickets as fast as they can; the daemon is killed under them.
+        // Four clients issue tickets as fast as they can; the daemon is killed under them
+        // once they have a dozen (a fixed time gave a loaded machine's debug build too few).
+        let issued = Tally()
         let acknowledged = try await withThrowingTaskGroup(of: [Ticket].self) { group in
             for i in 0..<4 {
                 group.addTask {
@@ -228,12 +231,20 @@ struct HallAPITests {
                     while true {
                         guard let t: Ticket = try? await client.call("POST", "/v1/tickets", json: IssueRequest(service: i % 2 == 0 ? "A" : "B")) else { break }
                         mine.append(t)
+                        issued.count.add(1, ordering: .relaxed)
                         if mine.count > 150 { break }
                     }
                     return mine
                 }
             }
-            try await Task.sleep(for: .milliseconds(400))
+            do {
+                try await eventually("a dozen tickets acknowledged before the kill", within: .seconds(30), seen: { "\(issued.count.load(ordering: .relaxed))" }) {
+                    issued.count.load(ordering: .relaxed) >= 12
+                }
+            } catch {
+                await first.stop(signal: SIGKILL)
+                throw error
+            }
             await first.stop(signal: SIGKILL)
             var all: [Ticket] = []
             for try await part in group { all += part }
@@ -294,4 +305,9 @@ struct MetricsTests {
         #expect(text.contains(#"halld_device_state{device="keypad-2",kind="keypad",state="online"} 1"#), "\(text)")
         #expect(text.contains(#"halld_device_communication_errors_total{device="keypad-1"} 6"#))
     }
+}
+
+/// A count shared by concurrent tasks.
+final class Tally: Sendable {
+    let count = Atomic<Int>(0)
 }
