@@ -110,6 +110,8 @@ let package = Package(
             dependencies: [
                 "DeviceKit", "HallModel",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API, for the few statements of a ticket issue (`PreparedRow`).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -10,12 +10,17 @@ extension HallDatabase: FollowedEventStore {
     /// Stores an event with the next sequence number, inside the caller's transaction;
     /// returns the number.
     static func insertEvent(_ db: Database, type: String, device: String?, time: String, data: String) throws -> Int64 {
-        try db.cachedStatement(
+        let insert = try PreparedRow(
+            db,
             sql: """
                 INSERT INTO event (seq, type, device, time, data)
                 VALUES (COALESCE((SELECT MAX(seq) FROM event), (SELECT seq FROM event_floor), 0) + 1, ?, ?, ?, ?)
-                """
-        ).execute(arguments: [type, device, time, data])
+                """)
+        try insert.bind(1, type)
+        try insert.bind(2, device)
+        try insert.bind(3, time)
+        try insert.bind(4, data)
+        try insert.run()
         return db.lastInsertedRowID
     }
 

@@ -154,24 +154,38 @@ extension HallDatabase: HallStore {
             a.state = Appointment.State.checkedIn.rawValue
             try a.update(db)
         }
-        // Statements prepared once per connection (GRDB's cache): preparing them again
-        // for every issue, and encoding the record through Codable, was a fifth of it.
-        let last = try Int.fetchOne(db.cachedStatement(sql: "SELECT MAX(seq) FROM ticket WHERE day = ? AND issue_service = ?"), arguments: [new.day, new.service]) ?? 0
+        // Statements prepared once per connection (GRDB's cache) and bound through
+        // SQLite's C API (`PreparedRow`): preparing them again for every issue, and
+        // encoding the record through Codable, was a fifth of it.
+        let max = try PreparedRow(db, sql: "SELECT MAX(seq) FROM ticket WHERE day = ? AND issue_service = ?")
+        try max.bind(1, new.day)
+        try max.bind(2, new.service)
+        let last = Int(try max.int64() ?? 0)
         if let cap = new.dailyCap, last >= cap { throw HallStoreError.dailyCapReached(cap) }
         let seq = last + 1
         let at = new.at.timeIntervalSince1970
         let record = TicketRecord(
             id: new.id, day: new.day, service: new.service, seq: seq, number: Ticket.number(prefix: new.service, seq: seq), priority: new.priority.rawValue,
             appointment: new.appointment, slot: slot, state: TicketState.waiting.rawValue, issued_at: at, queued_at: at, issue_service: new.service)
-        try db.cachedStatement(
+        let insert = try PreparedRow(
+            db,
             sql: """
                 INSERT INTO ticket (id, day, service, seq, number, priority, appointment, slot, state, issued_at, queued_at, recalls, issue_service)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
-                """
-        ).execute(arguments: [
-            record.id, record.day, record.service, record.seq, record.number, record.priority, record.appointment, record.slot, record.state, record.issued_at,
-            record.queued_at, record.issue_service,
-        ])
+                """)
+        try insert.bind(1, record.id)
+        try insert.bind(2, record.day)
+        try insert.bind(3, record.service)
+        try insert.bind(4, record.seq)
+        try insert.bind(5, record.number)
+        try insert.bind(6, record.priority)
+        try insert.bind(7, record.appointment)
+        try insert.bind(8, record.slot)
+        try insert.bind(9, record.state)
+        try insert.bind(10, record.issued_at)
+        try insert.bind(11, record.queued_at)
+        try insert.bind(12, record.issue_service)
+        try insert.run()
         return record
     }
 
