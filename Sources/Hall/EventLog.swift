@@ -172,7 +172,8 @@ public final class EventSubscription: Sendable {
     private let lagged = Atomic<Bool>(false)
     private let ended = Atomic<Bool>(false)
     /// Events put into `events` that its reader has not finished with (`handled()`):
-    /// while there are any, a direct write would overtake them.
+    /// while there are any, a direct write would overtake them. Counted only with a
+    /// direct writer.
     private let unread = Atomic<Int>(0)
     private let onEnd: @Sendable () -> Void
 
@@ -196,7 +197,7 @@ public final class EventSubscription: Sendable {
         if let direct, unread.load(ordering: .relaxed) == 0, !ended.load(ordering: .acquiring), direct.write(event) { return true }
         switch continuation.yield(event) {
         case .enqueued:
-            unread.add(1, ordering: .relaxed)
+            if direct != nil { unread.add(1, ordering: .relaxed) }
             return true
         case .dropped:
             lagged.store(true, ordering: .releasing)

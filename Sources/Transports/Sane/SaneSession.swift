@@ -284,10 +284,10 @@ public final class SaneHandle: Sendable {
         }
     }
 
-    /// 1-bit lineart (1 = black) and 16-bit samples as 8-bit, rows packed.
+    /// 1-bit lineart (1 = black) and 16-bit samples as 8-bit, rows packed (and 8-bit
+    /// rows with padding; `readPage` takes unpadded 8-bit rows as they are).
     static func eightBit(_ data: [UInt8], depth: Int, width: Int, height: Int, bytesPerLine: Int, channels: Int) -> [UInt8] {
         let stride = width * channels
-        if depth == 8 && bytesPerLine == stride { return Array(data.prefix(stride * height)) }
         var out = [UInt8](repeating: 0, count: stride * height)
         for y in 0..<height {
             let row = y * bytesPerLine
