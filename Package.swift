@@ -42,22 +42,22 @@ let package = Package(
         ),
         // The raw SQLite baseline of the benchmarks.
         .systemLibrary(name: "CSQLiteBench", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        .systemLibrary(name: "CSane", pkgConfig: "sane-backends", providers: [.apt(["libsane-dev"])]),
+        // libcups, SANE and libespeak-ng are opened when a device first needs them (dlopen:
+        // CLazyLibrary), so halld without a printer, scanner or voice never maps them and
+        // the libraries they bring. Their -dev packages give the headers.
+        .target(name: "CLazyLibrary", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "CSane", dependencies: ["CLazyLibrary"]),
+        .target(name: "CCups", dependencies: ["CLazyLibrary"]),
+        .target(name: "CEspeakNG", dependencies: ["CLazyLibrary"]),
         .systemLibrary(name: "CLibUSB", pkgConfig: "libusb-1.0", providers: [.apt(["libusb-1.0-0-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         // Sound: ALSA for speakers, libespeak-ng for Mandarin speech without a cloud.
         .systemLibrary(name: "CAlsa", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
-        .systemLibrary(name: "CEspeakNG", pkgConfig: "espeak-ng", providers: [.apt(["libespeak-ng-dev"])]),
         // Page images and documents: PNG (zlib), PNM, JPEG (libturbojpeg), PDF of JPEG pages.
         .target(
             name: "Imaging",
             dependencies: ["CZlib", "CTurboJPEG"],
             swiftSettings: swiftSettings
-        ),
-        // libcups. Debian 12 has no cups.pc: the module map links `cups` by name.
-        .systemLibrary(
-            name: "CCups",
-            providers: [.apt(["libcups2-dev"])]
         ),
         // The device-abstraction layer: status model, capability protocols,
         // health checks, completion codes and the registry. No I/O (BlockingWorker is the
@@ -273,7 +273,7 @@ let package = Package(
             name: "HallTests",
             dependencies: [
                 "DeviceKit", "Simulators", "SQLiteStore", "PostgresStore", "HallModel", "HallAPIModels", "HallClient",
-                "HallAPI", "Jobs", "HallDaemon", "HallConfiguration", "CZlib", "WireProtocols", "Transports", "Drivers", "Hall", "Imaging", "FuzzTargets", "Speech",
+                "HallAPI", "Jobs", "HallDaemon", "HallConfiguration", "CZlib", "WireProtocols", "Transports", "Drivers", "Hall", "Imaging", "FuzzTargets", "Speech", "CLazyLibrary",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

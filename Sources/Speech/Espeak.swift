@@ -29,6 +29,9 @@ public final class Espeak: Sendable {
         let spoken = SpokenWords.digitsSpelled(text)
         return try await worker.run { [self] in
             let sampleRate = try initialized.withLock { state -> Int in
+                if state == nil, let why = halld_espeak_load() {
+                    state = .failure(EspeakError(message: String(cString: why)))
+                }
                 if state == nil {
                     let r = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 500, nil, Int32(espeakINITIALIZE_DONT_EXIT))
                     state = r > 0 ? .success(Int(r)) : .failure(EspeakError(message: "cannot initialize (is espeak-ng-data installed?), code \(r)"))

@@ -87,6 +87,9 @@ public final class CupsClient: Sendable {
     private func call<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         let server = server
         return try await worker.run {
+            if let why = halld_cups_load() {
+                throw DeviceError(.deviceNotReady, "CUPS: \(String(cString: why))", reasons: ["library-missing"], state: .offline)
+            }
             if let server { cupsSetServer(server) }
             return try work()
         }

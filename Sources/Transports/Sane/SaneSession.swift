@@ -44,6 +44,9 @@ public final class SaneSession: Sendable {
         try await worker.run { [self] in
             try self.initialized.withLock { done in
                 if !done {
+                    if let why = halld_sane_load() {
+                        throw DeviceError(.deviceNotReady, "SANE: \(String(cString: why))", reasons: ["library-missing"], state: .offline)
+                    }
                     var version: SANE_Int = 0
                     let status = sane_init(&version, nil)
                     guard status == SANE_STATUS_GOOD else { throw Self.error(status, "sane_init") }

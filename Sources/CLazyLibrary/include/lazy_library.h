@@ -1,0 +1,41 @@
+// A shared library that halld opens the first time a device needs it (dlopen), not
+// at start-up: a kiosk PC without a printer, scanner or speaker never maps libcups,
+// SANE or libespeak-ng, nor the sixty-odd libraries they bring (GnuTLS, Kerberos,
+// PulseAudio, X11, libxml2, ICU…). CCups, CSane and CEspeakNG define each function
+// halld calls, with the library's own prototype, as a call through the pointer
+// resolved here.
+#ifndef HALLD_LAZY_LIBRARY_H
+#define HALLD_LAZY_LIBRARY_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+struct halld_lazy_library {
+    /// The file dlopen looks for, by its SONAME ("libcups.so.2").
+    const char *soname;
+    /// The Debian package that has it, for the message when it is missing.
+    const char *package;
+    /// The functions to resolve, and where each goes (same order, `count` of each).
+    const char *const *names;
+    void **slots;
+    size_t count;
+    /// 0 not tried, 1 loaded, 2 failed (`error` says why).
+    int state;
+    pthread_mutex_t lock;
+    char error[512];
+};
+
+#define HALLD_LAZY_LIBRARY(soname, package, names, slots) \
+    { soname, package, names, slots, sizeof(names) / sizeof(names[0]), 0, PTHREAD_MUTEX_INITIALIZER, { 0 } }
+
+/// Opens the library and resolves every function, once; later calls answer what the
+/// first found. NULL when loaded, otherwise why not (the file, the package, dlerror's
+/// words, or the function the library lacks).
+const char *halld_lazy_load(struct halld_lazy_library *library);
+
+/// The function in `slot`, loading the library first if nobody did. A call before a
+/// successful `halld_lazy_load` is a fault in halld: it ends the process with the
+/// reason on standard error rather than jumping to address zero.
+void *halld_lazy_function(struct halld_lazy_library *library, size_t slot);
+
+#endif

@@ -1,2 +1,0 @@
-#include <sane/sane.h>
-#include <sane/saneopts.h>
