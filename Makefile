@@ -28,6 +28,12 @@ PYTHON_TEST_PACKAGES = openapi-spec-validator pymodbus pyserial schemathesis
 PREFIX ?= /usr/local
 DESTDIR ?=
 INSTALL_BUILD ?= release
+# Installed and benchmarked binaries carry the Swift runtime and Foundation in them
+# (--static-swift-stdlib): they run on a PC without a Swift toolchain, start in about
+# two thirds of the time and answer requests faster (no calls through the PLT into
+# libswiftCore), and map only the parts they use. `make bench` measures what
+# `make install` installs.
+STATIC ?= --static-swift-stdlib
 
 all: build
 
@@ -82,25 +88,25 @@ fuzz: deps
 SOAK_SECONDS ?= 60
 CRASH_KILLS ?= 30
 soak: deps
-	$(SWIFT) build -c release --product halld
-	$(SWIFT) build -c release --product hall-bench
-	$$($(SWIFT) build -c release --show-bin-path)/hall-bench soak --clients 200 --seconds $(SOAK_SECONDS)
-	$$($(SWIFT) build -c release --show-bin-path)/hall-bench crash --kills $(CRASH_KILLS)
+	$(SWIFT) build -c release $(STATIC) --product halld
+	$(SWIFT) build -c release $(STATIC) --product hall-bench
+	$$($(SWIFT) build -c release $(STATIC) --show-bin-path)/hall-bench soak --clients 200 --seconds $(SOAK_SECONDS)
+	$$($(SWIFT) build -c release $(STATIC) --show-bin-path)/hall-bench crash --kills $(CRASH_KILLS)
 
 # Benchmarks: ratios against baselines measured in the same run, on a release build.
 bench: deps
 	@scripts/ensure-packages.sh $(TEST_PACKAGES)
-	$(SWIFT) build -c release --product halld
-	$(SWIFT) build -c release --product hall-bench
+	$(SWIFT) build -c release $(STATIC) --product halld
+	$(SWIFT) build -c release $(STATIC) --product hall-bench
 	pgdir=$$(mktemp -d /tmp/halld-bench-pg.XXXXXX); \
 	trap 'bash Tests/peers/postgres_peer.sh stop '"$$pgdir" EXIT; \
 	url=$$(bash Tests/peers/postgres_peer.sh start "$$pgdir") || exit 1; \
-	HALLD_BENCH_POSTGRES=$$url $$($(SWIFT) build -c release --show-bin-path)/hall-bench --out BENCHMARKS.md --command "make bench"
+	HALLD_BENCH_POSTGRES=$$url $$($(SWIFT) build -c release $(STATIC) --show-bin-path)/hall-bench --out BENCHMARKS.md --command "make bench"
 
 install: deps
-	$(SWIFT) build -c $(INSTALL_BUILD)
-	$(SWIFT) build -c $(INSTALL_BUILD) --product generate-manual
-	@bin=$$($(SWIFT) build -c $(INSTALL_BUILD) --show-bin-path); set -e; \
+	$(SWIFT) build -c $(INSTALL_BUILD) $(STATIC)
+	$(SWIFT) build -c $(INSTALL_BUILD) $(STATIC) --product generate-manual
+	@bin=$$($(SWIFT) build -c $(INSTALL_BUILD) $(STATIC) --show-bin-path); set -e; \
 	for tool in halld hallctl hall-sim; do install -Dm755 $$bin/$$tool $(DESTDIR)$(PREFIX)/bin/$$tool; done; \
 	sed 's|/usr/local|$(PREFIX)|g' systemd/halld.service > $$bin/halld.service; \
 	install -Dm644 $$bin/halld.service $(DESTDIR)/lib/systemd/system/halld.service; \
