@@ -348,12 +348,12 @@ struct ApiBench {
             Row(name: "resident memory idle / after the API load", unit: "MiB", baseline: idle, halld: loaded, higherIsBetter: false,
                 target: "idle under 25 MiB (baseline column is idle)", met: idle < 25, note: "VmRSS of the halld process: the baseline column is idle, the halld column after the throughput runs. "
                     + String(
-                        format: "Idle, from /proc/PID/smaps: %.1f MiB in anonymous mappings (heaps, stacks); the rest is mapped files, their code and the data the loader wrote: %.1f MiB of the halld program%@, %.1f MiB of the other %d shared libraries (libc, libstdc++, SQLite, ALSA, libusb, libturbojpeg and theirs; libcups, SANE and libespeak-ng are opened when a device needs them, and these devices need none). Code pages are shared with the kernel's page cache, which maps them in blocks around each page touched.",
-                        parts.anonymous, parts.program,
-                        parts.swift > 0.05
-                            ? String(format: ", %.1f MiB of the Swift runtime and Foundation (shared libraries)", parts.swift) as NSString
-                            : " (the Swift runtime and Foundation linked in: --static-swift-stdlib)" as NSString,
-                        parts.otherLibraries, parts.libraries)))
+                        format: "Idle, from /proc/PID/smaps: %.1f MiB in anonymous mappings (heaps, stacks); the rest is mapped files, their code and the data the loader wrote: %.1f MiB of the halld program"
+                            + (parts.swift > 0.05
+                                ? String(format: ", %.1f MiB of the Swift runtime and Foundation (shared libraries)", parts.swift)
+                                : " (the Swift runtime and Foundation linked in: --static-swift-stdlib)")
+                            + ", %.1f MiB of the other %d shared libraries (libc, libstdc++, SQLite, ALSA, libusb, libturbojpeg and theirs; libcups, SANE and libespeak-ng are opened when a device needs them, and these devices need none). Code pages are shared with the kernel's page cache, which maps them in blocks around each page touched.",
+                        parts.anonymous, parts.program, parts.otherLibraries, parts.libraries)))
         rows.append(
             Row(name: "CPU idle, four simulated devices", unit: "% of a core", baseline: 1, halld: idleCPU, higherIsBetter: false,
                 target: "near zero: under 1% (baseline column is the target)", met: idleCPU < 1,

@@ -296,7 +296,10 @@ public final class CupsClient: Sendable {
         switch status {
         case IPP_STATUS_ERROR_NOT_FOUND:
             return DeviceError(.deviceNotReady, "\(doing): CUPS has no such queue (\(text))", reasons: [Reason.deviceAbsent, "queue-missing"], state: .noDevice)
-        case IPP_STATUS_ERROR_SERVICE_UNAVAILABLE, IPP_STATUS_ERROR_INTERNAL where text.lowercased().contains("connect") || text.lowercased().contains("no such file"):
+        case IPP_STATUS_ERROR_SERVICE_UNAVAILABLE:
+            return DeviceError(.deviceNotReady, "\(doing): CUPS is not reachable (\(text))", reasons: ["cups-unreachable"], state: .offline)
+        // libcups words a refused or missing socket as an internal error.
+        case IPP_STATUS_ERROR_INTERNAL where text.lowercased().contains("connect") || text.lowercased().contains("no such file"):
             return DeviceError(.deviceNotReady, "\(doing): CUPS is not reachable (\(text))", reasons: ["cups-unreachable"], state: .offline)
         case IPP_STATUS_ERROR_NOT_ACCEPTING_JOBS:
             return DeviceError(.deviceNotReady, "\(doing): the queue is not accepting jobs (\(text))", reasons: ["queue-rejecting-jobs"], state: .offline)
