@@ -38,7 +38,12 @@ INSTALL_BUILD ?= release
 # glibc 2.36 (Debian 12) where the binary runs, so it is asked for only when the
 # building PC has that glibc.
 RELR := $(shell getconf GNU_LIBC_VERSION 2>/dev/null | awk '{ split($$2, v, "."); if (v[1] > 2 || v[2] >= 36) print "-Xlinker -z -Xlinker pack-relative-relocs" }')
-STATIC ?= --static-swift-stdlib -Xswiftc -use-ld=lld $(RELR)
+# The Swift toolchain's static link exports every symbol of the program (53 000), which
+# the loader then searches first for each symbol a shared library needs (3 MB of
+# symbol table resident); halld looks up none of its own by name, so none are exported.
+# Not exporting also keeps a library halld opens later (libcups…) from binding its own
+# calls to CLazyLibrary's same-named functions.
+STATIC ?= --static-swift-stdlib -Xswiftc -use-ld=lld $(RELR) -Xlinker --no-export-dynamic
 
 all: build
 
