@@ -10,16 +10,11 @@
     F(ippFirstAttribute) F(ippGetBoolean) F(ippGetCount) F(ippGetInteger) F(ippGetName) F(ippGetString) \
     F(ippNewRequest) F(ippNextAttribute)
 
-#define SLOT(name) slot_##name,
-enum { FUNCTIONS(SLOT) };
-#define NAME(name) #name,
-static const char *const names[] = { FUNCTIONS(NAME) };
-static void *slots[sizeof names / sizeof names[0]];
-static struct halld_lazy_library cups = HALLD_LAZY_LIBRARY("libcups.so.2", "libcups2", names, slots);
+HALLD_LAZY_LIBRARY(cups, "libcups.so.2", "libcups2", FUNCTIONS);
 
 const char *halld_cups_load(void) { return halld_lazy_load(&cups); }
 
-#define CALL(name) ((__typeof__(name) *)halld_lazy_function(&cups, slot_##name))
+#define CALL(name) HALLD_LAZY_CALL(cups, name)
 
 ipp_status_t cupsCancelJob2(http_t *http, const char *name, int job_id, int purge) { return CALL(cupsCancelJob2)(http, name, job_id, purge); }
 int cupsCreateJob(http_t *http, const char *name, const char *title, int num_options, cups_option_t *options) { return CALL(cupsCreateJob)(http, name, title, num_options, options); }

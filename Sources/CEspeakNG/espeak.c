@@ -4,16 +4,11 @@
 // Every espeak-ng function halld calls (Espeak).
 #define FUNCTIONS(F) F(espeak_Initialize) F(espeak_SetParameter) F(espeak_SetSynthCallback) F(espeak_SetVoiceByName) F(espeak_Synth)
 
-#define SLOT(name) slot_##name,
-enum { FUNCTIONS(SLOT) };
-#define NAME(name) #name,
-static const char *const names[] = { FUNCTIONS(NAME) };
-static void *slots[sizeof names / sizeof names[0]];
-static struct halld_lazy_library espeak = HALLD_LAZY_LIBRARY("libespeak-ng.so.1", "libespeak-ng1", names, slots);
+HALLD_LAZY_LIBRARY(espeak, "libespeak-ng.so.1", "libespeak-ng1", FUNCTIONS);
 
 const char *halld_espeak_load(void) { return halld_lazy_load(&espeak); }
 
-#define CALL(name) ((__typeof__(name) *)halld_lazy_function(&espeak, slot_##name))
+#define CALL(name) HALLD_LAZY_CALL(espeak, name)
 
 int espeak_Initialize(espeak_AUDIO_OUTPUT output, int buflength, const char *path, int options) { return CALL(espeak_Initialize)(output, buflength, path, options); }
 espeak_ERROR espeak_SetParameter(espeak_PARAMETER parameter, int value, int relative) { return CALL(espeak_SetParameter)(parameter, value, relative); }

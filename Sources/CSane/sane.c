@@ -6,16 +6,11 @@
     F(sane_cancel) F(sane_close) F(sane_control_option) F(sane_get_devices) F(sane_get_option_descriptor) \
     F(sane_get_parameters) F(sane_init) F(sane_open) F(sane_read) F(sane_start) F(sane_strstatus)
 
-#define SLOT(name) slot_##name,
-enum { FUNCTIONS(SLOT) };
-#define NAME(name) #name,
-static const char *const names[] = { FUNCTIONS(NAME) };
-static void *slots[sizeof names / sizeof names[0]];
-static struct halld_lazy_library sane = HALLD_LAZY_LIBRARY("libsane.so.1", "libsane1", names, slots);
+HALLD_LAZY_LIBRARY(sane, "libsane.so.1", "libsane1", FUNCTIONS);
 
 const char *halld_sane_load(void) { return halld_lazy_load(&sane); }
 
-#define CALL(name) ((__typeof__(name) *)halld_lazy_function(&sane, slot_##name))
+#define CALL(name) HALLD_LAZY_CALL(sane, name)
 
 void sane_cancel(SANE_Handle handle) { CALL(sane_cancel)(handle); }
 void sane_close(SANE_Handle handle) { CALL(sane_close)(handle); }

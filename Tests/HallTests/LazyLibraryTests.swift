@@ -51,9 +51,7 @@ struct LazyLibraryTests {
     func notMappedAtStart() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var text = try String(contentsOfFile: repositoryRoot + "/Config/simulated.toml", encoding: .utf8)
-        text = text.replacingOccurrences(of: "/run/halld/halld.sock", with: dir + "/h.sock").replacingOccurrences(of: "/var/lib/halld", with: dir + "/state")
-        try text.write(toFile: dir + "/halld.toml", atomically: true, encoding: .utf8)
+        try writeSimulatedConfigFile(dir + "/halld.toml", socket: dir + "/h.sock", state: dir + "/state")
         let halld = try await Child.start([builtExecutable("halld"), "--config", dir + "/halld.toml", "--log-level", "info"])
         try await halld.waitForOutput("listening on", within: .seconds(30))
         // Read to the end: /proc files report no size, and a read of one buffer gets part.

@@ -86,9 +86,7 @@ struct LogOutputTests {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let sink = try NotifySocket(path: dir + "/journal.sock")
-        var text = try String(contentsOfFile: repositoryRoot + "/Config/simulated.toml", encoding: .utf8)
-        text = text.replacingOccurrences(of: "/run/halld/halld.sock", with: dir + "/h.sock").replacingOccurrences(of: "/var/lib/halld", with: dir + "/state")
-        try text.write(toFile: dir + "/halld.toml", atomically: true, encoding: .utf8)
+        try writeSimulatedConfigFile(dir + "/halld.toml", socket: dir + "/h.sock", state: dir + "/state")
         let halld = try await Child.start(
             [builtExecutable("halld"), "--config", dir + "/halld.toml", "--log-format", "journal", "--log-level", "info"],
             environment: ["HALLD_JOURNAL_SOCKET": sink.path])

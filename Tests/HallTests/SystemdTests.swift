@@ -130,9 +130,7 @@ struct SystemdTests {
     func socketActivation() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var text = try String(contentsOfFile: repositoryRoot + "/Config/simulated.toml", encoding: .utf8)
-        text = text.replacingOccurrences(of: "/run/halld/halld.sock", with: dir + "/own.sock").replacingOccurrences(of: "/var/lib/halld", with: dir + "/state")
-        try text.write(toFile: dir + "/halld.toml", atomically: true, encoding: .utf8)
+        try writeSimulatedConfigFile(dir + "/halld.toml", socket: dir + "/own.sock", state: dir + "/state")
         // What systemd does for halld.socket: bind and listen, then start the service with
         // the socket as descriptor 3, LISTEN_FDS=1 and LISTEN_PID = the service's pid
         // (sh sets it to its own pid, then execs halld, which keeps that pid).
@@ -227,9 +225,7 @@ struct DoctorTests {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let config = try simulatedConfig(dir: dir)
-        var text = try String(contentsOfFile: repositoryRoot + "/Config/simulated.toml", encoding: .utf8)
-        text = text.replacingOccurrences(of: "/run/halld/halld.sock", with: config.socket).replacingOccurrences(of: "/var/lib/halld", with: config.stateDir)
-        try text.write(toFile: dir + "/good.toml", atomically: true, encoding: .utf8)
+        let text = try writeSimulatedConfigFile(dir + "/good.toml", socket: config.socket, state: config.stateDir)
         let broken = text + "\n[[device]]\nid = \"keypad-9\"\nkind = \"keypad\"\ndriver = \"hallbus\"\nport = \"\(dir)/no-such-adapter\"\n"
         try broken.write(toFile: dir + "/missing-port.toml", atomically: true, encoding: .utf8)
         try (text + "\n[[device]]\nid = \"x\"\nkind = \"camera\"\n").write(toFile: dir + "/bad.toml", atomically: true, encoding: .utf8)

@@ -144,6 +144,16 @@ func simulatedConfig(dir: String) throws -> HallConfig {
     return config
 }
 
+/// Config/simulated.toml as a file for a halld process of a test: the socket at
+/// `socket` and the state under `state`; returns the text written to `file`.
+@discardableResult
+func writeSimulatedConfigFile(_ file: String, socket: String, state: String) throws -> String {
+    var text = try String(contentsOfFile: repositoryRoot + "/Config/simulated.toml", encoding: .utf8)
+    text = text.replacingOccurrences(of: "/run/halld/halld.sock", with: socket).replacingOccurrences(of: "/var/lib/halld", with: state)
+    try text.write(toFile: file, atomically: true, encoding: .utf8)
+    return text
+}
+
 /// Runs a real daemon on a Unix socket for the duration of `body`, then stops it
 /// as SIGTERM does (graceful shutdown of its service group) and waits for it to end.
 func withDaemon<T: Sendable>(_ config: HallConfig, _ body: @Sendable (String) async throws -> T) async throws -> T {

@@ -25,8 +25,20 @@ struct halld_lazy_library {
     char error[512];
 };
 
-#define HALLD_LAZY_LIBRARY(soname, package, names, slots) \
-    { soname, package, names, slots, sizeof(names) / sizeof(names[0]), 0, PTHREAD_MUTEX_INITIALIZER, { 0 } }
+/// Defines `library`, opened from `soname`, with a slot for each function FUNCTIONS
+/// lists (an X-macro: `#define FUNCTIONS(F) F(cupsServer) F(…)`).
+#define HALLD_LAZY_SLOT(name) halld_slot_##name,
+#define HALLD_LAZY_NAME(name) #name,
+#define HALLD_LAZY_LIBRARY(library, soname, package, FUNCTIONS)                                        \
+    enum { FUNCTIONS(HALLD_LAZY_SLOT) };                                                               \
+    static const char *const library##_names[] = { FUNCTIONS(HALLD_LAZY_NAME) };                       \
+    static void *library##_slots[sizeof library##_names / sizeof library##_names[0]];                  \
+    static struct halld_lazy_library library = { soname, package, library##_names, library##_slots,     \
+                                                 sizeof library##_names / sizeof library##_names[0], 0, \
+                                                 PTHREAD_MUTEX_INITIALIZER, { 0 } }
+
+/// The function `name` of `library`, with its own prototype.
+#define HALLD_LAZY_CALL(library, name) ((__typeof__(name) *)halld_lazy_function(&library, halld_slot_##name))
 
 /// Opens the library and resolves every function, once; later calls answer what the
 /// first found. NULL when loaded, otherwise why not (the file, the package, dlerror's
