@@ -293,13 +293,12 @@ public final class CupsClient: Sendable {
     static func lastError(_ doing: String) -> DeviceError {
         let status = cupsLastError()
         let text = String(cString: cupsLastErrorString())
+        // libcups words a refused or missing socket as an internal error.
+        let refused = status == IPP_STATUS_ERROR_INTERNAL && (text.lowercased().contains("connect") || text.lowercased().contains("no such file"))
         switch status {
         case IPP_STATUS_ERROR_NOT_FOUND:
             return DeviceError(.deviceNotReady, "\(doing): CUPS has no such queue (\(text))", reasons: [Reason.deviceAbsent, "queue-missing"], state: .noDevice)
-        case IPP_STATUS_ERROR_SERVICE_UNAVAILABLE:
-            return DeviceError(.deviceNotReady, "\(doing): CUPS is not reachable (\(text))", reasons: ["cups-unreachable"], state: .offline)
-        // libcups words a refused or missing socket as an internal error.
-        case IPP_STATUS_ERROR_INTERNAL where text.lowercased().contains("connect") || text.lowercased().contains("no such file"):
+        case _ where status == IPP_STATUS_ERROR_SERVICE_UNAVAILABLE || refused:
             return DeviceError(.deviceNotReady, "\(doing): CUPS is not reachable (\(text))", reasons: ["cups-unreachable"], state: .offline)
         case IPP_STATUS_ERROR_NOT_ACCEPTING_JOBS:
             return DeviceError(.deviceNotReady, "\(doing): the queue is not accepting jobs (\(text))", reasons: ["queue-rejecting-jobs"], state: .offline)
