@@ -107,6 +107,21 @@ struct CupsStateTests {
         // An idle queue keeps the last message of a retry; idle is online.
         #expect(CupsPrinter.status(A(state: 3, message: "The printer may not exist or is unavailable at this time.")) == .online)
     }
+
+    @Test("a cupsd that is not there (its socket missing) is offline, cups-unreachable, in libcups's words")
+    func unreachable() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let client = CupsClient(server: dir + "/no-cupsd.sock", name: "unreachable")
+        do {
+            _ = try await client.printerAttributes(queue: "ticket")
+            Issue.record("reading a queue of a cupsd that is not there succeeded")
+        } catch let error as DeviceError {
+            #expect(error.reasons == ["cups-unreachable"], "\(error)")
+            #expect(error.state == .offline)
+            #expect(error.message.hasPrefix("reading queue ticket: CUPS is not reachable ("), "\(error.message)")
+        }
+    }
 }
 
 extension PeerTests {
