@@ -45,9 +45,10 @@ struct halld_lazy_library {
 /// words, or the function the library lacks).
 const char *halld_lazy_load(struct halld_lazy_library *library);
 
-/// The function in `slot`, loading the library first if nobody did. A call before a
-/// successful `halld_lazy_load` is a fault in halld: it ends the process with the
-/// reason on standard error rather than jumping to address zero.
+/// The function in `slot`, loading the library first if nobody did. The Swift side
+/// asks `halld_lazy_load` before its first call and reports a failure as the device's
+/// error; a call when the library cannot be loaded is a fault in halld, and ends the
+/// process with the reason on standard error rather than jumping to address zero.
 void *halld_lazy_function(struct halld_lazy_library *library, size_t slot);
 
 #endif
