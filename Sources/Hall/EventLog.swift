@@ -8,7 +8,7 @@ import Synchronization
 /// cut off (`isLagged`) instead of growing the daemon's memory.
 public final class EventLog: EventPublisher, Sendable {
     private let store: any EventStore
-    private let subscribers = Mutex<[UInt64: EventSubscription]>([:])
+    private let subscribers = Mutex(Subscribers())
     private let nextSubscriber = Atomic<UInt64>(0)
     /// Every stream was ended (halld is stopping): later subscriptions end at once.
     private let closed = Atomic<Bool>(false)
@@ -61,25 +61,24 @@ public final class EventLog: EventPublisher, Sendable {
     /// (`EventDirectWriter`), otherwise into its stream. A queue runs what it is given in
     /// order, so each subscriber still gets the events in sequence order.
     private func fanOut(_ event: HallEvent) {
-        var queued: [ObjectIdentifier: (queue: any EventDeliveryQueue, subscribers: [(key: UInt64, subscription: EventSubscription)])] = [:]
-        let behind = subscribers.withLock { subscribers in
+        // The queues' groups are taken as they are (a copy that shares their storage),
+        // so an event costs no allocation per subscriber.
+        let (behind, queued) = subscribers.withLock { subscribers in
             var behind: [EventSubscription] = []
-            for (key, subscriber) in subscribers {
-                if let queue = subscriber.queue {
-                    queued[ObjectIdentifier(queue), default: (queue, [])].subscribers.append((key, subscriber))
-                } else if !subscriber.offer(event) {
-                    subscribers[key] = nil
-                    behind.append(subscriber)
-                }
+            for (key, subscriber) in subscribers.plain where !subscriber.offer(event) {
+                subscribers.plain[key] = nil
+                behind.append(subscriber)
             }
-            return behind
+            return (behind, subscribers.queued)
         }
         // Ending a stream runs its termination handler, which takes the lock: do it outside.
         behind.forEach { $0.cancel() }
-        for (queue, group) in queued.values {
-            queue.deliver { [self] in
-                for (key, subscriber) in group where !subscriber.offer(event) {
-                    _ = subscribers.withLock { $0.removeValue(forKey: key) }
+        for (id, group) in queued {
+            group.queue.deliver { [self] in
+                // What the first direct writer makes of the event (its bytes) serves the others.
+                let delivery = EventDelivery(event)
+                for (key, subscriber) in group.members where !subscriber.offer(delivery) {
+                    _ = subscribers.withLock { $0.remove(key, queue: id) }
                     subscriber.cancel()
                 }
             }
@@ -93,10 +92,11 @@ public final class EventLog: EventPublisher, Sendable {
     /// (`EventDirectWriter`).
     public func subscribe(types: Set<String>? = nil, capacity: Int = 256, direct: (any EventDirectWriter)? = nil) -> EventSubscription {
         let key = nextSubscriber.add(1, ordering: .relaxed).newValue
+        let queue = direct.map { ObjectIdentifier($0.queue) }
         let subscription = EventSubscription(types: types, capacity: capacity, direct: direct) { [weak self] in
-            _ = self?.subscribers.withLock { $0.removeValue(forKey: key) }
+            _ = self?.subscribers.withLock { $0.remove(key, queue: queue) }
         }
-        subscribers.withLock { $0[key] = subscription }
+        subscribers.withLock { $0.insert(subscription, key: key, queue: queue) }
         // A client that subscribes while halld stops (a WebSocket still upgrading when every
         // stream was ended) is ended too: otherwise its connection keeps the server open.
         if closed.load(ordering: .acquiring) { subscription.cancel() }
@@ -130,13 +130,44 @@ public final class EventLog: EventPublisher, Sendable {
     public func closeAllSubscriptions() {
         closed.store(true, ordering: .releasing)
         let all = subscribers.withLock { subscribers in
-            defer { subscribers = [:] }
-            return Array(subscribers.values)
+            defer { subscribers = Subscribers() }
+            return subscribers.all
         }
         all.forEach { $0.cancel() }
     }
 
     public var subscriberCount: Int { subscribers.withLock { $0.count } }
+
+    /// The live subscribers: those offered each event on the thread that stored it, and,
+    /// by delivery queue, those offered it on their queue (one hop per queue and event).
+    struct Subscribers {
+        struct Group {
+            let queue: any EventDeliveryQueue
+            var members: [UInt64: EventSubscription] = [:]
+        }
+        var plain: [UInt64: EventSubscription] = [:]
+        var queued: [ObjectIdentifier: Group] = [:]
+
+        var all: [EventSubscription] { Array(plain.values) + queued.values.flatMap(\.members.values) }
+        var count: Int { queued.values.reduce(plain.count) { $0 + $1.members.count } }
+
+        mutating func insert(_ subscription: EventSubscription, key: UInt64, queue id: ObjectIdentifier?) {
+            guard let id, let queue = subscription.queue else {
+                plain[key] = subscription
+                return
+            }
+            queued[id, default: Group(queue: queue)].members[key] = subscription
+        }
+
+        /// Removes a subscriber (nothing when it is gone already); a queue left without
+        /// subscribers is dropped.
+        mutating func remove(_ key: UInt64, queue id: ObjectIdentifier?) -> EventSubscription? {
+            guard let id else { return plain.removeValue(forKey: key) }
+            let removed = queued[id]?.members.removeValue(forKey: key)
+            if queued[id]?.members.isEmpty == true { queued[id] = nil }
+            return removed
+        }
+    }
 
     /// Stored events after `seq` of `types` (types or families, all when nil), oldest
     /// first, at most `limit`.
@@ -192,9 +223,14 @@ public final class EventSubscription: Sendable {
     public func handled() { unread.subtract(1, ordering: .relaxed) }
 
     /// Returns false when the subscriber is gone or just lagged.
-    func offer(_ event: HallEvent) -> Bool {
+    func offer(_ event: HallEvent) -> Bool { offer(EventDelivery(event)) }
+
+    /// `offer(_:)` on the subscriber's delivery queue, with what another subscriber's
+    /// writer made of the event.
+    func offer(_ delivery: EventDelivery) -> Bool {
+        let event = delivery.event
         guard event.seq == 0 || Self.matches(event.type, types) else { return true }
-        if let direct, unread.load(ordering: .relaxed) == 0, !ended.load(ordering: .acquiring), direct.write(event) { return true }
+        if let direct, unread.load(ordering: .relaxed) == 0, !ended.load(ordering: .acquiring), direct.write(delivery) { return true }
         switch continuation.yield(event) {
         case .enqueued:
             if direct != nil { unread.add(1, ordering: .relaxed) }
@@ -237,5 +273,16 @@ public protocol EventDeliveryQueue: AnyObject, Sendable {
 public protocol EventDirectWriter: Sendable {
     var queue: any EventDeliveryQueue { get }
     /// Called on `queue`: true when the event is written (or need not be).
-    func write(_ event: HallEvent) -> Bool
+    func write(_ delivery: EventDelivery) -> Bool
+}
+
+/// One event on its way to the subscribers of one delivery queue, offered to each in
+/// turn on that queue: the first direct writer keeps what it makes of the event (its
+/// bytes on the wire) in `encoding`, and the others write the same, so an event is
+/// encoded once per queue, not once per subscriber. Used on the queue only.
+public final class EventDelivery {
+    public let event: HallEvent
+    public var encoding: AnyObject?
+
+    init(_ event: HallEvent) { self.event = event }
 }

@@ -212,15 +212,29 @@ final class SSEDirectWriter: EventDirectWriter {
     /// The task stops reading live events (the stream ended): nothing more is written here.
     func stop() { live.store(false, ordering: .releasing) }
 
-    func write(_ event: HallEvent) -> Bool {
+    func write(_ delivery: EventDelivery) -> Bool {
         guard live.load(ordering: .acquiring), channel.isActive, channel.isWritable, let encoder = encoder.value else { return false }
+        let event = delivery.event
         if event.seq == 0 {
             encoder.writeAndFlush(NIOAny(IOData.byteBuffer(Self.keepAliveChunk)), promise: nil)
             return true
         }
         guard event.seq > last.load(ordering: .acquiring) else { return true }
-        encoder.writeAndFlush(NIOAny(IOData.byteBuffer(EventsController.chunk(event))), promise: nil)
+        let chunk: ByteBuffer
+        if let made = delivery.encoding as? Chunk {
+            chunk = made.bytes
+        } else {
+            chunk = EventsController.chunk(event)
+            delivery.encoding = Chunk(bytes: chunk)
+        }
+        encoder.writeAndFlush(NIOAny(IOData.byteBuffer(chunk)), promise: nil)
         last.store(event.seq, ordering: .releasing)
         return true
+    }
+
+    /// An event's chunk, kept in its `EventDelivery` for the queue's other subscribers.
+    final class Chunk {
+        let bytes: ByteBuffer
+        init(bytes: ByteBuffer) { self.bytes = bytes }
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Hall
 import HallModel
 import GRDB
+import Synchronization
 @testable import SQLiteStore
 import Testing
 
@@ -211,6 +212,71 @@ struct StoreTests {
         var fastSeen = 0
         for await _ in fast.events { fastSeen += 1 }
         #expect(fastSeen == 40)
+    }
+
+    @Test("subscribers on delivery queues: one hop per queue and event, the event encoded once per queue for all its writers, filtered per subscriber; a refusing writer's events go to its stream; a lagged one leaves its queue")
+    func deliveryQueues() async throws {
+        let log = EventLog(store: try HallDatabase.inMemory())
+        let (q1, q2) = (InlineQueue(), InlineQueue())
+        let (all1, keypad1, all2) = (EncodingWriter(q1), EncodingWriter(q1), EncodingWriter(q2))
+        let subscriptions = [
+            log.subscribe(direct: all1), log.subscribe(types: ["keypad"], direct: keypad1), log.subscribe(direct: all2),
+        ]
+        let refusing = log.subscribe(direct: EncodingWriter(q1, accepts: false))
+        let plain = log.subscribe()
+        let slow = log.subscribe(capacity: 1, direct: EncodingWriter(q2, accepts: false))
+        #expect(log.subscriberCount == 6)
+        try await log.publish(NewEvent(type: "device.status"))
+        try await log.publish(NewEvent(type: "keypad.rating", data: ["level": "satisfied"]))
+        #expect(q1.hops.load(ordering: .acquiring) == 2 && q2.hops.load(ordering: .acquiring) == 2, "one hop per queue and event")
+        #expect(all1.written.map(\.seq) == [1, 2] && keypad1.written.map(\.seq) == [2] && all2.written.map(\.seq) == [1, 2])
+        #expect(all1.made.load(ordering: .acquiring) + keypad1.made.load(ordering: .acquiring) == 2, "q1 encoded each event once")
+        #expect(all1.written[1].encoding === keypad1.written[0].encoding, "the keypad writer wrote what the first writer made")
+        #expect(all1.written[1].encoding !== all2.written[1].encoding, "each queue makes its own")
+        #expect(slow.isLagged && log.subscriberCount == 5, "the lagged subscriber left its queue")
+        for s in subscriptions + [refusing, plain] { s.cancel() }
+        var streamed: [Int64] = []
+        for await e in refusing.events { streamed.append(e.seq) }
+        var plainSeen: [Int64] = []
+        for await e in plain.events { plainSeen.append(e.seq) }
+        #expect(streamed == [1, 2] && plainSeen == [1, 2])
+        #expect(log.subscriberCount == 0)
+    }
+
+    /// A delivery queue that runs what it is given at once, counting the hops.
+    final class InlineQueue: EventDeliveryQueue {
+        let hops = Atomic<Int>(0)
+        func deliver(_ work: @escaping @Sendable () -> Void) {
+            hops.add(1, ordering: .releasing)
+            work()
+        }
+    }
+
+    /// A direct writer that records each event it writes with the encoding it wrote,
+    /// making one (`made`) only when no writer on its queue made it yet.
+    final class EncodingWriter: EventDirectWriter {
+        final class Encoding: Sendable {}
+        let queue: any EventDeliveryQueue
+        let accepts: Bool
+        let made = Atomic<Int>(0)
+        private let log = Mutex<[(seq: Int64, encoding: Encoding)]>([])
+        var written: [(seq: Int64, encoding: Encoding)] { log.withLock { $0 } }
+
+        init(_ queue: InlineQueue, accepts: Bool = true) {
+            self.queue = queue
+            self.accepts = accepts
+        }
+
+        func write(_ delivery: EventDelivery) -> Bool {
+            guard accepts else { return false }
+            if delivery.encoding == nil {
+                made.add(1, ordering: .releasing)
+                delivery.encoding = Encoding()
+            }
+            let encoding = delivery.encoding as! Encoding
+            log.withLock { $0.append((delivery.event.seq, encoding)) }
+            return true
+        }
     }
 
     @Test("device counters add up and persist")
