@@ -1,6 +1,6 @@
 import ChildProcess
 import DeviceKit
-import Drivers
+@testable import Drivers
 import Foundation
 @testable import HallConfiguration
 import Jobs
@@ -151,6 +151,21 @@ extension PeerTests {
             }
         }
 
+        @Test("an ADF job in color JPEG: the backend's ten sheets, encoded two at a time, arrive in their order, each a JPEG of its page's size")
+        func adfInOrder() async throws {
+            try await Self.running { scanner, _, _ in
+                let pages = PageBox()
+                let count = try await scanner.scan(ScanSettings(source: .adf, mode: .color, resolution: 75, format: "jpeg")) { pages.add($0) }
+                let all = pages.all
+                #expect(count == 10)
+                #expect(all.map(\.number) == Array(1...10))
+                for p in all {
+                    let size = ImageEncoding.jpegDimensions(p.data)
+                    #expect(size?.width == p.width && size?.height == p.height && size?.channels == 3, "page \(p.number): \(p.width)x\(p.height), the JPEG \(String(describing: size))")
+                }
+            }
+        }
+
         @Test("through the daemon: an ADF job ends with the empty feeder after the backend's ten sheets, as one PDF that pdfinfo reads; bad settings name the supported ones")
         func adfToPDF() async throws {
             _ = saneConfigDir
@@ -206,6 +221,46 @@ extension PeerTests {
                 #expect(info.contains("Pages:           10"), "\(info)")
             }
         }
+    }
+}
+
+@Suite("pages encoded at once, delivered in order", .timeLimit(.minutes(1)))
+struct PageOrderTests {
+    @Test("pages finished last to first are delivered first to last")
+    func inOrder() async throws {
+        let order = PageOrder()
+        let delivered = NumberLog()
+        await withTaskGroup(of: Void.self) { group in
+            for n in 1...5 {
+                group.addTask {
+                    try? await Task.sleep(for: .milliseconds(10 * (6 - n)))
+                    guard await order.turn(n) else { return }
+                    delivered.add(n)
+                    await order.done(n, delivered: true)
+                }
+            }
+        }
+        #expect(delivered.all == [1, 2, 3, 4, 5])
+    }
+
+    final class NumberLog: Sendable {
+        private let numbers = Mutex<[Int]>([])
+        func add(_ n: Int) { numbers.withLock { $0.append(n) } }
+        var all: [Int] { numbers.withLock { $0 } }
+    }
+
+    @Test("a page that fails ends the delivery: the pages waiting after it and those that come later are not delivered, none waits for ever")
+    func failure() async throws {
+        let order = PageOrder()
+        let waiting = Task { await order.turn(3) }
+        #expect(await order.turn(1))
+        await order.done(1, delivered: true)
+        #expect(await order.turn(2))
+        try await Task.sleep(for: .milliseconds(20))
+        await order.done(2, delivered: false)
+        let third = await waiting.value
+        let fourth = await order.turn(4)
+        #expect(!third && !fourth)
     }
 }
 

@@ -5,8 +5,9 @@ import Transports
 
 /// A document scanner driven through SANE: the backend's options become the
 /// scanner's capabilities, a job sets source, mode, resolution and an A4 area,
-/// and pages are read on the SANE thread until the feeder is empty. Page N is
-/// encoded (JPEG, PNG, PNM) on an encoder thread while page N+1 is read.
+/// and pages are read on the SANE thread until the feeder is empty. Pages are
+/// encoded (JPEG, PNG, PNM) on encoder threads while the next is read, two at once
+/// on a PC with two cores or more, and delivered in their order.
 public actor SaneScanner: DocumentScanner, HardwareResettable {
     public nonisolated let id: DeviceID
     public nonisolated let kind = DeviceKind.scanner
@@ -21,7 +22,8 @@ public actor SaneScanner: DocumentScanner, HardwareResettable {
     /// Backend options set before every job (`sane_options` in configuration).
     let backendOptions: [String: String]
     let session: SaneSession
-    private let encoder: BlockingWorker
+    /// One thread per page encoded at once: two where there are two cores or more.
+    private let encoders: [BlockingWorker]
     private var handle: SaneHandle?
     private var options: [SaneOption] = []
     private var context: DeviceContext?
@@ -38,10 +40,10 @@ public actor SaneScanner: DocumentScanner, HardwareResettable {
         self.bus = bus
         self.backendOptions = backendOptions
         self.session = session
-        self.encoder = BlockingWorker(name: "scan encoder \(id)")
+        self.encoders = (1...min(2, max(1, ProcessInfo.processInfo.activeProcessorCount))).map { BlockingWorker(name: "scan encoder \($0) \(id)") }
     }
 
-    deinit { encoder.stop() }
+    deinit { encoders.forEach { $0.stop() } }
 
     /// Source names as backends spell them.
     static func source(_ s: String) -> ScanSource? {
@@ -201,15 +203,21 @@ public actor SaneScanner: DocumentScanner, HardwareResettable {
         }
     }
 
-    /// Reads until the feeder is empty (ADF) or one page (flatbed), or `maxPages`;
-    /// each page is encoded and delivered while the next is read.
+    /// Reads until the feeder is empty (ADF) or one page (flatbed), or `maxPages`.
+    /// Each page is encoded while the next is read, on as many encoder threads as there
+    /// are (one page each: a color A4 page at 300 dpi is 26 MB of samples), and
+    /// delivered after the page before it, so pages arrive in their order. PNM pages,
+    /// which are only copied behind their header, take one encoder at a time: two copies
+    /// at once were slower (memory, not the cores, is what they wait for).
     private func readPages(_ h: SaneHandle, _ settings: ScanSettings, page: @Sendable (ScannedPage) async throws -> Void) async throws -> Int {
         let limit = settings.source == .flatbed ? 1 : (settings.maxPages ?? Int.max)
-        let (encoder, format, id, context) = (encoder, settings.format, id, context)
+        let (format, id, context) = (settings.format, id, context)
+        let encoders = format == "pnm" ? [encoders[0]] : encoders
+        let order = PageOrder()
         return try await withoutActuallyEscaping(page) { page in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 var read = 0
-                var encoding = false
+                var encoding = 0
                 while read < limit {
                     guard let frame = try await h.readPage() else {
                         if read == 0, settings.source != .flatbed {
@@ -219,17 +227,36 @@ public actor SaneScanner: DocumentScanner, HardwareResettable {
                     }
                     read += 1
                     context?.report(.count(.pagesScanned, 1))
-                    // The page before this one was encoded while this one was read.
-                    if encoding { try await group.next() }
-                    let number = read
-                    group.addTask {
-                        let data = try await encoder.run {
-                            try ImageEncoding.encode(frame.samples, width: frame.width, height: frame.height, channels: frame.channels, format: format)
-                        }
-                        try await page(
-                            ScannedPage(number: number, width: frame.width, height: frame.height, mediaType: ImageEncoding.mediaType(format), data: data))
+                    // Every encoder has a page: the next waits until one is done.
+                    if encoding == encoders.count {
+                        try await group.next()
+                        encoding -= 1
                     }
-                    encoding = true
+                    let (number, encoder) = (read, encoders[read % encoders.count])
+                    group.addTask {
+                        let encoded: Result<Data, any Error>
+                        do {
+                            encoded = .success(
+                                try await encoder.run {
+                                    try ImageEncoding.encode(frame.samples, width: frame.width, height: frame.height, channels: frame.channels, format: format)
+                                })
+                        } catch {
+                            encoded = .failure(error)
+                        }
+                        // After the page before it, whichever was encoded first; not at all
+                        // when a page before it failed (the job fails with that page's error).
+                        guard await order.turn(number) else { throw CancellationError() }
+                        do {
+                            try await page(
+                                ScannedPage(
+                                    number: number, width: frame.width, height: frame.height, mediaType: ImageEncoding.mediaType(format), data: try encoded.get()))
+                            await order.done(number, delivered: true)
+                        } catch {
+                            await order.done(number, delivered: false)
+                            throw error
+                        }
+                    }
+                    encoding += 1
                 }
                 try await group.waitForAll()
                 return read
@@ -267,4 +294,33 @@ final class SizeBox: @unchecked Sendable {
     // @unchecked: set once by the scan, read after it returned.
     var value: (Int, Int, Int)?
     func set(_ w: Int, _ h: Int, _ bytes: Int) { value = (w, h, bytes) }
+}
+
+/// The order pages are delivered in when they are encoded at once: each waits its
+/// turn (the page before it delivered), and once one is not delivered (it failed),
+/// the pages after it are not either.
+actor PageOrder {
+    private var next = 1
+    private var failed = false
+    private var waiting: [Int: CheckedContinuation<Bool, Never>] = [:]
+
+    /// Returns when page `number` is next: true to deliver it, false when a page
+    /// before it failed.
+    func turn(_ number: Int) async -> Bool {
+        if failed { return false }
+        if number == next { return true }
+        return await withCheckedContinuation { waiting[number] = $0 }
+    }
+
+    /// Page `number` is delivered, or failed: the next page's turn.
+    func done(_ number: Int, delivered: Bool) {
+        if !delivered { failed = true }
+        next = number + 1
+        if failed {
+            for (_, c) in waiting { c.resume(returning: false) }
+            waiting = [:]
+        } else {
+            waiting.removeValue(forKey: next)?.resume(returning: true)
+        }
+    }
 }
