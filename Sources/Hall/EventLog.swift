@@ -223,14 +223,15 @@ public final class EventSubscription: Sendable {
     public func handled() { unread.subtract(1, ordering: .relaxed) }
 
     /// Returns false when the subscriber is gone or just lagged.
-    func offer(_ event: HallEvent) -> Bool { offer(EventDelivery(event)) }
+    func offer(_ event: HallEvent) -> Bool { offer(event, nil) }
 
     /// `offer(_:)` on the subscriber's delivery queue, with what another subscriber's
     /// writer made of the event.
-    func offer(_ delivery: EventDelivery) -> Bool {
-        let event = delivery.event
+    func offer(_ delivery: EventDelivery) -> Bool { offer(delivery.event, delivery) }
+
+    private func offer(_ event: HallEvent, _ delivery: EventDelivery?) -> Bool {
         guard event.seq == 0 || Self.matches(event.type, types) else { return true }
-        if let direct, unread.load(ordering: .relaxed) == 0, !ended.load(ordering: .acquiring), direct.write(delivery) { return true }
+        if let direct, unread.load(ordering: .relaxed) == 0, !ended.load(ordering: .acquiring), direct.write(delivery ?? EventDelivery(event)) { return true }
         switch continuation.yield(event) {
         case .enqueued:
             if direct != nil { unread.add(1, ordering: .relaxed) }

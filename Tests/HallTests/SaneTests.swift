@@ -166,6 +166,24 @@ extension PeerTests {
             }
         }
 
+        @Test("a page that cannot be delivered (its spool write fails) fails the ADF job with its own error; no page after it is delivered")
+        func adfPageFails() async throws {
+            struct DiskFull: Error {}
+            try await Self.running { scanner, _, _ in
+                let pages = PageBox()
+                await #expect(throws: DiskFull.self) {
+                    _ = try await scanner.scan(ScanSettings(source: .adf, mode: .color, resolution: 75, format: "jpeg")) { page in
+                        if page.number == 2 { throw DiskFull() }
+                        pages.add(page)
+                    }
+                }
+                #expect(pages.all.map(\.number) == [1])
+                // The scanner takes the next job.
+                let count = try await scanner.scan(ScanSettings(source: .flatbed, mode: .gray, resolution: 75, format: "jpeg")) { _ in }
+                #expect(count == 1)
+            }
+        }
+
         @Test("through the daemon: an ADF job ends with the empty feeder after the backend's ten sheets, as one PDF that pdfinfo reads; bad settings name the supported ones")
         func adfToPDF() async throws {
             _ = saneConfigDir

@@ -244,8 +244,9 @@ public actor SaneScanner: DocumentScanner, HardwareResettable {
                             encoded = .failure(error)
                         }
                         // After the page before it, whichever was encoded first; not at all
-                        // when a page before it failed (the job fails with that page's error).
-                        guard await order.turn(number) else { throw CancellationError() }
+                        // when a page before it failed: the job fails with that page's error,
+                        // which is the group's only one.
+                        guard await order.turn(number) else { return }
                         do {
                             try await page(
                                 ScannedPage(
