@@ -33,6 +33,8 @@ struct APIRouterTests {
         let printer: SimulatedPrinter
         let keypad: SimulatedKeypad
         let services: APIServices
+        /// The job board's spool, removed with the harness.
+        let spoolDirectory: String
 
         init() throws {
             database = try HallDatabase.inMemory()
@@ -44,7 +46,8 @@ struct APIRouterTests {
                 SimulatedDisplay(id: DeviceID("display-1")!, name: "d"),
             ]
             registry = DeviceRegistry(devices: devices, events: events, counters: database, logger: testLogger)
-            let spool = ScanSpool(directory: try temporaryDirectory())
+            spoolDirectory = try temporaryDirectory()
+            let spool = ScanSpool(directory: spoolDirectory)
             jobs = JobBoard(registry: registry, events: events, spool: spool, logger: testLogger)
             let peer = self.peer
             services = APIServices(
@@ -53,6 +56,8 @@ struct APIRouterTests {
                 info: .init(version: "test", socket: "/test.sock", stateDir: "/test"), subscriberBuffer: 64,
                 identify: { _ in peer.value.withLock { $0 } })
         }
+
+        deinit { try? FileManager.default.removeItem(atPath: spoolDirectory) }
 
         func `as`(_ p: PeerIdentity?) { peer.value.withLock { $0 = p } }
 

@@ -422,7 +422,12 @@ struct PrivateServer: Sendable {
 
     func halt() async throws { try await run("halt") }
     func resume() async throws { try await run("resume") }
-    func stop() async { try? await run("stop") }
+    /// Stops the server and removes its folder (the script removes `dir`; the folder made
+    /// for it goes here).
+    func stop() async {
+        try? await run("stop")
+        try? FileManager.default.removeItem(atPath: (dir as NSString).deletingLastPathComponent)
+    }
 
     private func run(_ command: String) async throws {
         let r = try await runCommandSplit(["/bin/bash", repositoryRoot + "/Tests/peers/postgres_peer.sh", command, dir], within: .seconds(60))
