@@ -96,7 +96,7 @@ public final class EventLog: EventPublisher, Sendable {
         let subscription = EventSubscription(types: types, capacity: capacity, direct: direct) { [weak self] in
             _ = self?.subscribers.withLock { $0.remove(key, queue: queue) }
         }
-        subscribers.withLock { $0.insert(subscription, key: key, queue: queue) }
+        subscribers.withLock { $0.insert(subscription, key: key) }
         // A client that subscribes while halld stops (a WebSocket still upgrading when every
         // stream was ended) is ended too: otherwise its connection keeps the server open.
         if closed.load(ordering: .acquiring) { subscription.cancel() }
@@ -151,12 +151,12 @@ public final class EventLog: EventPublisher, Sendable {
         var all: [EventSubscription] { Array(plain.values) + queued.values.flatMap(\.members.values) }
         var count: Int { queued.values.reduce(plain.count) { $0 + $1.members.count } }
 
-        mutating func insert(_ subscription: EventSubscription, key: UInt64, queue id: ObjectIdentifier?) {
-            guard let id, let queue = subscription.queue else {
+        mutating func insert(_ subscription: EventSubscription, key: UInt64) {
+            guard let queue = subscription.queue else {
                 plain[key] = subscription
                 return
             }
-            queued[id, default: Group(queue: queue)].members[key] = subscription
+            queued[ObjectIdentifier(queue), default: Group(queue: queue)].members[key] = subscription
         }
 
         /// Removes a subscriber (nothing when it is gone already); a queue left without
