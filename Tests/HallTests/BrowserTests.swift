@@ -183,7 +183,12 @@ final class Chromium: Sendable {
 
     func stop() async {
         await child.stop()
-        try? FileManager.default.removeItem(atPath: profile)
+        // Chromium's helper processes can still write into the profile for a moment
+        // after the browser has ended: remove it until it stays removed (2 s at most).
+        for _ in 0..<20 where FileManager.default.fileExists(atPath: profile) {
+            try? FileManager.default.removeItem(atPath: profile)
+            if FileManager.default.fileExists(atPath: profile) { try? await Task.sleep(for: .milliseconds(100)) }
+        }
     }
 
     /// One tab: `evaluate` runs an expression in the page and answers its value as text.
