@@ -31,6 +31,9 @@ let saneConfigDir: String = {
     conf = conf.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasPrefix("geometry_max") ? "geometry_max 300.0" : String($0) }
         .joined(separator: "\n")
     if !conf.contains("geometry_max 300.0") { conf += "\ngeometry_max 300.0\n" }
+    // test:2 is pnmBytes' own: the backend keeps a device's option values from one
+    // handle to the next, and a hand scanner's would stay for the tests after it.
+    conf = conf.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.hasPrefix("number_of_devices") }.joined(separator: "\n") + "\nnumber_of_devices 3\n"
     try? conf.write(toFile: dir + "/test.conf", atomically: true, encoding: .utf8)
     if preset == nil { setenv("SANE_CONFIG_DIR", dir, 1) }
     return dir
@@ -41,16 +44,18 @@ extension PeerTests {
     /// The SANE driver against the SANE `test` backend, a real backend with virtual devices.
     @Suite("scanning through SANE (test backend)", .timeLimit(.minutes(3)))
     struct SaneTests {
-        static func opened(_ name: String = "test:0") async throws -> (SaneScanner, DeviceRegistry, EventRecorder) {
+        static func opened(_ name: String = "test:0", options: [String: String] = [:]) async throws -> (SaneScanner, DeviceRegistry, EventRecorder) {
             _ = saneConfigDir
-            let scanner = SaneScanner(id: DeviceID("scanner-1")!, name: "高速扫描仪", deviceName: name)
+            let scanner = SaneScanner(id: DeviceID("scanner-1")!, name: "高速扫描仪", deviceName: name, backendOptions: options)
             let events = EventRecorder()
             let registry = DeviceRegistry(devices: [scanner], events: events, retry: RetryPolicy(initial: .milliseconds(50), maximum: .milliseconds(200)), logger: testLogger)
             return (scanner, registry, events)
         }
 
-        static func running<T: Sendable>(_ body: @Sendable (SaneScanner, DeviceRegistry, EventRecorder) async throws -> T) async throws -> T {
-            let (scanner, registry, events) = try await opened()
+        static func running<T: Sendable>(
+            _ name: String = "test:0", options: [String: String] = [:], _ body: @Sendable (SaneScanner, DeviceRegistry, EventRecorder) async throws -> T
+        ) async throws -> T {
+            let (scanner, registry, events) = try await opened(name, options: options)
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await registry.run() }
                 _ = try await events.status("scanner-1", .online)
@@ -151,6 +156,57 @@ extension PeerTests {
             }
         }
 
+        @Test("a PNM page holds the bytes scanimage writes for the same picture, its height known (read straight into the page) or not (a hand scanner)")
+        func pnmBytes() async throws {
+            _ = saneConfigDir
+            let dir = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            for hand in ["no", "yes"] {
+                let pages = PageBox()
+                try await Self.running("test:2", options: ["test-picture": "Color pattern", "hand-scanner": hand]) { scanner, _, _ in
+                    _ = try await scanner.scan(ScanSettings(source: .flatbed, mode: .color, resolution: 75, format: "pnm")) { pages.add($0) }
+                }
+                let page = try #require(pages.all.first, "hand-scanner \(hand): no page")
+                let ours = try #require(Self.pnm(page.data), "hand-scanner \(hand): halld's page is not a PNM")
+
+                let file = dir + "/scanimage-\(hand).pnm"
+                let r = try await runCommand(
+                    [
+                        "/usr/bin/scanimage", "-d", "test:2", "--test-picture", "Color pattern", "--hand-scanner=\(hand)", "--source", "Flatbed", "--mode", "Color",
+                        "--depth", "8", "--resolution", "75",
+                    ] + (hand == "yes" ? [] : ["-l", "0", "-t", "0", "-x", "210", "-y", "297"]) + ["--format=pnm", "-o", file],
+                    environment: ["SANE_CONFIG_DIR": saneConfigDir])
+                #expect(r.status == 0, "scanimage: \(r.output)")
+                let written = try Data(contentsOf: URL(fileURLWithPath: file))
+                let theirs = try #require(Self.pnm(written), "hand-scanner \(hand): scanimage's file is not a PNM")
+                #expect(ours.width == theirs.width && ours.height == theirs.height && ours.magic == theirs.magic, "hand-scanner \(hand): halld \(ours.magic) \(ours.width)x\(ours.height), scanimage \(theirs.magic) \(theirs.width)x\(theirs.height)")
+                #expect(ours.samples.count == ours.width * ours.height * 3 && Set(ours.samples).count > 2, "hand-scanner \(hand): \(ours.samples.count) bytes")
+                if let at = zip(ours.samples, theirs.samples).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
+                    Issue.record("hand-scanner \(hand): the samples differ first at byte \(at) of \(ours.samples.count)")
+                }
+            }
+        }
+
+        /// Magic, width, height and samples of a binary PNM (comment lines allowed, as scanimage writes one).
+        static func pnm(_ data: Data) -> (magic: String, width: Int, height: Int, samples: Data)? {
+            var fields: [String] = []
+            var i = data.startIndex
+            while fields.count < 4, i < data.endIndex {
+                if data[i] == UInt8(ascii: "#") {
+                    while i < data.endIndex, data[i] != UInt8(ascii: "\n") { i += 1 }
+                } else if data[i] == UInt8(ascii: " ") || data[i] == UInt8(ascii: "\n") {
+                    i += 1
+                } else {
+                    let start = i
+                    while i < data.endIndex, data[i] != UInt8(ascii: " "), data[i] != UInt8(ascii: "\n") { i += 1 }
+                    fields.append(String(decoding: data[start..<i], as: UTF8.self))
+                    continue
+                }
+            }
+            guard fields.count == 4, let w = Int(fields[1]), let h = Int(fields[2]), i < data.endIndex else { return nil }
+            return (fields[0], w, h, data[(i + 1)...])
+        }
+
         @Test("an ADF job in color JPEG: the backend's ten sheets, encoded two at a time, arrive in their order, each a JPEG of its page's size")
         func adfInOrder() async throws {
             try await Self.running { scanner, _, _ in
@@ -208,7 +264,7 @@ extension PeerTests {
                 let client = HallClient(socketPath: socket)
                 let gone: DeviceDetail = try await client.call("GET", "/v1/devices/scanner-gone")
                 #expect(gone.state == .noDevice)
-                #expect(gone.lastError?.message.contains("SANE finds: test:0, test:1") == true, "\(String(describing: gone.lastError))")
+                #expect(gone.lastError?.message.contains("SANE finds: test:0, test:1, test:2") == true, "\(String(describing: gone.lastError))")
 
                 let bad = try await client.send(
                     "POST", "/v1/scanners/scanner-1/jobs", body: try JSONEncoder().encode(ScanJobRequest(resolution: 1000)), contentType: "application/json")

@@ -157,7 +157,8 @@ public actor SaneScanner: DocumentScanner, HardwareResettable {
 
     /// Sets source, mode, resolution, 8-bit depth and the A4 area (or the most the scanner takes).
     private func configure(_ h: SaneHandle, _ s: ScanSettings) async throws {
-        for (name, value) in backendOptions.merging(extraOptions, uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key }) {
+        let given = backendOptions.merging(extraOptions, uniquingKeysWith: { $1 })
+        for (name, value) in given.sorted(by: { $0.key < $1.key }) {
             try await h.set(name, .string(value))
         }
         if let o = options.first(where: { $0.name == "source" }), let word = o.strings.first(where: { Self.source($0) == s.source }) {
@@ -166,6 +167,10 @@ public actor SaneScanner: DocumentScanner, HardwareResettable {
         if let o = options.first(where: { $0.name == "mode" }), let word = o.strings.first(where: { Self.mode($0) == s.mode }) {
             try await h.set("mode", .string(word))
         }
+        // The backend's own options, the source and the mode can turn others on or off
+        // (a hand scanner has no scan area): the descriptors are read again before the
+        // depth, resolution and area are set.
+        options = try await h.options()
         if options.contains(where: { $0.name == "depth" && $0.settable }), s.mode != .lineart { try await h.set("depth", .int(8)) }
         if options.contains(where: { $0.name == "resolution" }) { try await h.set("resolution", .int(s.resolution)) }
         for (name, mm) in [("tl-x", 0.0), ("tl-y", 0.0), ("br-x", 210.0), ("br-y", 297.0)] {

@@ -13,6 +13,8 @@ public struct SaneOption: Sendable, Equatable {
     public var name: String
     public var type: UInt32
     public var size: Int
+    /// Set by software and active now (a backend turns options off as others change:
+    /// a hand scanner has no scan area).
     public var settable: Bool
     public var strings: [String]
     public var numbers: [Double]
@@ -164,7 +166,7 @@ public final class SaneHandle: Sendable {
         for i in 1..<max(1, count) {
             guard let d = sane_get_option_descriptor(h, i)?.pointee, let namePtr = d.name else { continue }
             var option = SaneOption(
-                index: i, name: String(cString: namePtr), type: d.type.rawValue, size: Int(d.size), settable: (d.cap & SANE_CAP_SOFT_SELECT) != 0,
+                index: i, name: String(cString: namePtr), type: d.type.rawValue, size: Int(d.size), settable: (d.cap & SANE_CAP_SOFT_SELECT) != 0 && (d.cap & SANE_CAP_INACTIVE) == 0,
                 strings: [], numbers: [], range: nil, step: 0)
             let fixed = d.type == SANE_TYPE_FIXED
             func number(_ w: SANE_Word) -> Double { fixed ? Double(w) / 65536 : Double(w) }
@@ -251,16 +253,35 @@ public final class SaneHandle: Sendable {
             let ps = sane_get_parameters(h, &p)
             guard ps == SANE_STATUS_GOOD else { throw SaneSession.error(ps, "reading the scan parameters") }
             let channels = p.format == SANE_FRAME_RGB ? 3 : 1
+            // A page of known size is read straight into its array (a copy through a
+            // read buffer was a tenth of halld's work in a PNM job); what the backend
+            // sends beyond it, or a page of unknown length (a hand scanner), goes through
+            // the buffer.
+            var ended = false
             var data: [UInt8] = []
-            if p.lines > 0 { data.reserveCapacity(Int(p.bytes_per_line) * Int(p.lines)) }
-            var buffer = [UInt8](repeating: 0, count: 256 * 1024)
-            while true {
-                var length: SANE_Int = 0
-                let rs = sane_read(h, &buffer, SANE_Int(buffer.count), &length)
-                SaneSession.ignoreSIGPIPEAgain()
-                if rs == SANE_STATUS_EOF { break }
-                guard rs == SANE_STATUS_GOOD else { throw SaneSession.error(rs, "reading the page") }
-                data.append(contentsOf: buffer[0..<Int(length)])
+            if p.lines > 0 {
+                let expected = Int(p.bytes_per_line) * Int(p.lines)
+                data = try [UInt8](unsafeUninitializedCapacity: expected) { page, count in
+                    while count < expected {
+                        var length: SANE_Int = 0
+                        let rs = sane_read(h, page.baseAddress! + count, SANE_Int(min(Self.readSize, expected - count)), &length)
+                        SaneSession.ignoreSIGPIPEAgain()
+                        if rs == SANE_STATUS_EOF { ended = true; return }
+                        guard rs == SANE_STATUS_GOOD else { throw SaneSession.error(rs, "reading the page") }
+                        count += Int(length)
+                    }
+                }
+            }
+            if !ended {
+                var buffer = [UInt8](repeating: 0, count: Self.readSize)
+                while true {
+                    var length: SANE_Int = 0
+                    let rs = sane_read(h, &buffer, SANE_Int(buffer.count), &length)
+                    SaneSession.ignoreSIGPIPEAgain()
+                    if rs == SANE_STATUS_EOF { break }
+                    guard rs == SANE_STATUS_GOOD else { throw SaneSession.error(rs, "reading the page") }
+                    data.append(contentsOf: buffer[0..<Int(length)])
+                }
             }
             if canceled.withLock({ $0 }) { throw SaneSession.error(SANE_STATUS_CANCELLED, "reading the page") }
             let bpl = Int(p.bytes_per_line)
@@ -277,6 +298,9 @@ public final class SaneHandle: Sendable {
                 width: width, height: height, channels: channels)
         }
     }
+
+    /// The most asked of one `sane_read`.
+    static let readSize = 256 * 1024
 
     /// Ends the batch (after the last page, or on error).
     public func finish() async {
