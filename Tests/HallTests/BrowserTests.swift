@@ -160,7 +160,7 @@ final class Chromium: Sendable {
             binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--remote-debugging-port=0", "--remote-allow-origins=*",
             "--user-data-dir=\(profile)",
             "--window-size=1920,1080", "about:blank",
-        ])
+        ], environment: ["TMPDIR": profile])  // its singleton socket's folder too, which it would leave in /tmp when stopped
         try await child.waitForOutput("DevTools listening on ws://127.0.0.1:", within: .seconds(30))
         let line = child.output.split(separator: "\n").first { $0.contains("DevTools listening on ws://127.0.0.1:") } ?? ""
         let port = line.split(separator: "127.0.0.1:").last.flatMap { Int($0.prefix { $0.isNumber }) } ?? 0
