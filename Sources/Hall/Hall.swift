@@ -51,9 +51,14 @@ public actor Hall {
     /// The last call of each called ticket (the first call stays in `calledAt`, for waiting times).
     var lastCalled: [String: Date] = [:]
     var today = ""
-    /// The event log, when it issues tickets and their events in the store's own
-    /// transactions (a single PC's SQLite), asked once.
-    lazy var ticketLog: EventLog? = (events as? EventLog).flatMap { $0.keepsTickets(of: store) ? $0 : nil }
+    /// Where the hall's events go, when it issues tickets and their events in one
+    /// transaction of the hall's store (a single PC's SQLite with its event log, a shared
+    /// hall's PostgreSQL), asked once.
+    lazy var ticketLog: (any TicketIssuing)? = {
+        if let log = events as? EventLog, log.keepsTickets(of: store) { return log }
+        if let shared = events as? SharedHallEvents, shared.keepsTickets(of: store) { return shared }
+        return nil
+    }()
     /// The instants of the day `rollDay()` last found (empty before its first call and
     /// after a load), published for `isCurrent(_:)`.
     var dayInstants = Date.distantPast..<Date.distantPast { didSet { published.withLock { $0.day = dayInstants } } }

@@ -15,7 +15,27 @@ public struct SharedHallEvents: EventPublisher {
     public func publish(_ event: NewEvent) async throws -> HallEvent {
         try await store.appendEvent(event, time: Timestamp.string()) { _ in }
     }
+
+    /// Whether the shared store is `hallStore` and stores a ticket with its event in one
+    /// transaction (PostgreSQL does).
+    func keepsTickets(of hallStore: any HallStore) -> Bool {
+        store is any TicketEventStore && (store as AnyObject) === (hallStore as AnyObject)
+    }
+
+    /// A ticket and its event in one transaction of the shared store (ask `keepsTickets(of:)` first).
+    public func issue(_ new: NewTicket, event: @escaping @Sendable (Ticket) throws -> NewEvent) async throws -> Ticket {
+        guard let tickets = store as? any TicketEventStore else { preconditionFailure("SharedHallEvents.issue on a store that does not keep tickets") }
+        return try await tickets.issueTicket(new, event: event, time: Timestamp.string()) { _ in }.0
+    }
 }
+
+/// A publisher that stores a ticket and its event in one transaction of the hall's store.
+protocol TicketIssuing: Sendable {
+    func issue(_ new: NewTicket, event: @escaping @Sendable (Ticket) throws -> NewEvent) async throws -> Ticket
+}
+
+extension EventLog: TicketIssuing {}
+extension SharedHallEvents: TicketIssuing {}
 
 /// Keeps one halld in its shared hall: joins it (the services checked, the windows
 /// registered), loads the day, then follows the hall's events for good. Each event is

@@ -143,12 +143,14 @@ public protocol HallStore: EventStore, RosterStore, LedgerStore, FollowUpStore, 
     func windows() async throws -> [StoredWindow]
 }
 
-/// A hall store that keeps the event log in the same database (the SQLite store of a
-/// single PC): a ticket and its `ticket.issued` event are written in one transaction,
-/// one flush to disk for both, and the event can never be missing for a stored ticket.
+/// A hall store that keeps the hall's event log in the same database (a single PC's
+/// SQLite, a shared hall's PostgreSQL): a ticket and its `ticket.issued` event are
+/// written in one transaction, one flush to disk for both, and the event can never be
+/// missing for a stored ticket.
 public protocol TicketEventStore: HallStore {
     /// `issueTicket` and `appendEvent` of `event(ticket)` in one transaction; `committed`
-    /// as in `appendEvent`.
+    /// runs after the commit (in sequence order where the store says so: SQLite's serial
+    /// writer; see PostgreSQL's for its own).
     func issueTicket(
         _ new: NewTicket, event: @escaping @Sendable (Ticket) throws -> NewEvent, time: String, committed: @escaping @Sendable (HallEvent) -> Void
     ) async throws -> (Ticket, HallEvent)

@@ -266,6 +266,8 @@ public final class PostgresHallStore: SharedHallStore {
             throw error
         } catch let error as HallMembershipError {
             throw error
+        } catch let error as CallersError {
+            throw error.error
         } catch let error as PSQLError where error.serverInfo?[.sqlState] != nil && !Self.isOutage(error) {
             throw error
         } catch is CancellationError {
@@ -303,43 +305,46 @@ public final class PostgresHallStore: SharedHallStore {
 
     public func issueTicket(_ new: NewTicket) async throws -> Ticket {
         try await guarded { [self] in
-            let hall = hall
-            return try await transaction { c in
-                // Two issues of one service and day, from any PC, take their numbers in turn.
-                let key = "\(hall)|\(new.day)|\(new.service)"
-                try await c.query("SELECT pg_advisory_xact_lock(hashtext(\(key)))", logger: logger)
-                var slot: Double?
-                if let code = new.appointment {
-                    let rows = try await c.query(
-                        "SELECT service, slot, ticket, state FROM appointment WHERE hall = \(hall) AND code = \(code) FOR UPDATE", logger: logger
-                    ).collect()
-                    guard let row = rows.first else { throw HallStoreError.unknownAppointment }
-                    let (service, at, used, state) = try row.decode((String, Double, String?, String).self)
-                    guard service == new.service else { throw HallStoreError.unknownAppointment }
-                    if let used { throw HallStoreError.appointmentUsed(ticket: used) }
-                    guard state == Appointment.State.booked.rawValue else { throw HallStoreError.appointmentClosed(Appointment.State(rawValue: state) ?? .cancelled) }
-                    slot = at
-                    try await c.query(
-                        "UPDATE appointment SET ticket = \(new.id), state = \(Appointment.State.checkedIn.rawValue) WHERE hall = \(hall) AND code = \(code)", logger: logger)
-                }
-                let last = try await c.query(
-                    "SELECT COALESCE(MAX(seq), 0) FROM ticket WHERE hall = \(hall) AND day = \(new.day) AND issue_service = \(new.service)", logger: logger
-                ).collect().first?.decode(Int.self) ?? 0
-                if let cap = new.dailyCap, last >= cap { throw HallStoreError.dailyCapReached(cap) }
-                let t = Ticket(
-                    id: new.id, number: Ticket.number(prefix: new.service, seq: last + 1), service: new.service, day: new.day, priority: new.priority,
-                    appointment: new.appointment, slot: slot.map(Date.init(timeIntervalSince1970:)), state: .waiting, issuedAt: new.at, queuedAt: new.at,
-                    recalls: 0)
-                let at = new.at.timeIntervalSince1970
-                try await c.query(
-                    """
-                    INSERT INTO ticket (hall, id, day, service, issue_service, seq, number, priority, appointment, slot, state, issued_at, queued_at)
-                    VALUES (\(hall), \(t.id), \(t.day), \(t.service), \(t.service), \(last + 1), \(t.number), \(t.priority.rawValue), \(t.appointment),
-                            \(slot), \(t.state.rawValue), \(at), \(at))
-                    """, logger: logger)
-                return t
-            }
+            try await transaction { c in try await insertTicket(c, new) }
         }
+    }
+
+    /// Numbers and inserts a ticket (and checks its appointment in), inside the caller's transaction.
+    private func insertTicket(_ c: PostgresConnection, _ new: NewTicket) async throws -> Ticket {
+        let hall = hall
+        // Two issues of one service and day, from any PC, take their numbers in turn.
+        let key = "\(hall)|\(new.day)|\(new.service)"
+        try await c.query("SELECT pg_advisory_xact_lock(hashtext(\(key)))", logger: logger)
+        var slot: Double?
+        if let code = new.appointment {
+            let rows = try await c.query(
+                "SELECT service, slot, ticket, state FROM appointment WHERE hall = \(hall) AND code = \(code) FOR UPDATE", logger: logger
+            ).collect()
+            guard let row = rows.first else { throw HallStoreError.unknownAppointment }
+            let (service, at, used, state) = try row.decode((String, Double, String?, String).self)
+            guard service == new.service else { throw HallStoreError.unknownAppointment }
+            if let used { throw HallStoreError.appointmentUsed(ticket: used) }
+            guard state == Appointment.State.booked.rawValue else { throw HallStoreError.appointmentClosed(Appointment.State(rawValue: state) ?? .cancelled) }
+            slot = at
+            try await c.query(
+                "UPDATE appointment SET ticket = \(new.id), state = \(Appointment.State.checkedIn.rawValue) WHERE hall = \(hall) AND code = \(code)", logger: logger)
+        }
+        let last = try await c.query(
+            "SELECT COALESCE(MAX(seq), 0) FROM ticket WHERE hall = \(hall) AND day = \(new.day) AND issue_service = \(new.service)", logger: logger
+        ).collect().first?.decode(Int.self) ?? 0
+        if let cap = new.dailyCap, last >= cap { throw HallStoreError.dailyCapReached(cap) }
+        let t = Ticket(
+            id: new.id, number: Ticket.number(prefix: new.service, seq: last + 1), service: new.service, day: new.day, priority: new.priority,
+            appointment: new.appointment, slot: slot.map(Date.init(timeIntervalSince1970:)), state: .waiting, issuedAt: new.at, queuedAt: new.at,
+            recalls: 0)
+        let at = new.at.timeIntervalSince1970
+        try await c.query(
+            """
+            INSERT INTO ticket (hall, id, day, service, issue_service, seq, number, priority, appointment, slot, state, issued_at, queued_at)
+            VALUES (\(hall), \(t.id), \(t.day), \(t.service), \(t.service), \(last + 1), \(t.number), \(t.priority.rawValue), \(t.appointment),
+                    \(slot), \(t.state.rawValue), \(at), \(at))
+            """, logger: logger)
+        return t
     }
 
     public func updateTicket(_ t: Ticket, from previous: TicketState) async throws {
@@ -732,31 +737,36 @@ public final class PostgresHallStore: SharedHallStore {
 
     public func appendEvent(_ event: NewEvent, time: String, committed: @escaping @Sendable (HallEvent) -> Void) async throws -> HallEvent {
         let data = String(decoding: try JSONEncoder().encode(event.data), as: UTF8.self)
-        let (hall, origin) = (hall, origin)
         return try await guarded { [self] in
             try await self.appends.run {
-                let seq = try await self.transaction { c in
-                    // The counter row is locked until commit: numbers follow commit order, with no gaps.
-                    let seq = try await c.query(
-                        """
-                        INSERT INTO hall_sequence (hall, last) VALUES (\(hall), 1)
-                        ON CONFLICT (hall) DO UPDATE SET last = hall_sequence.last + 1 RETURNING last
-                        """, logger: self.logger
-                    ).collect().first?.decode(Int64.self) ?? 0
-                    try await c.query(
-                        """
-                        INSERT INTO event (hall, seq, type, device, time, data, origin)
-                        VALUES (\(hall), \(seq), \(event.type), \(event.device?.rawValue), \(time), \(data), \(origin))
-                        """, logger: self.logger)
-                    // Delivered to every listening halld when (and only if) this commits.
-                    try await c.query("SELECT pg_notify(\(Self.eventChannel), \(hall))", logger: self.logger)
-                    return seq
-                }
+                let seq = try await self.transaction { c in try await self.insertEvent(c, event, data: data, time: time) }
                 let stored = HallEvent(seq: seq, type: event.type, time: time, device: event.device, data: event.data)
                 committed(stored)
                 return stored
             }
         }
+    }
+
+    /// Takes the hall's next sequence number, stores the event under it and notifies
+    /// every listening halld, in one statement (one round trip) inside the caller's
+    /// transaction. The counter row stays locked until commit, so numbers follow commit
+    /// order with no gaps; the notification goes out when (and only if) it commits.
+    private func insertEvent(_ c: PostgresConnection, _ event: NewEvent, data: String, time: String) async throws -> Int64 {
+        let (hall, origin) = (hall, origin)
+        let row = try await c.query(
+            """
+            WITH next AS (
+                INSERT INTO hall_sequence (hall, last) VALUES (\(hall), 1)
+                ON CONFLICT (hall) DO UPDATE SET last = hall_sequence.last + 1 RETURNING last
+            ), stored AS (
+                INSERT INTO event (hall, seq, type, device, time, data, origin)
+                SELECT \(hall), last, \(event.type), \(event.device?.rawValue), \(time), \(data), \(origin) FROM next RETURNING seq
+            )
+            SELECT stored.seq FROM stored, LATERAL (SELECT pg_notify(\(Self.eventChannel), \(hall))) AS notified
+            """, logger: logger
+        ).collect().first
+        guard let row else { throw HallStoreError.unavailable(store: description, reason: "the event was not stored") }
+        return try row.decode(Int64.self)
     }
 
     /// The channel every hall's appends notify, with the hall's id as payload.
@@ -955,4 +965,43 @@ final class AsyncLock: Sendable {
         }
         next?.resume()
     }
+}
+
+extension PostgresHallStore: TicketEventStore {
+    /// The ticket and its `ticket.issued` event in one transaction: a ticket is never in
+    /// the hall without its event (no halld killed between the two leaves one for the
+    /// resync to find), and an issue takes one commit and six round trips instead of two
+    /// and ten. The hall's sequence row is locked from the event's insert to the commit,
+    /// so numbers still follow commit order across every halld of the hall.
+    ///
+    /// Unlike `appendEvent`, issues are not queued behind this halld's other appends:
+    /// `committed` runs once its transaction committed, and two issues at once may run
+    /// theirs out of sequence order. The shared hall's events reach this halld's
+    /// subscribers through its follower, which reads them in order (`SharedHallEvents`
+    /// gives no `committed` work). Queued, an issue waited on the queue while it waited
+    /// for the service's number lock, and during an outage the queue held requests whose
+    /// callers had long timed out: issues failed for tens of seconds after the server was
+    /// back (`SharedHallTests.outageAndCrash`).
+    public func issueTicket(
+        _ new: NewTicket, event: @escaping @Sendable (Ticket) throws -> NewEvent, time: String, committed: @escaping @Sendable (HallEvent) -> Void
+    ) async throws -> (Ticket, HallEvent) {
+        try await guarded { [self] in
+            let (ticket, e, seq) = try await self.transaction { c in
+                let ticket = try await self.insertTicket(c, new)
+                let e: NewEvent
+                do { e = try event(ticket) } catch { throw CallersError(error: error) }
+                let data = String(decoding: try JSONEncoder().encode(e.data), as: UTF8.self)
+                return (ticket, e, try await self.insertEvent(c, e, data: data, time: time))
+            }
+            let stored = HallEvent(seq: seq, type: e.type, time: time, device: e.device, data: e.data)
+            committed(stored)
+            return (ticket, stored)
+        }
+    }
+}
+
+/// An error of the caller's own closure inside an operation: it comes out as itself,
+/// not as the store being unavailable.
+struct CallersError: Error {
+    let error: any Error
 }

@@ -6,6 +6,7 @@ import Hall
 import HallAPIModels
 import HallModel
 import PostgresStore
+import Synchronization
 import Testing
 
 /// The ticket's life as a pure rule: no store, no devices, no clock.
@@ -350,6 +351,30 @@ struct HallStoreContractTests {
             open.current = "r1"
             try await store.saveWindow(open)
             #expect(try await store.windows() == [open])
+        }
+    }
+
+    @Test("a ticket and its event in one transaction: both stored, the event numbered next; an event that cannot be made leaves no ticket and takes no number", arguments: [StoreKind.sqlite, .postgresql])
+    func ticketWithEvent(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let tickets = try #require(store as? any TicketEventStore, "\(kind) keeps no tickets with their events")
+            let log = EventLog(store: store)
+            _ = try await log.publish(NewEvent(type: "device.status"))
+            let seen = Mutex<[Int64]>([])
+            let issued = { @Sendable (t: Ticket) in NewEvent(type: "ticket.issued", data: ["number": .string(t.number)]) }
+            let time = "2027-01-15T08:00:00.000Z"
+            let (first, event) = try await tickets.issueTicket(new("t1"), event: issued, time: time) { e in seen.withLock { $0.append(e.seq) } }
+            #expect(first.number == "A001" && event.seq == 2 && event.type == "ticket.issued" && event.time == time)
+            let stored = try await log.events(after: 1)
+            #expect(stored.map(\.seq) == [2] && stored.first?.data["number"]?.stringValue == "A001", "\(stored)")
+
+            struct Refused: Error {}
+            await #expect(throws: Refused.self) { _ = try await tickets.issueTicket(new("t2"), event: { _ in throw Refused() }, time: time) { _ in } }
+            #expect(try await store.tickets(day: "2027-01-15").map(\.id) == ["t1"], "the ticket of the event that failed was kept")
+            let (next, nextEvent) = try await tickets.issueTicket(new("t3"), event: issued, time: time) { e in seen.withLock { $0.append(e.seq) } }
+            #expect(next.number == "A002" && nextEvent.seq == 3, "\(next.number), event \(nextEvent.seq)")
+            #expect(try await log.lastSequence() == 3)
+            #expect(seen.withLock { $0 } == [2, 3])
         }
     }
 

@@ -470,3 +470,23 @@ struct HallDayTests {
         }
     }
 }
+
+@Suite("a shared hall's ticket issue", .timeLimit(.minutes(1)))
+struct SharedIssueTests {
+    @Test("in a hall shared on PostgreSQL, the hall issues a ticket and its ticket.issued event in one transaction of the store")
+    func oneTransaction() async throws {
+        let store = try StoreKind.postgresStore(hall: "one-txn-" + UUID().uuidString.lowercased())
+        defer { store.close() }
+        let services = [HallService(code: "A", name: "社会保障")]
+        try await store.join(services: services, windows: [HallWindowConfig(number: 1)])
+        let registry = DeviceRegistry(devices: [], events: EventRecorder(), logger: testLogger)
+        let hall = Hall(
+            setup: HallSetup(services: services, windows: [HallWindowConfig(number: 1)]), store: store, registry: registry, events: SharedHallEvents(store: store),
+            logger: testLogger, now: { Date(timeIntervalSince1970: 1_800_000_000) })
+        try await hall.load()
+        #expect(await hall.ticketLog is SharedHallEvents, "the hall does not issue through the shared store's transaction")
+        let ticket = try await hall.issue(service: "A")
+        let issued = try await store.events(after: 0, limit: 10, types: ["ticket.issued"])
+        #expect(issued.count == 1 && issued.first?.data["id"]?.stringValue == ticket.id, "\(issued)")
+    }
+}
