@@ -329,22 +329,28 @@ public final class PostgresHallStore: SharedHallStore {
             try await c.query(
                 "UPDATE appointment SET ticket = \(new.id), state = \(Appointment.State.checkedIn.rawValue) WHERE hall = \(hall) AND code = \(code)", logger: logger)
         }
-        let last = try await c.query(
-            "SELECT COALESCE(MAX(seq), 0) FROM ticket WHERE hall = \(hall) AND day = \(new.day) AND issue_service = \(new.service)", logger: logger
-        ).collect().first?.decode(Int.self) ?? 0
-        if let cap = new.dailyCap, last >= cap { throw HallStoreError.dailyCapReached(cap) }
-        let t = Ticket(
-            id: new.id, number: Ticket.number(prefix: new.service, seq: last + 1), service: new.service, day: new.day, priority: new.priority,
-            appointment: new.appointment, slot: slot.map(Date.init(timeIntervalSince1970:)), state: .waiting, issuedAt: new.at, queuedAt: new.at,
-            recalls: 0)
+        // The next number and the row in one statement (one round trip), after the lock:
+        // a statement sees what was committed before it began, so the lock comes first.
+        // The number is the service's code and the sequence, at least three digits, as
+        // `Ticket.number` writes it; none comes back when the day's cap is reached.
         let at = new.at.timeIntervalSince1970
-        try await c.query(
+        let waiting = TicketState.waiting.rawValue
+        let row = try await c.query(
             """
             INSERT INTO ticket (hall, id, day, service, issue_service, seq, number, priority, appointment, slot, state, issued_at, queued_at)
-            VALUES (\(hall), \(t.id), \(t.day), \(t.service), \(t.service), \(last + 1), \(t.number), \(t.priority.rawValue), \(t.appointment),
-                    \(slot), \(t.state.rawValue), \(at), \(at))
-            """, logger: logger)
-        return t
+            SELECT \(hall), \(new.id), \(new.day), \(new.service), \(new.service), next.seq,
+                   \(new.service) || CASE WHEN next.seq < 1000 THEN lpad(next.seq::text, 3, '0') ELSE next.seq::text END,
+                   \(new.priority.rawValue), \(new.appointment), \(slot), \(waiting), \(at), \(at)
+            FROM (SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM ticket WHERE hall = \(hall) AND day = \(new.day) AND issue_service = \(new.service)) AS next
+            WHERE \(new.dailyCap)::integer IS NULL OR next.seq <= \(new.dailyCap)::integer
+            RETURNING number
+            """, logger: logger
+        ).collect().first
+        guard let row else { throw HallStoreError.dailyCapReached(new.dailyCap ?? 0) }
+        return Ticket(
+            id: new.id, number: try row.decode(String.self), service: new.service, day: new.day, priority: new.priority,
+            appointment: new.appointment, slot: slot.map(Date.init(timeIntervalSince1970:)), state: .waiting, issuedAt: new.at, queuedAt: new.at,
+            recalls: 0)
     }
 
     public func updateTicket(_ t: Ticket, from previous: TicketState) async throws {
@@ -970,7 +976,7 @@ final class AsyncLock: Sendable {
 extension PostgresHallStore: TicketEventStore {
     /// The ticket and its `ticket.issued` event in one transaction: a ticket is never in
     /// the hall without its event (no halld killed between the two leaves one for the
-    /// resync to find), and an issue takes one commit and six round trips instead of two
+    /// resync to find), and an issue takes one commit and five round trips instead of two
     /// and ten. The hall's sequence row is locked from the event's insert to the commit,
     /// so numbers still follow commit order across every halld of the hall.
     ///

@@ -55,7 +55,7 @@ struct SharedHallBench {
             Row(
                 name: "durable ticket issue, PostgreSQL store, in process", unit: "tickets/s", baseline: b, halld: median(issue), higherIsBetter: true,
                 target: "report", met: true,
-                note: "baseline: psql (libpq) running one single-row INSERT of a ticket-sized row per transaction (autocommit, synchronous_commit=on), one after another, on the same server as halld's store; not pipelined, as halld's issues are one transaction each. halld: Hall.issue with the PostgreSQL store: the ticket (advisory lock, MAX(seq)+1, INSERT) and its ticket.issued event (hall sequence, INSERT and NOTIFY in one statement) in one transaction: six round trips through PostgresNIO, one commit."),
+                note: "baseline: psql (libpq) running one single-row INSERT of a ticket-sized row per transaction (autocommit, synchronous_commit=on), one after another, on the same server as halld's store; not pipelined, as halld's issues are one transaction each. halld: Hall.issue with the PostgreSQL store: the ticket (advisory lock, MAX(seq)+1, INSERT) and its ticket.issued event (hall sequence, INSERT and NOTIFY in one statement) in one transaction: five round trips through PostgresNIO (BEGIN, the number lock, the next number and the row in one INSERT, the event, COMMIT), one commit."),
             Row(
                 name: "ticket ledger write alone, PostgreSQL (PostgresHallStore.issueTicket)", unit: "tickets/s", baseline: b, halld: median(ledger),
                 higherIsBetter: true, target: "report", met: true),

@@ -155,6 +155,20 @@ struct HallStoreContractTests {
         }
     }
 
+    @Test("the thousandth ticket of a service's day is A1000, the one before A999", arguments: StoreKind.allCases)
+    func fourDigits(kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let numbers = try await withThrowingTaskGroup(of: [String].self) { group in
+                for lane in 0..<20 {
+                    group.addTask { var mine: [String] = []; for i in 0..<50 { mine.append(try await store.issueTicket(new("t\(lane)-\(i)")).number) }; return mine }
+                }
+                return try await group.reduce(into: Set<String>()) { $0.formUnion($1) }
+            }
+            #expect(numbers.count == 1000 && numbers.contains("A999") && numbers.contains("A1000") && numbers.contains("A001"), "\(numbers.count) numbers")
+            #expect(numbers == Set((1...1000).map { Ticket.number(prefix: "A", seq: $0) }))
+        }
+    }
+
     @Test("two hallds joining a new database at once: the schema is made once, versioned; the services of the first stand, a different set is refused with the difference")
     func migrationsAtOnce() async throws {
         guard let url = ProcessInfo.processInfo.environment["HALLD_TEST_POSTGRES"], var parts = URLComponents(string: url) else {
