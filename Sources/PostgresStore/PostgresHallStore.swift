@@ -939,35 +939,59 @@ public struct HallStoreConfigurationError: Error, CustomStringConvertible, Senda
 
 /// One holder at a time, first come first served, without blocking a thread.
 final class AsyncLock: Sendable {
-    private let state = Mutex<(held: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private struct State {
+        var held = false
+        var nextID = 0
+        var waiters: [(id: Int, continuation: CheckedContinuation<Void, any Error>)] = []
+    }
+    private let state = Mutex(State())
 
+    /// Runs `body` when the lock is free, in the order callers came. A caller cancelled
+    /// while it waits (its operation timed out) leaves the queue at once with a
+    /// CancellationError: its body never runs late, after its caller has given up.
     func run<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        await acquire()
+        try await acquire()
         defer { release() }
         return try await body()
     }
 
-    private func acquire() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let now = state.withLock { s -> Bool in
-                if s.held {
-                    s.waiters.append(c)
-                    return false
+    /// Callers waiting for the lock (for tests).
+    var waiting: Int { state.withLock { $0.waiters.count } }
+
+    private func acquire() async throws {
+        let id = state.withLock { s -> Int in
+            s.nextID += 1
+            return s.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+                let now = state.withLock { s -> Result<Void, any Error>? in
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    if !s.held {
+                        s.held = true
+                        return .success(())
+                    }
+                    s.waiters.append((id, c))
+                    return nil
                 }
-                s.held = true
-                return true
+                if let now { c.resume(with: now) }
             }
-            if now { c.resume() }
+        } onCancel: {
+            let left = state.withLock { s -> CheckedContinuation<Void, any Error>? in
+                guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return s.waiters.remove(at: i).continuation
+            }
+            left?.resume(throwing: CancellationError())
         }
     }
 
     private func release() {
-        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+        let next = state.withLock { s -> CheckedContinuation<Void, any Error>? in
             if s.waiters.isEmpty {
                 s.held = false
                 return nil
             }
-            return s.waiters.removeFirst()
+            return s.waiters.removeFirst().continuation
         }
         next?.resume()
     }
@@ -980,14 +1004,13 @@ extension PostgresHallStore: TicketEventStore {
     /// and ten. The hall's sequence row is locked from the event's insert to the commit,
     /// so numbers still follow commit order across every halld of the hall.
     ///
-    /// Unlike `appendEvent`, issues are not queued behind this halld's other appends:
-    /// `committed` runs once its transaction committed, and two issues at once may run
-    /// theirs out of sequence order. The shared hall's events reach this halld's
-    /// subscribers through its follower, which reads them in order (`SharedHallEvents`
-    /// gives no `committed` work). Queued, an issue waited on the queue while it waited
-    /// for the service's number lock, and during an outage the queue held requests whose
-    /// callers had long timed out: issues failed for tens of seconds after the server was
-    /// back (`SharedHallTests.outageAndCrash`).
+    /// Unlike `appendEvent`, issues are not queued behind this halld's other appends: an
+    /// issue waits for its service's number lock while another PC's issue holds it, and
+    /// every event of this halld would wait behind it (queued, `outageAndCrash` failed:
+    /// issues answered 503 for 20 s after the server was back). So `committed` runs once
+    /// its transaction committed, and two issues at once may run theirs out of sequence
+    /// order. The shared hall's events reach this halld's subscribers through its
+    /// follower, which reads them in order (`SharedHallEvents` gives no `committed` work).
     public func issueTicket(
         _ new: NewTicket, event: @escaping @Sendable (Ticket) throws -> NewEvent, time: String, committed: @escaping @Sendable (HallEvent) -> Void
     ) async throws -> (Ticket, HallEvent) {
