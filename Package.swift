@@ -121,10 +121,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // PostgreSQL through PostgresNIO: the hall store of a hall shared by several PCs.
+        // An event loop as a task executor: awaits on a channel's own loop, no thread hop.
+        .target(
+            name: "LoopExecutor",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "PostgresStore",
             dependencies: [
-                "DeviceKit", "HallModel",
+                "DeviceKit", "HallModel", "LoopExecutor",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -174,7 +180,7 @@ let package = Package(
         .target(
             name: "HallAPI",
             dependencies: [
-                "DeviceKit", "HallAPIModels", "Hall", "Jobs", "HallConfiguration", "Speech",
+                "DeviceKit", "HallAPIModels", "Hall", "Jobs", "HallConfiguration", "Speech", "LoopExecutor",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Metrics", package: "swift-metrics"),

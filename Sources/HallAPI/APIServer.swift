@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
+import LoopExecutor
 import NIOCore
 import NIOExtras
 import NIOHTTP1
@@ -262,33 +263,7 @@ final class RequestEndHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-/// An event loop as a Swift task executor: jobs of a task that prefers it run on the
-/// loop's thread, between its I/O (`EventLoop.execute`). One per loop.
-final class EventLoopTaskExecutor: TaskExecutor {
-    let eventLoop: any EventLoop
-
-    private init(_ eventLoop: any EventLoop) { self.eventLoop = eventLoop }
-
-    private static let executors = Mutex<[ObjectIdentifier: EventLoopTaskExecutor]>([:])
-
-    /// The executor of `eventLoop`, made the first time it is asked for.
-    static func of(_ eventLoop: any EventLoop) -> EventLoopTaskExecutor {
-        executors.withLock { all in
-            let key = ObjectIdentifier(eventLoop as AnyObject)
-            if let known = all[key] { return known }
-            let made = EventLoopTaskExecutor(eventLoop)
-            all[key] = made
-            return made
-        }
-    }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        eventLoop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
-    }
-}
-
 /// Events for the subscribers of one event loop, handed to it at once (`EventLog.fanOut`).
 extension EventLoopTaskExecutor: EventDeliveryQueue {
-    func deliver(_ work: @escaping @Sendable () -> Void) { eventLoop.execute(work) }
+    public func deliver(_ work: @escaping @Sendable () -> Void) { eventLoop.execute(work) }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Hall
 import HallAPIModels
 import Hummingbird
+import LoopExecutor
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes

@@ -2,6 +2,7 @@ import DeviceKit
 import Foundation
 import HallModel
 import Logging
+import LoopExecutor
 import PostgresNIO
 import Synchronization
 
@@ -241,7 +242,14 @@ public final class PostgresHallStore: SharedHallStore {
     /// One transaction; a rule the closure refused (`HallStoreError`) comes out as itself.
     private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await client.withTransaction(logger: logger) { c in try await body(c) }
+            // On the connection's own event loop: each statement's answer resumes the
+            // transaction where it arrived, not on another thread (a third more issues
+            // a second in hall-bench, where every thread hop costs a wake-up).
+            return try await client.withConnection { connection in
+                try await withTaskExecutorPreference(EventLoopTaskExecutor.of(connection.eventLoop)) {
+                    try await connection.withTransaction(logger: logger) { c in try await body(c) }
+                }
+            }
         } catch let error as PostgresTransactionError {
             // What went wrong inside (a rule refused, a statement failed) comes out as itself.
             if let inner = error.closureError { throw inner }
