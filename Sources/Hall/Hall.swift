@@ -54,11 +54,7 @@ public actor Hall {
     /// Where the hall's events go, when it issues tickets and their events in one
     /// transaction of the hall's store (a single PC's SQLite with its event log, a shared
     /// hall's PostgreSQL), asked once.
-    lazy var ticketLog: (any TicketIssuing)? = {
-        if let log = events as? EventLog, log.keepsTickets(of: store) { return log }
-        if let shared = events as? SharedHallEvents, shared.keepsTickets(of: store) { return shared }
-        return nil
-    }()
+    lazy var ticketLog: (any TicketIssuing)? = (events as? any TicketIssuing).flatMap { $0.keepsTickets(of: store) ? $0 : nil }
     /// The instants of the day `rollDay()` last found (empty before its first call and
     /// after a load), published for `isCurrent(_:)`.
     var dayInstants = Date.distantPast..<Date.distantPast { didSet { published.withLock { $0.day = dayInstants } } }

@@ -29,8 +29,10 @@ public struct SharedHallEvents: EventPublisher {
     }
 }
 
-/// A publisher that stores a ticket and its event in one transaction of the hall's store.
+/// A publisher that can store a ticket and its event in one transaction of the hall's
+/// store: when `keepsTickets(of:)` that store, the hall issues through `issue`.
 protocol TicketIssuing: Sendable {
+    func keepsTickets(of hallStore: any HallStore) -> Bool
     func issue(_ new: NewTicket, event: @escaping @Sendable (Ticket) throws -> NewEvent) async throws -> Ticket
 }
 
