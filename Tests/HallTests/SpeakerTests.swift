@@ -161,7 +161,10 @@ struct SpeakerTests {
                 repeat = 1
                 """)
         try Self.configText(dir, speaker: speaker).write(toFile: dir + "/halld.toml", atomically: true, encoding: .utf8)
-        let halld = try await Child.start([builtExecutable("halld"), "--config", dir + "/halld.toml", "--log-level", "notice"], environment: ["HOME": dir])
+        // XDG_RUNTIME_DIR too: ALSA's PulseAudio hook, reading the configuration, would
+        // otherwise make a /tmp/pulse-* folder and leave it (halld.service has PrivateTmp).
+        let halld = try await Child.start(
+            [builtExecutable("halld"), "--config", dir + "/halld.toml", "--log-level", "notice"], environment: ["HOME": dir, "XDG_RUNTIME_DIR": dir])
         do {
             let client = HallClient(socketPath: dir + "/halld.sock")
             try await eventually("halld answers", within: .seconds(20), seen: { halld.output.suffix(2000).description }) {
