@@ -137,6 +137,9 @@ public actor DeviceRegistry {
                 group.addTask { await self.supervise(id) }
             }
         }
+        // With no devices (a PC kept for its hall, or for the district's figures) there
+        // is nothing to supervise, and still nothing ends before the daemon stops.
+        while ids.isEmpty && !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
         // Closing runs after cancellation; a detached task (awaited here) keeps the
         // last counter writes from being cancelled with it.
         await Task.detached { await self.closeAll() }.value

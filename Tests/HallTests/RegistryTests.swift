@@ -1,4 +1,5 @@
 import DeviceKit
+import Foundation
 import Simulators
 import Testing
 
@@ -115,6 +116,23 @@ struct RegistryTests {
         #expect(after.counters[.opens] == 2)
         await #expect(throws: DeviceError.self) { _ = try await registry.reset(DeviceID("nope")!) }
     }
-}
 
-import Foundation
+    @Test("with no devices it runs until cancelled, as the daemon's service must (a PC kept for its hall)")
+    func noDevices() async throws {
+        let (registry, _) = makeRegistry([])
+        actor Flag {
+            var value = false
+            func set() { value = true }
+        }
+        let returned = Flag()
+        let run = Task {
+            await registry.run()
+            await returned.set()
+        }
+        defer { run.cancel() }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(await !returned.value, "run() returned with no devices before it was cancelled")
+        run.cancel()
+        try await eventually("run() returns once cancelled", within: .seconds(5)) { await returned.value }
+    }
+}
