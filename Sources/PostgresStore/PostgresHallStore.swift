@@ -82,6 +82,41 @@ public final class PostgresHallStore: SharedHallStore {
         }
     }
 
+    /// Indexes that change no table's shape, built where missing at every start rather
+    /// than as a schema version: a database that has them is still the shape an older
+    /// halld knows, so the PCs and halls that share it need not all be upgraded at once.
+    static let indexes: [(name: String, sql: String)] = [
+        // The district's figures (GET /v1/stats?hall=all) read one day of every hall's
+        // tickets: by the day, instead of the whole table's history.
+        ("ticket_district_day", "CREATE INDEX IF NOT EXISTS ticket_district_day ON ticket (day, hall)")
+    ]
+
+    /// Builds the `indexes` the database lacks (the first start after an upgrade). Building
+    /// one holds the table's writes until it is done (seconds for a year of a district's
+    /// tickets), so it gets minutes, not the operations' budget; a halld starting meanwhile
+    /// waits for it under the migrations' lock.
+    func buildIndexes() async throws {
+        let names = Self.indexes.map(\.name)
+        let present = try await guarded(duringOutage: true) { [self] in
+            var present = Set<String>()
+            for try await name in try await client.query(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND indexname = ANY(\(names))", logger: logger
+            ).decode(String.self) {
+                present.insert(name)
+            }
+            return present
+        }
+        let missing = Self.indexes.filter { !present.contains($0.name) }
+        guard !missing.isEmpty else { return }
+        logger.notice("building \(missing.map(\.name).joined(separator: ", ")) in \(description): ticket writes wait until it is built (once)")
+        try await guarded(duringOutage: true, timeout: .seconds(900)) { [self] in
+            try await transaction { c in
+                try await c.query("SELECT pg_advisory_xact_lock(7254001)", logger: logger)
+                for index in missing { try await c.query(PostgresQuery(unsafeSQL: index.sql), logger: logger) }
+            }
+        }
+    }
+
     /// The schema version this halld writes: a database migrated further by a newer
     /// halld is refused rather than written in a shape this one does not know.
     public static var schemaVersion: Int { schema.count }
@@ -153,6 +188,7 @@ public final class PostgresHallStore: SharedHallStore {
         let ours = try Dictionary(uniqueKeysWithValues: services.map { ($0.code, String(decoding: try encoder.encode($0), as: UTF8.self)) })
         let hall = hall
         try await guarded(duringOutage: true) { [self] in try await migrate() }
+        try await buildIndexes()
         return try await guarded(duringOutage: true) { [self] in
             try await transaction { c in
                 let version = try await c.query("SELECT COALESCE(MAX(version), 0) FROM halld_schema", logger: logger).collect().first?.decode(Int.self) ?? 0
@@ -260,12 +296,12 @@ public final class PostgresHallStore: SharedHallStore {
     }
 
     /// Runs one operation of the hall: at once `unavailable` while the server is known
-    /// to be unreachable; `unavailable` too when it cannot be done within
-    /// `operationTimeout` or the connection fails. A rule the store refused and an
+    /// to be unreachable; `unavailable` too when it cannot be done within `timeout`
+    /// (`operationTimeout` unless given) or the connection fails. A rule the store refused and an
     /// error of the server on a statement (a bug, not an outage) come out as they are.
-    func guarded<T: Sendable>(duringOutage: Bool = false, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    func guarded<T: Sendable>(duringOutage: Bool = false, timeout: Duration? = nil, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         if !duringOutage, let reason = outage.withLock({ $0 }) { throw HallStoreError.unavailable(store: description, reason: reason) }
-        let (timeout, store) = (operationTimeout, description)
+        let (timeout, store) = (timeout ?? operationTimeout, description)
         do {
             return try await Self.within(timeout, body)
         } catch HallStoreError.unavailable(_, let reason) {

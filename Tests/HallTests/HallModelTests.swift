@@ -169,17 +169,25 @@ struct HallStoreContractTests {
         }
     }
 
-    @Test("two hallds joining a new database at once: the schema is made once, versioned; the services of the first stand, a different set is refused with the difference")
-    func migrationsAtOnce() async throws {
+    /// psql, quiet, stopping at the first error, rows unaligned: append the database URL.
+    static let psql = ["/usr/bin/psql", "-q", "-X", "-v", "ON_ERROR_STOP=1", "-A", "-t", "-d"]
+
+    /// A new, empty database on the test server: its URL.
+    func freshDatabase() async throws -> String {
         guard let url = ProcessInfo.processInfo.environment["HALLD_TEST_POSTGRES"], var parts = URLComponents(string: url) else {
             throw ProcessFailure("HALLD_TEST_POSTGRES is not set: make test starts a private PostgreSQL server")
         }
         let database = "fresh_" + UUID().uuidString.prefix(8).lowercased()
-        let psql = ["/usr/bin/psql", "-q", "-X", "-v", "ON_ERROR_STOP=1", "-A", "-t", "-d"]
-        let created = try await runCommand(psql + [url, "-c", "CREATE DATABASE \(database)"])
-        #expect(created.status == 0, "\(created.output)")
+        let created = try await runCommand(Self.psql + [url, "-c", "CREATE DATABASE \(database)"])
+        guard created.status == 0 else { throw ProcessFailure("CREATE DATABASE \(database): \(created.output)") }
         parts.path = "/" + database
-        let fresh = parts.string!
+        return parts.string!
+    }
+
+    @Test("two hallds joining a new database at once: the schema is made once, versioned; the services of the first stand, a different set is refused with the difference")
+    func migrationsAtOnce() async throws {
+        let fresh = try await freshDatabase()
+        let psql = Self.psql
         let services = [HallService(code: "A", name: "社会保障"), HallService(code: "B", name: "医疗保险")]
         // Production's 5 s budget, as StoreKind.postgresStore says, is not what is tested:
         // a new database's whole schema, made while every suite runs, once took longer.
@@ -206,6 +214,26 @@ struct HallStoreContractTests {
             #expect(e.description.contains("service C is configured here but not in the hall"), "\(e)")
             #expect(e.description.contains("the hall has service B, not configured here"), "\(e)")
         }
+    }
+
+    @Test("the district's figures read a day of every hall through an index, not the ticket table's whole history; a database made before the index gets it when a halld joins")
+    func districtIndex() async throws {
+        let fresh = try await freshDatabase()
+        let services = [HallService(code: "A", name: "社会保障")]
+        let first = try PostgresHallStore(url: fresh, hall: "h", logger: testLogger, operationTimeout: .seconds(30))
+        defer { first.close() }
+        try await first.join(services: services, windows: [])
+        // As an older halld left it: the tables without the index.
+        let dropped = try await runCommand(Self.psql + [fresh, "-c", "DROP INDEX ticket_district_day"])
+        #expect(dropped.status == 0, "\(dropped.output)")
+        let second = try PostgresHallStore(url: fresh, hall: "h2", logger: testLogger, operationTimeout: .seconds(30))
+        defer { second.close() }
+        try await second.join(services: services, windows: [])
+        // With a sequential scan priced out, the planner reads a day by whatever index
+        // serves `day = …`: the district's one, or the whole table when there is none.
+        let plan = try await runCommand(
+            Self.psql + [fresh, "-c", "SET enable_seqscan = off", "-c", "EXPLAIN SELECT hall, id FROM ticket WHERE day = '2026-11-30' ORDER BY hall, issued_at, id"])
+        #expect(plan.status == 0 && plan.output.contains("ticket_district_day"), "\(plan.output)")
     }
 
     @Test("two PCs on one PostgreSQL hall: concurrent issues from both get every number once and none skipped; their events one gapless sequence")
