@@ -94,53 +94,73 @@ public struct HallStats: Sendable, Codable, Equatable {
         let ratingByTicket = Dictionary(ratings.map { ($0.ticket, $0) }, uniquingKeysWith: { a, _ in a })
         let followUpByTicket = Dictionary(followUps.map { ($0.ticket, $0) }, uniquingKeysWith: { a, _ in a })
         let clerkByID = Dictionary(roster.map { ($0.staffId, $0) }, uniquingKeysWith: { _, last in last })
-        func group(_ ts: [Ticket]) -> Group {
+        // What each ticket adds to a group, found once (its rating, follow-up and limits)
+        // and kept in plain values: a ticket is counted in up to five groups.
+        let facts = tickets.map { t in
+            let limit = limits[t.service]
+            let followUp = followUpByTicket[t.id]
+            return Fact(
+                state: t.state, wait: t.calledAt.map { $0.timeIntervalSince(t.issuedAt) },
+                service: t.calledAt.flatMap { c in t.finishedAt.map { $0.timeIntervalSince(c) } },
+                level: t.state == .done ? ratingByTicket[t.id]?.level : nil,
+                // A ticket not called yet waits until now (or ended uncalled when it ended).
+                overdueWaiting: limit?.wait.map { (t.calledAt ?? t.finishedAt ?? now).timeIntervalSince(t.issuedAt) >= Double($0) * 60 } ?? false,
+                overdueService: limit?.service.map { m in
+                    t.calledAt.map { called in t.state != .noShow && t.state != .waiting && (t.finishedAt ?? now).timeIntervalSince(called) >= Double(m) * 60 } ?? false
+                } ?? false,
+                followUp: followUp != nil, followUpOnTime: followUp?.closedOnTime == true, followUpOverdue: followUp?.isOverdue(at: now) == true)
+        }
+        func group(_ members: [Int]) -> Group {
             var g = Group()
-            g.issued = ts.count
-            g.served = ts.filter { $0.state == .done }.count
-            g.noShows = ts.filter { $0.state == .noShow }.count
-            let waits = ts.compactMap { t in t.calledAt.map { $0.timeIntervalSince(t.issuedAt) } }.sorted()
+            g.issued = members.count
+            var waits: [Double] = []
+            var serviceTotal = 0.0, serviceCount = 0, rated = 0, satisfied = 0
+            for i in members {
+                let f = facts[i]
+                if let w = f.wait { waits.append(w) }
+                if f.overdueWaiting { g.overdueWaiting += 1 }
+                if f.overdueService { g.overdueService += 1 }
+                if f.followUp {
+                    g.followUps += 1
+                    if f.followUpOnTime { g.followUpsOnTime += 1 }
+                    if f.followUpOverdue { g.followUpsOverdue += 1 }
+                }
+                switch f.state {
+                case .noShow: g.noShows += 1
+                case .done:
+                    g.served += 1
+                    if let s = f.service {
+                        serviceTotal += s
+                        serviceCount += 1
+                    }
+                    guard let level = f.level else {
+                        g.notRated += 1
+                        continue
+                    }
+                    g.ratings[level.rawValue, default: 0] += 1
+                    rated += 1
+                    if level == .verySatisfied || level == .satisfied || level == .basicallySatisfied { satisfied += 1 }
+                default: break
+                }
+            }
             if !waits.isEmpty {
+                waits.sort()
                 g.waitingMeanSeconds = waits.reduce(0, +) / Double(waits.count)
                 g.waitingP90Seconds = waits[Int((0.9 * Double(waits.count)).rounded(.up)) - 1]
             }
-            let services = ts.filter { $0.state == .done }.compactMap { t in t.calledAt.flatMap { c in t.finishedAt.map { $0.timeIntervalSince(c) } } }
-            if !services.isEmpty { g.serviceMeanSeconds = services.reduce(0, +) / Double(services.count) }
-            var rated = 0, satisfied = 0
-            for t in ts where t.state == .done {
-                guard let r = ratingByTicket[t.id], let level = r.level else {
-                    g.notRated += 1
-                    continue
-                }
-                g.ratings[level.rawValue, default: 0] += 1
-                rated += 1
-                if [RatingLevel.verySatisfied, .satisfied, .basicallySatisfied].contains(level) { satisfied += 1 }
-            }
+            if serviceCount > 0 { g.serviceMeanSeconds = serviceTotal / Double(serviceCount) }
             if rated > 0 { g.satisfactionRate = Double(satisfied) / Double(rated) }
-            for t in ts {
-                let limit = limits[t.service]
-                // A ticket not called yet waits until now (or ended uncalled when it ended).
-                if let m = limit?.wait, (t.calledAt ?? t.finishedAt ?? now).timeIntervalSince(t.issuedAt) >= Double(m) * 60 { g.overdueWaiting += 1 }
-                if let m = limit?.service, let called = t.calledAt, t.state != .noShow, t.state != .waiting,
-                    (t.finishedAt ?? now).timeIntervalSince(called) >= Double(m) * 60
-                {
-                    g.overdueService += 1
-                }
-                guard let f = followUpByTicket[t.id] else { continue }
-                g.followUps += 1
-                if f.closedOnTime == true { g.followUpsOnTime += 1 }
-                if f.isOverdue(at: now) { g.followUpsOverdue += 1 }
-            }
             return g
         }
         // A clerk by staff id (a roster) or, before one, by the name on the card.
-        let byClerk = Dictionary(grouping: tickets.filter { $0.staffId != nil || $0.clerk != nil }, by: { $0.staffId ?? $0.clerk! })
-        let withUnit = tickets.filter { $0.staffId.flatMap { clerkByID[$0]?.unit } != nil }
+        let all = Array(tickets.indices)
+        let byClerk = Dictionary(grouping: all.filter { tickets[$0].staffId != nil || tickets[$0].clerk != nil }, by: { tickets[$0].staffId ?? tickets[$0].clerk! })
+        let withUnit = all.filter { tickets[$0].staffId.flatMap { clerkByID[$0]?.unit } != nil }
         var stats = HallStats(
-            date: date, hall: group(tickets), services: Dictionary(grouping: tickets, by: \.service).mapValues(group),
-            windows: Dictionary(grouping: tickets.filter { $0.window != nil }, by: { String($0.window!) }).mapValues(group),
+            date: date, hall: group(all), services: Dictionary(grouping: all, by: { tickets[$0].service }).mapValues(group),
+            windows: Dictionary(grouping: all.filter { tickets[$0].window != nil }, by: { String(tickets[$0].window!) }).mapValues(group),
             clerks: byClerk.mapValues(group),
-            units: Dictionary(grouping: withUnit, by: { clerkByID[$0.staffId!]!.unit! }).mapValues(group))
+            units: Dictionary(grouping: withUnit, by: { clerkByID[tickets[$0].staffId!]!.unit! }).mapValues(group))
         // Referrals count where they were made: the service, window, clerk and unit that referred.
         for r in referrals {
             stats.hall.referredOut += 1
@@ -154,6 +174,21 @@ public struct HallStats: Sendable, Codable, Equatable {
     }
 }
 
+
+/// What one ticket adds to a group of `HallStats.compute`.
+private struct Fact {
+    var state: TicketState
+    /// From issue to call; from call to completion.
+    var wait: TimeInterval?
+    var service: TimeInterval?
+    /// Its rating's level, when it was served and rated.
+    var level: RatingLevel?
+    var overdueWaiting: Bool
+    var overdueService: Bool
+    var followUp: Bool
+    var followUpOnTime: Bool
+    var followUpOverdue: Bool
+}
 
 /// One day's figures of every hall in a shared database (a district): each hall's,
 /// and all of them together.
