@@ -128,6 +128,15 @@ struct ApiBench {
         return kb / 1024
     }
 
+    /// Drops a file's pages from the page cache (no process may have it mapped), as a
+    /// reboot would.
+    static func evictFromPageCache(_ path: String) {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return }
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
+        close(fd)
+    }
+
     /// What a process's resident set is made of (MiB), from /proc/PID/smaps: anonymous
     /// memory (heaps, stacks), and pages of mapped files: the program's own file, the
     /// Swift runtime and Foundation, and the other shared libraries (how many).
@@ -266,6 +275,10 @@ struct ApiBench {
         var startups: [Double] = []
         var daemon: Child?
         for i in 0..<3 {
+            // The halld kept (the last) starts as at boot: its program out of the page
+            // cache, so the code it maps is what its own start-up reads, not the large
+            // folios the linker or an earlier run left (those map up to 2 MiB more).
+            if i == 2 { Self.evictFromPageCache(halld) }
             let t = ContinuousClock.now
             let p = try await Child.start([halld, "--config", dir + "/halld.toml"])
             var up = false
@@ -346,13 +359,13 @@ struct ApiBench {
                 target: "under 150 ms (baseline column is the target)", met: startup < 150, note: "median of 3 starts; the baseline column holds the 150 ms target, not a measurement."))
         rows.append(
             Row(name: "resident memory idle / after the API load", unit: "MiB", baseline: idle, halld: loaded, higherIsBetter: false,
-                target: "idle under 25 MiB (baseline column is idle)", met: idle < 25, note: "VmRSS of the halld process: the baseline column is idle, the halld column after the throughput runs. "
+                target: "idle under 25 MiB (baseline column is idle)", met: idle < 25, note: "VmRSS of the halld process: the baseline column is idle, the halld column after the throughput runs; this halld started with its program out of the page cache, as at boot. "
                     + String(
                         format: "Idle, from /proc/PID/smaps: %.1f MiB in anonymous mappings (heaps, stacks); the rest is mapped files, their code and the data the loader wrote: %.1f MiB of the halld program"
                             + (parts.swift > 0.05
                                 ? String(format: ", %.1f MiB of the Swift runtime and Foundation (shared libraries)", parts.swift)
                                 : " (the Swift runtime and Foundation linked in: --static-swift-stdlib)")
-                            + ", %.1f MiB of the other %d shared libraries (libc, libstdc++, SQLite, ALSA, libusb, libturbojpeg and theirs; libcups, SANE and libespeak-ng are opened when a device needs them, and these devices need none). Code pages are shared with the kernel's page cache, which maps them in blocks around each page touched.",
+                            + ", %.1f MiB of the other %d shared libraries (libc, libstdc++, SQLite, ALSA, libusb, libturbojpeg and theirs; libcups, SANE and libespeak-ng are opened when a device needs them, and these devices need none). Code pages are shared with the kernel's page cache, which maps them in blocks around each page touched; the code halld runs is laid out together (scripts/halld.order).",
                         parts.anonymous, parts.program, parts.otherLibraries, parts.libraries)))
         rows.append(
             Row(name: "CPU idle, four simulated devices", unit: "% of a core", baseline: 1, halld: idleCPU, higherIsBetter: false,
