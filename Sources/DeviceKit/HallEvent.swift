@@ -13,7 +13,8 @@ public struct NewEvent: Sendable {
     }
 }
 
-/// An event as clients read it: its sequence number grows by one and survives restarts.
+/// An event as clients read it: its sequence number grows by one and survives restarts
+/// (after a power cut it may skip the numbers of device events lost with it).
 public struct HallEvent: Sendable, Codable, Equatable {
     public var seq: Int64
     public var type: String
@@ -58,6 +59,11 @@ public enum EventType {
     public static let accessDenied = "access.denied"
     public static let daemonStarted = "daemon.started"
     public static let daemonStopping = "daemon.stopping"
+    /// What a device says of itself now: halld asks every device again when it starts,
+    /// so the event log commits these without waiting for the disk (their numbers
+    /// reserved by a synced commit first): a power cut may lose the last of them, never
+    /// a ticket, a rating or any other event, and no number is given twice.
+    public static let observations: Set<String> = [deviceStatus, deviceAdded, deviceRemoved]
     /// Sent on the stream only (never stored): the subscriber fell behind.
     public static let lagged = "lagged"
     /// A resume from before the oldest event kept: the events between were trimmed.

@@ -61,6 +61,10 @@ public struct Daemon: Sendable {
         defer {
             do { try database.close() } catch { logger.error("database did not close cleanly: \(error)") }
         }
+        if let skipped = database.eventNumbersSkipped {
+            logger.notice(
+                "the machine restarted without halld closing its database: device events numbered \(skipped.lowerBound)…\(skipped.upperBound) may have gone with it (they are not synced one by one); those numbers are not given again, the event log goes on from \(skipped.upperBound + 1)")
+        }
         let events = EventLog(store: database)
         let trimmed = try await events.trim(olderThan: .seconds(config.eventRetentionDays * 86_400))
         if trimmed > 0 { logger.info("trimmed \(trimmed) events older than \(config.eventRetentionDays) days") }

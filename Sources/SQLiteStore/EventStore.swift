@@ -1,11 +1,13 @@
 import DeviceKit
 import Foundation
 import GRDB
+import GRDBSQLite
 import HallModel
 
 /// The event log in SQLite. A number is never given again, even after old events are
-/// trimmed: the next is one more than the log's highest, or than `event_floor` (the
-/// highest given before a trim that emptied the log).
+/// trimmed: the next is one more than the log's highest or than `event_floor`, whichever
+/// is higher (the highest given before a trim that emptied the log, or reserved for
+/// device events a power cut may have lost: `settleReservation`).
 extension HallDatabase: FollowedEventStore {
     /// Stores an event with the next sequence number, inside the caller's transaction;
     /// returns the number.
@@ -14,7 +16,7 @@ extension HallDatabase: FollowedEventStore {
             db,
             sql: """
                 INSERT INTO event (seq, type, device, time, data)
-                VALUES (COALESCE((SELECT MAX(seq) FROM event), (SELECT seq FROM event_floor), 0) + 1, ?, ?, ?, ?)
+                VALUES (MAX(COALESCE((SELECT MAX(seq) FROM event), 0), COALESCE((SELECT seq FROM event_floor), 0)) + 1, ?, ?, ?, ?)
                 """)
         try insert.bind(1, type)
         try insert.bind(2, device)
@@ -24,20 +26,93 @@ extension HallDatabase: FollowedEventStore {
         return db.lastInsertedRowID
     }
 
+    /// Sets the writer's `PRAGMA synchronous`. SQLite takes it outside a transaction
+    /// only, and as the PRAGMA is prepared (so not from a cached statement); run
+    /// through SQLite's C API, as GRDB's `execute(sql:)` costs several times SQLite's
+    /// work for it.
+    static func synchronous(_ db: Database, _ level: StaticString) throws {
+        let sql = "PRAGMA synchronous = \(level)"
+        let code = sqlite3_exec(db.sqliteConnection, sql, nil, nil, nil)
+        guard code == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: sql) }
+    }
+
+    /// Whether the next event's number is reserved already (see `appendEvent`).
+    static func nextIsReserved(_ db: Database) throws -> Bool {
+        let check = try PreparedRow(
+            db,
+            sql: """
+                SELECT (SELECT seq FROM event_reservation)
+                    > MAX(COALESCE((SELECT MAX(seq) FROM event), 0), COALESCE((SELECT seq FROM event_floor), 0))
+                """)
+        return try check.int64() == 1
+    }
+
+    /// The highest number reserved for unsynced observations.
+    static func reservation(_ db: Database) throws -> Int64 {
+        try PreparedRow(db, sql: "SELECT seq FROM event_reservation").int64() ?? 0
+    }
+
+    /// At opening: when the machine restarted since the last reservation (another boot
+    /// id) and numbers were reserved past the log's last event, observations that had
+    /// them may have been lost with the WAL's unsynced end after subscribers had them:
+    /// the log goes on after the reservation (those numbers are skipped). On the same
+    /// boot nothing written was lost (a halld killed leaves its writes with the
+    /// kernel), and the log goes on from its last event. Either way nothing stays
+    /// reserved. Returns the numbers skipped.
+    static func settleReservation(_ db: Database, boot: String) throws -> ClosedRange<Int64>? {
+        let row = try Row.fetchOne(db, sql: "SELECT seq, boot FROM event_reservation")
+        let reserved: Int64 = row?["seq"] ?? 0
+        let reservedOn: String = row?["boot"] ?? ""
+        let last = try lastEventSequence(db)
+        var skipped: ClosedRange<Int64>?
+        if reserved > last && (boot.isEmpty || reservedOn != boot) {
+            try db.execute(sql: "UPDATE event_floor SET seq = ?", arguments: [reserved])
+            skipped = (last + 1)...reserved
+        }
+        try db.execute(sql: "UPDATE event_reservation SET seq = ?, boot = ?", arguments: [try lastEventSequence(db), boot])
+        return skipped
+    }
+
+    /// At closing: every event is in the log, so nothing stays reserved.
+    static func releaseReservation(_ db: Database) throws {
+        try db.execute(sql: "UPDATE event_reservation SET seq = ?", arguments: [try lastEventSequence(db)])
+    }
+
     /// The highest sequence number given so far (0 when none), inside a read or write.
     static func lastEventSequence(_ db: Database) throws -> Int64 {
         try Int64.fetchOne(db, sql: "SELECT MAX(COALESCE((SELECT MAX(seq) FROM event), 0), COALESCE((SELECT seq FROM event_floor), 0))") ?? 0
     }
 
+    /// How many numbers a synced commit reserves for the observations after it.
+    static let reservedAhead: Int64 = 1024
+
+    /// Stores `event` with the next number and hands it to `committed`. Every commit is
+    /// synced (FULL) but an observation's (`EventType.observations`: what a device says
+    /// of itself now, asked again at every start) whose number is reserved already:
+    /// that one is in the WAL, and reaches the disk with the next synced commit (every
+    /// ticket, rating, any other event) or a checkpoint. A power cut can lose it after
+    /// subscribers had it; its number is never given again (`settleReservation`).
     public func appendEvent(_ event: NewEvent, time: String, committed: @escaping @Sendable (HallEvent) -> Void) async throws -> HallEvent {
         let data = try JSONText.string(event.data)
+        let observation = EventType.observations.contains(event.type)
         // Without a transaction of GRDB's own: `committed` runs after the commit, still
         // on the serial writer, so events reach subscribers in sequence order.
         return try await writer.writeWithoutTransaction { db in
             var seq: Int64 = 0
-            try Self.transaction(db) {
-                seq = try Self.insertEvent(db, type: event.type, device: event.device?.rawValue, time: time, data: data)
+            let unsynced = try observation && Self.nextIsReserved(db)
+            if unsynced { try Self.synchronous(db, "NORMAL") }
+            let outcome = Result {
+                try Self.transaction(db) {
+                    seq = try Self.insertEvent(db, type: event.type, device: event.device?.rawValue, time: time, data: data)
+                    guard observation, case let reserved = try Self.reservation(db), seq > reserved else { return }
+                    // Numbers are given on this connection alone, so a number checked as
+                    // reserved before the transaction still is.
+                    guard !unsynced else { throw DatabaseError(message: "event \(seq) past its reservation (\(reserved)) in an unsynced commit") }
+                    try db.execute(sql: "UPDATE event_reservation SET seq = ?", arguments: [seq + Self.reservedAhead])
+                }
             }
+            if unsynced { try Self.synchronous(db, "FULL") }
+            try outcome.get()
             let stored = HallEvent(seq: seq, type: event.type, time: time, device: event.device, data: event.data)
             committed(stored)
             return stored

@@ -14,14 +14,21 @@ public final class HallDatabase: Sendable {
     /// Where the database lives, or nil in memory.
     public let path: String?
 
-    public init(writer: any DatabaseWriter, path: String?) throws {
+    /// Event numbers this opening will not give, because events that may have been
+    /// lost with the machine (a power cut) could have had them: nil when none.
+    public let eventNumbersSkipped: ClosedRange<Int64>?
+
+    /// `bootID` is the kernel's boot id (`currentBootID()`); tests give their own to
+    /// stand for a machine that restarted.
+    public init(writer: any DatabaseWriter, path: String?, bootID: String = HallDatabase.currentBootID()) throws {
         self.writer = writer
         self.path = path
         try Self.migrator.migrate(writer)
+        eventNumbersSkipped = try writer.write { db in try Self.settleReservation(db, boot: bootID) }
     }
 
     /// Opens (creating if needed) `halld.sqlite` in `directory`.
-    public static func open(directory: String) throws -> HallDatabase {
+    public static func open(directory: String, bootID: String = HallDatabase.currentBootID()) throws -> HallDatabase {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = (directory as NSString).appendingPathComponent("halld.sqlite")
         let pool = try DatabasePool(path: path, configuration: configuration())
@@ -30,7 +37,16 @@ public final class HallDatabase: Sendable {
         // next checkpoint: a power cut could lose tickets the API had confirmed). FULL
         // again, on the one connection that writes: every commit is synced to the WAL.
         try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-        return try HallDatabase(writer: pool, path: path)
+        return try HallDatabase(writer: pool, path: path, bootID: bootID)
+    }
+
+    /// The running kernel's boot id (`/proc/sys/kernel/random/boot_id`): it changes
+    /// when the machine restarts, so a database last written on the same boot lost
+    /// nothing its writer had written, synced or not. Empty where there is none
+    /// (every opening is then taken as after a restart).
+    public static func currentBootID() -> String {
+        guard let text = try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8) else { return "" }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Runs `body` in a transaction begun and committed by statements prepared once
@@ -82,8 +98,11 @@ public final class HallDatabase: Sendable {
         try await writer.read { db in try Self.migrator.appliedIdentifiers(db).sorted() }
     }
 
-    /// Closes the database (checkpointing the WAL). Later use throws.
+    /// Closes the database (checkpointing the WAL). Later use throws. Every event
+    /// this halld stored is in the log, so no number stays reserved: the next opening
+    /// goes on from the last event even after the machine restarted.
     public func close() throws {
+        try? writer.write { db in try Self.releaseReservation(db) }
         if let pool = writer as? DatabasePool { try pool.close() }
         if let queue = writer as? DatabaseQueue { try queue.close() }
     }

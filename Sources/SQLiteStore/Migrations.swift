@@ -210,6 +210,20 @@ extension HallDatabase {
                     ALTER TABLE event_plain RENAME TO event;
                     """)
         }
+        migrator.registerMigration("v12-event-reservation") { db in
+            // Events that only say what a device reports now are committed without
+            // waiting for the disk (`EventType.observations`). The numbers they may take
+            // are reserved by a synced commit first: a power cut can lose such events
+            // after subscribers had them, but never lets their numbers be given again
+            // (`HallDatabase.settleReservation`). `boot` is the kernel's boot id when the
+            // reservation was made: on the same boot nothing written was lost.
+            try db.execute(
+                sql: """
+                    CREATE TABLE event_reservation (seq INTEGER NOT NULL, boot TEXT NOT NULL);
+                    INSERT INTO event_reservation
+                        SELECT MAX(COALESCE((SELECT MAX(seq) FROM event), 0), COALESCE((SELECT seq FROM event_floor), 0)), '';
+                    """)
+        }
         return migrator
     }
 }

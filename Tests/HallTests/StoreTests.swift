@@ -46,7 +46,7 @@ struct StoreTests {
     @Test("migrations are named and applied once; the database is sound")
     func migrations() async throws {
         let db = try HallDatabase.inMemory()
-        #expect(try await db.appliedMigrations() == ["v1-device-counters", "v1-event-log", "v2-print-jobs", "v3-hall", "v4-followed-hall", "v5-roster", "v6-ledger", "v7-follow-ups", "v8-referrals", "v9-citizens", "v10-lean-issue", "v11-event-floor"].sorted())
+        #expect(try await db.appliedMigrations() == ["v1-device-counters", "v1-event-log", "v2-print-jobs", "v3-hall", "v4-followed-hall", "v5-roster", "v6-ledger", "v7-follow-ups", "v8-referrals", "v9-citizens", "v10-lean-issue", "v11-event-floor", "v12-event-reservation"].sorted())
         #expect(try await db.integrityCheck() == "ok")
     }
 
@@ -175,6 +175,83 @@ struct StoreTests {
             #expect(try await db.writer.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
             try db.close()
         }
+    }
+
+    @Test("a device's status is committed without a sync once its number is reserved by a synced commit; every other event, ticket and reservation is synced")
+    func observationsUnsynced() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = try HallDatabase.open(directory: dir)
+        let log = EventLog(store: db)
+        // What the writing connection runs, as SQLite runs it.
+        let ran = Mutex<[String]>([])
+        try await db.writer.writeWithoutTransaction { db in
+            db.trace { event in
+                let sql = "\(event)"
+                if sql.hasPrefix("PRAGMA synchronous") || sql.hasPrefix("COMMIT") || sql.hasPrefix("UPDATE event_reservation") { ran.withLock { $0.append(sql) } }
+            }
+        }
+        func steps(_ body: () async throws -> Void) async throws -> [String] {
+            ran.withLock { $0 = [] }
+            try await body()
+            return ran.withLock { $0 }
+        }
+        let first = try await steps { try await log.publish(NewEvent(type: EventType.deviceStatus, device: DeviceID("display-1"), data: ["state": "online"])) }
+        #expect(first == ["UPDATE event_reservation SET seq = ?", "COMMIT TRANSACTION"], "the first reserves 1024 numbers, synced: \(first)")
+        #expect(try await db.writer.read { try HallDatabase.reservation($0) } == 1025)
+        let second = try await steps { try await log.publish(NewEvent(type: EventType.deviceStatus, device: DeviceID("display-1"), data: ["state": "busy"])) }
+        #expect(second == ["PRAGMA synchronous = NORMAL", "COMMIT TRANSACTION", "PRAGMA synchronous = FULL"], "\(second)")
+        let other = try await steps { try await log.publish(NewEvent(type: "window.status", data: ["window": 1])) }
+        #expect(other == ["COMMIT TRANSACTION"], "\(other)")
+        let new = NewTicket(id: "t1", day: "2027-01-15", service: "A", priority: .normal, appointment: nil, at: Date(), dailyCap: nil)
+        let issue = try await steps { _ = try await log.issue(new, in: db) { t in NewEvent(type: "ticket.issued", data: ["number": .string(t.number)]) } }
+        #expect(issue == ["COMMIT TRANSACTION"], "\(issue)")
+        #expect(try await db.synchronousLevel() == 2, "FULL again after the device's commit")
+        #expect(try await log.events(after: 0, limit: 10).map(\.seq) == [1, 2, 3, 4])
+        try db.close()
+    }
+
+    @Test("after a power cut (another boot), numbers that device events lost with it may have had are never given again; after halld alone was killed, or closed, the numbers go on")
+    func reservationAfterRestart() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func copy(_ name: String) throws -> String {
+            let to = dir + "/" + name
+            try FileManager.default.createDirectory(atPath: to, withIntermediateDirectories: true)
+            for file in ["halld.sqlite", "halld.sqlite-wal"] where FileManager.default.fileExists(atPath: dir + "/live/" + file) {
+                try FileManager.default.copyItem(atPath: dir + "/live/" + file, toPath: to + "/" + file)
+            }
+            return to
+        }
+        let status = NewEvent(type: EventType.deviceStatus, device: DeviceID("keypad-1"), data: ["state": "online"])
+        let db = try HallDatabase.open(directory: dir + "/live", bootID: "boot-1")
+        let log = EventLog(store: db)
+        #expect(try await log.publish(status).seq == 1)
+        // The disk as the synced commit left it: the next two are only in the WAL's unsynced end.
+        let synced = try copy("synced")
+        #expect(try await log.publish(status).seq == 2)
+        #expect(try await log.publish(status).seq == 3)
+        let written = try copy("written")
+
+        // The power went: what reached the disk, opened on the next boot.
+        let afterPowerCut = try HallDatabase.open(directory: synced, bootID: "boot-2")
+        #expect(afterPowerCut.eventNumbersSkipped == 2...1025, "\(String(describing: afterPowerCut.eventNumbersSkipped))")
+        #expect(try await afterPowerCut.lastEventSequence() == 1025)
+        #expect(try await EventLog(store: afterPowerCut).publish(NewEvent(type: "window.status")).seq == 1026, "2 and 3 went to subscribers: never again")
+        try afterPowerCut.close()
+
+        // halld was killed: its writes stayed with the kernel, and the boot is the same.
+        let afterKill = try HallDatabase.open(directory: written, bootID: "boot-1")
+        #expect(afterKill.eventNumbersSkipped == nil)
+        #expect(try await EventLog(store: afterKill).publish(status).seq == 4, "no gap")
+        try afterKill.close()
+
+        // Closed: nothing stays reserved, even when the machine restarts after.
+        try db.close()
+        let reopened = try HallDatabase.open(directory: dir + "/live", bootID: "boot-3")
+        #expect(reopened.eventNumbersSkipped == nil)
+        #expect(try await EventLog(store: reopened).publish(status).seq == 4)
+        try reopened.close()
     }
 
     @Test("live subscribers get events in order, filtered by type or family")
