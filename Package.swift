@@ -46,7 +46,11 @@ let package = Package(
         // CLazyLibrary), so halld without a printer, scanner or voice never maps them and
         // the libraries they bring. Their -dev packages give the headers.
         .target(name: "CLazyLibrary", linkerSettings: [.linkedLibrary("dl")]),
-        .target(name: "CSane", dependencies: ["CLazyLibrary"]),
+        // Exports its pthread_setcanceltype from every program it is linked into, so that
+        // the SANE backends halld loads call it (sane.c says why).
+        .target(
+            name: "CSane", dependencies: ["CLazyLibrary"],
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic-symbol=pthread_setcanceltype"])]),
         .target(name: "CCups", dependencies: ["CLazyLibrary"]),
         .target(name: "CEspeakNG", dependencies: ["CLazyLibrary"]),
         .systemLibrary(name: "CLibUSB", pkgConfig: "libusb-1.0", providers: [.apt(["libusb-1.0-0-dev"])]),

@@ -1,5 +1,9 @@
+#define _GNU_SOURCE
 #include "CSane.h"
 #include "lazy_library.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
 
 // Every SANE function halld calls (SaneSession).
 #define FUNCTIONS(F) \
@@ -25,3 +29,24 @@ SANE_Status sane_open(SANE_String_Const devicename, SANE_Handle *handle) { retur
 SANE_Status sane_read(SANE_Handle handle, SANE_Byte *data, SANE_Int max_length, SANE_Int *length) { return CALL(sane_read)(handle, data, max_length, length); }
 SANE_Status sane_start(SANE_Handle handle) { return CALL(sane_start)(handle); }
 SANE_String_Const sane_strstatus(SANE_Status status) { return CALL(sane_strstatus)(status); }
+
+// SANE's reader threads (sanei_thread: the test, avision, plustek… backends) ask for
+// asynchronous cancellation, and the backend cancels its reader when a page ends
+// (sane_read at the end of the data) or a scan is canceled. A thread canceled
+// asynchronously inside malloc or free leaves the allocator's arena locked, and the
+// next thread that frees into that arena waits forever: found as an ADF job that stayed
+// "processing" (about one job in 80 of the scan benchmark), its sane_read joining a
+// reader that waited, exiting, for the arena a reader before it had died holding.
+// So in halld's process every thread's cancellation stays deferred: a canceled reader
+// stops at its next cancellation point (the write into its pipe, whose other end the
+// backend closed first), never inside the allocator. Exported from halld's executables
+// (Package.swift: --export-dynamic-symbol), so the backends halld loads bind to this one.
+int pthread_setcanceltype(int type, int *oldtype) {
+    static int (*next)(int, int *);
+    int (*f)(int, int *) = __atomic_load_n(&next, __ATOMIC_ACQUIRE);
+    if (f == NULL) {
+        f = (int (*)(int, int *))dlsym(RTLD_NEXT, "pthread_setcanceltype");
+        __atomic_store_n(&next, f, __ATOMIC_RELEASE);
+    }
+    return f(type == PTHREAD_CANCEL_ASYNCHRONOUS ? PTHREAD_CANCEL_DEFERRED : type, oldtype);
+}

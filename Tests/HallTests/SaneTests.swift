@@ -298,6 +298,31 @@ extension PeerTests {
     }
 }
 
+@Suite("SANE's reader threads", .timeLimit(.minutes(1)))
+struct SaneThreadTests {
+    @Test("a backend's reader thread asking for asynchronous cancellation gets deferred cancellation, from the pthread_setcanceltype the program exports (one canceled inside malloc left the allocator locked: a scan hung)")
+    func cancellationDeferred() async throws {
+        // What a backend loaded later binds to: the first definition in the global scope,
+        // the program's when it exports one.
+        typealias SetCancelType = @convention(c) (Int32, UnsafeMutablePointer<Int32>?) -> Int32
+        let symbol = try #require(dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pthread_setcanceltype"))
+        let setCancelType = unsafeBitCast(symbol, to: SetCancelType.self)
+        let libc = try #require(dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD))
+        defer { dlclose(libc) }
+        #expect(symbol != dlsym(libc, "pthread_setcanceltype"), "the backends would bind to glibc's own")
+        // On a thread of its own, as a backend's reader is.
+        let types = try await onThread { () -> (asked: Int32, after: Int32) in
+            var old: Int32 = -1
+            let asked = setCancelType(Int32(PTHREAD_CANCEL_ASYNCHRONOUS), &old)
+            var after: Int32 = -1
+            _ = setCancelType(Int32(PTHREAD_CANCEL_DEFERRED), &after)
+            return (asked, after)
+        }
+        #expect(types.asked == 0)
+        #expect(types.after == Int32(PTHREAD_CANCEL_DEFERRED), "the thread's cancellation type after asking for asynchronous: \(types.after)")
+    }
+}
+
 @Suite("pages encoded at once, delivered in order", .timeLimit(.minutes(1)))
 struct PageOrderTests {
     @Test("pages finished last to first are delivered first to last")
