@@ -132,7 +132,7 @@ struct BenchDaemon {
 
     static var quietLogger: Logger {
         var logger = Logger(label: "hall-bench")
-        logger.logLevel = .critical
+        logger.logLevel = ProcessInfo.processInfo.environment["HALL_BENCH_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         return logger
     }
 
