@@ -12,12 +12,7 @@ extension HallDatabase: FollowedEventStore {
     /// Stores an event with the next sequence number, inside the caller's transaction;
     /// returns the number.
     static func insertEvent(_ db: Database, type: String, device: String?, time: String, data: String) throws -> Int64 {
-        let insert = try PreparedRow(
-            db,
-            sql: """
-                INSERT INTO event (seq, type, device, time, data)
-                VALUES (MAX(COALESCE((SELECT MAX(seq) FROM event), 0), COALESCE((SELECT seq FROM event_floor), 0)) + 1, ?, ?, ?, ?)
-                """)
+        let insert = try PreparedRow(db, sql: insertEventSQL)
         try insert.bind(1, type)
         try insert.bind(2, device)
         try insert.bind(3, time)
@@ -36,20 +31,15 @@ extension HallDatabase: FollowedEventStore {
         guard code == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: sql) }
     }
 
-    /// Whether the next event's number is reserved already (see `appendEvent`).
-    static func nextIsReserved(_ db: Database) throws -> Bool {
-        let check = try PreparedRow(
-            db,
-            sql: """
-                SELECT (SELECT seq FROM event_reservation)
-                    > MAX(COALESCE((SELECT MAX(seq) FROM event), 0), COALESCE((SELECT seq FROM event_floor), 0))
-                """)
-        return try check.int64() == 1
-    }
+    /// The highest number given so far, as an SQL expression (0 when none).
+    static let lastSequence = "MAX(COALESCE((SELECT MAX(seq) FROM event), 0), COALESCE((SELECT seq FROM event_floor), 0))"
+    static let insertEventSQL = "INSERT INTO event (seq, type, device, time, data) VALUES (\(lastSequence) + 1, ?, ?, ?, ?)"
+    static let reservedAheadSQL = "SELECT (SELECT seq FROM event_reservation) - \(lastSequence)"
 
-    /// The highest number reserved for unsynced observations.
-    static func reservation(_ db: Database) throws -> Int64 {
-        try PreparedRow(db, sql: "SELECT seq FROM event_reservation").int64() ?? 0
+    /// How many numbers past the last one given are reserved for unsynced observations
+    /// (see `appendEvent`); 0 or less when none.
+    static func numbersReservedAhead(_ db: Database) throws -> Int64 {
+        try PreparedRow(db, sql: reservedAheadSQL).int64() ?? 0
     }
 
     /// At opening: when the machine restarted since the last reservation (another boot
@@ -80,7 +70,7 @@ extension HallDatabase: FollowedEventStore {
 
     /// The highest sequence number given so far (0 when none), inside a read or write.
     static func lastEventSequence(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT MAX(COALESCE((SELECT MAX(seq) FROM event), 0), COALESCE((SELECT seq FROM event_floor), 0))") ?? 0
+        try Int64.fetchOne(db, sql: "SELECT \(lastSequence)") ?? 0
     }
 
     /// How many numbers a synced commit reserves for the observations after it.
@@ -99,16 +89,16 @@ extension HallDatabase: FollowedEventStore {
         // on the serial writer, so events reach subscribers in sequence order.
         return try await writer.writeWithoutTransaction { db in
             var seq: Int64 = 0
-            let unsynced = try observation && Self.nextIsReserved(db)
+            // Numbers are given on this connection alone, so the next one, reserved
+            // before the transaction, is the one it takes.
+            let unsynced = try observation && Self.numbersReservedAhead(db) > 0
             if unsynced { try Self.synchronous(db, "NORMAL") }
             let outcome = Result {
                 try Self.transaction(db) {
                     seq = try Self.insertEvent(db, type: event.type, device: event.device?.rawValue, time: time, data: data)
-                    guard observation, case let reserved = try Self.reservation(db), seq > reserved else { return }
-                    // Numbers are given on this connection alone, so a number checked as
-                    // reserved before the transaction still is.
-                    guard !unsynced else { throw DatabaseError(message: "event \(seq) past its reservation (\(reserved)) in an unsynced commit") }
-                    try db.execute(sql: "UPDATE event_reservation SET seq = ?", arguments: [seq + Self.reservedAhead])
+                    if observation && !unsynced {
+                        try db.execute(sql: "UPDATE event_reservation SET seq = ?", arguments: [seq + Self.reservedAhead])
+                    }
                 }
             }
             if unsynced { try Self.synchronous(db, "FULL") }

@@ -198,7 +198,7 @@ struct StoreTests {
         }
         let first = try await steps { try await log.publish(NewEvent(type: EventType.deviceStatus, device: DeviceID("display-1"), data: ["state": "online"])) }
         #expect(first == ["UPDATE event_reservation SET seq = ?", "COMMIT TRANSACTION"], "the first reserves 1024 numbers, synced: \(first)")
-        #expect(try await db.writer.read { try HallDatabase.reservation($0) } == 1025)
+        #expect(try await db.writer.read { try Int64.fetchOne($0, sql: "SELECT seq FROM event_reservation") } == 1025)
         let second = try await steps { try await log.publish(NewEvent(type: EventType.deviceStatus, device: DeviceID("display-1"), data: ["state": "busy"])) }
         #expect(second == ["PRAGMA synchronous = NORMAL", "COMMIT TRANSACTION", "PRAGMA synchronous = FULL"], "\(second)")
         let other = try await steps { try await log.publish(NewEvent(type: "window.status", data: ["window": 1])) }
