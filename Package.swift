@@ -264,7 +264,7 @@ let package = Package(
         .executableTarget(
             name: "hall-bench",
             dependencies: [
-                "Drivers", "Simulators", "Transports", "WireProtocols", "HallDaemon", "HallConfiguration", "HallClient", "HallAPIModels", "Hall", "HallModel", "SQLiteStore", "PostgresStore", "CSQLiteBench", "ChildProcess", "UnixSockets", "Speech",
+                "Drivers", "DeviceKit", "Simulators", "Transports", "WireProtocols", "HallDaemon", "HallConfiguration", "HallClient", "HallAPIModels", "Hall", "HallModel", "SQLiteStore", "PostgresStore", "CSQLiteBench", "ChildProcess", "UnixSockets", "Speech",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

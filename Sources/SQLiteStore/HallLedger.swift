@@ -157,7 +157,7 @@ extension HallDatabase: HallStore {
         // Statements prepared once per connection (GRDB's cache) and bound through
         // SQLite's C API (`PreparedRow`): preparing them again for every issue, and
         // encoding the record through Codable, was a fifth of it.
-        let max = try PreparedRow(db, sql: "SELECT MAX(seq) FROM ticket WHERE day = ? AND issue_service = ?")
+        let max = try PreparedRow(db, sql: issueStatements.lastNumber)
         try max.bind(1, new.day)
         try max.bind(2, new.service)
         let last = Int(try max.int64() ?? 0)
@@ -167,12 +167,7 @@ extension HallDatabase: HallStore {
         let record = TicketRecord(
             id: new.id, day: new.day, service: new.service, seq: seq, number: Ticket.number(prefix: new.service, seq: seq), priority: new.priority.rawValue,
             appointment: new.appointment, slot: slot, state: TicketState.waiting.rawValue, issued_at: at, queued_at: at, issue_service: new.service)
-        let insert = try PreparedRow(
-            db,
-            sql: """
-                INSERT INTO ticket (id, day, service, seq, number, priority, appointment, slot, state, issued_at, queued_at, recalls, issue_service)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
-                """)
+        let insert = try PreparedRow(db, sql: issueStatements.ticket)
         try insert.bind(1, record.id)
         try insert.bind(2, record.day)
         try insert.bind(3, record.service)
@@ -188,6 +183,20 @@ extension HallDatabase: HallStore {
         try insert.run()
         return record
     }
+
+    /// The statements an issue runs in its transaction, in order: the service's last
+    /// number today (day, service), the ticket (id, day, service, number in the day,
+    /// number as shown, priority, appointment, slot, state, issued and queued at,
+    /// issuing service), and its event (type, device, time, data). Public for
+    /// hall-bench, which runs them through SQLite's C API to show what an issue costs
+    /// SQLite alone.
+    public static let issueStatements = (
+        lastNumber: "SELECT MAX(seq) FROM ticket WHERE day = ? AND issue_service = ?",
+        ticket: """
+            INSERT INTO ticket (id, day, service, seq, number, priority, appointment, slot, state, issued_at, queued_at, recalls, issue_service)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
+            """,
+        event: insertEventSQL)
 
     public func updateTicket(_ t: Ticket, from previous: TicketState) async throws {
         let base = TicketRecord(t)
