@@ -51,4 +51,6 @@ public enum Reason {
     public static let communicationGarbled = "communication-garbled-error"
     public static let deviceAbsent = "device-absent-error"
     public static let openFailed = "open-failed-error"
+    /// A driver's call into the device's library has not returned within its limit.
+    public static let driverStalled = "driver-stalled-error"
 }

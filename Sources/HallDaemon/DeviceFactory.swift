@@ -43,7 +43,8 @@ struct DeviceFactory {
         case .sane(let sane):
             let wanted = sane.usb.map { USBPresence.Wanted(device: config.id, usb: $0, serialNumber: sane.usbSerial) }
             return SaneScanner(
-                id: config.id, name: config.name, deviceName: sane.device, usb: wanted, bus: wanted == nil ? nil : bus, backendOptions: sane.options)
+                id: config.id, name: config.name, deviceName: sane.device, usb: wanted, bus: wanted == nil ? nil : bus, backendOptions: sane.options,
+                stallLimit: .seconds(sane.stallSeconds))
         case .cups(let cups):
             let layout = config.ticketLayout ?? TicketLayout()
             return CupsPrinter(

@@ -10,7 +10,7 @@ import HallClient
 import Imaging
 import Synchronization
 import Testing
-import Transports
+@testable import Transports
 
 #if canImport(Glibc)
 import Glibc
@@ -32,8 +32,9 @@ let saneConfigDir: String = {
         .joined(separator: "\n")
     if !conf.contains("geometry_max 300.0") { conf += "\ngeometry_max 300.0\n" }
     // test:2 is pnmBytes' own: the backend keeps a device's option values from one
-    // handle to the next, and a hand scanner's would stay for the tests after it.
-    conf = conf.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.hasPrefix("number_of_devices") }.joined(separator: "\n") + "\nnumber_of_devices 3\n"
+    // handle to the next, and a hand scanner's would stay for the tests after it; test:3
+    // is the stall test's, whose reads wait.
+    conf = conf.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.hasPrefix("number_of_devices") }.joined(separator: "\n") + "\nnumber_of_devices 4\n"
     try? conf.write(toFile: dir + "/test.conf", atomically: true, encoding: .utf8)
     if preset == nil { setenv("SANE_CONFIG_DIR", dir, 1) }
     return dir
@@ -44,18 +45,21 @@ extension PeerTests {
     /// The SANE driver against the SANE `test` backend, a real backend with virtual devices.
     @Suite("scanning through SANE (test backend)", .timeLimit(.minutes(3)))
     struct SaneTests {
-        static func opened(_ name: String = "test:0", options: [String: String] = [:]) async throws -> (SaneScanner, DeviceRegistry, EventRecorder) {
+        static func opened(
+            _ name: String = "test:0", options: [String: String] = [:], stallLimit: Duration = .seconds(120)
+        ) async throws -> (SaneScanner, DeviceRegistry, EventRecorder) {
             _ = saneConfigDir
-            let scanner = SaneScanner(id: DeviceID("scanner-1")!, name: "高速扫描仪", deviceName: name, backendOptions: options)
+            let scanner = SaneScanner(id: DeviceID("scanner-1")!, name: "高速扫描仪", deviceName: name, backendOptions: options, stallLimit: stallLimit)
             let events = EventRecorder()
             let registry = DeviceRegistry(devices: [scanner], events: events, retry: RetryPolicy(initial: .milliseconds(50), maximum: .milliseconds(200)), logger: testLogger)
             return (scanner, registry, events)
         }
 
         static func running<T: Sendable>(
-            _ name: String = "test:0", options: [String: String] = [:], _ body: @Sendable (SaneScanner, DeviceRegistry, EventRecorder) async throws -> T
+            _ name: String = "test:0", options: [String: String] = [:], stallLimit: Duration = .seconds(120),
+            _ body: @Sendable (SaneScanner, DeviceRegistry, EventRecorder) async throws -> T
         ) async throws -> T {
-            let (scanner, registry, events) = try await opened(name, options: options)
+            let (scanner, registry, events) = try await opened(name, options: options, stallLimit: stallLimit)
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await registry.run() }
                 _ = try await events.status("scanner-1", .online)
@@ -153,6 +157,55 @@ extension PeerTests {
                 // ignores it again, or the next write to a closed socket would end it.
                 let before = signal(SIGPIPE, SIG_IGN)
                 #expect(unsafeBitCast(before, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self), "SIGPIPE is not ignored after a canceled scan")
+            }
+        }
+
+        @Test("a SANE read that does not return within the scanner's stall limit fails the job, naming the call, and the scanner reports it; the read interrupted, the next job scans")
+        func stall() async throws {
+            try await Self.running("test:3", stallLimit: .milliseconds(50)) { scanner, registry, events in
+                // The backend's reader thread sleeps 200 ms after each 4 KiB it hands
+                // over: each sane_read waits for it, four times the limit.
+                for (name, value) in [("read-limit", "true"), ("read-limit-size", "4096"), ("read-delay", "true"), ("read-delay-duration", "200000")] {
+                    try await scanner.setBackendOption(name, value)
+                }
+                let start = ContinuousClock.now
+                do {
+                    let n = try await scanner.scan(ScanSettings(source: .flatbed, mode: .gray, resolution: 150, format: "pnm")) { _ in }
+                    Issue.record("a scan whose reads outlast the limit scanned \(n) page(s)")
+                } catch let e as DeviceError {
+                    #expect(e.code == .hardwareError, "\(e)")
+                    #expect(e.reasons == [Reason.driverStalled], "\(e)")
+                    #expect(e.message.contains("SANE's sane_read on test:3 has not returned for 0."), "\(e.message)")
+                }
+                #expect(ContinuousClock.now - start < .seconds(5), "the stall took \(ContinuousClock.now - start) to end the job")
+                let down = try await events.next(EventType.deviceStatus, device: "scanner-1") { $0.data["state"]?.stringValue == DeviceState.hardwareError.rawValue }
+                #expect(down.data["reasons"] == .array([.string(Reason.driverStalled)]))
+                // Until the read returns (the interrupt made on giving up ends it, here at
+                // once), a SANE call fails at once with the stuck call's error
+                // (`SaneStallTests`); after it, calls run again.
+                var failures: [String] = []
+                let deadline = ContinuousClock.now + .seconds(10)
+                while true {
+                    do {
+                        // The options stay set for the next job (in their order: one
+                        // that turns another off would leave it inactive): a 1 ms delay.
+                        try await scanner.setBackendOption("read-delay-duration", "1000")
+                        break
+                    } catch let e as DeviceError {
+                        #expect(e.reasons == [Reason.driverStalled], "\(e)")
+                        failures.append(e.message)
+                        guard ContinuousClock.now < deadline else {
+                            Issue.record("SANE calls still fail 10 s after the stall: \(failures.suffix(3))")
+                            return
+                        }
+                        try await Task.sleep(for: .milliseconds(10))
+                    }
+                }
+                let pages = PageBox()
+                #expect(try await scanner.scan(ScanSettings(source: .flatbed, mode: .gray, resolution: 75, format: "pnm")) { pages.add($0) } == 1)
+                #expect(pages.all.first?.width == 620)
+                _ = try await events.status("scanner-1", .online)
+                #expect(await registry.snapshot(DeviceID("scanner-1")!)?.status == .online)
             }
         }
 
@@ -295,6 +348,59 @@ extension PeerTests {
                 #expect(info.contains("Pages:           10"), "\(info)")
             }
         }
+    }
+}
+
+@Suite("the SANE thread's stall watch", .timeLimit(.minutes(1)))
+struct SaneStallTests {
+    @Test("a call gone longer than the limit without returning is stuck: later calls fail at once, naming it, instead of waiting behind it; once it returns, calls run again")
+    func stuckCallsFailAtOnce() async throws {
+        // A session of its own, without SANE: its one thread runs a call that blocks
+        // on a pipe (a dedicated thread, as SANE's) until the test writes to it.
+        let session = SaneSession(withoutLibrary: ())
+        var fds: [Int32] = [0, 0]
+        try #require(pipe(&fds) == 0)
+        let (r, w) = (fds[0], fds[1])
+        defer { close(r); close(w) }
+        let blocked = Task { try await session.run("sane_read on fake:0") { var byte: UInt8 = 0; return read(r, &byte, 1) } }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while session.busySince == nil {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("the blocking call did not start within 10 s")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(session.stall(longerThan: .seconds(60)) == nil)
+        try await Task.sleep(for: .milliseconds(30))
+        let stall = try #require(session.stall(longerThan: .milliseconds(20)))
+        #expect(stall.call == "sane_read on fake:0")
+        #expect(stall.silent >= .milliseconds(20))
+        let start = ContinuousClock.now
+        do {
+            let ran = try await session.run("sane_get_devices") { true }
+            Issue.record("a call ran (\(ran)) while another was stuck")
+        } catch let e as DeviceError {
+            #expect(e.code == .hardwareError)
+            #expect(e.reasons == [Reason.driverStalled])
+            #expect(e.message.hasPrefix("SANE's sane_read on fake:0 has not returned: the scanner or its backend stopped answering"), "\(e.message)")
+        }
+        #expect(ContinuousClock.now - start < .seconds(1), "the call failed after \(ContinuousClock.now - start)")
+        var one: UInt8 = 1
+        #expect(write(w, &one, 1) == 1)
+        #expect(try await blocked.value == 1)
+        #expect(try await session.run("sane_control_option") { 7 } == 7)
+        #expect(session.busySince == nil)
+    }
+
+    @Test("a read given up before it started never starts (no sheet fed for an ended job); one given up while running is to be interrupted")
+    func givenUpRead() {
+        let queued = SaneRead()
+        #expect(queued.giveUp() == false)
+        #expect(queued.begin() == false)
+        let running = SaneRead()
+        #expect(running.begin())
+        #expect(running.giveUp())
     }
 }
 

@@ -21,6 +21,11 @@ public actor SaneScanner: DocumentScanner, HardwareResettable {
     let bus: (any USBEnumeration)?
     /// Backend options set before every job (`sane_options` in configuration).
     let backendOptions: [String: String]
+    /// How long a scan's SANE call (`sane_start`, a `sane_read`) may go without
+    /// returning before the job fails (`stall_seconds` in configuration): a backend
+    /// that never returns would hold the one SANE thread, and the job would stay
+    /// `processing` for ever.
+    let stallLimit: Duration
     let session: SaneSession
     /// One thread per page encoded at once: two where there are two cores or more.
     private let encoders: [BlockingWorker]
@@ -31,7 +36,7 @@ public actor SaneScanner: DocumentScanner, HardwareResettable {
 
     public init(
         id: DeviceID, name: String, deviceName: String?, usb: USBPresence.Wanted? = nil, bus: (any USBEnumeration)? = nil,
-        backendOptions: [String: String] = [:], session: SaneSession = .shared
+        backendOptions: [String: String] = [:], stallLimit: Duration = .seconds(120), session: SaneSession = .shared
     ) {
         self.id = id
         self.name = name
@@ -39,6 +44,7 @@ public actor SaneScanner: DocumentScanner, HardwareResettable {
         self.usb = usb
         self.bus = bus
         self.backendOptions = backendOptions
+        self.stallLimit = stallLimit
         self.session = session
         self.encoders = (1...min(2, max(1, ProcessInfo.processInfo.activeProcessorCount))).map { BlockingWorker(name: "scan encoder \($0) \(id)") }
     }
@@ -224,7 +230,7 @@ public actor SaneScanner: DocumentScanner, HardwareResettable {
                 var read = 0
                 var encoding = 0
                 while read < limit {
-                    guard let frame = try await h.readPage() else {
+                    guard let frame = try await Self.watched(h, session: session, limit: stallLimit) else {
                         if read == 0, settings.source != .flatbed {
                             throw DeviceError(.userError, "the feeder of \(id) is empty", device: id, reasons: [Reason.feederEmpty], state: .online)
                         }
@@ -270,14 +276,52 @@ public actor SaneScanner: DocumentScanner, HardwareResettable {
         }
     }
 
+    /// The next page (`readPage`), or a `driver-stalled-error` when the SANE thread's
+    /// call (this read's, or another scanner's it waits behind) has gone `limit` without
+    /// returning: the session then fails every call at once until it returns, the job
+    /// ends with the error instead of waiting for ever, and the read is given up — it
+    /// never starts if it had not, and is interrupted if it had (`sane_cancel`, from a
+    /// thread of its own, as it may block too). The watch wakes once each time the
+    /// limit would run out, no more.
+    static func watched(_ h: SaneHandle, session: SaneSession, limit: Duration) async throws -> SaneFrame? {
+        let page = OneShot<SaneFrame?>()
+        let read = SaneRead()
+        let reading = Task {
+            do { page.fulfill(try await h.readPage(read)) } catch { page.fail(error) }
+        }
+        let watch = Task {
+            while !Task.isCancelled {
+                let since = session.busySince ?? .now
+                try await Task.sleep(until: since + limit, clock: .continuous)
+                if let (call, silent) = session.stall(longerThan: limit) {
+                    // The job's error first: the canceled read may return at once.
+                    page.fail(SaneSession.stuckError(call, silent: silent))
+                    if read.giveUp() { Thread.detachNewThread { h.interrupt() } }
+                    return
+                }
+            }
+        }
+        defer { watch.cancel() }
+        return try await withTaskCancellationHandler {
+            try await page.wait()
+        } onCancel: {
+            reading.cancel()
+        }
+    }
+
     public func healthCheck(_ level: HealthLevel) async throws -> HealthReport {
         var checks: [HealthCheckItem] = []
-        if let h = handle, let opts = try? await h.options() {
-            let caps = Self.capabilities(opts)
-            checks.append(
-                HealthCheckItem(
-                    "options", passed: true,
-                    "\(opts.count) options; sources \(caps.sources?.map(\.rawValue).joined(separator: ", ") ?? "-"); modes \(caps.modes?.map(\.rawValue).joined(separator: ", ") ?? "-")"))
+        if let h = handle {
+            do {
+                let opts = try await h.options()
+                let caps = Self.capabilities(opts)
+                checks.append(
+                    HealthCheckItem(
+                        "options", passed: true,
+                        "\(opts.count) options; sources \(caps.sources?.map(\.rawValue).joined(separator: ", ") ?? "-"); modes \(caps.modes?.map(\.rawValue).joined(separator: ", ") ?? "-")"))
+            } catch {
+                checks.append(HealthCheckItem("options", passed: false, "\(error)"))
+            }
         } else {
             checks.append(HealthCheckItem("options", passed: false, "\(deviceName ?? usb.map { "USB \($0.usb)" } ?? "the scanner") is not open"))
         }

@@ -9,12 +9,16 @@ public struct SaneSettings: Sendable, Equatable {
     public var usbSerial: String?
     /// Backend options set before each job.
     public var options: [String: String] = [:]
+    /// How long a scan's SANE call may go without returning before the job fails
+    /// (`stall_seconds`).
+    public var stallSeconds = 120
 
-    public init(device: String? = nil, usb: USBID? = nil, usbSerial: String? = nil, options: [String: String] = [:]) {
+    public init(device: String? = nil, usb: USBID? = nil, usbSerial: String? = nil, options: [String: String] = [:], stallSeconds: Int = 120) {
         self.device = device
         self.usb = usb
         self.usbSerial = usbSerial
         self.options = options
+        self.stallSeconds = stallSeconds
     }
 }
 
@@ -30,6 +34,7 @@ extension DriverReader {
         if s.device?.isEmpty ?? (s.usb == nil) {
             throw t.error("sane", "required (or usb = \"VID:PID\"): the SANE device name (scanimage -L lists them), e.g. \"fujitsu:fi-7160:12345\"")
         }
+        s.stallSeconds = try t.int("stall_seconds", in: 5...3600) ?? s.stallSeconds
         if var options = try t.table("sane_options") {
             for key in options.keys { s.options[key] = try options.string(key) }
             try options.finish()

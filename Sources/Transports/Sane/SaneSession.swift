@@ -30,6 +30,68 @@ public struct SaneFrame: Sendable {
     public var channels: Int
 }
 
+/// What the one SANE thread is doing, for the scanners' stall watch: a backend call
+/// that never returns (a backend's bug, a scanner that stopped answering without a
+/// USB timeout) holds that thread, and every SANE call after it would wait behind it
+/// for ever. Pure bookkeeping, kept under the session's lock.
+public struct SaneProgress: Sendable, Equatable {
+    /// The C call running now and the device (`sane_read on test:0`); nil when idle.
+    public private(set) var call: String?
+    /// When `call` began, or last returned data.
+    public private(set) var since: ContinuousClock.Instant
+    /// The call a watch gave up on: later calls fail at once, naming it, until it returns.
+    public private(set) var stuck: String?
+
+    public init(at now: ContinuousClock.Instant) { since = now }
+
+    public mutating func begin(_ call: String, at now: ContinuousClock.Instant) {
+        self.call = call
+        since = now
+    }
+
+    /// The call running returned data (it goes on: the next read of the page).
+    public mutating func progressed(at now: ContinuousClock.Instant) { since = now }
+
+    public mutating func end() {
+        call = nil
+        stuck = nil
+    }
+
+    /// The running call and how long it has gone without returning, when that is
+    /// `limit` or more; it is then the stuck call.
+    public mutating func stall(longerThan limit: Duration, at now: ContinuousClock.Instant) -> (call: String, silent: Duration)? {
+        guard let call, now - since >= limit else { return nil }
+        stuck = call
+        return (call, now - since)
+    }
+}
+
+/// One page's read, which a stall watch may give up on (`SaneScanner.watched`): given
+/// up before it started (queued behind another scanner's stuck call), it never starts,
+/// so no sheet is fed for a job that has ended.
+public final class SaneRead: Sendable {
+    private let state = Mutex((started: false, givenUp: false))
+
+    public init() {}
+
+    /// On the SANE thread, as the read starts: false when it was given up.
+    func begin() -> Bool {
+        state.withLock { s in
+            guard !s.givenUp else { return false }
+            s.started = true
+            return true
+        }
+    }
+
+    /// Gives the read up; true when it had started (its scan is then to be interrupted).
+    public func giveUp() -> Bool {
+        state.withLock { s in
+            s.givenUp = true
+            return s.started
+        }
+    }
+}
+
 /// The process's SANE library: `sane_init` once, and every call on one thread of
 /// its own (backends are not required to be thread-safe), so a scanner never
 /// blocks the cooperative pool. `cancel` is the one call made from elsewhere, as
@@ -39,13 +101,24 @@ public final class SaneSession: Sendable {
 
     private let worker = BlockingWorker(name: "sane")
     private let initialized = Mutex(false)
+    private let progress = Mutex(SaneProgress(at: .now))
+    /// False in a session of the tests' own, whose thread runs work without SANE.
+    private let usesLibrary: Bool
 
-    private init() {}
+    private init() { usesLibrary = true }
 
-    private func call<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await worker.run { [self] in
+    /// A session of its own whose thread never loads SANE: for tests of the stall watch.
+    init(withoutLibrary: Void) { usesLibrary = false }
+
+    /// Runs `work` on the SANE thread, `what` (a C call and a device) marking it for
+    /// the stall watch; at once with the stuck call's error while one is stuck.
+    private func call<T: Sendable>(_ what: String, _ work: @escaping @Sendable () throws -> T) async throws -> T {
+        if let stuck = progress.withLock({ $0.stuck }) { throw Self.stuckError(stuck) }
+        return try await worker.run { [self] in
+            progress.withLock { $0.begin(what, at: .now) }
+            defer { progress.withLock { $0.end() } }
             try self.initialized.withLock { done in
-                if !done {
+                if !done && usesLibrary {
                     if let why = halld_sane_load() {
                         throw DeviceError(.deviceNotReady, "SANE: \(String(cString: why))", reasons: ["library-missing"], state: .offline)
                     }
@@ -62,6 +135,34 @@ public final class SaneSession: Sendable {
         }
     }
 
+    /// The SANE thread moves to `call` within the job running (from `sane_start` to
+    /// `sane_read`), or `call` returned data and goes on.
+    func progressed(_ call: String? = nil) {
+        progress.withLock { p in
+            if let call { p.begin(call, at: .now) } else { p.progressed(at: .now) }
+        }
+    }
+
+    /// When the call running has gone `limit` without returning: it, and for how long.
+    /// It is then stuck: every later call fails at once until it returns.
+    public func stall(longerThan limit: Duration) -> (call: String, silent: Duration)? {
+        progress.withLock { $0.stall(longerThan: limit, at: .now) }
+    }
+
+    /// When the call running began or last returned data, nil when the SANE thread is idle.
+    public var busySince: ContinuousClock.Instant? {
+        progress.withLock { $0.call == nil ? nil : $0.since }
+    }
+
+    /// A call that has not returned: nothing on the SANE thread can run until it does.
+    public static func stuckError(_ call: String, silent: Duration? = nil) -> DeviceError {
+        let time = silent.map { d in " for \(String(format: "%.1f", Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)) s" } ?? ""
+        return DeviceError(
+            .hardwareError,
+            "SANE's \(call) has not returned\(time): the scanner or its backend stopped answering. No SANE call can run until it returns: unplug and plug in the scanner, or restart halld",
+            reasons: [Reason.driverStalled], state: .hardwareError)
+    }
+
     /// SANE backends may set SIGPIPE back to its default (the test backend does in
     /// sane_cancel and at the end of a frame): process-wide, so the next write to a
     /// closed socket or pipe would end halld. Every SANE call is followed by this.
@@ -71,7 +172,7 @@ public final class SaneSession: Sendable {
 
     /// Device names with vendor and model (`sane_get_devices`, local devices only).
     public func devices() async throws -> [(name: String, vendor: String, model: String, type: String)] {
-        try await call {
+        try await call("sane_get_devices") {
             var list: UnsafeMutablePointer<UnsafePointer<SANE_Device>?>?
             let status = sane_get_devices(&list, SANE_Bool(SANE_TRUE))
             guard status == SANE_STATUS_GOOD, let list else { throw Self.error(status, "listing SANE devices") }
@@ -86,7 +187,7 @@ public final class SaneSession: Sendable {
     }
 
     public func open(_ name: String) async throws -> SaneHandle {
-        let raw: UInt = try await call {
+        let raw: UInt = try await call("sane_open on \(name)") {
             var handle: SANE_Handle?
             let status = sane_open(name, &handle)
             guard status == SANE_STATUS_GOOD, let handle else { throw Self.error(status, "opening SANE device \(name)") }
@@ -95,7 +196,7 @@ public final class SaneSession: Sendable {
         return SaneHandle(session: self, raw: raw, name: name)
     }
 
-    fileprivate func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T { try await call(work) }
+    func run<T: Sendable>(_ what: String, _ work: @escaping @Sendable () throws -> T) async throws -> T { try await call(what, work) }
 
     /// A SANE status as a device error, in the status model's words.
     public static func error(_ status: SANE_Status, _ doing: String) -> DeviceError {
@@ -143,7 +244,7 @@ public final class SaneHandle: Sendable {
     public func close() async {
         guard !closed.withLock({ c in defer { c = true }; return c }) else { return }
         let raw = raw
-        _ = try? await session.run { sane_close(SANE_Handle(bitPattern: raw)!) }
+        _ = try? await session.run("sane_close on \(name)") { sane_close(SANE_Handle(bitPattern: raw)!) }
     }
 
     /// Stops the running scan within one read (callable from any thread).
@@ -154,9 +255,18 @@ public final class SaneHandle: Sendable {
         SaneSession.ignoreSIGPIPEAgain()
     }
 
+    /// Ends the scan in progress (`sane_cancel`, callable from any thread) for a job
+    /// that has already ended: a watch gave up on its read (`SaneRead`), whose page, cut
+    /// or not, nobody takes. Unlike `cancel`, nothing stays set for the next job.
+    public func interrupt() {
+        guard !closed.withLock({ $0 }) else { return }
+        sane_cancel(handle)
+        SaneSession.ignoreSIGPIPEAgain()
+    }
+
     public func options() async throws -> [SaneOption] {
         let raw = raw
-        return try await session.run { Self.readOptions(SANE_Handle(bitPattern: raw)!) }
+        return try await session.run("sane_get_option_descriptor on \(name)") { Self.readOptions(SANE_Handle(bitPattern: raw)!) }
     }
 
     static func readOptions(_ h: SANE_Handle) -> [SaneOption] {
@@ -194,7 +304,7 @@ public final class SaneHandle: Sendable {
     /// Sets an option by name; numbers go to INT or FIXED options as the backend wants them.
     public func set(_ name: String, _ value: SaneOption.Value) async throws {
         let raw = raw
-        try await session.run {
+        try await session.run("sane_control_option \(name) on \(self.name)") {
             let h = SANE_Handle(bitPattern: raw)!
             guard let option = Self.readOptions(h).first(where: { $0.name == name }) else {
                 throw DeviceError(.unsupportedCommand, "the scanner has no option \(name)")
@@ -241,12 +351,14 @@ public final class SaneHandle: Sendable {
 
     /// Starts the next page: nil when the feeder has no more documents.
     /// Reads the whole frame; the handle stays started for the next page of an ADF batch.
-    public func readPage() async throws -> SaneFrame? {
+    public func readPage(_ read: SaneRead? = nil) async throws -> SaneFrame? {
         let raw = raw
-        return try await session.run { [self] in
+        let (session, device) = (session, name)
+        return try await session.run("sane_start on \(device)") { [self] in
             let h = SANE_Handle(bitPattern: raw)!
-            if canceled.withLock({ $0 }) { throw SaneSession.error(SANE_STATUS_CANCELLED, "scanning") }
+            if canceled.withLock({ $0 }) || read?.begin() == false { throw SaneSession.error(SANE_STATUS_CANCELLED, "scanning") }
             let status = sane_start(h)
+            session.progressed("sane_read on \(device)")
             if status == SANE_STATUS_NO_DOCS { return nil }
             guard status == SANE_STATUS_GOOD else { throw SaneSession.error(status, "starting the scan") }
             var p = SANE_Parameters()
@@ -265,6 +377,7 @@ public final class SaneHandle: Sendable {
                     while count < expected {
                         var length: SANE_Int = 0
                         let rs = sane_read(h, page.baseAddress! + count, SANE_Int(min(Self.readSize, expected - count)), &length)
+                        session.progressed()
                         SaneSession.ignoreSIGPIPEAgain()
                         if rs == SANE_STATUS_EOF { ended = true; return }
                         guard rs == SANE_STATUS_GOOD else { throw SaneSession.error(rs, "reading the page") }
@@ -277,6 +390,7 @@ public final class SaneHandle: Sendable {
                 while true {
                     var length: SANE_Int = 0
                     let rs = sane_read(h, &buffer, SANE_Int(buffer.count), &length)
+                    session.progressed()
                     SaneSession.ignoreSIGPIPEAgain()
                     if rs == SANE_STATUS_EOF { break }
                     guard rs == SANE_STATUS_GOOD else { throw SaneSession.error(rs, "reading the page") }
@@ -305,10 +419,13 @@ public final class SaneHandle: Sendable {
     /// Ends the batch (after the last page, or on error).
     public func finish() async {
         let raw = raw
-        _ = try? await session.run { [self] in
+        _ = try? await session.run("sane_cancel on \(name)") { [self] in
             sane_cancel(SANE_Handle(bitPattern: raw)!)
             canceled.withLock { $0 = false }
         }
+        // Also when the call above failed, the session stuck (`stall`): a job canceled
+        // then leaves no cancel for the next.
+        canceled.withLock { $0 = false }
     }
 
     /// 1-bit lineart (1 = black) and 16-bit samples as 8-bit, rows packed (and 8-bit
