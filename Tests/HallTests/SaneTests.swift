@@ -393,14 +393,60 @@ struct SaneStallTests {
         #expect(session.busySince == nil)
     }
 
-    @Test("a read given up before it started never starts (no sheet fed for an ended job); one given up while running is to be interrupted")
-    func givenUpRead() {
-        let queued = SaneRead()
+    @Test("a job given up runs none of its calls still queued (no option set, no sheet fed for an ended job); one given up while reading a page is to be interrupted")
+    func givenUpJob() {
+        let queued = SaneJob()
         #expect(queued.giveUp() == false)
-        #expect(queued.begin() == false)
-        let running = SaneRead()
-        #expect(running.begin())
-        #expect(running.giveUp())
+        #expect(queued.enter() == false)
+        #expect(queued.enter(reading: true) == false)
+        let reading = SaneJob()
+        #expect(reading.enter(reading: true))
+        #expect(reading.giveUp())
+        let between = SaneJob()
+        #expect(between.enter(reading: true))
+        between.leaveReading()
+        #expect(between.enter())
+        #expect(between.giveUp() == false)
+    }
+
+    @Test("a job's option call that does not return ends the job's wait after the limit, naming the call; the job is given up, nothing interrupted (no page was being read)")
+    func watchedOptionCall() async throws {
+        let session = SaneSession(withoutLibrary: ())
+        var fds: [Int32] = [0, 0]
+        try #require(pipe(&fds) == 0)
+        let (r, w) = (fds[0], fds[1])
+        defer { close(r); close(w) }
+        let job = SaneJob()
+        let interrupted = Mutex(false)
+        let start = ContinuousClock.now
+        do {
+            let got: Int = try await SaneScanner.watched(session: session, limit: .milliseconds(30), job: job, interrupt: { interrupted.withLock { $0 = true } }) {
+                try await session.run("sane_control_option resolution on fake:1") {
+                    guard job.enter() else { throw SaneJob.givenUp }
+                    var byte: UInt8 = 0
+                    return read(r, &byte, 1)
+                }
+            }
+            Issue.record("the blocked call returned \(got)")
+        } catch let e as DeviceError {
+            #expect(e.reasons == [Reason.driverStalled], "\(e)")
+            #expect(e.message.hasPrefix("SANE's sane_control_option resolution on fake:1 has not returned for 0."), "\(e.message)")
+        }
+        #expect(ContinuousClock.now - start < .seconds(5), "the watch took \(ContinuousClock.now - start)")
+        #expect(job.enter() == false)
+        var one: UInt8 = 1
+        #expect(write(w, &one, 1) == 1)
+        // The call returns; the session runs calls again; nothing was interrupted.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while session.busySince != nil {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("the released call did not return within 10 s")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(try await session.run("sane_get_devices") { 3 } == 3)
+        #expect(interrupted.withLock { $0 } == false)
     }
 }
 

@@ -21,8 +21,8 @@ public actor SaneScanner: DocumentScanner, HardwareResettable {
     let bus: (any USBEnumeration)?
     /// Backend options set before every job (`sane_options` in configuration).
     let backendOptions: [String: String]
-    /// How long a scan's SANE call (`sane_start`, a `sane_read`) may go without
-    /// returning before the job fails (`stall_seconds` in configuration): a backend
+    /// How long a scan's SANE call (an option, `sane_start`, a `sane_read`, the closing
+    /// `sane_cancel`) may go without returning before the job fails (`stall_seconds` in configuration): a backend
     /// that never returns would hold the one SANE thread, and the job would stay
     /// `processing` for ever.
     let stallLimit: Duration
@@ -162,27 +162,27 @@ public actor SaneScanner: DocumentScanner, HardwareResettable {
     }
 
     /// Sets source, mode, resolution, 8-bit depth and the A4 area (or the most the scanner takes).
-    private func configure(_ h: SaneHandle, _ s: ScanSettings) async throws {
+    private func configure(_ h: SaneHandle, _ s: ScanSettings, _ job: SaneJob) async throws {
         let given = backendOptions.merging(extraOptions, uniquingKeysWith: { $1 })
         for (name, value) in given.sorted(by: { $0.key < $1.key }) {
-            try await h.set(name, .string(value))
+            try await h.set(name, .string(value), job: job)
         }
         if let o = options.first(where: { $0.name == "source" }), let word = o.strings.first(where: { Self.source($0) == s.source }) {
-            try await h.set("source", .string(word))
+            try await h.set("source", .string(word), job: job)
         }
         if let o = options.first(where: { $0.name == "mode" }), let word = o.strings.first(where: { Self.mode($0) == s.mode }) {
-            try await h.set("mode", .string(word))
+            try await h.set("mode", .string(word), job: job)
         }
         // The backend's own options, the source and the mode can turn others on or off
         // (a hand scanner has no scan area): the descriptors are read again before the
         // depth, resolution and area are set.
-        options = try await h.options()
-        if options.contains(where: { $0.name == "depth" && $0.settable }), s.mode != .lineart { try await h.set("depth", .int(8)) }
-        if options.contains(where: { $0.name == "resolution" }) { try await h.set("resolution", .int(s.resolution)) }
+        options = try await h.options(job)
+        if options.contains(where: { $0.name == "depth" && $0.settable }), s.mode != .lineart { try await h.set("depth", .int(8), job: job) }
+        if options.contains(where: { $0.name == "resolution" }) { try await h.set("resolution", .int(s.resolution), job: job) }
         for (name, mm) in [("tl-x", 0.0), ("tl-y", 0.0), ("br-x", 210.0), ("br-y", 297.0)] {
             guard let o = options.first(where: { $0.name == name && $0.settable }) else { continue }
             let value = o.range.map { min(max(mm, $0.lowerBound), $0.upperBound) } ?? mm
-            try await h.set(name, .fixed(value))
+            try await h.set(name, .fixed(value), job: job)
         }
     }
 
@@ -192,18 +192,28 @@ public actor SaneScanner: DocumentScanner, HardwareResettable {
             throw DeviceError(.invalidData, "format '\(settings.format)' is not one of \(ImageEncoding.formats.joined(separator: ", "))", device: id)
         }
         context?.report(.count(.scanJobs, 1))
+        // Every SANE call of the job is watched (`watched`): one that does not return
+        // within the stall limit ends the job, and the job's calls after it never run.
+        let job = SaneJob()
         do {
-            try await configure(h, settings)
+            try await watched(h, job) { [self] in try await self.configure(h, settings, job) }
             let count = try await withTaskCancellationHandler {
-                try await readPages(h, settings, page: page)
+                try await readPages(h, settings, job, page: page)
             } onCancel: {
                 h.cancel()
             }
-            await h.finish()
-            report(.online)
+            do {
+                try await watched(h, job) { await h.finish(job) }
+                report(.online)
+            } catch var e as DeviceError where e.reasons == [Reason.driverStalled] {
+                // The pages were delivered: the job completes, the scanner is reported.
+                e.device = id
+                context?.logger.error("\(e)")
+                report(DeviceStatus(.hardwareError, reasons: e.reasons))
+            }
             return count
         } catch {
-            await h.finish()
+            try? await watched(h, job) { await h.finish(job) }
             if Task.isCancelled { throw DeviceError(.canceled, "scan canceled", device: id) }
             guard var e = error as? DeviceError else { throw error }
             e.device = id
@@ -220,7 +230,7 @@ public actor SaneScanner: DocumentScanner, HardwareResettable {
     /// delivered after the page before it, so pages arrive in their order. PNM pages,
     /// which are only copied behind their header, take one encoder at a time: two copies
     /// at once were slower (memory, not the cores, is what they wait for).
-    private func readPages(_ h: SaneHandle, _ settings: ScanSettings, page: @Sendable (ScannedPage) async throws -> Void) async throws -> Int {
+    private func readPages(_ h: SaneHandle, _ settings: ScanSettings, _ job: SaneJob, page: @Sendable (ScannedPage) async throws -> Void) async throws -> Int {
         let limit = settings.source == .flatbed ? 1 : (settings.maxPages ?? Int.max)
         let (format, id, context) = (settings.format, id, context)
         let encoders = format == "pnm" ? [encoders[0]] : encoders
@@ -230,7 +240,7 @@ public actor SaneScanner: DocumentScanner, HardwareResettable {
                 var read = 0
                 var encoding = 0
                 while read < limit {
-                    guard let frame = try await Self.watched(h, session: session, limit: stallLimit) else {
+                    guard let frame = try await watched(h, job, { try await h.readPage(job) }) else {
                         if read == 0, settings.source != .flatbed {
                             throw DeviceError(.userError, "the feeder of \(id) is empty", device: id, reasons: [Reason.feederEmpty], state: .online)
                         }
@@ -276,36 +286,43 @@ public actor SaneScanner: DocumentScanner, HardwareResettable {
         }
     }
 
-    /// The next page (`readPage`), or a `driver-stalled-error` when the SANE thread's
-    /// call (this read's, or another scanner's it waits behind) has gone `limit` without
-    /// returning: the session then fails every call at once until it returns, the job
-    /// ends with the error instead of waiting for ever, and the read is given up — it
-    /// never starts if it had not, and is interrupted if it had (`sane_cancel`, from a
-    /// thread of its own, as it may block too). The watch wakes once each time the
-    /// limit would run out, no more.
-    static func watched(_ h: SaneHandle, session: SaneSession, limit: Duration) async throws -> SaneFrame? {
-        let page = OneShot<SaneFrame?>()
-        let read = SaneRead()
-        let reading = Task {
-            do { page.fulfill(try await h.readPage(read)) } catch { page.fail(error) }
+    /// `operation` (SANE calls of `job`), watched: its result, or a
+    /// `driver-stalled-error` when the SANE thread's call (the job's, or another
+    /// scanner's it waits behind) has gone the stall limit without returning.
+    private func watched<T: Sendable>(_ h: SaneHandle, _ job: SaneJob, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await Self.watched(session: session, limit: stallLimit, job: job, interrupt: { h.interrupt() }, operation)
+    }
+
+    /// `operation`'s result, or a `driver-stalled-error` when the session's call has
+    /// gone `limit` without returning: the session then fails every call at once until
+    /// it returns, the job ends with the error instead of waiting for ever, and the
+    /// job's calls are given up — those still queued never run, and a page being read
+    /// is interrupted (`interrupt`: `sane_cancel`, from a thread of its own, as it may
+    /// block too). The watch wakes once each time the limit would run out, no more.
+    static func watched<T: Sendable>(
+        session: SaneSession, limit: Duration, job: SaneJob, interrupt: @escaping @Sendable () -> Void, _ operation: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let result = OneShot<T>()
+        let running = Task {
+            do { result.fulfill(try await operation()) } catch { result.fail(error) }
         }
         let watch = Task {
             while !Task.isCancelled {
                 let since = session.busySince ?? .now
                 try await Task.sleep(until: since + limit, clock: .continuous)
                 if let (call, silent) = session.stall(longerThan: limit) {
-                    // The job's error first: the canceled read may return at once.
-                    page.fail(SaneSession.stuckError(call, silent: silent))
-                    if read.giveUp() { Thread.detachNewThread { h.interrupt() } }
+                    // The job's error first: the interrupted read may return at once.
+                    result.fail(SaneSession.stuckError(call, silent: silent))
+                    if job.giveUp() { Thread.detachNewThread(interrupt) }
                     return
                 }
             }
         }
         defer { watch.cancel() }
         return try await withTaskCancellationHandler {
-            try await page.wait()
+            try await result.wait()
         } onCancel: {
-            reading.cancel()
+            running.cancel()
         }
     }
 

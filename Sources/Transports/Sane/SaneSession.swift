@@ -66,30 +66,38 @@ public struct SaneProgress: Sendable, Equatable {
     }
 }
 
-/// One page's read, which a stall watch may give up on (`SaneScanner.watched`): given
-/// up before it started (queued behind another scanner's stuck call), it never starts,
-/// so no sheet is fed for a job that has ended.
-public final class SaneRead: Sendable {
-    private let state = Mutex((started: false, givenUp: false))
+/// The SANE calls of one scan job, which a stall watch may give up on
+/// (`SaneScanner.watched`): once given up, none of the job's calls still queued (behind
+/// a stuck one, this job's or another scanner's) runs, so no option is set and no
+/// sheet fed for a job that has ended.
+public final class SaneJob: Sendable {
+    private let state = Mutex((reading: false, givenUp: false))
 
     public init() {}
 
-    /// On the SANE thread, as the read starts: false when it was given up.
-    func begin() -> Bool {
+    /// On the SANE thread, as one of the job's calls starts (`reading`: a page's
+    /// `sane_start` and reads): false when the job was given up.
+    func enter(reading: Bool = false) -> Bool {
         state.withLock { s in
             guard !s.givenUp else { return false }
-            s.started = true
+            if reading { s.reading = true }
             return true
         }
     }
 
-    /// Gives the read up; true when it had started (its scan is then to be interrupted).
+    /// The page's read returned.
+    func leaveReading() { state.withLock { $0.reading = false } }
+
+    /// Gives the job's calls up; true when a page is being read now (its scan is then
+    /// to be interrupted: `SaneHandle.interrupt`).
     public func giveUp() -> Bool {
         state.withLock { s in
             s.givenUp = true
-            return s.started
+            return s.reading
         }
     }
+
+    static let givenUp = DeviceError(.canceled, "the scan job ended: its SANE calls were given up")
 }
 
 /// The process's SANE library: `sane_init` once, and every call on one thread of
@@ -256,7 +264,7 @@ public final class SaneHandle: Sendable {
     }
 
     /// Ends the scan in progress (`sane_cancel`, callable from any thread) for a job
-    /// that has already ended: a watch gave up on its read (`SaneRead`), whose page, cut
+    /// that has already ended: a watch gave up on its calls (`SaneJob`), whose page, cut
     /// or not, nobody takes. Unlike `cancel`, nothing stays set for the next job.
     public func interrupt() {
         guard !closed.withLock({ $0 }) else { return }
@@ -264,9 +272,12 @@ public final class SaneHandle: Sendable {
         SaneSession.ignoreSIGPIPEAgain()
     }
 
-    public func options() async throws -> [SaneOption] {
+    public func options(_ job: SaneJob? = nil) async throws -> [SaneOption] {
         let raw = raw
-        return try await session.run("sane_get_option_descriptor on \(name)") { Self.readOptions(SANE_Handle(bitPattern: raw)!) }
+        return try await session.run("sane_get_option_descriptor on \(name)") {
+            if job?.enter() == false { throw SaneJob.givenUp }
+            return Self.readOptions(SANE_Handle(bitPattern: raw)!)
+        }
     }
 
     static func readOptions(_ h: SANE_Handle) -> [SaneOption] {
@@ -302,9 +313,10 @@ public final class SaneHandle: Sendable {
     }
 
     /// Sets an option by name; numbers go to INT or FIXED options as the backend wants them.
-    public func set(_ name: String, _ value: SaneOption.Value) async throws {
+    public func set(_ name: String, _ value: SaneOption.Value, job: SaneJob? = nil) async throws {
         let raw = raw
         try await session.run("sane_control_option \(name) on \(self.name)") {
+            if job?.enter() == false { throw SaneJob.givenUp }
             let h = SANE_Handle(bitPattern: raw)!
             guard let option = Self.readOptions(h).first(where: { $0.name == name }) else {
                 throw DeviceError(.unsupportedCommand, "the scanner has no option \(name)")
@@ -351,12 +363,14 @@ public final class SaneHandle: Sendable {
 
     /// Starts the next page: nil when the feeder has no more documents.
     /// Reads the whole frame; the handle stays started for the next page of an ADF batch.
-    public func readPage(_ read: SaneRead? = nil) async throws -> SaneFrame? {
+    public func readPage(_ job: SaneJob? = nil) async throws -> SaneFrame? {
         let raw = raw
         let (session, device) = (session, name)
         return try await session.run("sane_start on \(device)") { [self] in
             let h = SANE_Handle(bitPattern: raw)!
-            if canceled.withLock({ $0 }) || read?.begin() == false { throw SaneSession.error(SANE_STATUS_CANCELLED, "scanning") }
+            if job?.enter(reading: true) == false { throw SaneJob.givenUp }
+            defer { job?.leaveReading() }
+            if canceled.withLock({ $0 }) { throw SaneSession.error(SANE_STATUS_CANCELLED, "scanning") }
             let status = sane_start(h)
             session.progressed("sane_read on \(device)")
             if status == SANE_STATUS_NO_DOCS { return nil }
@@ -417,9 +431,10 @@ public final class SaneHandle: Sendable {
     static let readSize = 256 * 1024
 
     /// Ends the batch (after the last page, or on error).
-    public func finish() async {
+    public func finish(_ job: SaneJob? = nil) async {
         let raw = raw
         _ = try? await session.run("sane_cancel on \(name)") { [self] in
+            if job?.enter() == false { throw SaneJob.givenUp }
             sane_cancel(SANE_Handle(bitPattern: raw)!)
             canceled.withLock { $0 = false }
         }
