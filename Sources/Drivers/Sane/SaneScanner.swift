@@ -22,9 +22,9 @@ public actor SaneScanner: DocumentScanner, HardwareResettable {
     /// Backend options set before every job (`sane_options` in configuration).
     let backendOptions: [String: String]
     /// How long a scan's SANE call (an option, `sane_start`, a `sane_read`, the closing
-    /// `sane_cancel`) may go without returning before the job fails (`stall_seconds` in configuration): a backend
-    /// that never returns would hold the one SANE thread, and the job would stay
-    /// `processing` for ever.
+    /// `sane_cancel`) may go without returning before the job fails (`stall_seconds` in
+    /// configuration): a backend that never returns would hold the one SANE thread, and
+    /// the job would stay `processing` for ever.
     let stallLimit: Duration
     let session: SaneSession
     /// One thread per page encoded at once: two where there are two cores or more.

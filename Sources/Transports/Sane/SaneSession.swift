@@ -34,32 +34,32 @@ public struct SaneFrame: Sendable {
 /// that never returns (a backend's bug, a scanner that stopped answering without a
 /// USB timeout) holds that thread, and every SANE call after it would wait behind it
 /// for ever. Pure bookkeeping, kept under the session's lock.
-public struct SaneProgress: Sendable, Equatable {
+struct SaneProgress: Sendable {
     /// The C call running now and the device (`sane_read on test:0`); nil when idle.
-    public private(set) var call: String?
+    private(set) var call: String?
     /// When `call` began, or last returned data.
-    public private(set) var since: ContinuousClock.Instant
+    private(set) var since: ContinuousClock.Instant
     /// The call a watch gave up on: later calls fail at once, naming it, until it returns.
-    public private(set) var stuck: String?
+    private(set) var stuck: String?
 
-    public init(at now: ContinuousClock.Instant) { since = now }
+    init(at now: ContinuousClock.Instant) { since = now }
 
-    public mutating func begin(_ call: String, at now: ContinuousClock.Instant) {
+    mutating func begin(_ call: String, at now: ContinuousClock.Instant) {
         self.call = call
         since = now
     }
 
     /// The call running returned data (it goes on: the next read of the page).
-    public mutating func progressed(at now: ContinuousClock.Instant) { since = now }
+    mutating func progressed(at now: ContinuousClock.Instant) { since = now }
 
-    public mutating func end() {
+    mutating func end() {
         call = nil
         stuck = nil
     }
 
     /// The running call and how long it has gone without returning, when that is
     /// `limit` or more; it is then the stuck call.
-    public mutating func stall(longerThan limit: Duration, at now: ContinuousClock.Instant) -> (call: String, silent: Duration)? {
+    mutating func stall(longerThan limit: Duration, at now: ContinuousClock.Instant) -> (call: String, silent: Duration)? {
         guard let call, now - since >= limit else { return nil }
         stuck = call
         return (call, now - since)
