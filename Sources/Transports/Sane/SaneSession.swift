@@ -436,10 +436,9 @@ public final class SaneHandle: Sendable {
         _ = try? await session.run("sane_cancel on \(name)") { [self] in
             if job?.enter() == false { throw SaneJob.givenUp }
             sane_cancel(SANE_Handle(bitPattern: raw)!)
-            canceled.withLock { $0 = false }
         }
-        // Also when the call above failed, the session stuck (`stall`): a job canceled
-        // then leaves no cancel for the next.
+        // After the backend's cancel, or when the call failed (the session stuck:
+        // `stall`): a job canceled leaves no cancel for the next.
         canceled.withLock { $0 = false }
     }
 
