@@ -20,6 +20,9 @@ struct ApiBench {
         init(_ path: String) throws {
             do { fd = try UnixSocket.connect(to: path) } catch { throw BenchError("\(error)") }
         }
+        /// A connection a server accepted (`readResponse` reads a request as well: a head
+        /// and a body of its Content-Length).
+        init(accepted fd: Int32) { self.fd = fd }
         deinit { close(fd) }
         func send(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
         /// Bytes received and not yet consumed: the connection reads in pieces of up

@@ -8,6 +8,7 @@ import HallAPIModels
 import HallClient
 import HallDaemon
 import Logging
+import UnixSockets
 
 #if canImport(Glibc)
 import Glibc
@@ -33,6 +34,7 @@ struct TicketBench {
         var model: [Double] = []
         var awaited: [Double] = []
         var modelAwaited: [Double] = []
+        var bare: [Double] = []
         var config = try HallConfig.load(file: Self.configPath)
         config.socket = dir + "/halld.sock"
         config.stateDir = dir + "/state"
@@ -59,17 +61,24 @@ struct TicketBench {
             // thread of the benchmark's own, so that its waits take nothing from the
             // in-process daemon's threads.
             let (socket, seconds) = (config.socket, seconds)
-            api.append(try await onThread {
-                let c = try ApiBench.Conn(socket)
-                let start = ContinuousClock.now
-                var n = 0
-                while ContinuousClock.now - start < .milliseconds(Int(seconds * 1000)) {
-                    guard let reply = c.request("POST", "/v1/tickets", json: #"{"service":"A"}"#), reply.status == 201 else { throw BenchError("POST /v1/tickets failed") }
-                    n += 1
-                }
-                let d = ContinuousClock.now - start
-                return Double(n) / (Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
-            })
+            api.append(try await onThread { try Self.posts(to: socket, seconds: seconds) })
+            // The same client against a bare server that runs halld's statements alone.
+            let bareSocket = dir + "/bare-\(r).sock"
+            let listener: Int32
+            do { listener = try UnixSocket.bind(bareSocket) } catch { throw BenchError("\(error)") }
+            defer { close(listener) }
+            let reply = Array("HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: \(eventData.utf8.count)\r\n\r\n\(eventData)".utf8)
+            let modelDirectory = dir + "/model-served-\(r)"
+            async let served = onThread { try Self.serveIssues(on: listener, with: IssueStatements(directory: modelDirectory, eventData: eventData), reply: reply) }
+            do {
+                bare.append(try await onThread { try Self.posts(to: bareSocket, seconds: seconds) })
+            } catch {
+                // A client that never connected leaves the server in accept: end it.
+                shutdown(listener, Int32(SHUT_RDWR))
+                _ = try? await served
+                throw error
+            }
+            _ = try await served
             // As hallctl does: a connection of its own for each request (HallClient).
             apiPerConnection.append(try await timed { let _: Ticket = try await client.call("POST", "/v1/tickets", json: IssueRequest(service: "A")) })
             var n = 0
@@ -100,6 +109,10 @@ struct TicketBench {
                 halld: median(modelAwaited), higherIsBetter: true, target: "report: the most an in-process issue can reach", met: true,
                 note: "halld's statements through SQLite's C API (\"halld's statements alone\" above), run and awaited as in the row before: the schema's cost and the hand-off's together, without any of halld's Swift. No design that stores the ticket with its event and keeps the wait off the pool can issue faster; halld's in-process issue is \(String(format: "%.2f", median(inProcess) / median(modelAwaited))) of this one."),
             Row(
+                name: "durable ticket issue, a bare HTTP server running halld's statements (the bound of the API issue)", unit: "tickets/s", baseline: b,
+                halld: median(bare), higherIsBetter: true, target: "report: the most an issue through a Unix socket can reach", met: true,
+                note: "the next row's client (one connection kept open, a POST at a time, its own thread) against a server of a few lines on a thread of its own: it reads each request (its head up to the blank line, its body by Content-Length), hands halld's statements (\"halld's statements alone\" above) to a writer thread, waits for the commit, and answers 201 with a ticket's JSON written once. No HTTP parsing beyond that, no JSON, none of halld's Swift: what a server reaches that keeps the wait for the disk off its I/O thread, with halld's schema. halld's API issue is \(String(format: "%.2f", median(api) / median(bare))) of this one."),
+            Row(
                 name: "durable ticket issue, through the API (one connection kept open)", unit: "tickets/s", baseline: b, halld: median(api), higherIsBetter: true,
                 target: "≥ 60% of raw SQLite (ratio ≥ 0.6)", met: median(api) / b >= 0.6),
             Row(
@@ -125,6 +138,38 @@ struct TicketBench {
         }
         let d = ContinuousClock.now - start
         return Double(n) / (Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+    }
+
+    /// POST /v1/tickets as a kiosk program sends it, one after another on one connection
+    /// kept open, for the measurement's time: requests a second.
+    static func posts(to socket: String, seconds: Double) throws -> Double {
+        let c = try ApiBench.Conn(socket)
+        let start = ContinuousClock.now
+        var n = 0
+        while ContinuousClock.now - start < .milliseconds(Int(seconds * 1000)) {
+            guard let reply = c.request("POST", "/v1/tickets", json: #"{"service":"A"}"#), reply.status == 201 else { throw BenchError("POST /v1/tickets to \(socket) failed") }
+            n += 1
+        }
+        let d = ContinuousClock.now - start
+        return Double(n) / (Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+    }
+
+    /// The bare server: answers each request on the first connection to `listener` with
+    /// `reply` once `commits` committed on a writer thread, until the client closes;
+    /// returns how many. Runs on a thread of its own (it blocks).
+    static func serveIssues(on listener: Int32, with commits: any SQLiteCommits, reply: [UInt8]) throws -> Int {
+        let fd = accept(listener, nil, nil)
+        guard fd >= 0 else { throw BenchError("accept failed: errno \(errno)") }
+        let connection = ApiBench.Conn(accepted: fd)
+        let writer = WriterThread(commits)
+        defer { writer.close() }
+        var n = 0
+        while connection.readResponse() != nil {
+            n += 1
+            try writer.commit(n)
+            connection.send(reply)
+        }
+        return n
     }
 
     /// `commits` run back to back on this thread for the measurement's time: commits a second.
@@ -281,6 +326,29 @@ actor QueueCommits {
     func commit(_ n: Int) throws { try commits.commit(n) }
 
     func close() { commits.close() }
+}
+
+/// `SQLiteCommits` run on a serial dispatch queue for a thread that waits for each
+/// (the bare server's: a thread of its own, not the pool's).
+final class WriterThread: @unchecked Sendable {
+    // @unchecked: `commits` and `failure` are used on the queue alone, one commit at a time.
+    private let commits: any SQLiteCommits
+    private let queue = DispatchQueue(label: "hall-bench.bare-writer")
+    private let done = DispatchSemaphore(value: 0)
+    private var failure: (any Error)?
+
+    init(_ commits: any SQLiteCommits) { self.commits = commits }
+
+    func commit(_ n: Int) throws {
+        queue.async { [self] in
+            do { try commits.commit(n) } catch { failure = error }
+            done.signal()
+        }
+        done.wait()
+        if let failure = queue.sync(execute: { failure }) { throw failure }
+    }
+
+    func close() { queue.sync { commits.close() } }
 }
 
 /// A serial dispatch queue as an actor's executor, as GRDB's writer has one.
