@@ -339,6 +339,9 @@ final class WriterThread: @unchecked Sendable {
 
     init(_ commits: any SQLiteCommits) { self.commits = commits }
 
+    /// Hands the commit to the queue's thread and waits for it: `async` and a semaphore,
+    /// not `sync`, which dispatch runs on the calling thread (the hand-off is what the
+    /// bare server's row keeps).
     func commit(_ n: Int) throws {
         queue.async { [self] in
             do { try commits.commit(n) } catch { failure = error }
