@@ -136,8 +136,7 @@ struct TicketBench {
             try await body()
             n += 1
         }
-        let d = ContinuousClock.now - start
-        return Double(n) / (Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+        return Self.rate(n, since: start)
     }
 
     /// POST /v1/tickets as a kiosk program sends it, one after another on one connection
@@ -150,8 +149,7 @@ struct TicketBench {
             guard let reply = c.request("POST", "/v1/tickets", json: #"{"service":"A"}"#), reply.status == 201 else { throw BenchError("POST /v1/tickets to \(socket) failed") }
             n += 1
         }
-        let d = ContinuousClock.now - start
-        return Double(n) / (Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+        return Self.rate(n, since: start)
     }
 
     /// The bare server: answers each request on the first connection to `listener` with
@@ -181,7 +179,7 @@ struct TicketBench {
             n += 1
             try commits.commit(n)
         }
-        return rate(n, since: start)
+        return Self.rate(n, since: start)
     }
 
     /// `commits` run on a serial dispatch queue of their own (an actor's executor, as GRDB
@@ -194,12 +192,13 @@ struct TicketBench {
             n += 1
             try await queue.commit(n)
         }
-        let r = rate(n, since: start)
+        let r = Self.rate(n, since: start)
         await queue.close()
         return r
     }
 
-    func rate(_ n: Int, since start: ContinuousClock.Instant) -> Double {
+    /// `n` done since `start`, a second.
+    static func rate(_ n: Int, since start: ContinuousClock.Instant) -> Double {
         let d = ContinuousClock.now - start
         return Double(n) / (Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
     }
