@@ -110,12 +110,15 @@ public actor JobBoard {
         order.append(job.id)
         let cancel = OneShot<Void>()
         cancels[job.id] = cancel
-        let id = job.id
+        let (id, device, registry) = (job.id, job.device, registry)
         feed.yield(
             Work(id: id, cancel: cancel) { [self] in
                 await self.update(id) { $0.state = .processing }
                 do {
                     try await body(id)
+                    // What the device counted and announced for this job (a rating, pages)
+                    // is applied before anyone can see the job completed.
+                    await registry.settle(device)
                     await self.update(id) { $0.state = .completed }
                 } catch {
                     await self.fail(id, error)
