@@ -47,6 +47,10 @@ public final class PostgresHallStore: SharedHallStore {
         var configuration = PostgresClient.Configuration(
             host: host, port: parts.port ?? 5432, username: user, password: password ?? parts.password, database: database.isEmpty ? nil : database, tls: .disable)
         configuration.options.connectTimeout = .seconds(3)
+        // A hall of several PCs shares one server: ten PCs at PostgresNIO's default of 20
+        // would ask for twice what a server allows by default (max_connections = 100).
+        // One of these listens for the hall's events; the hall's writes take one at a time.
+        configuration.options.maximumConnections = Self.maximumConnections
         // Durable before acknowledged, whatever the server's default: every commit of
         // this store waits for the server's WAL flush.
         configuration.options.additionalStartupParameters = [("synchronous_commit", "on"), ("application_name", "halld")]
@@ -61,6 +65,9 @@ public final class PostgresHallStore: SharedHallStore {
     }
 
     deinit { runner.cancel() }
+
+    /// The most connections one halld opens to the hall's server.
+    public static let maximumConnections = 8
 
     /// Stops the connection pool.
     public func close() { runner.cancel() }

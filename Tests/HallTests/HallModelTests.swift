@@ -236,6 +236,25 @@ struct HallStoreContractTests {
         #expect(plan.status == 0 && plan.output.contains("ticket_district_day"), "\(plan.output)")
     }
 
+    @Test("forty issues at once through one halld's store open at most its eight connections to the server; every number once")
+    func connectionCap() async throws {
+        let fresh = try await freshDatabase()
+        let database = try #require(URLComponents(string: fresh)).path.dropFirst()
+        let store = try PostgresHallStore(url: fresh, hall: "h", logger: testLogger, operationTimeout: .seconds(30))
+        defer { store.close() }
+        try await store.join(services: [HallService(code: "A", name: "社会保障")], windows: [])
+        let numbers = try await withThrowingTaskGroup(of: String.self) { group in
+            for i in 0..<40 { group.addTask { try await store.issueTicket(new("cap-\(i)")).number } }
+            return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+        }
+        #expect(numbers == Set((1...40).map { Ticket.number(prefix: "A", seq: $0) }))
+        // The pool keeps what it opened for a minute: what is open now is what the burst took.
+        let open = try await runCommand(
+            Self.psql + [fresh, "-c", "SELECT count(*) FROM pg_stat_activity WHERE datname = '\(database)' AND application_name = 'halld'"])
+        let count = Int(open.output.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(count.map { (1...PostgresHallStore.maximumConnections).contains($0) } == true, "connections open: \(open.output)")
+    }
+
     @Test("two PCs on one PostgreSQL hall: concurrent issues from both get every number once and none skipped; their events one gapless sequence")
     func twoPCsOneHall() async throws {
         let hall = "two-pcs-" + UUID().uuidString.lowercased()
