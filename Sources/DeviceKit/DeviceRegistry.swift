@@ -14,7 +14,7 @@ public actor DeviceRegistry {
         case signal(DeviceSignal)
         case retry(generation: Int)
         case reset(CheckedContinuation<Void, Never>)
-        case barrier(CheckedContinuation<Void, Never>)
+        case barrier(OneShot<Void>)
     }
 
     struct Entry {
@@ -119,12 +119,13 @@ public actor DeviceRegistry {
         entry.feed.yield(.signal(present ? .present : .lost(DeviceStatus(.noDevice, reasons: [Reason.deviceAbsent]))))
     }
 
-    /// Returns once everything the device signalled so far has been applied.
+    /// Returns once everything the device signalled so far has been applied, or when
+    /// the waiting task is cancelled: a registry that stops drops what waits in its feed.
     public func settle(_ id: DeviceID) async {
         guard let entry = entries[id] else { return }
-        await withCheckedContinuation { c in
-            if case .terminated = entry.feed.yield(.barrier(c)) { c.resume() }
-        }
+        let applied = OneShot<Void>()
+        if case .terminated = entry.feed.yield(.barrier(applied)) { return }
+        try? await applied.wait()
     }
 
     // MARK: supervision
@@ -180,8 +181,8 @@ public actor DeviceRegistry {
                 case .reset(let done):
                     await performReset(id, timers: &timers)
                     done.resume()
-                case .barrier(let done):
-                    done.resume()
+                case .barrier(let applied):
+                    applied.fulfill(())
                 }
             }
             timers.cancelAll()

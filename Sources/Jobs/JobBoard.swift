@@ -117,7 +117,8 @@ public actor JobBoard {
                 do {
                     try await body(id)
                     // What the device counted and announced for this job (a rating, pages)
-                    // is applied before anyone can see the job completed.
+                    // is applied before anyone can see the job completed. Not on failure:
+                    // a device lost mid-job may be reopening, and the failure waits for no one.
                     await registry.settle(device)
                     await self.update(id) { $0.state = .completed }
                 } catch {

@@ -117,6 +117,28 @@ struct RegistryTests {
         await #expect(throws: DeviceError.self) { _ = try await registry.reset(DeviceID("nope")!) }
     }
 
+    @Test("settle: a key press is counted when it returns; one that nothing answers (the registry not running) ends when its task is cancelled")
+    func settle() async throws {
+        let keypad = SimulatedKeypad(id: DeviceID("keypad-1")!, name: "k")
+        let (registry, events) = makeRegistry([keypad])
+        let returned = Flag()
+        let waiting = Task {
+            await registry.settle(DeviceID("keypad-1")!)
+            returned.set()
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(!returned.isSet, "settle returned while nothing applied the device's signals")
+        waiting.cancel()
+        try await eventually("settle returns once its task is cancelled", within: .seconds(5)) { returned.isSet }
+
+        let run = Task { await registry.run() }
+        defer { run.cancel() }
+        _ = try await events.status("keypad-1", .online)
+        _ = try await keypad.press(.satisfied)
+        await registry.settle(DeviceID("keypad-1")!)
+        #expect(await registry.snapshot(DeviceID("keypad-1")!)?.counters[.keyPresses] == 1)
+    }
+
     @Test("with no devices it runs until cancelled, as the daemon's service must (a PC kept for its hall)")
     func noDevices() async throws {
         let (registry, _) = makeRegistry([])
