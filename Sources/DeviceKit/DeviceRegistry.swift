@@ -13,7 +13,7 @@ public actor DeviceRegistry {
     enum Input: Sendable {
         case signal(DeviceSignal)
         case retry(generation: Int)
-        case reset(CheckedContinuation<Void, Never>)
+        case reset(OneShot<Void>)
         case barrier(OneShot<Void>)
     }
 
@@ -106,9 +106,9 @@ public actor DeviceRegistry {
     /// and returns its state afterwards.
     public func reset(_ id: DeviceID) async throws -> DeviceSnapshot {
         guard let entry = entries[id] else { throw DeviceError(.notFound, "no device \(id)", device: id) }
-        await withCheckedContinuation { c in
-            if case .terminated = entry.feed.yield(.reset(c)) { c.resume() }
-        }
+        let done = OneShot<Void>()
+        // A registry that stops drops what waits in its feed: cancellation ends the wait.
+        if case .enqueued = entry.feed.yield(.reset(done)) { try await done.wait() }
         return snapshot(id)!
     }
 
@@ -124,8 +124,7 @@ public actor DeviceRegistry {
     public func settle(_ id: DeviceID) async {
         guard let entry = entries[id] else { return }
         let applied = OneShot<Void>()
-        if case .terminated = entry.feed.yield(.barrier(applied)) { return }
-        try? await applied.wait()
+        if case .enqueued = entry.feed.yield(.barrier(applied)) { try? await applied.wait() }
     }
 
     // MARK: supervision
@@ -180,7 +179,7 @@ public actor DeviceRegistry {
                     }
                 case .reset(let done):
                     await performReset(id, timers: &timers)
-                    done.resume()
+                    done.fulfill(())
                 case .barrier(let applied):
                     applied.fulfill(())
                 }

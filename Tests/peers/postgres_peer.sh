@@ -13,14 +13,15 @@
 #
 # `make test` starts one for the whole run, passes its URL to the tests in
 # HALLD_TEST_POSTGRES and stops it afterwards; each test uses a hall id of its own.
-# The suites run in parallel, each with stores and hallds of its own (up to
-# PostgresHallStore.maximumConnections connections each): the server takes 300
-# clients, not the default 100 ("too many clients already" failed a run).
 set -euo pipefail
 cmd=$1
 dir=$2
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [[ -x "$bin/initdb" ]] || { echo "postgres_peer.sh: no PostgreSQL server (apt install postgresql)" >&2; exit 1; }
+# Durable as production runs it; 300 clients: the suites run in parallel, each with
+# stores and hallds of its own (up to PostgresHallStore.maximumConnections each), and
+# the default of 100 once failed a run ("too many clients already").
+server_options="-c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c max_connections=300"
 as_owner() {
     if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
@@ -32,7 +33,7 @@ start)
         || { cat "$dir/initdb.log" >&2; exit 1; }
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     as_owner "$bin/pg_ctl" -D "$dir/data" -w -t 30 -l "$dir/server.log" \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c max_connections=300" start >/dev/null \
+        -o "-p $port -k $dir $server_options" start >/dev/null \
         || { cat "$dir/server.log" >&2; exit 1; }
     as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U halld hall
     echo "$port" >"$dir/port"
@@ -44,7 +45,7 @@ halt)
 resume)
     port=$(cat "$dir/port")
     as_owner "$bin/pg_ctl" -D "$dir/data" -w -t 30 -l "$dir/server.log" \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c max_connections=300" start >/dev/null \
+        -o "-p $port -k $dir $server_options" start >/dev/null \
         || { cat "$dir/server.log" >&2; exit 1; }
     ;;
 stop)
