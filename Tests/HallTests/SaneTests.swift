@@ -175,7 +175,8 @@ extension PeerTests {
                 } catch let e as DeviceError {
                     #expect(e.code == .hardwareError, "\(e)")
                     #expect(e.reasons == [Reason.driverStalled], "\(e)")
-                    #expect(e.message.contains("SANE's sane_read on test:3 has not returned for 0."), "\(e.message)")
+                    // How long the call has waited is named; not its figure, which a loaded machine stretches.
+                    #expect(try e.message.contains(Regex(#"SANE's sane_read on test:3 has not returned for \d+\.\d s: "#)), "\(e.message)")
                 }
                 #expect(ContinuousClock.now - start < .seconds(5), "the stall took \(ContinuousClock.now - start) to end the job")
                 let down = try await events.next(EventType.deviceStatus, device: "scanner-1") { $0.data["state"]?.stringValue == DeviceState.hardwareError.rawValue }
@@ -430,7 +431,8 @@ struct SaneStallTests {
             Issue.record("the blocked call returned \(got)")
         } catch let e as DeviceError {
             #expect(e.reasons == [Reason.driverStalled], "\(e)")
-            #expect(e.message.hasPrefix("SANE's sane_control_option resolution on fake:1 has not returned for 0."), "\(e.message)")
+            // The figure is not asserted: on a loaded machine the 30 ms watch once fired after a second.
+            #expect(try e.message.contains(Regex(#"^SANE's sane_control_option resolution on fake:1 has not returned for \d+\.\d s: "#)), "\(e.message)")
         }
         #expect(ContinuousClock.now - start < .seconds(5), "the watch took \(ContinuousClock.now - start)")
         #expect(job.enter() == false)
