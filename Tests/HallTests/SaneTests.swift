@@ -149,7 +149,8 @@ extension PeerTests {
                 let start = ContinuousClock.now
                 job.cancel()
                 let result = await job.result
-                #expect(ContinuousClock.now - start < .seconds(2))
+                // The page's reads would take some 8 s more; a loaded machine stretches the cancel.
+                #expect(ContinuousClock.now - start < .seconds(4), "the cancel took \(ContinuousClock.now - start)")
                 #expect(throws: DeviceError.self) { try result.get() }
                 if case .failure(let e as DeviceError) = result { #expect(e.code == .canceled) }
                 try await scanner.setBackendOption("read-delay", "false")
@@ -386,7 +387,8 @@ struct SaneStallTests {
             #expect(e.reasons == [Reason.driverStalled])
             #expect(e.message.hasPrefix("SANE's sane_read on fake:0 has not returned: the scanner or its backend stopped answering"), "\(e.message)")
         }
-        #expect(ContinuousClock.now - start < .seconds(1), "the call failed after \(ContinuousClock.now - start)")
+        // At once, not after the stuck call (which returns only when released below); 5 s for a loaded machine.
+        #expect(ContinuousClock.now - start < .seconds(5), "the call failed after \(ContinuousClock.now - start)")
         var one: UInt8 = 1
         #expect(write(w, &one, 1) == 1)
         #expect(try await blocked.value == 1)
