@@ -365,14 +365,7 @@ struct SaneStallTests {
         let (r, w) = (fds[0], fds[1])
         defer { close(r); close(w) }
         let blocked = Task { try await session.run("sane_read on fake:0") { var byte: UInt8 = 0; return read(r, &byte, 1) } }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while session.busySince == nil {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("the blocking call did not start within 10 s")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        try await eventually("the blocking call started", every: .milliseconds(5)) { session.busySince != nil }
         #expect(session.stall(longerThan: .seconds(60)) == nil)
         try await Task.sleep(for: .milliseconds(30))
         let stall = try #require(session.stall(longerThan: .milliseconds(20)))
@@ -441,14 +434,7 @@ struct SaneStallTests {
         var one: UInt8 = 1
         #expect(write(w, &one, 1) == 1)
         // The call returns; the session runs calls again; nothing was interrupted.
-        let deadline = ContinuousClock.now + .seconds(10)
-        while session.busySince != nil {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("the released call did not return within 10 s")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        try await eventually("the released call returned", every: .milliseconds(5)) { session.busySince == nil }
         #expect(try await session.run("sane_get_devices") { 3 } == 3)
         #expect(interrupted.withLock { $0 } == false)
     }
